@@ -1,0 +1,60 @@
+"""The ``bertsent`` command: one small module per subcommand, each calling one library function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from bertsent.errors import BertsentError
+
+COMMANDS = ("train", "evaluate", "predict", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    from bertsent import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="bertsent",
+        description="Fine-tune, evaluate and use BERT-family sentiment classifiers.",
+    )
+    parser.add_argument("--version", action="version", version=f"bertsent {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"bertsent.cli.{name}").add_parser(commands)
+    return parser
+
+
+def configure_logging(quiet: bool) -> None:
+    """Show bertsent's progress messages; keep third-party chatter to warnings."""
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    logging.getLogger("bertsent").setLevel(logging.WARNING if quiet else logging.INFO)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; our errors print one line and a hint (BERTSENT_DEBUG=1 for a traceback)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configure_logging(args.quiet)
+        return int(args.handler(args) or 0)
+    except BertsentError as error:
+        if os.environ.get("BERTSENT_DEBUG"):
+            raise
+        print(f"error: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"hint: {error.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

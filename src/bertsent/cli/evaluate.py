@@ -1,0 +1,76 @@
+"""``bertsent evaluate``: metrics of a saved model on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from bertsent.cli.options import add_data_options
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("evaluate", help="score a saved model on a dataset split")
+    parser.add_argument("model_dir", help="a directory written by `bertsent train`")
+    add_data_options(parser, default=None)
+    parser.add_argument("--split", default="test", choices=("test", "dev", "train"))
+    parser.add_argument("--json", dest="json_path", help="also write the report to this JSON file")
+    parser.add_argument("--figure", help="write the confusion matrix PNG here")
+    parser.set_defaults(handler=run)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    low, high = report["accuracy_ci"]
+    console.print(
+        f"[bold]{report['dataset']} [{report['split']}][/bold]  n={report['n']}  "
+        f"accuracy {report['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f})  "
+        f"macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}"
+    )
+    table = Table("class", "precision", "recall", "F1", "support")
+    for label, values in report["per_class"].items():
+        table.add_row(
+            label,
+            f"{values['precision']:.4f}",
+            f"{values['recall']:.4f}",
+            f"{values['f1']:.4f}",
+            str(values["support"]),
+        )
+    console.print(table)
+    matrix = Table("gold \\ predicted", *report["labels"], title="confusion matrix")
+    for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
+        matrix.add_row(label, *map(str, row))
+    console.print(matrix)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bertsent.evaluation.evaluate import evaluate
+
+    figure = args.figure or (
+        str(Path(args.json_path).with_suffix(".png")) if args.json_path else None
+    )
+    report = evaluate(
+        args.model_dir,
+        args.data,
+        split=args.split,
+        json_path=args.json_path,
+        figure_path=figure,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    print_report(report)
+    if args.json_path:
+        print(
+            f"report written to {args.json_path}"
+            + (f", confusion matrix to {figure}" if figure else "")
+        )
+    else:
+        print(
+            json.dumps({k: report[k] for k in ("accuracy", "accuracy_ci", "macro_f1", "ece", "n")})
+        )
+    return 0

@@ -1,0 +1,24 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from bertsent.data import DEFAULT_DATASET
+
+
+def add_data_options(
+    parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_DATASET
+) -> None:
+    parser.add_argument(
+        "--data",
+        default=default,
+        help="rotten-tomatoes, a folder with train.csv/dev.csv[/test.csv], a .csv/.tsv/.jsonl/"
+        f".parquet file, or hub:NAME[:CONFIG] (default: {default or 'the training data'})",
+    )
+    parser.add_argument(
+        "--text-column", default="text", help="column with the text (default: text)"
+    )
+    parser.add_argument(
+        "--label-column", default="label", help="column with the label (default: label)"
+    )

@@ -1,0 +1,68 @@
+"""``bertsent predict``: label texts given on the command line or in a file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from bertsent.errors import ConfigError
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("predict", help="label reviews with a saved model")
+    parser.add_argument("model_dir", help="a directory written by `bertsent train`")
+    parser.add_argument("texts", nargs="*", help="texts to label")
+    parser.add_argument("--input", help="a .csv/.tsv/.jsonl/.parquet file to score")
+    parser.add_argument("--output", help="where to write the scored rows (format from the suffix)")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertsent.models import load
+
+    if bool(args.input) != bool(args.output):
+        raise ConfigError("--input and --output go together")
+    if not args.texts and not args.input:
+        raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
+    model = load(args.model_dir)
+    model.batch_size = args.batch_size  # type: ignore[attr-defined]
+    if args.input:
+        from bertsent.inference.files import predict_file
+
+        count = predict_file(model, args.input, args.output, text_column=args.text_column)
+        print(f"{count} rows scored -> {args.output}")
+        return 0
+    probabilities = model.predict_proba(args.texts)
+    rows = []
+    for text, row in zip(args.texts, probabilities, strict=True):
+        best = int(row.argmax())
+        scores = {label: round(float(p), 4) for label, p in zip(model.labels_, row, strict=True)}
+        rows.append(
+            {
+                "text": text,
+                "label": model.labels_[best],
+                "score": round(float(row[best]), 4),
+                "scores": scores,
+            }
+        )
+    if args.json:
+        for item in rows:
+            print(json.dumps(item, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("text", "label", "score", *model.labels_)
+    for item in rows:
+        table.add_row(
+            item["text"],
+            item["label"],
+            f"{item['score']:.4f}",
+            *(f"{v:.4f}" for v in item["scores"].values()),
+        )
+    Console().print(table)
+    return 0

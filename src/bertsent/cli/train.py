@@ -1,0 +1,109 @@
+"""``bertsent train``: fine-tune a model and save it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bertsent.cli.options import add_data_options
+from bertsent.models.tokenization import TRUNCATION_STRATEGIES
+from bertsent.training.config import BEST_METRICS, PRECISIONS, TrainingConfig
+
+
+def add_parser(commands: Any) -> None:
+    defaults = TrainingConfig()
+    parser = commands.add_parser("train", help="fine-tune a BERT-family model on labelled reviews")
+    add_data_options(parser)
+    parser.add_argument(
+        "--model", default=defaults.model, help="Hub id or local folder (default: %(default)s)"
+    )
+    parser.add_argument("--output", required=True, help="directory for the saved model")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
+    )
+    parser.add_argument("--epochs", type=float, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
+    parser.add_argument("--max-length", type=int, default=defaults.max_length)
+    parser.add_argument("--truncation", choices=TRUNCATION_STRATEGIES, default=defaults.truncation)
+    parser.add_argument(
+        "--gradient-accumulation", type=int, default=defaults.gradient_accumulation_steps
+    )
+    parser.add_argument(
+        "--eval-steps", type=int, default=None, help="evaluate every N steps (default: every epoch)"
+    )
+    parser.add_argument(
+        "--metric",
+        choices=BEST_METRICS,
+        default=defaults.metric_for_best,
+        help="dev metric for the best checkpoint",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop after PATIENCE evaluations without improvement",
+    )
+    parser.add_argument(
+        "--class-weights", action="store_true", help="weight the loss by inverse class frequency"
+    )
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision)
+    parser.add_argument(
+        "--no-group-by-length",
+        action="store_true",
+        help="random batches instead of length-grouped ones",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: one per core)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    return TrainingConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        warmup_ratio=args.warmup_ratio,
+        max_length=args.max_length,
+        truncation=args.truncation,
+        gradient_accumulation_steps=args.gradient_accumulation,
+        eval_steps=args.eval_steps,
+        metric_for_best=args.metric,
+        early_stopping_patience=args.early_stopping,
+        class_weights=args.class_weights,
+        dropout=args.dropout,
+        seed=args.seed,
+        precision=args.precision,
+        group_by_length=not args.no_group_by_length,
+        threads=args.threads,
+    ).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertsent.training.run import train
+
+    result = train(
+        args.data,
+        config_from_args(args),
+        args.output,
+        resume=args.resume,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    report = result.dev_report
+    low, high = report["accuracy_ci"]
+    print(
+        f"best epoch {result.best.get('epoch')}: dev accuracy {report['accuracy']:.4f} "
+        f"[{low:.4f}, {high:.4f}], macro-F1 {report['macro_f1']:.4f}, "
+        f"{result.train_examples_per_second:.1f} training examples/s"
+    )
+    print(f"model saved to {result.output_dir}")
+    return 0

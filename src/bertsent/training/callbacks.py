@@ -1,0 +1,142 @@
+"""Trainer callbacks: training history, a progress bar, and a checkpoint on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+HISTORY_KEY = "bertsent_history"
+
+
+class HistoryCallback(TrainerCallback):
+    """After each evaluation, record train and dev loss/accuracy in ``state.log_history``.
+
+    Keeping the record in the Trainer state means checkpoints carry it, so a resumed
+    run's history is complete up to its last checkpoint.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not metrics or "eval_loss" not in metrics:
+            return
+        seen = self.module.running_seen
+        learning_rates = [e["learning_rate"] for e in state.log_history if "learning_rate" in e]
+        entry = {
+            "epoch": round(float(state.epoch or 0.0), 4),
+            "step": state.global_step,
+            "train_loss": self.module.running_loss / seen if seen else None,
+            "train_accuracy": self.module.running_correct / seen if seen else None,
+            "eval_loss": metrics["eval_loss"],
+            "eval_accuracy": metrics.get("eval_accuracy"),
+            "eval_macro_f1": metrics.get("eval_macro_f1"),
+            "learning_rate": learning_rates[-1] if learning_rates else None,
+        }
+        record: dict[str, Any] = {HISTORY_KEY: entry, "step": state.global_step}
+        state.log_history.append(record)
+        self.module.reset_running_stats()
+
+
+def history_from_state(state: TrainerState) -> list[dict[str, Any]]:
+    """The evaluation records of a (possibly resumed) run, one per step, in order."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for entry in state.log_history:
+        record: Any = entry.get(HISTORY_KEY)
+        if record is not None:
+            by_step[record["step"]] = record
+    return [by_step[s] for s in sorted(by_step)]
+
+
+class ProgressCallback(TrainerCallback):
+    """One tqdm bar over all training steps with the running loss, accuracy and rate."""
+
+    def __init__(self, module: Any, batch_size: int) -> None:
+        self.module = module
+        self.batch_size = batch_size
+        self.bar: Any = None
+        self.started = 0.0
+        self.first_step = 0
+
+    def on_train_begin(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
+        self.started, self.first_step = time.perf_counter(), state.global_step
+
+    def on_step_end(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(state.global_step - self.bar.n)
+        seen = self.module.running_seen
+        elapsed = time.perf_counter() - self.started
+        examples = (state.global_step - self.first_step) * self.batch_size
+        postfix = {
+            "epoch": f"{state.epoch or 0:.2f}",
+            "ex/s": f"{examples / max(elapsed, 1e-9):.0f}",
+        }
+        if seen:
+            postfix["loss"] = f"{self.module.running_loss / seen:.3f}"
+            postfix["acc"] = f"{self.module.running_correct / seen:.3f}"
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def on_evaluate(
+        self, args: Any, state: TrainerState, control: Any, metrics: Any = None, **kwargs: Any
+    ) -> None:
+        if self.bar is not None and metrics and "eval_accuracy" in metrics:
+            self.bar.write(
+                f"epoch {state.epoch or 0:.2f}  dev loss {metrics['eval_loss']:.4f}  "
+                f"dev accuracy {metrics['eval_accuracy']:.4f}  "
+                f"dev macro-F1 {metrics['eval_macro_f1']:.4f}"
+            )
+
+    def on_train_end(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class InterruptCallback(TrainerCallback):
+    """On the first Ctrl-C or SIGTERM, save a checkpoint after the current step and stop.
+
+    A second Ctrl-C falls through to Python's default handler and stops at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        for sig, handler in self.previous.items():  # the next signal acts immediately
+            signal.signal(sig, handler)
+
+    def on_train_begin(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+
+    def on_step_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}

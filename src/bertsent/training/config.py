@@ -1,0 +1,100 @@
+"""Training settings: one typed dataclass that validates itself and round-trips to a dict."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from bertsent.errors import ConfigError
+from bertsent.models.pretrained import DEFAULT_MODEL
+from bertsent.models.tokenization import TRUNCATION_STRATEGIES
+
+BEST_METRICS = ("accuracy", "macro_f1", "loss")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class TrainingConfig:
+    """How to fine-tune an encoder; saved next to the model as part of ``bertsent.json``.
+
+    Defaults are the recipe of the seed: cross-entropy, AdamW with weight decay,
+    10% linear warmup then linear decay to zero, 3 epochs, best epoch on dev.
+
+    >>> TrainingConfig(epochs=2, learning_rate=3e-5).validate().epochs
+    2.0
+    """
+
+    model: str = DEFAULT_MODEL
+    epochs: float = 3.0
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 128
+    truncation: str = "head"
+    gradient_accumulation_steps: int = 1
+    eval_steps: int | None = None  # None: evaluate (and checkpoint) once per epoch
+    metric_for_best: str = "accuracy"
+    early_stopping_patience: int | None = None
+    class_weights: bool = False  # weight the loss by inverse class frequency
+    dropout: float = 0.1
+    seed: int = 42
+    precision: str = "auto"  # auto: bf16 where the hardware runs it fast, else fp32
+    group_by_length: bool = True
+    threads: int | None = None  # None: PyTorch's default (one per core)
+
+    def validate(self) -> TrainingConfig:
+        """Check every field; returns self so calls can be chained.
+
+        Raises:
+            ConfigError: naming the field, its value and the allowed range.
+        """
+        self.epochs = float(self.epochs)
+        checks: list[tuple[str, bool, str]] = [
+            ("epochs", self.epochs > 0, "> 0"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+            ("learning_rate", 0 < self.learning_rate < 1, "between 0 and 1"),
+            ("weight_decay", 0 <= self.weight_decay < 1, "in [0, 1)"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
+            ("max_length", 8 <= self.max_length <= 8192, "between 8 and 8192"),
+            (
+                "truncation",
+                self.truncation in TRUNCATION_STRATEGIES,
+                " | ".join(TRUNCATION_STRATEGIES),
+            ),
+            ("gradient_accumulation_steps", self.gradient_accumulation_steps >= 1, ">= 1"),
+            ("eval_steps", self.eval_steps is None or self.eval_steps >= 1, ">= 1 or unset"),
+            ("metric_for_best", self.metric_for_best in BEST_METRICS, " | ".join(BEST_METRICS)),
+            (
+                "early_stopping_patience",
+                self.early_stopping_patience is None or self.early_stopping_patience >= 1,
+                ">= 1 or unset",
+            ),
+            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
+            ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
+            ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(
+                    f"training setting {name}={getattr(self, name)!r} is invalid: use {allowed}"
+                )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
+        """Build a config from a dict, rejecting unknown keys (likely typos)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown training setting(s): {', '.join(unknown)}",
+                hint=f"known settings: {', '.join(sorted(known))}",
+            )
+        return cls(**values).validate()

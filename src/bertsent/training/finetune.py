@@ -1,0 +1,258 @@
+"""Fine-tune an encoder with a linear [CLS] head using the Hugging Face Trainer.
+
+The Trainer supplies AdamW, the warmup/decay schedule, gradient accumulation,
+evaluation, checkpoints, resume and best-epoch selection. What we add is speed on
+CPUs (pre-tokenised data, length-grouped batches with dynamic padding, dev sorted by
+length, bf16 only where the hardware has it) and the export of the head.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bertsent.data.splits import Split
+from bertsent.errors import ConfigError, TrainingInterrupted
+from bertsent.models.heads import (
+    ClsLinearClassifier,
+    check_export,
+    check_supported,
+    export_to_transformers,
+)
+from bertsent.models.pretrained import load_encoder, load_tokenizer
+from bertsent.models.tokenization import encode
+from bertsent.training.callbacks import (
+    HistoryCallback,
+    InterruptCallback,
+    ProgressCallback,
+    history_from_state,
+)
+from bertsent.training.config import TrainingConfig
+from bertsent.training.hardware import resolve_precision
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FineTuneResult:
+    """The trained model in standard transformers layout, and how training went."""
+
+    model: Any
+    tokenizer: Any
+    history: list[dict[str, Any]]
+    best: dict[str, Any]
+    warmup_steps: int
+    steps_per_epoch: float
+    train_seconds: float
+    train_examples_per_second: float
+    precision: str
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """Pre-tokenised examples; the collator pads each batch to its own longest text."""
+
+    def __init__(self, input_ids: list[list[int]], labels: list[int]) -> None:
+        self.input_ids = input_ids
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"input_ids": self.input_ids[index], "labels": self.labels[index]}
+
+
+def latest_checkpoint(work_dir: Path) -> Path | None:
+    """The newest ``checkpoint-STEP`` folder with a saved trainer state, if any."""
+    found = []
+    for path in work_dir.glob("checkpoint-*"):
+        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
+        if match and (path / "trainer_state.json").is_file():
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
+
+
+def classification_metrics(eval_prediction: Any) -> dict[str, float]:
+    """Accuracy and macro-F1 from the Trainer's (logits, label ids)."""
+    from sklearn.metrics import f1_score
+
+    logits, label_ids = eval_prediction.predictions, eval_prediction.label_ids
+    predicted = np.asarray(logits).argmax(axis=-1)
+    return {
+        "accuracy": float((predicted == label_ids).mean()),
+        "macro_f1": float(f1_score(label_ids, predicted, average="macro")),
+    }
+
+
+def balanced_class_weights(label_ids: list[int], num_labels: int) -> torch.Tensor:
+    """Inverse-frequency weights n / (k * count_c), as scikit-learn's 'balanced'."""
+    counts = Counter(label_ids)
+    return torch.tensor(
+        [len(label_ids) / (num_labels * counts[c]) for c in range(num_labels)], dtype=torch.float32
+    )
+
+
+def fine_tune(
+    config: TrainingConfig,
+    train: Split,
+    dev: Split,
+    labels: list[str],
+    work_dir: Path,
+    *,
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
+) -> FineTuneResult:
+    """Fine-tune ``config.model`` on ``train``, select the best evaluation on ``dev``.
+
+    Args:
+        config: Training settings.
+        train: Training examples.
+        dev: Examples for evaluation during training and best-checkpoint selection.
+        labels: Class names in output order.
+        work_dir: Where checkpoints go; ``resume=True`` continues from the newest one.
+        resume: Continue an interrupted run from its last checkpoint.
+        callbacks: Extra ``transformers.TrainerCallback`` objects.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C/SIGTERM, after a checkpoint was written.
+        ConfigError: ``work_dir`` holds checkpoints but ``resume`` is False.
+    """
+    from transformers import (
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+    from transformers import ProgressCallback as TransformersProgress
+
+    config.validate()
+    checkpoint = latest_checkpoint(work_dir) if work_dir.exists() else None
+    if checkpoint is not None and not resume:
+        raise ConfigError(
+            f"{work_dir} holds checkpoints of an earlier, unfinished run",
+            hint="pass --resume to continue it, or delete that folder to start over",
+        )
+    if resume and checkpoint is None:
+        logger.warning("no checkpoint in %s: starting from the beginning", work_dir)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    set_seed(config.seed)
+
+    # 1. the pre-trained encoder and a fresh linear head on [CLS]
+    tokenizer = load_tokenizer(config.model)
+    encoder = load_encoder(config.model)
+    check_supported(encoder.config.model_type)
+    label_index = {label: i for i, label in enumerate(labels)}
+    train_ids = [label_index[label] for label in train.labels]
+    weights = balanced_class_weights(train_ids, len(labels)) if config.class_weights else None
+    module = ClsLinearClassifier(encoder, len(labels), config.dropout, weights)
+
+    # 2. tokenise once; sort dev by length so evaluation batches carry little padding
+    train_data = EncodedDataset(
+        encode(tokenizer, train.texts, config.max_length, config.truncation), train_ids
+    )
+    dev_encoded = encode(tokenizer, dev.texts, config.max_length, config.truncation)
+    order = sorted(range(len(dev_encoded)), key=lambda i: len(dev_encoded[i]))
+    dev_data = EncodedDataset(
+        [dev_encoded[i] for i in order], [label_index[dev.labels[i]] for i in order]
+    )
+
+    # 3. the Trainer: AdamW, warmup then linear decay, evaluation and checkpoints
+    precision = resolve_precision(config.precision)
+    strategy = "epoch" if config.eval_steps is None else "steps"
+    args = TrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        optim="adamw_torch_fused",
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=config.eval_steps,
+        save_steps=config.eval_steps or 500,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=config.metric_for_best,
+        greater_is_better=config.metric_for_best != "loss",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        bf16=precision == "bf16",
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_strategy="steps",
+        logging_steps=10,
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        save_only_model=False,
+    )
+    extra = list(callbacks or [])
+    if config.early_stopping_patience:
+        extra.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    interrupt = InterruptCallback()
+    trainer = Trainer(
+        model=module,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=dev_data,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=classification_metrics,
+        callbacks=[
+            HistoryCallback(module),
+            ProgressCallback(module, config.batch_size),
+            interrupt,
+            *extra,
+        ],
+    )
+    trainer.remove_callback(TransformersProgress)
+    trainer.remove_callback(PrinterCallback)
+
+    # 4. train (or continue), then keep the best evaluation's weights
+    started = time.perf_counter()
+    output = trainer.train(
+        resume_from_checkpoint=str(checkpoint) if resume and checkpoint else None
+    )
+    seconds = time.perf_counter() - started
+    if interrupt.requested:
+        raise TrainingInterrupted(
+            f"training stopped at step {trainer.state.global_step}; checkpoint saved in {work_dir}",
+            hint="run the same command with --resume to continue",
+        )
+    history = history_from_state(trainer.state)
+    best_step = trainer.state.best_global_step
+    best = next(
+        (dict(h) for h in history if h["step"] == best_step), history[-1] if history else {}
+    )
+    best["metric"] = config.metric_for_best
+
+    # 5. write the head into the family's standard layout, and check it computes the same
+    device = next(module.parameters()).device
+    native = export_to_transformers(module, labels).to(device)
+    check_export(module, native, torch.tensor([dev_data.input_ids[-1]], device=device))
+    steps_per_epoch = len(trainer.get_train_dataloader()) / config.gradient_accumulation_steps
+    return FineTuneResult(
+        model=native.to("cpu"),
+        tokenizer=tokenizer,
+        history=history,
+        best=best,
+        warmup_steps=int(np.ceil(config.warmup_ratio * trainer.state.max_steps)),
+        steps_per_epoch=steps_per_epoch,
+        train_seconds=seconds,
+        train_examples_per_second=float(output.metrics.get("train_samples_per_second", 0.0)),
+        precision=precision,
+    )

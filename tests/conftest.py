@@ -1,0 +1,81 @@
+"""Shared fixtures: a tiny random BERT built once per session, small datasets, shared data."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+from bertsent.data import DatasetSplits, Split
+from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+POSITIVE = ["great", "wonderful", "superb", "moving", "delightful", "brilliant", "charming", "fun"]
+NEGATIVE = ["awful", "boring", "dreadful", "dull", "tedious", "clumsy", "lifeless", "mess"]
+FILLER = ["the", "film", "movie", "story", "acting", "plot", "was", "is", "really", "quite", "a"]
+
+
+def synthetic_reviews(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Short reviews whose label is decided by one sentiment word: learnable in seconds."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = "positive" if i % 2 == 0 else "negative"
+        word = rng.choice(POSITIVE if label == "positive" else NEGATIVE)
+        words = [*rng.sample(FILLER, rng.randint(2, 8)), word]
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT with the real uncased WordPiece tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_splits() -> DatasetSplits:
+    train_texts, train_labels = synthetic_reviews(160, seed=1)
+    dev_texts, dev_labels = synthetic_reviews(40, seed=2)
+    test_texts, test_labels = synthetic_reviews(40, seed=3)
+    return DatasetSplits(
+        name="synthetic",
+        train=Split("train", train_texts, train_labels),
+        dev=Split("dev", dev_texts, dev_labels),
+        test=Split("test", test_texts, test_labels),
+    )
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs the public datasets in {SHARED_DATA} (absent in a fresh clone)")
+    return SHARED_DATA

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import bz2
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from bertsent.data import load_dataset, rotten_tomatoes
+from bertsent.errors import HubUnavailableError
+from tests.conftest import synthetic_reviews, write_csv
+
+
+def test_rotten_tomatoes_split_by_movie_is_complete_and_deterministic() -> None:
+    splits = load_dataset("rotten-tomatoes")
+    sizes = [len(splits.train), len(splits.dev), len(splits.test or [])]
+    assert sum(sizes) == 12808
+    assert splits.labels == ["fresh", "rotten"]
+    assert abs(sizes[0] / 12808 - 0.8) < 0.01 and abs(sizes[1] / 12808 - 0.1) < 0.01
+    assert load_dataset("rotten-tomatoes").fingerprint() == splits.fingerprint()
+
+    with bz2.open(rotten_tomatoes.corpus_path(), "rb") as handle:
+        rows = [
+            r
+            for r in csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8"))
+            if r["category"] != "plot"
+        ]
+    movie_of = {}
+    for number, row in enumerate(rows, start=1):
+        movie_of[f"rotten_tomatoes_corpus_full.csv.bz2 row {number}"] = row["movie_name"]
+    movies = [
+        {movie_of[o] for o in split.origins} for split in (splits.train, splits.dev, splits.test)
+    ]
+    assert not movies[0] & movies[1] and not movies[0] & movies[2] and not movies[1] & movies[2]
+
+
+def test_single_file_is_split_with_seed(tmp_path: Path) -> None:
+    texts, labels = synthetic_reviews(200)
+    path = write_csv(
+        tmp_path / "reviews.csv",
+        [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)],
+    )
+    first = load_dataset(str(path), seed=3)
+    again = load_dataset(str(path), seed=3)
+    other = load_dataset(str(path), seed=4)
+    assert (len(first.train), len(first.dev), len(first.test or [])) == (160, 20, 20)
+    assert first.fingerprint() == again.fingerprint() != other.fingerprint()
+    assert first.dev.label_counts() == {"negative": 10, "positive": 10}
+
+
+def test_custom_columns_and_tsv(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.tsv"
+    lines = ["review\tstars"] + [f"{t}\t{y}" for t, y in zip(*synthetic_reviews(50), strict=True)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    splits = load_dataset(str(path), text_column="review", label_column="stars")
+    assert splits.labels == ["negative", "positive"]
+
+
+def test_duplicates_between_train_and_dev_are_counted(tmp_path: Path) -> None:
+    rows = [
+        {"text": t, "label": y}
+        for t, y in [("good", "pos"), ("fine", "pos"), ("bad", "neg"), ("poor", "neg")]
+    ]
+    write_csv(tmp_path / "train.csv", rows)
+    write_csv(
+        tmp_path / "dev.csv", [{"text": "good", "label": "pos"}, {"text": "new", "label": "neg"}]
+    )
+    splits = load_dataset(str(tmp_path))
+    assert splits.overlap_with_train() == {"dev": 1}
+    assert splits.summary()["duplicates_of_train"] == {"dev": 1}
+
+
+def test_hub_loader_reads_a_local_copy(tmp_path: Path) -> None:
+    """`hub:NAME` goes through datasets.load_dataset, which also accepts a local dataset folder."""
+    pytest.importorskip("datasets")
+    texts, labels = synthetic_reviews(60)
+    rows = [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)]
+    write_csv(tmp_path / "local-hub" / "train.csv", rows[:50])
+    write_csv(tmp_path / "local-hub" / "test.csv", rows[50:])
+    splits = load_dataset(f"hub:{tmp_path / 'local-hub'}")
+    assert len(splits.train) + len(splits.dev) == 50 and len(splits.test or []) == 10
+    assert "dev carved from train" in splits.notes[-1]
+
+
+def test_hub_unreachable_gives_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    with pytest.raises(HubUnavailableError, match="hub:stanfordnlp/imdb"):
+        load_dataset("hub:stanfordnlp/imdb")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("name", "sizes"),
+    [
+        ("sst2", (67349, 872)),
+        ("sst-binary", (6920, 872)),
+        ("sst-fine", (8544, 1101)),
+        ("imdb", (22500, 2500)),
+        ("mr", (8530, 1066)),
+        ("cr", (3017, 377)),
+    ],
+)
+def test_shared_datasets_load(shared_data: Path, name: str, sizes: tuple[int, int]) -> None:
+    splits = load_dataset(str(shared_data / name))
+    assert (len(splits.train), len(splits.dev)) == sizes

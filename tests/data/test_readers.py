@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bertsent.data import load_dataset
+from bertsent.data.readers import read_records
+from bertsent.errors import DataError
+from tests.conftest import write_csv
+
+
+def test_csv_records_keep_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text(
+        'text,label\n"a fine, quiet film",positive\n"dull\nand long",negative\n', encoding="utf-8"
+    )
+    records = read_records(path)
+    assert [r.text for r in records] == ["a fine, quiet film", "dull\nand long"]
+    assert [r.label for r in records] == ["positive", "negative"]
+    assert records[1].where == "reviews.csv line 4"  # the record ends on physical line 4
+
+
+def test_missing_column_names_file_and_columns(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "train.csv", [{"review": "good", "label": "positive"}])
+    with pytest.raises(
+        DataError, match=r"train.csv: missing column 'text' \(columns found: review, label\)"
+    ):
+        read_records(path)
+
+
+def test_empty_text_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\ngood,positive\n   ,negative\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.csv line 3: field 'text' is empty"):
+        read_records(path)
+
+
+def test_non_text_value_in_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text(
+        json.dumps({"text": "fine", "label": "positive"})
+        + "\n"
+        + json.dumps({"text": 42, "label": "negative"})
+        + "\n"
+    )
+    with pytest.raises(
+        DataError, match=r"train.jsonl line 2: field 'text' is int 42, expected text"
+    ):
+        read_records(path)
+
+
+def test_undecodable_bytes_name_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"text,label\ngood,positive\nbad \x97 film,negative\n")
+    with pytest.raises(
+        DataError, match=r"train.csv line 3: byte 0x97 at column 5 is not valid UTF-8"
+    ):
+        read_records(path)
+
+
+def test_wrong_field_count(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\ngood,positive,extra\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 2: 3 fields, header has 2"):
+        read_records(path)
+
+
+def test_parquet_missing_and_empty(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"text": ["good", None], "label": ["positive", "negative"]}), path)
+    with pytest.raises(DataError, match=r"train.parquet row 2: field 'text' is empty"):
+        read_records(path)
+    with pytest.raises(DataError, match="missing column 'review'"):
+        read_records(path, text_column="review")
+
+
+def test_unsupported_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "train.xlsx"
+    path.write_bytes(b"x")
+    with pytest.raises(DataError, match=r"unsupported file type '\.xlsx'"):
+        read_records(path)
+
+
+def test_label_unseen_in_train_names_dev_line(tmp_path: Path) -> None:
+    write_csv(
+        tmp_path / "train.csv",
+        [
+            {"text": t, "label": y}
+            for t, y in [("a", "pos"), ("b", "pos"), ("c", "neg"), ("d", "neg")]
+        ],
+    )
+    write_csv(
+        tmp_path / "dev.csv", [{"text": "e", "label": "pos"}, {"text": "f", "label": "mixed"}]
+    )
+    with pytest.raises(
+        DataError,
+        match=r"dev.csv line 3: label 'mixed' never occurs in train \(train labels: neg, pos\)",
+    ):
+        load_dataset(str(tmp_path))
+
+
+def test_class_with_one_example(tmp_path: Path) -> None:
+    rows = [("a", "pos"), ("b", "pos"), ("c", "neg"), ("d", "neg"), ("e", "neutral")]
+    write_csv(tmp_path / "train.csv", [{"text": t, "label": y} for t, y in rows])
+    write_csv(tmp_path / "dev.csv", [{"text": "f", "label": "pos"}])
+    with pytest.raises(DataError, match=r"train.csv line 6: class 'neutral' has only 1 example"):
+        load_dataset(str(tmp_path))
+
+
+def test_data_errors_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="not found"):
+        load_dataset("no/such/dataset.csv")

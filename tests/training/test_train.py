@@ -1,0 +1,159 @@
+"""End-to-end training on a tiny random BERT: fast, but the real Trainer, files and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from transformers import TrainerCallback
+
+import bertsent
+from bertsent.data import DatasetSplits
+from bertsent.errors import ConfigError
+from bertsent.training.config import TrainingConfig
+from bertsent.training.run import checkpoint_dir, train
+
+
+def tiny_config(model_dir: Path, **overrides: Any) -> TrainingConfig:
+    settings: dict[str, Any] = {
+        "model": str(model_dir),
+        "epochs": 2,
+        "batch_size": 16,
+        "learning_rate": 3e-3,
+        "max_length": 32,
+        "seed": 7,
+    }
+    settings.update(overrides)
+    return TrainingConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    output = tmp_path_factory.mktemp("trained") / "model"
+    train(synthetic_splits, tiny_config(tiny_model_dir, epochs=5), output)
+    return output
+
+
+def test_saved_directory_is_a_standard_hf_folder(trained: Path) -> None:
+    names = {p.name for p in trained.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "bertsent.json",
+        "README.md",
+    } <= names
+    assert {"training_history.json", "training_dynamics.png"} <= names
+    assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in names)
+    assert not checkpoint_dir(trained).exists()  # checkpoints removed after success
+    config = json.loads((trained / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    metadata = json.loads((trained / "bertsent.json").read_text())
+    assert metadata["method"] == "bert" and metadata["labels"] == ["negative", "positive"]
+    assert len(metadata["data"]["fingerprint"]) == 64
+    assert {"bertsent", "torch", "transformers"} <= set(metadata["versions"])
+    assert metadata["training_config"]["epochs"] == 5
+    history = json.loads((trained / "training_history.json").read_text())
+    assert [round(h["epoch"]) for h in history] == [1, 2, 3, 4, 5]
+    assert metadata["best"]["epoch"] in [h["epoch"] for h in history]
+
+
+def test_the_tiny_model_learns(trained: Path, synthetic_splits: DatasetSplits) -> None:
+    report = bertsent.evaluate(trained, synthetic_splits, split="test")
+    assert report["accuracy"] > 0.8  # one sentiment word decides each synthetic review
+
+
+def test_save_load_round_trip_and_plain_transformers_pipeline(
+    trained: Path, synthetic_splits: DatasetSplits
+) -> None:
+    from transformers import pipeline
+
+    model = bertsent.load(trained)
+    texts = synthetic_splits.test.texts[:8]
+    probabilities = model.predict_proba(texts)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+    resaved = trained.parent / "resaved"
+    model.save(resaved)
+    assert np.array_equal(bertsent.load(resaved).predict_proba(texts), probabilities)
+
+    classifier = pipeline("text-classification", model=str(trained), top_k=None, device="cpu")
+    for text, ours in zip(texts, probabilities, strict=True):
+        theirs = {item["label"]: item["score"] for item in classifier(text)}
+        assert theirs == pytest.approx(
+            dict(zip(model.labels_, ours.tolist(), strict=True)), abs=1e-5
+        )
+
+
+def test_predictions_keep_input_order(trained: Path) -> None:
+    model = bertsent.load(trained)
+    texts = ["great", "the plot was really quite a dull mess of a film", "awful", "superb acting"]
+    together = model.predict_proba(texts)
+    one_by_one = np.vstack([model.predict_proba([t]) for t in texts])
+    assert np.allclose(together, one_by_one, atol=1e-5)
+
+
+class CrashAtStep(TrainerCallback):
+    """Simulates a crash (an exception mid-run) once a given step is done."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.step:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_a_crash_continues_from_the_checkpoint(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    config = tiny_config(tiny_model_dir, eval_steps=4, epochs=2)  # 10 steps per epoch
+    output = tmp_path / "model"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(synthetic_splits, config, output, callbacks=[CrashAtStep(10)])
+    assert not output.exists()  # nothing half-written where the model goes
+    assert (checkpoint_dir(output) / "checkpoint-8").is_dir()
+
+    with pytest.raises(ConfigError, match="--resume"):
+        train(synthetic_splits, config, output)
+
+    steps_run: list[int] = []
+
+    class Record(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            steps_run.append(state.global_step)
+
+    run = train(synthetic_splits, config, output, resume=True, callbacks=[Record()])
+    assert steps_run[0] == 9 and steps_run[-1] == 20  # continued after checkpoint-8
+    assert [h["step"] for h in run.history] == [4, 8, 12, 16, 20]  # history survived the crash
+    assert (output / "model.safetensors").is_file()
+
+
+def test_failed_save_keeps_the_previous_model(trained: Path, tmp_path: Path) -> None:
+    model = bertsent.load(trained)
+    target = tmp_path / "model"
+    model.save(target)
+    before = (target / "model.safetensors").read_bytes()
+
+    def fail(folder: Path) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        model.save(target, extras=fail)  # type: ignore[call-arg]
+    assert (target / "model.safetensors").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary left behind
+
+
+def test_class_weights_and_early_stopping(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    config = tiny_config(
+        tiny_model_dir, epochs=6, learning_rate=1e-9, class_weights=True, early_stopping_patience=1
+    )
+    run = train(synthetic_splits, config, tmp_path / "model")
+    assert len(run.history) == 2  # dev accuracy cannot improve at this learning rate
