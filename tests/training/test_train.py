@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from transformers import TrainerCallback
 
 import bertsent
 from bertsent.data import DatasetSplits
-from bertsent.errors import ConfigError
+from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.training.config import TrainingConfig
 from bertsent.training.run import checkpoint_dir, train
 
@@ -84,7 +86,8 @@ def test_save_load_round_trip_and_plain_transformers_pipeline(
 
     classifier = pipeline("text-classification", model=str(trained), top_k=None, device="cpu")
     for text, ours in zip(texts, probabilities, strict=True):
-        theirs = {item["label"]: item["score"] for item in classifier(text)}
+        (scores,) = classifier([text])
+        theirs = {item["label"]: item["score"] for item in scores}
         assert theirs == pytest.approx(
             dict(zip(model.labels_, ours.tolist(), strict=True)), abs=1e-5
         )
@@ -157,3 +160,28 @@ def test_class_weights_and_early_stopping(
     )
     run = train(synthetic_splits, config, tmp_path / "model")
     assert len(run.history) == 2  # dev accuracy cannot improve at this learning rate
+
+
+class SendSigint(TrainerCallback):
+    """Presses Ctrl-C (a real SIGINT to this process) during a given step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step + 1 == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    config = tiny_config(tiny_model_dir, epochs=1)
+    output = tmp_path / "model"
+    handler_before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted, match="training stopped at step 3"):
+        train(synthetic_splits, config, output, callbacks=[SendSigint(3)])
+    assert (checkpoint_dir(output) / "checkpoint-3" / "optimizer.pt").is_file()
+    assert signal.getsignal(signal.SIGINT) is handler_before  # our handler is gone
+    run = train(synthetic_splits, config, output, resume=True)
+    assert run.history[-1]["step"] == 10

