@@ -16,6 +16,9 @@ def add_parser(commands: Any) -> None:
         default="runs/demo",
         help="folder for the model and results (default: %(default)s)",
     )
+    parser.add_argument(
+        "--model", default=None, help="another encoder (default: the packaged MiniLM)"
+    )
     parser.add_argument("--epochs", type=float, default=None, help="override the number of epochs")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
     parser.set_defaults(handler=run)
@@ -29,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from bertsent.training.config import TrainingConfig
 
     console = Console()
-    config = TrainingConfig() if args.epochs is None else TrainingConfig(epochs=args.epochs)
+    overrides = {"model": args.model, "epochs": args.epochs}
+    config = TrainingConfig(**{k: v for k, v in overrides.items() if v is not None})
     console.print(
         f"Fine-tuning {config.model} on rotten-tomatoes ({config.epochs:g} epochs, CPU-friendly "
         "length-grouped batches). Ctrl-C saves a checkpoint; rerun with --resume."

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bertsent.cli import main
+from bertsent.demo import run_demo
+from bertsent.evaluation.puzzles import PUZZLES
+from bertsent.training.config import TrainingConfig
+
+
+def test_demo_pipeline_writes_everything_it_reports(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The demo's path end to end on the real rotten-tomatoes data, with a tiny encoder."""
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=64, max_length=32)
+    result = run_demo(tmp_path / "demo", config)
+    for path in result.paths.values():
+        assert path.exists(), path
+    test_metrics = json.loads(result.paths["test metrics"].read_text())
+    assert test_metrics["dataset"] == "rotten-tomatoes" and test_metrics["split"] == "test"
+    assert test_metrics["n"] == len(result.run.data.test or [])
+    assert [p["text"] for p in result.puzzles] == [text for text, _ in PUZZLES]
+    assert all(p["label"] in ("fresh", "rotten") for p in result.puzzles)
+
+
+def test_demo_command_prints_results_and_paths(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["-q", "demo", "--output", str(tmp_path / "demo"), "--epochs", "1"]
+    assert main([*args, "--model", str(tiny_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Test accuracy" in out and "Great, another boring superhero movie" in out
+    assert str(tmp_path / "demo" / "model") in out
