@@ -25,8 +25,12 @@ def test_demo_pipeline_writes_everything_it_reports(tiny_model_dir: Path, tmp_pa
 
 
 def test_demo_command_prints_results_and_paths(
-    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns when not on a terminal
     args = ["-q", "demo", "--output", str(tmp_path / "demo"), "--epochs", "1"]
     assert main([*args, "--model", str(tiny_model_dir)]) == 0
     out = capsys.readouterr().out

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from bertsent.demo import run_demo
     from bertsent.training.config import TrainingConfig
 
-    console = Console()
+    console = Console(soft_wrap=True)
     overrides = {"model": args.model, "epochs": args.epochs}
     config = TrainingConfig(**{k: v for k, v in overrides.items() if v is not None})
     console.print(
