@@ -10,6 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux), else the common 0o022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 @contextmanager
 def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success it replaces ``target``.
@@ -26,6 +37,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a model folder is not
     if target.exists():
         backup = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.rename(target, backup)
@@ -48,6 +60,7 @@ def atomic_file(target: Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    temporary.chmod(0o666 & ~_umask())  # mkstemp makes it private
     os.replace(temporary, target)
 
 

@@ -185,3 +185,11 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(
     assert signal.getsignal(signal.SIGINT) is handler_before  # our handler is gone
     run = train(synthetic_splits, config, output, resume=True)
     assert run.history[-1]["step"] == 10
+
+
+def test_saved_files_follow_the_umask_not_tempfile_privacy(trained: Path) -> None:
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(trained.stat().st_mode) == 0o777 & ~umask
