@@ -115,3 +115,9 @@ def test_class_with_one_example(tmp_path: Path) -> None:
 def test_data_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="not found"):
         load_dataset("no/such/dataset.csv")
+
+
+def test_integer_labels_become_names_but_integer_texts_do_not(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps({"text": "fine", "label": 1}) + "\n", encoding="utf-8")
+    assert read_records(path)[0].label == "1"

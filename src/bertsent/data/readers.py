@@ -74,15 +74,21 @@ def iter_records(
         rows = _iter_parquet(path, columns, all_columns=keep_row)
     for where, row in rows:
         text = _text_field(row, text_column, path, where)
-        label = _text_field(row, label_column, path, where).strip() if label_column else None
+        label = (
+            _text_field(row, label_column, path, where, numbers_ok=True).strip()
+            if label_column
+            else None
+        )
         yield Record(text=text, label=label, where=f"{path.name} {where}", row=row)
 
 
-def _text_field(row: dict[str, object], column: str, path: Path, where: str) -> str:
+def _text_field(
+    row: dict[str, object], column: str, path: Path, where: str, numbers_ok: bool = False
+) -> str:
     value = row[column]
     if value is None or (isinstance(value, float) and value != value):  # None or NaN
         raise DataError(f"{path} {where}: field '{column}' is empty")
-    if isinstance(value, int | float) and column != "text" and not isinstance(value, bool):
+    if numbers_ok and isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # integer class ids in jsonl/parquet label columns
     if not isinstance(value, str):
         raise DataError(

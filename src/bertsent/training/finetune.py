@@ -214,7 +214,7 @@ def fine_tune(
         compute_metrics=classification_metrics,
         callbacks=[
             HistoryCallback(module),
-            ProgressCallback(module, config.batch_size),
+            ProgressCallback(module, config.batch_size * config.gradient_accumulation_steps),
             interrupt,
             *extra,
         ],
