@@ -1,0 +1,1 @@
+"""Evaluation: metrics with intervals, calibration, figures and the puzzle sentences."""

@@ -1,0 +1,1 @@
+"""Inference: the batching engine and file scoring."""

@@ -1,0 +1,1 @@
+"""Training: the config dataclass, Trainer glue, callbacks and training curves."""
