@@ -36,19 +36,10 @@ def run(args: argparse.Namespace) -> int:
         count = predict_file(model, args.input, args.output, text_column=args.text_column)
         print(f"{count} rows scored -> {args.output}")
         return 0
-    probabilities = model.predict_proba(args.texts)
-    rows = []
-    for text, row in zip(args.texts, probabilities, strict=True):
-        best = int(row.argmax())
-        scores = {label: round(float(p), 4) for label, p in zip(model.labels_, row, strict=True)}
-        rows.append(
-            {
-                "text": text,
-                "label": model.labels_[best],
-                "score": round(float(row[best]), 4),
-                "scores": scores,
-            }
-        )
+    rows = [
+        {"text": text, **scored}
+        for text, scored in zip(args.texts, model.predict_scores(args.texts, digits=4), strict=True)
+    ]
     if args.json:
         for item in rows:
             print(json.dumps(item, ensure_ascii=False))

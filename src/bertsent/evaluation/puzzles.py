@@ -19,18 +19,8 @@ def score_puzzles(
     model: SentimentClassifier, puzzles: Sequence[tuple[str, str]] = PUZZLES
 ) -> list[dict[str, Any]]:
     """Predicted label and confidence for each puzzle sentence."""
-    texts = [text for text, _ in puzzles]
-    probabilities = model.predict_proba(texts)
-    results = []
-    for (text, phenomenon), row in zip(puzzles, probabilities, strict=True):
-        best = int(row.argmax())
-        results.append(
-            {
-                "text": text,
-                "phenomenon": phenomenon,
-                "label": model.labels_[best],
-                "score": float(row[best]),
-                "scores": {label: float(p) for label, p in zip(model.labels_, row, strict=True)},
-            }
-        )
-    return results
+    scored = model.predict_scores([text for text, _ in puzzles])
+    return [
+        {"text": text, "phenomenon": phenomenon, **result}
+        for (text, phenomenon), result in zip(puzzles, scored, strict=True)
+    ]

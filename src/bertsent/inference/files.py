@@ -93,23 +93,18 @@ def predict_file(
     with atomic_file(target) as temporary, open_writer(temporary, out_format) as write:
         bar = tqdm(desc=f"scoring {source.name}", unit=" rows", disable=not progress)
         while chunk := list(itertools.islice(records, chunk_size)):
-            probabilities = model.predict_proba([r.text for r in chunk])
+            scored = model.predict_scores([r.text for r in chunk], digits=6)
             rows = []
-            for record, row_probabilities in zip(chunk, probabilities, strict=True):
-                best = int(row_probabilities.argmax())
-                scores = {
-                    label: round(float(p), 6)
-                    for label, p in zip(model.labels_, row_probabilities, strict=True)
-                }
+            for record, result in zip(chunk, scored, strict=True):
                 row: dict[str, Any] = {
                     **record.row,
-                    "label": model.labels_[best],
-                    "score": scores[model.labels_[best]],
+                    "label": result["label"],
+                    "score": result["score"],
                 }
                 if out_format == "jsonl":
-                    row["scores"] = scores
+                    row["scores"] = result["scores"]
                 else:
-                    row.update({f"score_{label}": value for label, value in scores.items()})
+                    row.update({f"score_{label}": v for label, v in result["scores"].items()})
                 rows.append(row)
             write(rows)
             count += len(rows)

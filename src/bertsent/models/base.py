@@ -47,6 +47,23 @@ class SentimentClassifier(ABC):
         probabilities = self.predict_proba(texts)
         return [self.labels_[i] for i in probabilities.argmax(axis=1)]
 
+    def predict_scores(
+        self, texts: Sequence[str], digits: int | None = None
+    ) -> list[dict[str, Any]]:
+        """For each text its ``label``, that label's probability ``score`` and all ``scores``.
+
+        This is the shape ``bertsent predict --json`` prints; ``digits`` rounds the numbers.
+        """
+        results = []
+        for row in self.predict_proba(texts):
+            scores = {
+                label: float(p) if digits is None else round(float(p), digits)
+                for label, p in zip(self.labels_, row, strict=True)
+            }
+            label = self.labels_[int(row.argmax())]
+            results.append({"label": label, "score": scores[label], "scores": scores})
+        return results
+
     @abstractmethod
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
         """Write the model to a directory (atomically) and return its path."""
