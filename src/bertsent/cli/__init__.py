@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from bertsent.errors import BertsentError
 
-COMMANDS = ("train", "evaluate", "predict", "demo")
+COMMANDS = ("train", "evaluate", "predict", "compare", "behave", "learning-curve", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"bertsent.cli.{name}").add_parser(commands)
+        importlib.import_module(f"bertsent.cli.{name.replace('-', '_')}").add_parser(commands)
     return parser
 
 

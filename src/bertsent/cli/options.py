@@ -22,3 +22,16 @@ def add_data_options(
     parser.add_argument(
         "--label-column", default="label", help="column with the label (default: label)"
     )
+
+
+def parse_methods(value: str) -> list[str]:
+    """``bow-svm,bert`` -> a checked list of method names."""
+    from bertsent.models import METHODS
+
+    methods = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in methods if name not in METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(
+            f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}"
+        )
+    return methods

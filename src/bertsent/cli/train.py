@@ -6,14 +6,26 @@ import argparse
 from typing import Any
 
 from bertsent.cli.options import add_data_options
+from bertsent.models import METHODS
 from bertsent.models.tokenization import TRUNCATION_STRATEGIES
 from bertsent.training.config import BEST_METRICS, PRECISIONS, TrainingConfig
 
 
 def add_parser(commands: Any) -> None:
     defaults = TrainingConfig()
-    parser = commands.add_parser("train", help="fine-tune a BERT-family model on labelled reviews")
+    parser = commands.add_parser(
+        "train",
+        help="fine-tune a BERT-family model (or train a baseline) on labelled reviews",
+        description="Train one classifier and save it. The options after --output shape "
+        "the BERT fine-tune; baselines choose their own settings on dev and use only --seed.",
+    )
     add_data_options(parser)
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="bert",
+        help="bert (default), or a baseline to compare against",
+    )
     parser.add_argument(
         "--model", default=defaults.model, help="Hub id or local folder (default: %(default)s)"
     )
@@ -94,14 +106,16 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         config_from_args(args),
         args.output,
+        method=args.method,
         resume=args.resume,
         text_column=args.text_column,
         label_column=args.label_column,
     )
     report = result.dev_report
     low, high = report["accuracy_ci"]
+    chosen = ", ".join(f"{key} {result.best[key]}" for key in ("epoch", "C") if key in result.best)
     print(
-        f"best epoch {result.best.get('epoch')}: dev accuracy {report['accuracy']:.4f} "
+        f"{args.method} ({chosen}): dev accuracy {report['accuracy']:.4f} "
         f"[{low:.4f}, {high:.4f}], macro-F1 {report['macro_f1']:.4f}, "
         f"{result.train_examples_per_second:.1f} training examples/s"
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bertsent.atomic import atomic_file
+
 
 def plot_confusion_matrix(
     report: dict[str, Any], path: Path, title: str = "Confusion matrix"
@@ -43,5 +45,55 @@ def plot_confusion_matrix(
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_comparison(result: dict[str, Any], path: Path) -> Path:
+    """Three panels: accuracy with its 95% interval, behaviour failure rates, throughput."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = result["rows"]
+    names = [row["name"] for row in rows]
+    positions = np.arange(len(rows))
+    colours = ["#d95f02" if row["method"] == "bert" else "#7570b3" for row in rows]
+    figure, (accuracy, behaviour, speed) = plt.subplots(
+        1, 3, figsize=(15, 0.6 * len(rows) + 2.4), sharey=True
+    )
+
+    values = np.array([row["accuracy"] for row in rows])
+    intervals = np.array([row["accuracy_ci"] for row in rows])
+    errors = np.abs(intervals.T - values)
+    accuracy.barh(positions, values, xerr=errors, color=colours, capsize=4)
+    for y, value in zip(positions, values, strict=True):
+        accuracy.text(value + 0.005, y, f"{value:.1%}", va="center", ha="left", fontsize=9)
+    accuracy.set_xlim(max(0.0, values.min() - 0.15), min(1.0, values.max() + 0.06))
+    accuracy.set_yticks(positions, names)
+    accuracy.invert_yaxis()
+    accuracy.set_xlabel("test accuracy (95% bootstrap interval)")
+
+    categories = list(rows[0]["failure_rates"])
+    height = 0.8 / max(len(categories), 1)
+    for k, category in enumerate(categories):
+        rates = [row["failure_rates"][category] for row in rows]
+        behaviour.barh(positions - 0.4 + (k + 0.5) * height, rates, height=height, label=category)
+    behaviour.set_xlim(0, 1)
+    behaviour.set_xlabel("behaviour suite failure rate (lower is better)")
+    behaviour.legend(fontsize=8, loc="lower right")
+
+    throughput = [row["reviews_per_second"] for row in rows]
+    speed.barh(positions, throughput, color=colours)
+    speed.set_xscale("log")
+    for y, value in zip(positions, throughput, strict=True):
+        speed.text(value * 1.1, y, f"{value:,.0f}/s", va="center", fontsize=9)
+    speed.set_xlabel("batch throughput, reviews/s (log scale)")
+    figure.suptitle(f"{result['dataset']}: {result['splits']['sizes']['test']} test reviews")
+    figure.tight_layout()
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
     return path

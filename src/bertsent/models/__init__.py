@@ -4,20 +4,69 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertsent.errors import ModelError
+from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import METADATA_FILE, SentimentClassifier, read_metadata
+from bertsent.training.config import TrainingConfig
 
-__all__ = ["METADATA_FILE", "SentimentClassifier", "available_methods", "load", "read_metadata"]
+__all__ = [
+    "DISPLAY_NAMES",
+    "METADATA_FILE",
+    "METHODS",
+    "SentimentClassifier",
+    "available_methods",
+    "create",
+    "load",
+    "read_metadata",
+]
 
 
 def _methods() -> dict[str, type[SentimentClassifier]]:
+    from bertsent.models.baselines import BowSvmClassifier, NbSvmClassifier, TfidfLrClassifier
     from bertsent.models.bert import BertClassifier
+    from bertsent.models.lstm import LstmClassifier
 
-    return {BertClassifier.method: BertClassifier}
+    classes: list[type[SentimentClassifier]] = [
+        BowSvmClassifier,
+        TfidfLrClassifier,
+        NbSvmClassifier,
+        LstmClassifier,
+        BertClassifier,
+    ]
+    return {cls.method: cls for cls in classes}
+
+
+# Method names in the order comparisons list them: simplest first, the fine-tuned encoder last.
+METHODS = ("bow-svm", "tfidf-lr", "nbsvm", "lstm", "bert")
+DISPLAY_NAMES = {
+    "bow-svm": "BOW + SVM",
+    "tfidf-lr": "TF-IDF + LR",
+    "nbsvm": "NB-SVM",
+    "lstm": "BiLSTM",
+    "bert": "BERT (fine-tuned)",
+}
 
 
 def available_methods() -> list[str]:
-    return sorted(_methods())
+    return list(METHODS)
+
+
+def create(
+    method: str, *, seed: int = 42, config: TrainingConfig | None = None
+) -> SentimentClassifier:
+    """A new, unfitted classifier of ``method``; ``config`` only shapes ``bert``.
+
+    Raises:
+        ConfigError: ``method`` is not one of :data:`METHODS`.
+    """
+    methods = _methods()
+    if method not in methods:
+        raise ConfigError(f"unknown method '{method}'", hint=f"choose one of: {', '.join(METHODS)}")
+    if method == "bert":
+        from bertsent.models.bert import BertClassifier
+
+        base = config or TrainingConfig()
+        return BertClassifier(config=TrainingConfig.from_dict({**base.to_dict(), "seed": seed}))
+    return methods[method](seed=seed)  # type: ignore[call-arg]
 
 
 def load(path: str | Path) -> SentimentClassifier:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import platform
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata as distributions
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -26,6 +29,8 @@ class SentimentClassifier(ABC):
     method: ClassVar[str]
     labels_: list[str]
     metadata_: dict[str, Any]  # bertsent.json of a loaded model
+    history_: list[dict[str, Any]]  # one entry per epoch or per setting tried on dev
+    best_: dict[str, Any]  # the setting model selection kept, e.g. {"epoch": 3} or {"C": 0.1}
 
     @abstractmethod
     def fit(
@@ -65,13 +70,61 @@ class SentimentClassifier(ABC):
         return results
 
     @abstractmethod
-    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-        """Write the model to a directory (atomically) and return its path."""
+    def count_parameters(self) -> int:
+        """How many learned numbers the model holds (weights, biases, calibration)."""
+
+    @abstractmethod
+    def save(
+        self,
+        path: str | Path,
+        metadata: dict[str, Any] | None = None,
+        extras: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write the model to a directory atomically and return its path.
+
+        Args:
+            path: Target directory; an existing model there is replaced only once the
+                new one is complete.
+            metadata: Extra entries for ``bertsent.json`` (data, metrics, history...).
+            extras: Called with the temporary folder to add files (figures, card).
+        """
+
+    def _metadata_record(self, settings: dict[str, Any], metadata: dict[str, Any] | None) -> str:
+        """The ``bertsent.json`` text: format, method, labels, settings, provenance."""
+        record = {
+            "format_version": FORMAT_VERSION,
+            "method": self.method,
+            "labels": self.labels_,
+            **settings,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": package_versions(),
+            **(metadata or {}),
+        }
+        return json.dumps(record, indent=2)
 
     @classmethod
     @abstractmethod
     def load(cls, path: str | Path) -> Self:
         """Read a model written by ``save``."""
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a saved model, read without importing them."""
+    versions = {"python": platform.python_version()}
+    for name in ("bertsent", "torch", "transformers", "scikit-learn", "skops"):
+        try:
+            versions[name] = distributions.version(name)
+        except distributions.PackageNotFoundError:
+            continue
+    return versions
+
+
+def require_fitted(model: SentimentClassifier, attribute: str) -> None:
+    """Raise a clear error when a model is used before ``fit`` or ``load``."""
+    if not hasattr(model, attribute):
+        raise ModelError(
+            f"this {model.method} classifier is not fitted yet", hint="call fit() or load() first"
+        )
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

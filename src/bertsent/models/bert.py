@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -15,25 +13,14 @@ from bertsent.atomic import atomic_directory
 from bertsent.data.splits import Split, stratified_split
 from bertsent.errors import ModelError
 from bertsent.inference.engine import TorchEngine
-from bertsent.models.base import FORMAT_VERSION, METADATA_FILE, SentimentClassifier, read_metadata
+from bertsent.models.base import (
+    METADATA_FILE,
+    SentimentClassifier,
+    read_metadata,
+    require_fitted,
+)
 from bertsent.models.pretrained import load_sequence_classifier
 from bertsent.training.config import TrainingConfig
-
-
-def package_versions() -> dict[str, str]:
-    import platform
-
-    import torch
-    import transformers
-
-    from bertsent import __version__
-
-    return {
-        "bertsent": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
 
 
 class BertClassifier(SentimentClassifier):
@@ -94,11 +81,12 @@ class BertClassifier(SentimentClassifier):
         self.model_ = result.model
         self.tokenizer_ = result.tokenizer
         self.training_ = result
+        self.history_ = result.history
+        self.best_ = result.best
         return self
 
     def _engine(self) -> TorchEngine:
-        if not hasattr(self, "model_"):
-            raise ModelError("this classifier is not fitted yet", hint="call fit() or load() first")
+        require_fitted(self, "model_")
         config = self.config or TrainingConfig()
         return TorchEngine(
             self.model_,
@@ -115,35 +103,26 @@ class BertClassifier(SentimentClassifier):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self._engine().predict_proba(list(texts))
 
+    def count_parameters(self) -> int:
+        require_fitted(self, "model_")
+        return sum(parameter.numel() for parameter in self.model_.parameters())
+
     def save(
         self,
         path: str | Path,
         metadata: dict[str, Any] | None = None,
         extras: Callable[[Path], None] | None = None,
     ) -> Path:
-        """Write a standard Hugging Face folder plus ``bertsent.json``, atomically.
-
-        Args:
-            path: Target directory; an existing model there is replaced only once the
-                new one is complete.
-            metadata: Extra entries for ``bertsent.json`` (data, metrics, history...).
-            extras: Called with the temporary folder to add files (figures, card).
-        """
-        self._engine()  # raises if not fitted
+        """Write a standard Hugging Face folder plus ``bertsent.json``, atomically."""
+        require_fitted(self, "model_")
         target = Path(path)
         with atomic_directory(target) as temporary:
             self.model_.save_pretrained(temporary, safe_serialization=True)
             self.tokenizer_.save_pretrained(temporary)
-            record = {
-                "format_version": FORMAT_VERSION,
-                "method": self.method,
-                "labels": self.labels_,
-                "training_config": (self.config or TrainingConfig()).to_dict(),
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": package_versions(),
-                **(metadata or {}),
-            }
-            (temporary / METADATA_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+            settings = {"training_config": (self.config or TrainingConfig()).to_dict()}
+            (temporary / METADATA_FILE).write_text(
+                self._metadata_record(settings, metadata), encoding="utf-8"
+            )
             if extras is not None:
                 extras(temporary)
         return target

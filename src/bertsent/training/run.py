@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.evaluation.metrics import classification_report
+from bertsent.models import SentimentClassifier, create
 from bertsent.models.bert import BertClassifier
 from bertsent.training.config import TrainingConfig
 from bertsent.training.curves import plot_training_dynamics
@@ -26,7 +29,7 @@ DYNAMICS_FIGURE = "training_dynamics.png"
 class TrainingRun:
     """What ``train`` produced: the fitted model, where it was saved, and how it went."""
 
-    model: BertClassifier
+    model: SentimentClassifier
     output_dir: Path
     data: DatasetSplits
     dev_report: dict[str, Any]
@@ -46,18 +49,22 @@ def train(
     config: TrainingConfig | None = None,
     output_dir: str | Path = "runs/model",
     *,
+    method: str = "bert",
     resume: bool = False,
     text_column: str = "text",
     label_column: str = "label",
     callbacks: list[Any] | None = None,
 ) -> TrainingRun:
-    """Fine-tune on ``data``, pick the best epoch on dev, and save the model directory.
+    """Train ``method`` on ``data``, select on dev, and save the model directory.
 
     Args:
         data: Dataset name (see :func:`bertsent.load_dataset`) or loaded splits.
-        config: Training settings (default: the seed recipe).
+        config: Fine-tuning settings (default: the seed recipe); other methods use
+            only its seed.
         output_dir: The saved model; replaced atomically when training succeeds.
-        resume: Continue from the checkpoints of an interrupted run.
+        method: ``bert`` (default) or a baseline: ``bow-svm``, ``tfidf-lr``, ``nbsvm``,
+            ``lstm``.
+        resume: Continue a ``bert`` run from the checkpoints of an interrupted run.
         callbacks: Extra ``transformers.TrainerCallback`` objects.
 
     >>> run = train("rotten-tomatoes", TrainingConfig(epochs=3), "runs/rt")  # doctest: +SKIP
@@ -72,34 +79,50 @@ def train(
     )
     output = Path(output_dir)
     work_dir = checkpoint_dir(output)
+    model = create(method, seed=config.seed, config=config)
     logger.info(
         "training %s on %s: %d train / %d dev examples, labels %s",
-        config.model,
+        config.model if method == "bert" else method,
         splits.name,
         len(splits.train),
         len(splits.dev),
         ", ".join(splits.labels),
     )
 
-    # 1. fine-tune with checkpoints beside the output folder
-    model = BertClassifier(config=config).fit(
+    # 1. fit; a fine-tune keeps checkpoints beside the output folder so it can resume
+    started = time.perf_counter()
+    fit_options: dict[str, Any] = {}
+    if isinstance(model, BertClassifier):
+        fit_options = {"work_dir": work_dir, "resume": resume, "callbacks": callbacks}
+    model.fit(
         splits.train.texts,
         splits.train.labels,
         eval_texts=splits.dev.texts,
         eval_labels=splits.dev.labels,
-        work_dir=work_dir,
-        resume=resume,
-        callbacks=callbacks,
+        **fit_options,
     )
-    result = model.training_
+    train_seconds = time.perf_counter() - started
+    examples_per_second = len(splits.train) / max(train_seconds, 1e-9)
+    training: dict[str, Any] = {"seconds": round(train_seconds, 1), "hardware": describe()}
+    if isinstance(model, BertClassifier):
+        result = model.training_
+        train_seconds = result.train_seconds
+        examples_per_second = result.train_examples_per_second
+        training = {
+            "seconds": round(train_seconds, 1),
+            "examples_per_second": round(examples_per_second, 2),
+            "precision": result.precision,
+            "warmup_steps": result.warmup_steps,
+            "steps_per_epoch": result.steps_per_epoch,
+            "hardware": describe(),
+        }
 
     # 2. score the selected model on dev with the same code path users run
     dev_report = classification_report(
         splits.dev.labels, model.predict_proba(splits.dev.texts), model.labels_
     )
 
-    # 3. save: HF folder + bertsent.json + history, figure and model card
-    best_epoch = result.best.get("epoch")
+    # 3. save: the model + bertsent.json (+ history, figure and model card for bert)
     metadata = {
         "data": {
             "spec": spec,
@@ -108,30 +131,13 @@ def train(
             **splits.summary(),
         },
         "metrics": {"dev": _headline(dev_report)},
-        "best": result.best,
-        "training": {
-            "seconds": round(result.train_seconds, 1),
-            "examples_per_second": round(result.train_examples_per_second, 2),
-            "precision": result.precision,
-            "warmup_steps": result.warmup_steps,
-            "steps_per_epoch": result.steps_per_epoch,
-            "hardware": describe(),
-        },
+        "best": model.best_,
+        "training": training,
     }
-
-    def write_extras(folder: Path) -> None:
-        (folder / HISTORY_FILE).write_text(json.dumps(result.history, indent=2), encoding="utf-8")
-        plot_training_dynamics(
-            result.history,
-            folder / DYNAMICS_FIGURE,
-            warmup_epochs=result.warmup_steps / max(result.steps_per_epoch, 1e-9),
-            best_epoch=best_epoch,
-        )
-        (folder / "README.md").write_text(
-            model_card(config, metadata, dev_report), encoding="utf-8"
-        )
-
-    model.save(output, metadata=metadata, extras=write_extras)
+    extras = None
+    if isinstance(model, BertClassifier):
+        extras = _bert_extras(model, config, metadata, dev_report)
+    model.save(output, metadata=metadata, extras=extras)
     model.metadata_ = {**metadata, "labels": model.labels_}
     shutil.rmtree(work_dir, ignore_errors=True)
     logger.info("saved model to %s", output)
@@ -140,11 +146,35 @@ def train(
         output_dir=output,
         data=splits,
         dev_report=dev_report,
-        history=result.history,
-        best=result.best,
-        train_seconds=result.train_seconds,
-        train_examples_per_second=result.train_examples_per_second,
+        history=model.history_,
+        best=model.best_,
+        train_seconds=train_seconds,
+        train_examples_per_second=examples_per_second,
     )
+
+
+def _bert_extras(
+    model: BertClassifier,
+    config: TrainingConfig,
+    metadata: dict[str, Any],
+    dev_report: dict[str, Any],
+) -> Callable[[Path], None]:
+    """Files written beside a fine-tuned model: its history, the dynamics figure, a card."""
+    result = model.training_
+
+    def write_extras(folder: Path) -> None:
+        (folder / HISTORY_FILE).write_text(json.dumps(result.history, indent=2), encoding="utf-8")
+        plot_training_dynamics(
+            result.history,
+            folder / DYNAMICS_FIGURE,
+            warmup_epochs=result.warmup_steps / max(result.steps_per_epoch, 1e-9),
+            best_epoch=result.best.get("epoch"),
+        )
+        (folder / "README.md").write_text(
+            model_card(config, metadata, dev_report), encoding="utf-8"
+        )
+
+    return write_extras
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,76 @@
+"""``bertsent compare``: every method on the same data, one table, a recommendation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from bertsent.cli.options import add_data_options, parse_methods
+from bertsent.models import METHODS
+from bertsent.training.config import TrainingConfig
+
+
+def add_parser(commands: Any) -> None:
+    defaults = TrainingConfig()
+    parser = commands.add_parser(
+        "compare",
+        help="train every method on the same splits and print the comparison table",
+        description="Trains (or reuses) each method on the same splits and measures "
+        "accuracy, macro-F1, the behaviour suite, training time, throughput, latency, "
+        "size and parameters. Writes compare.md, compare.json and compare.png.",
+    )
+    add_data_options(parser)
+    parser.add_argument(
+        "--methods",
+        type=parse_methods,
+        default=list(METHODS),
+        help=f"comma-separated (default: {','.join(METHODS)})",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="train each method this many times (default: 1)"
+    )
+    parser.add_argument(
+        "--output", help="folder for models and tables (default: runs/compare-DATASET)"
+    )
+    parser.add_argument("--retrain", action="store_true", help="retrain models already in --output")
+    parser.add_argument(
+        "--learning-curve",
+        help="learning-curve.json for the recommendation (default: OUTPUT/learning-curve.json "
+        "when present)",
+    )
+    parser.add_argument("--model", default=defaults.model, help="encoder for the bert method")
+    parser.add_argument("--epochs", type=float, default=defaults.epochs, help="bert epochs")
+    parser.set_defaults(handler=run)
+
+
+def default_output(data: str, command: str) -> Path:
+    return Path("runs") / f"{command}-{Path(data.replace(':', '-')).stem or 'data'}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertsent.evaluation.compare import compare
+
+    output = Path(args.output) if args.output else default_output(args.data, "compare")
+    curve_file = (
+        Path(args.learning_curve) if args.learning_curve else output / "learning-curve.json"
+    )
+    curve = json.loads(curve_file.read_text(encoding="utf-8")) if curve_file.is_file() else None
+    compare(
+        args.data,
+        methods=args.methods,
+        seeds=args.seeds,
+        output_dir=output,
+        config=TrainingConfig(model=args.model, epochs=args.epochs),
+        reuse=not args.retrain,
+        learning_curve=curve,
+        command=shlex.join(["bertsent", *sys.argv[1:]]),
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    print((output / "compare.md").read_text(encoding="utf-8"))
+    print(f"written: {output / 'compare.md'}, {output / 'compare.json'}, {output / 'compare.png'}")
+    return 0

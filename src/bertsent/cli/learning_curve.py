@@ -1,0 +1,78 @@
+"""``bertsent learning-curve``: accuracy against training-set size, per method."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bertsent.cli.compare import default_output
+from bertsent.cli.options import add_data_options, parse_methods
+from bertsent.training.config import TrainingConfig
+
+
+def parse_sizes(value: str) -> list[int | str]:
+    sizes: list[int | str] = []
+    for item in value.split(","):
+        item = item.strip()
+        if item == "all":
+            sizes.append(item)
+        elif item.isdigit() and int(item) >= 2:
+            sizes.append(int(item))
+        else:
+            raise argparse.ArgumentTypeError(f"size '{item}' is not a count of 2 or more, or 'all'")
+    return sizes
+
+
+def add_parser(commands: Any) -> None:
+    defaults = TrainingConfig()
+    parser = commands.add_parser(
+        "learning-curve",
+        help="accuracy against training-set size for several methods and seeds",
+    )
+    add_data_options(parser)
+    parser.add_argument(
+        "--methods",
+        type=parse_methods,
+        default=["bow-svm", "tfidf-lr", "bert"],
+        help="comma-separated (default: bow-svm,tfidf-lr,bert)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=[100, 300, 1000, 3000],
+        help="comma-separated training sizes, 'all' for the full split "
+        "(default: 100,300,1000,3000)",
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="runs per size (default: 3)")
+    parser.add_argument(
+        "--output",
+        help="folder for learning-curve.json/png (default: runs/compare-DATASET, where "
+        "`bertsent compare` picks it up)",
+    )
+    parser.add_argument("--model", default=defaults.model, help="encoder for the bert method")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertsent.evaluation.learning_curve import learning_curve
+
+    output = Path(args.output) if args.output else default_output(args.data, "compare")
+    result = learning_curve(
+        args.data,
+        methods=args.methods,
+        sizes=args.sizes,
+        seeds=args.seeds,
+        output_dir=output,
+        config=TrainingConfig(model=args.model),
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    for entry in result["methods"].values():
+        points = ", ".join(
+            f"{size}: {mean:.1%} ± {sd:.1%}"
+            for size, mean, sd in zip(entry["sizes"], entry["mean"], entry["sd"], strict=True)
+        )
+        print(f"{entry['name']:<18} {points}")
+    print(f"written: {output / 'learning-curve.json'}, {output / 'learning-curve.png'}")
+    return 0

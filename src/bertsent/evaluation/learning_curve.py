@@ -1,0 +1,174 @@
+"""Accuracy against training-set size, several seeds per size: how much labelled data
+each method needs on the user's own data.
+
+Each point trains on a stratified random subset of train (the seed picks the subset and
+the model's initialisation), selects on dev and is scored on the held-out split. Small
+BERT runs get more epochs so that every run makes at least ``min_updates`` optimiser
+steps, as the few-sample fine-tuning literature advises (Mosbach et al. 2021); each
+run's epochs are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertsent.atomic import atomic_file, write_text_atomic
+from bertsent.data import DatasetSplits, load_dataset
+from bertsent.data.splits import stratified_split
+from bertsent.evaluation.compare import held_out_splits
+from bertsent.models import DISPLAY_NAMES, create
+from bertsent.training.config import TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SIZES = (100, 300, 1000, 3000)
+
+
+def subsample(splits: DatasetSplits, size: int, seed: int) -> DatasetSplits:
+    """``splits`` with a stratified random ``size`` examples of train (all when larger)."""
+    if size >= len(splits.train):
+        return splits
+    fraction = size / len(splits.train)
+    kept, _ = stratified_split(splits.train, (fraction, 1 - fraction), ("train", "rest"), seed)
+    return replace(splits, train=kept)
+
+
+def bert_config_for(config: TrainingConfig, size: int, min_updates: int) -> TrainingConfig:
+    """The recipe with enough epochs for ``min_updates`` steps and about 5 evaluations."""
+    steps_per_epoch = math.ceil(size / (config.batch_size * config.gradient_accumulation_steps))
+    epochs = max(config.epochs, math.ceil(min_updates / steps_per_epoch))
+    total_steps = math.ceil(epochs * steps_per_epoch)
+    return replace(config, epochs=epochs, eval_steps=max(1, total_steps // 5))
+
+
+def learning_curve(
+    data: str | DatasetSplits,
+    *,
+    methods: Sequence[str] = ("bow-svm", "tfidf-lr", "bert"),
+    sizes: Sequence[int | str] = DEFAULT_SIZES,
+    seeds: int = 3,
+    output_dir: str | Path = "runs/learning-curve",
+    config: TrainingConfig | None = None,
+    min_updates: int = 60,
+    max_dev: int = 500,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> dict[str, Any]:
+    """Train every method at every size with ``seeds`` seeds; write JSON and a figure.
+
+    Args:
+        sizes: Training-set sizes; ``"all"`` means the full train split.
+        seeds: Subsets and models per size (seeds 42, 43, ...).
+        min_updates: Fewest optimiser steps a BERT run makes (small sizes get more epochs).
+        max_dev: Select on at most this many dev examples (stratified), to keep the many
+            BERT evaluations affordable; scores are always on the full held-out split.
+
+    Returns:
+        ``{"dataset", "test_size", "methods": {method: {"name", "sizes", "mean", "sd",
+        "runs"}}}``, also written to ``learning-curve.json`` with ``learning-curve.png``.
+    """
+    config = (config or TrainingConfig()).validate()
+    loaded = (
+        load_dataset(data, text_column=text_column, label_column=label_column)
+        if isinstance(data, str)
+        else data
+    )
+    splits = held_out_splits(loaded, config.seed)
+    if len(splits.dev) > max_dev:
+        fraction = max_dev / len(splits.dev)
+        dev, _ = stratified_split(splits.dev, (fraction, 1 - fraction), ("dev", "rest"), 0)
+        splits = replace(splits, dev=dev)
+    test = splits.split("test")
+    resolved = sorted(
+        {len(splits.train) if s == "all" else min(int(s), len(splits.train)) for s in sizes}
+    )
+    result: dict[str, Any] = {
+        "dataset": splits.name,
+        "train_size": len(splits.train),
+        "dev_size": len(splits.dev),
+        "test_size": len(test),
+        "min_updates": min_updates,
+        "methods": {},
+    }
+    for method in methods:
+        runs = []
+        for size in resolved:
+            for seed in range(config.seed, config.seed + seeds):
+                subset = subsample(splits, size, seed)
+                recipe = replace(config, seed=seed)
+                if method == "bert":
+                    recipe = bert_config_for(recipe, size, min_updates)
+                model = create(method, seed=seed, config=recipe)
+                started = time.perf_counter()
+                model.fit(
+                    subset.train.texts,
+                    subset.train.labels,
+                    eval_texts=subset.dev.texts,
+                    eval_labels=subset.dev.labels,
+                )
+                seconds = time.perf_counter() - started
+                predicted = np.asarray(model.predict(test.texts))
+                accuracy = float((predicted == np.asarray(test.labels)).mean())
+                run = {"size": size, "seed": seed, "accuracy": round(accuracy, 4),
+                       "train_seconds": round(seconds, 1)}  # fmt: skip
+                if method == "bert":
+                    run["epochs"] = recipe.epochs
+                runs.append(run)
+                logger.info("%s, %d examples, seed %d: accuracy %.4f", method, size, seed, accuracy)
+        by_size = {size: [r["accuracy"] for r in runs if r["size"] == size] for size in resolved}
+        result["methods"][method] = {
+            "name": DISPLAY_NAMES.get(method, method),
+            "sizes": resolved,
+            "mean": [round(statistics.fmean(v), 4) for v in by_size.values()],
+            "sd": [round(statistics.stdev(v), 4) if len(v) > 1 else 0.0 for v in by_size.values()],
+            "runs": runs,
+        }
+    output = Path(output_dir)
+    write_text_atomic(output / "learning-curve.json", json.dumps(result, indent=2))
+    plot_learning_curve(result, output / "learning-curve.png")
+    return result
+
+
+def plot_learning_curve(result: dict[str, Any], path: Path) -> Path:
+    """Mean accuracy against training size (log scale), shaded by one standard deviation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for method, entry in result["methods"].items():
+        sizes = np.array(entry["sizes"])
+        mean, sd = np.array(entry["mean"]), np.array(entry["sd"])
+        emphasis = method == "bert"
+        (line,) = axis.plot(
+            sizes,
+            mean,
+            marker="o",
+            label=entry["name"],
+            linewidth=2.5 if emphasis else 1.5,
+            color="#d95f02" if emphasis else None,
+        )
+        axis.fill_between(sizes, mean - sd, mean + sd, alpha=0.2, color=line.get_color())
+    axis.set_xscale("log")
+    axis.set_xlabel("training reviews (log scale)")
+    axis.set_ylabel(f"test accuracy ({result['test_size']} reviews)")
+    seeds = max(len({r["seed"] for r in e["runs"]}) for e in result["methods"].values())
+    axis.set_title(f"{result['dataset']}: learning curves, mean ± sd over {seeds} seeds")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
+    plt.close(figure)
+    return path

@@ -1,0 +1,150 @@
+""" "When to use which", derived from measured numbers rather than written in advance.
+
+Every sentence is chosen by a condition on the comparison (is BERT's gain significant?
+does it fail fewer behaviour tests? where do the learning curves cross?) and filled in
+with the measurement behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FOCUS_CATEGORIES = ("negation", "sarcasm", "contrast")
+CLEARLY_FEWER_FAILURES = 0.10  # failure-rate gap (absolute) that counts as a real difference
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def _times(value: float) -> str:
+    return f"{value:.0f}x" if value >= 10 else f"{value:.1f}x"
+
+
+def recommend(
+    comparison: dict[str, Any], learning_curve: dict[str, Any] | None = None
+) -> list[str]:
+    """Markdown bullet lines: when BERT pays off, and when a baseline is the better choice."""
+    rows = {row["method"]: row for row in comparison["rows"]}
+    if "bert" not in rows or len(rows) < 2:
+        return ["Compare `bert` with at least one baseline to get a recommendation."]
+    bert = rows.pop("bert")
+    best = max(rows.values(), key=lambda row: row["accuracy"])
+    fastest = max(rows.values(), key=lambda row: row["reviews_per_second"])
+    paired = comparison["paired"][best["method"]]
+    gain, (low, high) = paired["difference"], paired["ci"]
+
+    use_bert, use_baseline = [], []
+    # 1. accuracy: the paired interval decides whether the gain is real
+    if low > 0:
+        fewer_errors = _ratio(gain, 1 - best["accuracy"])
+        use_bert.append(
+            f"- accuracy matters: it is {gain:+.1%} above {best['name']}, the strongest "
+            f"baseline here (95% paired interval {low:+.1%} to {high:+.1%}), i.e. "
+            f"{fewer_errors:.0%} fewer errors."
+        )
+    elif high < 0:
+        use_baseline.append(
+            f"- accuracy is what you need: {best['name']} is {-gain:.1%} above BERT on this "
+            f"data (95% paired interval for BERT's difference {low:+.1%} to {high:+.1%})."
+        )
+    else:
+        use_baseline.append(
+            f"- accuracy is what you need: BERT's {gain:+.1%} over {best['name']} is not "
+            f"significant on this data (95% paired interval {low:+.1%} to {high:+.1%})."
+        )
+
+    # 2. behaviour: the phenomena the seed cares about
+    baseline_for_behaviour = rows.get("bow-svm", best)
+    better: list[str] = []
+    worse: list[str] = []
+    for category in FOCUS_CATEGORIES:
+        mine = bert["failure_rates"].get(category)
+        theirs = baseline_for_behaviour["failure_rates"].get(category)
+        if mine is None or theirs is None:
+            continue
+        text = f"{category} {mine:.0%} vs {theirs:.0%}"
+        (better if theirs - mine >= CLEARLY_FEWER_FAILURES else worse).append(text)
+    if better:
+        use_bert.append(
+            f"- reviews turn on {', '.join(c.split()[0] for c in better)}: BERT fails "
+            f"fewer of the behaviour suite's cases than {baseline_for_behaviour['name']} "
+            f"({'; '.join(better)} failed)."
+        )
+    if worse:
+        use_baseline.append(
+            f"- BERT is not clearly better on {', '.join(c.split()[0] for c in worse)} here "
+            f"({'; '.join(worse)} failed, BERT vs {baseline_for_behaviour['name']})."
+        )
+
+    # 3. cost: speed, latency, size, training time
+    latency = _times(_ratio(bert["latency_p50_ms"], best["latency_p50_ms"]))
+    use_bert.append(
+        f"- its cost fits your budget: {latency} the single-review latency of "
+        f"{best['name']} ({bert['latency_p50_ms']:.1f} vs "
+        f"{best['latency_p50_ms']:.2f} ms p50), "
+        f"{_times(_ratio(bert['size_bytes'], best['size_bytes']))} the size on disk and "
+        f"{_times(_ratio(bert['train_seconds'], best['train_seconds']))} the training time."
+    )
+    use_baseline.append(
+        f"- throughput or hardware cost dominates: {fastest['name']} scores "
+        f"{fastest['reviews_per_second']:,.0f} reviews/s on this CPU, "
+        f"{_times(_ratio(fastest['reviews_per_second'], bert['reviews_per_second']))} BERT's "
+        f"{bert['reviews_per_second']:,.0f}."
+    )
+
+    # 4. data: where the learning curves cross
+    if learning_curve:
+        use_bert_line, use_baseline_line = _data_lines(learning_curve)
+        if use_bert_line:
+            use_bert.append(use_bert_line)
+        if use_baseline_line:
+            use_baseline.append(use_baseline_line)
+
+    return ["**Use BERT when**", "", *use_bert, "", "**Use a baseline when**", "", *use_baseline]
+
+
+def _data_lines(curve: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Compare BERT's learning curve with the best baseline's at each training size."""
+    methods = curve["methods"]
+    if "bert" not in methods or len(methods) < 2:
+        return None, None
+    bert = dict(zip(methods["bert"]["sizes"], methods["bert"]["mean"], strict=True))
+    best_by_size: dict[int, tuple[float, str]] = {}
+    for method, entry in methods.items():
+        if method == "bert":
+            continue
+        for size, accuracy in zip(entry["sizes"], entry["mean"], strict=True):
+            if size in bert and accuracy > best_by_size.get(size, (-1.0, ""))[0]:
+                best_by_size[size] = (accuracy, entry["name"])
+    sizes = sorted(best_by_size)
+    if not sizes:
+        return None, None
+    ahead = [size for size in sizes if bert[size] > best_by_size[size][0]]
+    smallest = sizes[0]
+    base_accuracy, base_name = best_by_size[smallest]
+    if len(ahead) == len(sizes):
+        return (
+            f"- labelled data is scarce: with only {smallest:,} training reviews BERT reaches "
+            f"{bert[smallest]:.1%} against {base_accuracy:.1%} for {base_name}, and it stays "
+            f"ahead at every size measured ({', '.join(f'{s:,}' for s in sizes)}).",
+            None,
+        )
+    if not ahead:
+        return None, (
+            f"- at every training size measured ({', '.join(f'{s:,}' for s in sizes)}) a "
+            "baseline matched or beat BERT on this data."
+        )
+    tail = [size for size in sizes if all(s in ahead for s in sizes if s >= size)]
+    if not tail:
+        return None, (
+            f"- at the largest training size measured ({sizes[-1]:,}) a baseline is still "
+            "at or above BERT on this data."
+        )
+    crossing = tail[0]
+    return (
+        f"- you have at least {crossing:,} labelled reviews: from there on BERT's learning "
+        "curve stays above every baseline's.",
+        f"- you have fewer than {crossing:,} labelled reviews: at {smallest:,} {base_name} "
+        f"reaches {base_accuracy:.1%} against BERT's {bert[smallest]:.1%}.",
+    )

@@ -1,0 +1,279 @@
+"""The traditional baselines: bag-of-words and n-gram linear models from scikit-learn.
+
+Each one is a vectorizer and a linear classifier whose regularisation strength ``C`` is
+chosen on the dev set. Models are saved with skops, which rebuilds objects from an
+allow-list of types instead of unpickling, so loading a model directory runs no code
+from it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from bertsent.atomic import atomic_directory
+from bertsent.data.splits import Split, stratified_split
+from bertsent.errors import ModelError
+from bertsent.models.base import (
+    METADATA_FILE,
+    SentimentClassifier,
+    read_metadata,
+    require_fitted,
+)
+
+PIPELINE_FILE = "pipeline.skops"
+
+# The only types a saved baseline may contain beyond the ones skops trusts by default.
+TRUSTED_TYPES = frozenset(
+    {
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "bertsent.models.baselines.NBSVM",
+    }
+)
+
+
+class NBSVM(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
+    """Wang & Manning's (2012) NB-SVM: a linear SVM on features scaled by NB log-count ratios.
+
+    For each class (one class for binary problems) ``r = log((p/|p|) / (q/|q|))`` with
+    ``p``, ``q`` the smoothed feature counts in and out of the class; an SVM is fitted on
+    ``r * x`` and its weights are interpolated towards their mean magnitude
+    (``w' = (1 - beta) * mean|w| + beta * w``), which keeps the robustness of naive Bayes
+    on short snippets. The result is folded into one linear model over ``x``.
+
+    >>> NBSVM(C=0.1).fit(sparse.csr_matrix([[1, 0], [0, 1]]), ["neg", "pos"]).predict(
+    ...     sparse.csr_matrix([[0, 1]]))
+    array(['pos'], dtype='<U3')
+    """
+
+    def __init__(
+        self, C: float = 1.0, beta: float = 0.25, alpha: float = 1.0, random_state: int = 0
+    ) -> None:
+        self.C = C
+        self.beta = beta
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Sequence[Any]) -> Self:
+        X = sparse.csr_matrix(X, dtype=np.float64)
+        labels = np.asarray(y)
+        self.classes_ = np.unique(labels)
+        targets = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
+        coefficients, intercepts = [], []
+        for target in targets:
+            inside = labels == target
+            p = self.alpha + np.asarray(X[inside].sum(axis=0)).ravel()
+            q = self.alpha + np.asarray(X[~inside].sum(axis=0)).ravel()
+            ratio = np.log((p / p.sum()) / (q / q.sum()))  # (n_features,)
+            svm = LinearSVC(C=self.C, max_iter=5000, random_state=self.random_state)
+            svm.fit(X.multiply(ratio).tocsr(), inside)
+            weights = svm.coef_.ravel()
+            weights = (1 - self.beta) * np.abs(weights).mean() + self.beta * weights
+            coefficients.append(weights * ratio)
+            intercepts.append(self.beta * svm.intercept_[0])
+        self.coef_ = np.vstack(coefficients)  # (1 or n_classes, n_features)
+        self.intercept_ = np.asarray(intercepts)
+        return self
+
+
+class LinearBaseline(SentimentClassifier):
+    """A text vectorizer and a linear classifier whose ``C`` is chosen on dev accuracy.
+
+    Args:
+        C: Fix the regularisation strength instead of searching ``c_grid`` on dev.
+        seed: Seed for the solvers and for carving a dev set when none is given.
+    """
+
+    method: ClassVar[str]
+    description: ClassVar[str]
+    c_grid: ClassVar[tuple[float, ...]] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+    def __init__(self, *, C: float | None = None, seed: int = 42) -> None:
+        self.C = C
+        self.seed = seed
+
+    def _vectorizer(self) -> CountVectorizer:
+        raise NotImplementedError
+
+    def _classifier(self, C: float) -> BaseEstimator:
+        raise NotImplementedError
+
+    def _final_classifier(self, C: float) -> BaseEstimator:
+        """The classifier that is kept; subclasses add probability calibration here."""
+        return self._classifier(C)
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        eval_texts: Sequence[str] | None = None,
+        eval_labels: Sequence[str] | None = None,
+    ) -> Self:
+        """Vectorize once, try each ``C`` on dev, refit the best with probabilities."""
+        started = time.perf_counter()
+        train = Split("train", list(texts), list(labels))
+        if eval_texts is None or eval_labels is None:
+            train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), self.seed)
+        else:
+            dev = Split("dev", list(eval_texts), list(eval_labels))
+        vectorizer = self._vectorizer()
+        features = vectorizer.fit_transform(train.texts)  # (n_train, vocabulary) sparse
+        dev_features = vectorizer.transform(dev.texts)
+        dev_labels = np.asarray(dev.labels)
+
+        # 1. model selection: dev accuracy for each C (ties go to the stronger regulariser)
+        self.history_ = []
+        for C in [self.C] if self.C is not None else self.c_grid:
+            candidate = self._classifier(C).fit(features, train.labels)
+            accuracy = float((candidate.predict(dev_features) == dev_labels).mean())
+            self.history_.append({"C": C, "dev_accuracy": round(accuracy, 4)})
+        best = max(self.history_, key=lambda entry: entry["dev_accuracy"])
+
+        # 2. the kept model: the best C, with probabilities
+        classifier = self._final_classifier(best["C"]).fit(features, train.labels)
+        self.pipeline_ = Pipeline([("features", vectorizer), ("classifier", classifier)])
+        self.labels_ = [str(label) for label in classifier.classes_]
+        self.best_ = dict(best)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        require_fitted(self, "pipeline_")
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels_)))
+        return np.asarray(self.pipeline_.predict_proba(list(texts)))
+
+    def count_parameters(self) -> int:
+        """Weights and biases of the linear model(s), plus calibration parameters."""
+        require_fitted(self, "pipeline_")
+        classifier = self.pipeline_.named_steps["classifier"]
+        if isinstance(classifier, CalibratedClassifierCV):
+            total = 0
+            for calibrated in classifier.calibrated_classifiers_:
+                total += _linear_size(calibrated.estimator)
+                total += 2 * len(calibrated.calibrators)  # sigmoid slope and offset
+            return total
+        return _linear_size(classifier)
+
+    def save(
+        self,
+        path: str | Path,
+        metadata: dict[str, Any] | None = None,
+        extras: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write ``pipeline.skops`` and ``bertsent.json`` into ``path``, atomically."""
+        import skops.io
+
+        require_fitted(self, "pipeline_")
+        target = Path(path)
+        with atomic_directory(target) as temporary:
+            skops.io.dump(self.pipeline_, temporary / PIPELINE_FILE)
+            settings = {"params": {"C": self.C, "seed": self.seed}, "best": self.best_}
+            (temporary / METADATA_FILE).write_text(
+                self._metadata_record(settings, {"history": self.history_, **(metadata or {})}),
+                encoding="utf-8",
+            )
+            if extras is not None:
+                extras(temporary)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Rebuild the pipeline from allow-listed types only; anything else is refused."""
+        import skops.io
+
+        metadata = read_metadata(path)
+        file = Path(path) / PIPELINE_FILE
+        if not file.is_file():
+            raise ModelError(f"{path}: missing {PIPELINE_FILE}", hint="retrain the model")
+        unexpected = sorted(set(skops.io.get_untrusted_types(file=file)) - TRUSTED_TYPES)
+        if unexpected:
+            raise ModelError(
+                f"{file}: refusing to load unexpected types {', '.join(unexpected)}",
+                hint="only load model directories written by bertsent",
+            )
+        classifier = cls(**metadata.get("params", {}))
+        classifier.pipeline_ = skops.io.load(file, trusted=sorted(TRUSTED_TYPES))
+        classifier.labels_ = [
+            str(label) for label in classifier.pipeline_.named_steps["classifier"].classes_
+        ]
+        if classifier.labels_ != metadata["labels"]:
+            raise ModelError(f"{path}: pipeline labels differ from {METADATA_FILE}")
+        classifier.best_ = metadata.get("best", {})
+        classifier.history_ = metadata.get("history", [])
+        classifier.metadata_ = metadata
+        return classifier
+
+
+def _linear_size(estimator: Any) -> int:
+    return int(estimator.coef_.size + np.size(estimator.intercept_))
+
+
+class BowSvmClassifier(LinearBaseline):
+    """Binary unigram counts and a linear SVM, with Platt-scaled probabilities.
+
+    >>> BowSvmClassifier().fit(["a gem", "a mess"] * 8, ["pos", "neg"] * 8)  # doctest: +SKIP
+    """
+
+    method = "bow-svm"
+    description = "BOW + SVM"
+
+    def _vectorizer(self) -> CountVectorizer:
+        return CountVectorizer(binary=True)
+
+    def _classifier(self, C: float) -> BaseEstimator:
+        return LinearSVC(C=C, max_iter=5000, random_state=self.seed)
+
+    def _final_classifier(self, C: float) -> BaseEstimator:
+        # Sigmoid calibration on 5-fold out-of-fold scores; one SVM refitted on all of train.
+        return CalibratedClassifierCV(self._classifier(C), cv=5, ensemble=False)
+
+
+class TfidfLrClassifier(LinearBaseline):
+    """TF-IDF over unigrams and bigrams and a logistic regression.
+
+    >>> TfidfLrClassifier().fit(["a gem", "a mess"] * 8, ["pos", "neg"] * 8)  # doctest: +SKIP
+    """
+
+    method = "tfidf-lr"
+    description = "TF-IDF + LR"
+    c_grid = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+    def _vectorizer(self) -> CountVectorizer:
+        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+
+    def _classifier(self, C: float) -> BaseEstimator:
+        return LogisticRegression(C=C, max_iter=2000, random_state=self.seed)
+
+
+class NbSvmClassifier(LinearBaseline):
+    """NB-SVM over binary unigrams and bigrams, with Platt-scaled probabilities.
+
+    >>> NbSvmClassifier().fit(["a gem", "a mess"] * 8, ["pos", "neg"] * 8)  # doctest: +SKIP
+    """
+
+    method = "nbsvm"
+    description = "NB-SVM"
+
+    def _vectorizer(self) -> CountVectorizer:
+        return CountVectorizer(binary=True, ngram_range=(1, 2))
+
+    def _classifier(self, C: float) -> BaseEstimator:
+        return NBSVM(C=C, random_state=self.seed)
+
+    def _final_classifier(self, C: float) -> BaseEstimator:
+        return CalibratedClassifierCV(self._classifier(C), cv=5, ensemble=False)

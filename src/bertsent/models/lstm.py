@@ -1,0 +1,263 @@
+"""A bidirectional LSTM trained from scratch: the neural baseline without pre-training."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import torch
+from torch import nn
+
+from bertsent.atomic import atomic_directory
+from bertsent.data.splits import Split, stratified_split
+from bertsent.errors import ModelError
+from bertsent.inference.engine import pad_batch, softmax
+from bertsent.models.base import (
+    METADATA_FILE,
+    SentimentClassifier,
+    read_metadata,
+    require_fitted,
+)
+
+logger = logging.getLogger(__name__)
+
+VOCABULARY_FILE = "vocabulary.json"
+WEIGHTS_FILE = "model.safetensors"
+PAD, UNKNOWN = "<pad>", "<unk>"
+TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words, contractions kept whole, punctuation as its own token."""
+    return TOKEN.findall(text.lower())
+
+
+class BiLstmNetwork(nn.Module):
+    """Embeddings -> bidirectional LSTM -> max over time -> dropout -> linear."""
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        embedding_dim: int,
+        hidden_size: int,
+        classes: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary_size, embedding_dim, padding_idx=0)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(2 * hidden_size, classes)
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()
+        embedded = self.dropout(self.embedding(input_ids))  # (batch, time, embedding)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            embedded, lengths, batch_first=True, enforce_sorted=False
+        )
+        states, _ = self.lstm(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(
+            states, batch_first=True, total_length=input_ids.shape[1]
+        )  # (batch, time, 2 * hidden)
+        states = states.masked_fill(~mask.bool().unsqueeze(-1), float("-inf"))
+        pooled = states.max(dim=1).values  # (batch, 2 * hidden)
+        return self.output(self.dropout(pooled))  # (batch, classes)
+
+
+class LstmClassifier(SentimentClassifier):
+    """A BiLSTM with its own vocabulary, trained with Adam and early stopping on dev accuracy.
+
+    Args:
+        embedding_dim: Size of the word vectors (randomly initialised).
+        hidden_size: LSTM units per direction.
+        epochs: At most this many passes over train.
+        patience: Stop after this many epochs without a better dev accuracy.
+        min_count: Words seen fewer times in train map to ``<unk>``.
+
+    >>> LstmClassifier(epochs=2).fit(["a gem", "a mess"] * 8, ["pos", "neg"] * 8)  # doctest: +SKIP
+    """
+
+    method = "lstm"
+
+    def __init__(
+        self,
+        *,
+        embedding_dim: int = 128,
+        hidden_size: int = 128,
+        dropout: float = 0.4,
+        epochs: int = 12,
+        patience: int = 3,
+        batch_size: int = 64,
+        learning_rate: float = 2e-3,
+        min_count: int = 2,
+        max_vocabulary: int = 30_000,
+        max_length: int = 256,
+        seed: int = 42,
+    ) -> None:
+        self.embedding_dim = embedding_dim
+        self.hidden_size = hidden_size
+        self.dropout = dropout
+        self.epochs = epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.min_count = min_count
+        self.max_vocabulary = max_vocabulary
+        self.max_length = max_length
+        self.seed = seed
+
+    def _params(self) -> dict[str, Any]:
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
+
+    def _network(self) -> BiLstmNetwork:
+        return BiLstmNetwork(
+            len(self.vocabulary_),
+            self.embedding_dim,
+            self.hidden_size,
+            len(self.labels_),
+            self.dropout,
+        )
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        index = self.vocabulary_
+        unknown = index[UNKNOWN]
+        return [
+            [index.get(token, unknown) for token in tokenize(text)[: self.max_length]] or [unknown]
+            for text in texts
+        ]
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        eval_texts: Sequence[str] | None = None,
+        eval_labels: Sequence[str] | None = None,
+    ) -> Self:
+        """Build the vocabulary from train, then train and keep the best epoch on dev."""
+        started = time.perf_counter()
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        train = Split("train", list(texts), list(labels))
+        if eval_texts is None or eval_labels is None:
+            train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), self.seed)
+        else:
+            dev = Split("dev", list(eval_texts), list(eval_labels))
+
+        # 1. vocabulary and label ids from train only
+        counts = Counter(token for text in train.texts for token in tokenize(text))
+        kept = [w for w, c in counts.most_common(self.max_vocabulary) if c >= self.min_count]
+        self.vocabulary_ = {word: i for i, word in enumerate([PAD, UNKNOWN, *kept])}
+        self.labels_ = sorted(set(train.labels))
+        label_ids = {label: i for i, label in enumerate(self.labels_)}
+        encoded = self._encode(train.texts)
+        targets = torch.tensor([label_ids[label] for label in train.labels])
+        dev_targets = np.array([label_ids.get(label, -1) for label in dev.labels])
+
+        # 2. epochs of shuffled mini-batches; the best dev accuracy's weights are kept
+        self.network_ = self._network()
+        optimizer = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate)
+        loss_function = nn.CrossEntropyLoss()
+        best_state: dict[str, torch.Tensor] = {}
+        self.history_, self.best_ = [], {"epoch": 0, "dev_accuracy": -1.0}
+        for epoch in range(1, self.epochs + 1):
+            self.network_.train()
+            order = rng.permutation(len(encoded))
+            total_loss = 0.0
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                input_ids, mask = pad_batch([encoded[i] for i in rows], pad_id=0)
+                loss = loss_function(self.network_(input_ids, mask), targets[rows])
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.network_.parameters(), 5.0)
+                optimizer.step()
+                total_loss += loss.item() * len(rows)
+            accuracy = float((self.predict_proba(dev.texts).argmax(axis=1) == dev_targets).mean())
+            entry = {
+                "epoch": epoch,
+                "train_loss": round(total_loss / len(encoded), 4),
+                "dev_accuracy": round(accuracy, 4),
+            }
+            self.history_.append(entry)
+            logger.info("lstm epoch %d: loss %.4f, dev accuracy %.4f", *entry.values())
+            if accuracy > self.best_["dev_accuracy"]:
+                self.best_ = {"epoch": epoch, "dev_accuracy": round(accuracy, 4)}
+                best_state = {k: v.detach().clone() for k, v in self.network_.state_dict().items()}
+            elif epoch - self.best_["epoch"] >= self.patience:
+                break
+        self.network_.load_state_dict(best_state)
+        self.network_.eval()
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        require_fitted(self, "network_")
+        self.network_.eval()
+        encoded = self._encode(texts)
+        logits = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
+        order = np.argsort([len(ids) for ids in encoded], kind="stable")
+        with torch.inference_mode():
+            for start in range(0, len(order), 256):
+                rows = order[start : start + 256]
+                input_ids, mask = pad_batch([encoded[i] for i in rows], pad_id=0)
+                logits[rows] = self.network_(input_ids, mask).numpy()
+        return softmax(logits)
+
+    def count_parameters(self) -> int:
+        require_fitted(self, "network_")
+        return sum(parameter.numel() for parameter in self.network_.parameters())
+
+    def save(
+        self,
+        path: str | Path,
+        metadata: dict[str, Any] | None = None,
+        extras: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write ``model.safetensors``, ``vocabulary.json`` and ``bertsent.json``, atomically."""
+        from safetensors.torch import save_file
+
+        require_fitted(self, "network_")
+        target = Path(path)
+        with atomic_directory(target) as temporary:
+            save_file(self.network_.state_dict(), str(temporary / WEIGHTS_FILE))
+            words = sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)
+            (temporary / VOCABULARY_FILE).write_text(json.dumps(words), encoding="utf-8")
+            settings = {"params": self._params(), "best": self.best_}
+            (temporary / METADATA_FILE).write_text(
+                self._metadata_record(settings, {"history": self.history_, **(metadata or {})}),
+                encoding="utf-8",
+            )
+            if extras is not None:
+                extras(temporary)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        from safetensors.torch import load_file
+
+        metadata = read_metadata(path)
+        directory = Path(path)
+        for name in (WEIGHTS_FILE, VOCABULARY_FILE):
+            if not (directory / name).is_file():
+                raise ModelError(f"{directory}: missing {name}", hint="retrain the model")
+        classifier = cls(**metadata.get("params", {}))
+        words = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
+        classifier.vocabulary_ = {word: i for i, word in enumerate(words)}
+        classifier.labels_ = list(metadata["labels"])
+        classifier.network_ = classifier._network()
+        classifier.network_.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        classifier.network_.eval()
+        classifier.best_ = metadata.get("best", {})
+        classifier.history_ = metadata.get("history", [])
+        classifier.metadata_ = metadata
+        return classifier
