@@ -122,3 +122,42 @@ def test_predict_needs_input_and_output_together(
 ) -> None:
     assert main(["predict", str(cli_model), "--input", "x.csv"]) == 2
     assert "--input and --output go together" in capsys.readouterr().err
+
+
+def test_baseline_train_evaluate_behave(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "tfidf"
+    assert main(["-q", "train", "--method", "tfidf-lr", "--data", str(dataset_dir),
+                 "--output", str(model)]) == 0  # fmt: skip
+    assert "tfidf-lr (C " in capsys.readouterr().out
+    report_path = tmp_path / "report.json"
+    assert main(["evaluate", str(model), "--json", str(report_path)]) == 0
+    assert json.loads(report_path.read_text())["accuracy"] > 0.8
+    behaviour_path = tmp_path / "behaviour.json"
+    assert main(["behave", str(model), "--json", str(behaviour_path), "--per-test", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "negated positive adjective" in out and "pass rate" in out
+    assert json.loads(behaviour_path.read_text())["categories"]["negation"]["cases"] > 0
+
+
+def test_compare_and_learning_curve_commands(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "cmp"
+    assert main(["-q", "learning-curve", "--data", str(dataset_dir), "--methods", "bow-svm",
+                 "--sizes", "20,all", "--seeds", "2", "--output", str(output)]) == 0  # fmt: skip
+    assert "BOW + SVM" in capsys.readouterr().out
+    assert main(["-q", "compare", "--data", str(dataset_dir), "--methods", "bow-svm,nbsvm",
+                 "--output", str(output)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "| NB-SVM |" in out and "## When to use which" in out
+    assert {"compare.md", "compare.json", "compare.png", "learning-curve.json"} <= {
+        p.name for p in output.iterdir()
+    }
+
+
+def test_unknown_method_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["compare", "--methods", "bow-svm,svm"])
+    assert "unknown method(s) svm" in capsys.readouterr().err

@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from bertsent.atomic import atomic_directory
+from bertsent.data.splits import Split, stratified_split
 from bertsent.errors import ModelError
 
 METADATA_FILE = "bertsent.json"
@@ -89,6 +91,31 @@ class SentimentClassifier(ABC):
             extras: Called with the temporary folder to add files (figures, card).
         """
 
+    def _write_directory(
+        self,
+        path: str | Path,
+        write_model: Callable[[Path], None],
+        settings: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        extras: Callable[[Path], None] | None,
+    ) -> Path:
+        """Write the model files, ``bertsent.json`` and any extras into ``path`` atomically."""
+        target = Path(path)
+        with atomic_directory(target) as temporary:
+            write_model(temporary)
+            (temporary / METADATA_FILE).write_text(
+                self._metadata_record(settings, metadata), encoding="utf-8"
+            )
+            if extras is not None:
+                extras(temporary)
+        return target
+
+    def _restore(self, metadata: dict[str, Any]) -> None:
+        """Set what ``load`` reads back from ``bertsent.json`` besides the weights."""
+        self.metadata_ = metadata
+        self.best_ = metadata.get("best", {})
+        self.history_ = metadata.get("history", [])
+
     def _metadata_record(self, settings: dict[str, Any], metadata: dict[str, Any] | None) -> str:
         """The ``bertsent.json`` text: format, method, labels, settings, provenance."""
         record = {
@@ -117,6 +144,21 @@ def package_versions() -> dict[str, str]:
         except distributions.PackageNotFoundError:
             continue
     return versions
+
+
+def train_and_dev(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    eval_texts: Sequence[str] | None,
+    eval_labels: Sequence[str] | None,
+    seed: int,
+) -> tuple[Split, Split]:
+    """The training split and the dev split for model selection (10% of train if none)."""
+    train = Split("train", list(texts), list(labels))
+    if eval_texts is None or eval_labels is None:
+        carved, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), seed)
+        return carved, dev
+    return train, Split("dev", list(eval_texts), list(eval_labels))
 
 
 def require_fitted(model: SentimentClassifier, attribute: str) -> None:

@@ -9,6 +9,7 @@ from it.
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -23,14 +24,13 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from bertsent.atomic import atomic_directory
-from bertsent.data.splits import Split, stratified_split
 from bertsent.errors import ModelError
 from bertsent.models.base import (
     METADATA_FILE,
     SentimentClassifier,
     read_metadata,
     require_fitted,
+    train_and_dev,
 )
 
 PIPELINE_FILE = "pipeline.skops"
@@ -125,11 +125,7 @@ class LinearBaseline(SentimentClassifier):
     ) -> Self:
         """Vectorize once, try each ``C`` on dev, refit the best with probabilities."""
         started = time.perf_counter()
-        train = Split("train", list(texts), list(labels))
-        if eval_texts is None or eval_labels is None:
-            train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), self.seed)
-        else:
-            dev = Split("dev", list(eval_texts), list(eval_labels))
+        train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, self.seed)
         vectorizer = self._vectorizer()
         features = vectorizer.fit_transform(train.texts)  # (n_train, vocabulary) sparse
         dev_features = vectorizer.transform(dev.texts)
@@ -179,17 +175,15 @@ class LinearBaseline(SentimentClassifier):
         import skops.io
 
         require_fitted(self, "pipeline_")
-        target = Path(path)
-        with atomic_directory(target) as temporary:
-            skops.io.dump(self.pipeline_, temporary / PIPELINE_FILE)
-            settings = {"params": {"C": self.C, "seed": self.seed}, "best": self.best_}
-            (temporary / METADATA_FILE).write_text(
-                self._metadata_record(settings, {"history": self.history_, **(metadata or {})}),
-                encoding="utf-8",
-            )
-            if extras is not None:
-                extras(temporary)
-        return target
+        return self._write_directory(
+            path,
+            lambda folder: skops.io.dump(
+                self.pipeline_, folder / PIPELINE_FILE, compression=zipfile.ZIP_DEFLATED
+            ),
+            {"params": {"C": self.C, "seed": self.seed}, "best": self.best_},
+            {"history": self.history_, **(metadata or {})},
+            extras,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -213,9 +207,7 @@ class LinearBaseline(SentimentClassifier):
         ]
         if classifier.labels_ != metadata["labels"]:
             raise ModelError(f"{path}: pipeline labels differ from {METADATA_FILE}")
-        classifier.best_ = metadata.get("best", {})
-        classifier.history_ = metadata.get("history", [])
-        classifier.metadata_ = metadata
+        classifier._restore(metadata)
         return classifier
 
 

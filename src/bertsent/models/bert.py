@@ -9,8 +9,6 @@ from typing import Any, Self
 
 import numpy as np
 
-from bertsent.atomic import atomic_directory
-from bertsent.data.splits import Split, stratified_split
 from bertsent.errors import ModelError
 from bertsent.inference.engine import TorchEngine
 from bertsent.models.base import (
@@ -18,6 +16,7 @@ from bertsent.models.base import (
     SentimentClassifier,
     read_metadata,
     require_fitted,
+    train_and_dev,
 )
 from bertsent.models.pretrained import load_sequence_classifier
 from bertsent.training.config import TrainingConfig
@@ -61,11 +60,7 @@ class BertClassifier(SentimentClassifier):
         from bertsent.training.finetune import fine_tune
 
         config = (self.config or TrainingConfig()).validate()
-        train = Split("train", list(texts), list(labels))
-        if eval_texts is None or eval_labels is None:
-            train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), config.seed)
-        else:
-            dev = Split("dev", list(eval_texts), list(eval_labels))
+        train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, config.seed)
         class_names = sorted(set(train.labels))
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="bertsent-train-") as temporary:
@@ -115,17 +110,13 @@ class BertClassifier(SentimentClassifier):
     ) -> Path:
         """Write a standard Hugging Face folder plus ``bertsent.json``, atomically."""
         require_fitted(self, "model_")
-        target = Path(path)
-        with atomic_directory(target) as temporary:
-            self.model_.save_pretrained(temporary, safe_serialization=True)
-            self.tokenizer_.save_pretrained(temporary)
-            settings = {"training_config": (self.config or TrainingConfig()).to_dict()}
-            (temporary / METADATA_FILE).write_text(
-                self._metadata_record(settings, metadata), encoding="utf-8"
-            )
-            if extras is not None:
-                extras(temporary)
-        return target
+
+        def write_model(folder: Path) -> None:
+            self.model_.save_pretrained(folder, safe_serialization=True)
+            self.tokenizer_.save_pretrained(folder)
+
+        settings = {"training_config": (self.config or TrainingConfig()).to_dict()}
+        return self._write_directory(path, write_model, settings, metadata, extras)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -141,5 +132,5 @@ class BertClassifier(SentimentClassifier):
             raise ModelError(
                 f"{path}: config.json labels {classifier.labels_} differ from {METADATA_FILE}"
             )
-        classifier.metadata_ = metadata
+        classifier._restore(metadata)  # the full history is in training_history.json
         return classifier

@@ -16,15 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from bertsent.atomic import atomic_directory
-from bertsent.data.splits import Split, stratified_split
 from bertsent.errors import ModelError
 from bertsent.inference.engine import pad_batch, softmax
 from bertsent.models.base import (
-    METADATA_FILE,
     SentimentClassifier,
     read_metadata,
     require_fitted,
+    train_and_dev,
 )
 
 logger = logging.getLogger(__name__)
@@ -147,11 +145,7 @@ class LstmClassifier(SentimentClassifier):
         started = time.perf_counter()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        train = Split("train", list(texts), list(labels))
-        if eval_texts is None or eval_labels is None:
-            train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), self.seed)
-        else:
-            dev = Split("dev", list(eval_texts), list(eval_labels))
+        train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, self.seed)
 
         # 1. vocabulary and label ids from train only
         counts = Counter(token for text in train.texts for token in tokenize(text))
@@ -227,19 +221,19 @@ class LstmClassifier(SentimentClassifier):
         from safetensors.torch import save_file
 
         require_fitted(self, "network_")
-        target = Path(path)
-        with atomic_directory(target) as temporary:
-            save_file(self.network_.state_dict(), str(temporary / WEIGHTS_FILE))
+
+        def write_model(folder: Path) -> None:
+            save_file(self.network_.state_dict(), str(folder / WEIGHTS_FILE))
             words = sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)
-            (temporary / VOCABULARY_FILE).write_text(json.dumps(words), encoding="utf-8")
-            settings = {"params": self._params(), "best": self.best_}
-            (temporary / METADATA_FILE).write_text(
-                self._metadata_record(settings, {"history": self.history_, **(metadata or {})}),
-                encoding="utf-8",
-            )
-            if extras is not None:
-                extras(temporary)
-        return target
+            (folder / VOCABULARY_FILE).write_text(json.dumps(words), encoding="utf-8")
+
+        return self._write_directory(
+            path,
+            write_model,
+            {"params": self._params(), "best": self.best_},
+            {"history": self.history_, **(metadata or {})},
+            extras,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -257,7 +251,5 @@ class LstmClassifier(SentimentClassifier):
         classifier.network_ = classifier._network()
         classifier.network_.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         classifier.network_.eval()
-        classifier.best_ = metadata.get("best", {})
-        classifier.history_ = metadata.get("history", [])
-        classifier.metadata_ = metadata
+        classifier._restore(metadata)
         return classifier

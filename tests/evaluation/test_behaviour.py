@@ -1,0 +1,152 @@
+"""The behaviour suite's generators, and its runner against models with known behaviour."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pytest
+
+from bertsent.errors import ModelError
+from bertsent.evaluation import lexicon
+from bertsent.evaluation.behaviour import (
+    CATEGORIES,
+    add_typo,
+    fill,
+    generate_suite,
+    polarity_columns,
+    run_suite,
+)
+from bertsent.models.base import SentimentClassifier
+
+
+class KeywordCounter(SentimentClassifier):
+    """Counts lexicon words: the pure bag-of-words behaviour the suite is meant to expose."""
+
+    method = "keyword-counter"
+
+    def __init__(self, labels: Sequence[str] = ("negative", "positive")) -> None:
+        self.labels_ = list(labels)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> Self:
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        positive = set(lexicon.POSITIVE_ADJECTIVES) | set(lexicon.MILD_ADJECTIVES["positive"])
+        negative = set(lexicon.NEGATIVE_ADJECTIVES) | set(lexicon.MILD_ADJECTIVES["negative"])
+        rows = []
+        for text in texts:
+            tokens = text.lower().replace(".", " ").replace(",", " ").split()
+            score = sum(t in positive for t in tokens) - sum(t in negative for t in tokens)
+            p = 1 / (1 + math.exp(-(score + 0.01)))
+            rows.append([1 - p, p])
+        return np.array(rows)
+
+    def count_parameters(self) -> int:
+        return 0
+
+    def save(self, path: str | Path, metadata: Any = None, extras: Any = None) -> Path:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        raise NotImplementedError
+
+
+def test_suite_is_reproducible_and_covers_every_category() -> None:
+    suite = generate_suite(per_test=20, seed=1)
+    again = generate_suite(per_test=20, seed=1)
+    assert [t.cases for t in suite] == [t.cases for t in again]
+    assert [t.cases for t in suite] != [t.cases for t in generate_suite(per_test=20, seed=2)]
+    assert {t.category for t in suite} == set(CATEGORIES)
+    assert all(len(t.cases) >= 10 for t in suite), {t.name: len(t.cases) for t in suite}
+    for test in suite:
+        texts = [case.texts for case in test.cases]
+        assert len(texts) == len(set(texts)), f"duplicates in {test.name}"
+        if test.kind == "mft":
+            assert {case.expect for case in test.cases} <= {"positive", "negative"}
+        elif test.kind == "dir":
+            assert all(case.expect in {"up", "down"} and case.polarity for case in test.cases)
+        else:
+            assert all(
+                len(case.texts) == 2 and case.texts[0] != case.texts[1] for case in test.cases
+            )
+
+
+def test_seed_puzzles_are_part_of_the_suite() -> None:
+    cases = {(test.name, case.texts) for test in generate_suite() for case in test.cases}
+    assert ("great, another ...", ("Great, another boring superhero movie",)) in cases
+    assert ("negated negative adjective", ("This is not a bad film",)) in cases
+    assert ("intensifier raises confidence", ("Good", "Absolutely incredible")) in cases
+    assert ("downtoner lowers confidence", ("Good", "Somewhat good")) in cases
+
+
+def test_templates_say_what_the_test_claims() -> None:
+    suite = {test.name: test for test in generate_suite()}
+    positive, negative = set(lexicon.POSITIVE_ADJECTIVES), set(lexicon.NEGATIVE_ADJECTIVES)
+    for case in suite["positive, but negative"].cases:
+        words = set(case.texts[0].lower().rstrip(".").replace(",", "").split())
+        assert words & positive and words & negative
+    for case in suite["negated positive adjective"].cases:
+        assert " not " in case.texts[0] or "n't " in case.texts[0]
+    for case in suite["change the actor"].cases:
+        before, after = case.texts
+        assert [a for a in lexicon.ACTORS if a in before] != [
+            a for a in lexicon.ACTORS if a in after
+        ]
+        assert before.split(" is ")[1] == after.split(" is ")[1]  # same opinion
+    for case in suite["downtoner lowers confidence"].cases[2:]:
+        assert any(f" is {d} " in case.texts[1] for d in lexicon.DOWNTONERS)
+
+
+def test_fill_samples_distinct_fillings() -> None:
+    rng = np.random.default_rng(0)
+    slots = {"a": ["x", "y", "z"], "b": ["1", "2", "3", "4"]}
+    everything = fill("{a}-{b}", slots, 100, rng)
+    assert sorted(everything) == sorted(f"{a}-{b}" for a in "xyz" for b in "1234")
+    some = fill("{a}-{b}", slots, 5, rng)
+    assert len(some) == len(set(some)) == 5 and set(some) <= set(everything)
+
+
+def test_add_typo_swaps_two_neighbouring_letters() -> None:
+    rng = np.random.default_rng(0)
+    original = "The camera is wonderful."
+    for _ in range(20):
+        changed = add_typo(original, rng)
+        assert changed is not None and changed != original
+        assert Counter(changed) == Counter(original)
+        differing = [i for i, (a, b) in enumerate(zip(changed, original, strict=True)) if a != b]
+        assert len(differing) == 2 and differing[1] == differing[0] + 1
+    assert add_typo("so bad", rng) is None
+
+
+def test_runner_exposes_a_keyword_counter() -> None:
+    result = run_suite(KeywordCounter())
+    tests = {t["name"]: t for t in result["tests"]}
+    assert tests["positive adjective"]["failure_rate"] == 0
+    assert tests["negative adjective"]["failure_rate"] == 0
+    assert tests["negated positive adjective"]["failure_rate"] == 1.0
+    assert tests["negated negative adjective"]["failure_rate"] == 1.0
+    assert tests["change the film title"]["failure_rate"] == 0
+    failure = tests["negated positive adjective"]["examples"][0]
+    assert failure["expected"] == "negative" and failure["predicted"] == "positive"
+    assert 0 < result["pass_rate"] < 1
+    assert result["cases"] == sum(t["cases"] for t in result["tests"])
+    negation = result["categories"]["negation"]
+    assert negation["failure_rate"] == pytest.approx(
+        negation["failures"] / negation["cases"], abs=1e-4
+    )
+
+
+def test_polarity_columns_for_common_label_sets() -> None:
+    assert polarity_columns(["fresh", "rotten"]) == ([0], [1])
+    five = ["negative", "neutral", "positive", "very negative", "very positive"]
+    assert polarity_columns(five) == ([2, 4], [0, 3])
+    with pytest.raises(ModelError, match="positive and negative"):
+        polarity_columns(["joy", "anger"])
+    with pytest.raises(ModelError):
+        run_suite(KeywordCounter(labels=["joy", "anger"]))

@@ -1,0 +1,114 @@
+"""The baselines: same surface as BERT, selection on dev, and pickle-free save/load."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from bertsent.data import DatasetSplits
+from bertsent.errors import ConfigError, ModelError
+from bertsent.models import METHODS, create, load
+from bertsent.models.baselines import NBSVM, PIPELINE_FILE, LinearBaseline
+
+BASELINES = [method for method in METHODS if method != "bert"]
+
+
+@pytest.fixture(scope="module", params=BASELINES)
+def fitted(request: pytest.FixtureRequest, synthetic_splits: DatasetSplits) -> object:
+    splits = synthetic_splits
+    model = create(request.param, seed=3)
+    return model.fit(
+        splits.train.texts,
+        splits.train.labels,
+        eval_texts=splits.dev.texts,
+        eval_labels=splits.dev.labels,
+    )
+
+
+def test_learns_the_synthetic_task(fitted, synthetic_splits: DatasetSplits) -> None:
+    test = synthetic_splits.test
+    probabilities = fitted.predict_proba(test.texts)
+    assert probabilities.shape == (len(test), 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert fitted.labels_ == ["negative", "positive"]
+    accuracy = np.mean(np.array(fitted.predict(test.texts)) == np.array(test.labels))
+    assert accuracy >= 0.9, f"{fitted.method} only reached {accuracy:.2f}"
+    assert fitted.count_parameters() > 0
+    assert fitted.predict_proba([]).shape == (0, 2)
+
+
+def test_selection_on_dev_is_recorded(fitted) -> None:
+    assert fitted.history_, "one entry per setting tried"
+    best_score = max(entry["dev_accuracy"] for entry in fitted.history_)
+    assert fitted.best_["dev_accuracy"] == best_score
+    if isinstance(fitted, LinearBaseline):
+        assert [entry["C"] for entry in fitted.history_] == list(fitted.c_grid)
+
+
+def test_save_load_round_trip_without_unpickling(
+    fitted, synthetic_splits: DatasetSplits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = synthetic_splits.test.texts
+    folder = fitted.save(tmp_path / "model", metadata={"note": "kept"})
+    assert not any(
+        p.suffix in {".pkl", ".pickle", ".joblib", ".bin", ".pt"} for p in folder.iterdir()
+    )
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loading a model must never unpickle")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    loaded = load(folder)
+    assert type(loaded) is type(fitted)
+    assert loaded.labels_ == fitted.labels_
+    assert loaded.metadata_["note"] == "kept"
+    assert loaded.count_parameters() == fitted.count_parameters()
+    np.testing.assert_allclose(loaded.predict_proba(texts), fitted.predict_proba(texts), atol=1e-6)
+
+
+def test_loading_refuses_unexpected_types(synthetic_splits: DatasetSplits, tmp_path: Path) -> None:
+    import os
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = create("bow-svm").fit(synthetic_splits.train.texts, synthetic_splits.train.labels)
+    folder = model.save(tmp_path / "model")
+    skops.io.dump(FunctionTransformer(func=os.system), folder / PIPELINE_FILE)
+    with pytest.raises(ModelError, match="refusing to load unexpected types"):
+        load(folder)
+
+
+def test_unfitted_and_unknown_methods_fail_clearly() -> None:
+    with pytest.raises(ModelError, match="not fitted"):
+        create("tfidf-lr").predict(["fine"])
+    with pytest.raises(ConfigError, match="unknown method 'svm'"):
+        create("svm")
+
+
+def test_nbsvm_is_linear_in_naive_bayes_scaled_features() -> None:
+    features = sparse.csr_matrix(np.array([[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1]]))
+    model = NBSVM(C=1.0).fit(features, ["pos", "pos", "neg", "neg"])
+    # a word seen only in positives gets a positive weight, one seen only in negatives a
+    # negative weight, and a word seen everywhere has a log-count ratio of zero
+    assert model.coef_.shape == (1, 3)
+    assert model.coef_[0, 0] > 0 > model.coef_[0, 1]
+    assert model.coef_[0, 2] == pytest.approx(0.0)
+    three = NBSVM().fit(sparse.eye(3, format="csr"), ["a", "b", "c"])
+    assert three.coef_.shape == (3, 3)
+    assert list(three.predict(sparse.eye(3, format="csr"))) == ["a", "b", "c"]
+
+
+def test_multiclass_baseline(tmp_path: Path) -> None:
+    texts = [f"{word} film number {i}" for i in range(30) for word in ("great", "okay", "awful")]
+    labels = [label for _ in range(30) for label in ("positive", "neutral", "negative")]
+    model = create("nbsvm").fit(texts, labels)
+    assert model.labels_ == ["negative", "neutral", "positive"]
+    assert model.predict(["an okay film", "an awful film"]) == ["neutral", "negative"]
+    assert load(model.save(tmp_path / "m")).predict(["great"]) == ["positive"]
