@@ -155,3 +155,14 @@ def test_subsample_and_small_data_recipe(synthetic_splits: DatasetSplits) -> Non
     recipe = bert_config_for(TrainingConfig(batch_size=32), size=100, min_updates=60)
     assert recipe.epochs == 15 and recipe.eval_steps == 12  # 4 steps/epoch, ~5 evaluations
     assert bert_config_for(TrainingConfig(), size=10_000, min_updates=60).epochs == 3
+
+
+def test_seeds_give_mean_and_spread(synthetic_splits: DatasetSplits, tmp_path: Path) -> None:
+    result = compare(synthetic_splits, methods=["lstm"], seeds=2, output_dir=tmp_path)
+    (row,) = result["rows"]
+    assert row["seeds"] == 2 and len(result["runs"]) == 2
+    assert {run["seed"] for run in result["runs"]} == {42, 43}
+    accuracies = [run["accuracy"] for run in result["runs"]]
+    assert row["accuracy"] == pytest.approx(sum(accuracies) / 2, abs=1e-4)
+    assert row["accuracy_sd"] >= 0
+    assert " ± " in (tmp_path / "compare.md").read_text()

@@ -69,9 +69,9 @@ def plot_comparison(result: dict[str, Any], path: Path) -> Path:
     intervals = np.array([row["accuracy_ci"] for row in rows])
     errors = np.abs(intervals.T - values)
     accuracy.barh(positions, values, xerr=errors, color=colours, capsize=4)
-    for y, value in zip(positions, values, strict=True):
-        accuracy.text(value + 0.005, y, f"{value:.1%}", va="center", ha="left", fontsize=9)
-    accuracy.set_xlim(max(0.0, values.min() - 0.15), min(1.0, values.max() + 0.06))
+    for y, value, high in zip(positions, values, intervals[:, 1], strict=True):
+        accuracy.text(high + 0.005, y, f"{value:.1%}", va="center", ha="left", fontsize=9)
+    accuracy.set_xlim(max(0.0, values.min() - 0.15), min(1.0, intervals[:, 1].max() + 0.06))
     accuracy.set_yticks(positions, names)
     accuracy.invert_yaxis()
     accuracy.set_xlabel("test accuracy (95% bootstrap interval)")
@@ -88,6 +88,7 @@ def plot_comparison(result: dict[str, Any], path: Path) -> Path:
     throughput = [row["reviews_per_second"] for row in rows]
     speed.barh(positions, throughput, color=colours)
     speed.set_xscale("log")
+    speed.set_xlim(min(throughput) / 4, max(throughput) * 4)
     for y, value in zip(positions, throughput, strict=True):
         speed.text(value * 1.1, y, f"{value:,.0f}/s", va="center", fontsize=9)
     speed.set_xlabel("batch throughput, reviews/s (log scale)")
