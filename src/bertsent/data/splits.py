@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -191,3 +191,26 @@ def grouped_split(
         parts[part].extend(rows_by_group[group])
         filled += len(rows_by_group[group])
     return [split.subset(p, name=n) for p, n in zip(parts, names, strict=True)]
+
+
+def held_out_splits(splits: DatasetSplits, seed: int = 42) -> DatasetSplits:
+    """Splits for a fair comparison: select on dev, report on a split nobody selected on.
+
+    With a test split nothing changes. Without one (e.g. ``../shared/data`` sets, whose
+    test splits are held back) the official dev split becomes the reported one and a
+    new dev split for model selection is carved from train (10%, stratified).
+    """
+    if splits.test is not None:
+        return splits
+    train, dev = stratified_split(splits.train, (0.9, 0.1), ("train", "dev"), seed)
+    note = (
+        f"no test split: models select on 10% carved from train ({len(dev)}) and are "
+        f"reported on the official dev split ({len(splits.dev)})"
+    )
+    return replace(
+        splits,
+        train=train,
+        dev=dev,
+        test=replace(splits.dev, name="test"),
+        notes=[*splits.notes, note],
+    )

@@ -22,8 +22,9 @@ import numpy as np
 
 from bertsent.atomic import write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
-from bertsent.data.splits import stratified_split
+from bertsent.data.splits import held_out_splits
 from bertsent.evaluation.behaviour import run_suite
+from bertsent.evaluation.learning_curve import with_full_data, write_learning_curve
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, classification_report
 from bertsent.evaluation.recommend import recommend
 from bertsent.models import DISPLAY_NAMES, METHODS, SentimentClassifier, load, read_metadata
@@ -32,29 +33,6 @@ from bertsent.training.config import TrainingConfig
 logger = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 50
-
-
-def held_out_splits(splits: DatasetSplits, seed: int = 42) -> DatasetSplits:
-    """Splits for a fair comparison: select on dev, report on a split nobody selected on.
-
-    With a test split nothing changes. Without one (e.g. ``../shared/data`` sets, whose
-    test splits are held back) the official dev split becomes the reported one and a
-    new dev split for model selection is carved from train (10%, stratified).
-    """
-    if splits.test is not None:
-        return splits
-    train, dev = stratified_split(splits.train, (0.9, 0.1), ("train", "dev"), seed)
-    note = (
-        f"no test split: models select on 10% carved from train ({len(dev)}) and are "
-        f"reported on the official dev split ({len(splits.dev)})"
-    )
-    return replace(
-        splits,
-        train=train,
-        dev=dev,
-        test=replace(splits.dev, name="test"),
-        notes=[*splits.notes, note],
-    )
 
 
 def directory_size(path: Path) -> int:
@@ -124,7 +102,8 @@ def compare(
         config: The BERT fine-tuning recipe (default: the seed recipe).
         reuse: Keep a model already in ``output_dir`` when it was trained on the same data.
         learning_curve: Results of :func:`bertsent.evaluation.learning_curve.learning_curve`
-            on the same data, used by the recommendation.
+            on the same data: completed with this comparison's full-train runs, rewritten
+            to ``output_dir`` and used by the recommendation.
         command: The command line that made the comparison, recorded with the table.
 
     Returns:
@@ -181,6 +160,9 @@ def compare(
         "runs": runs,
         "paired": _paired_differences(correctness),
     }
+    if learning_curve is not None:
+        learning_curve = with_full_data(learning_curve, result)
+        write_learning_curve(learning_curve, output)
     result["recommendation"] = recommend(result, learning_curve)
     write_comparison(result, output)
     return result

@@ -24,14 +24,20 @@ import numpy as np
 
 from bertsent.atomic import atomic_file, write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
-from bertsent.data.splits import stratified_split
-from bertsent.evaluation.compare import held_out_splits
+from bertsent.data.splits import held_out_splits, stratified_split
 from bertsent.models import DISPLAY_NAMES, create
 from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIZES = (100, 300, 1000, 3000)
+METHOD_COLOURS = {
+    "bow-svm": "#1f77b4",
+    "tfidf-lr": "#2ca02c",
+    "nbsvm": "#9467bd",
+    "lstm": "#8c564b",
+    "bert": "#d95f02",
+}
 
 
 def subsample(splits: DatasetSplits, size: int, seed: int) -> DatasetSplits:
@@ -133,10 +139,41 @@ def learning_curve(
             "sd": [round(statistics.stdev(v), 4) if len(v) > 1 else 0.0 for v in by_size.values()],
             "runs": runs,
         }
-    output = Path(output_dir)
+    write_learning_curve(result, Path(output_dir))
+    return result
+
+
+def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[str, Any]:
+    """The curve extended by the comparison's full-train runs (same data, same test split).
+
+    ``compare`` trains every method on all of train anyway; those runs are the curve's
+    last point, so nobody has to train BERT on the full set twice.
+    """
+    sizes = comparison["splits"]["sizes"]
+    same = curve["dataset"] == comparison["dataset"] and curve["test_size"] == sizes["test"]
+    if not same or sizes["train"] != curve["train_size"]:
+        logger.warning("learning curve and comparison are on different data; not merged")
+        return curve
+    merged = json.loads(json.dumps(curve))  # deep copy
+    for method, entry in merged["methods"].items():
+        runs = [run for run in comparison["runs"] if run["method"] == method]
+        if not runs or curve["train_size"] in entry["sizes"]:
+            continue
+        accuracies = [run["accuracy"] for run in runs]
+        entry["sizes"].append(curve["train_size"])
+        entry["mean"].append(round(statistics.fmean(accuracies), 4))
+        entry["sd"].append(round(statistics.stdev(accuracies), 4) if len(runs) > 1 else 0.0)
+        entry["runs"] += [
+            {"size": curve["train_size"], "seed": run["seed"], "accuracy": run["accuracy"],
+             "train_seconds": run["train_seconds"], "from": "compare"}
+            for run in runs
+        ]  # fmt: skip
+    return merged
+
+
+def write_learning_curve(result: dict[str, Any], output: Path) -> None:
     write_text_atomic(output / "learning-curve.json", json.dumps(result, indent=2))
     plot_learning_curve(result, output / "learning-curve.png")
-    return result
 
 
 def plot_learning_curve(result: dict[str, Any], path: Path) -> Path:
@@ -150,14 +187,13 @@ def plot_learning_curve(result: dict[str, Any], path: Path) -> Path:
     for method, entry in result["methods"].items():
         sizes = np.array(entry["sizes"])
         mean, sd = np.array(entry["mean"]), np.array(entry["sd"])
-        emphasis = method == "bert"
         (line,) = axis.plot(
             sizes,
             mean,
             marker="o",
             label=entry["name"],
-            linewidth=2.5 if emphasis else 1.5,
-            color="#d95f02" if emphasis else None,
+            linewidth=2.5 if method == "bert" else 1.5,
+            color=METHOD_COLOURS.get(method),
         )
         axis.fill_between(sizes, mean - sd, mean + sd, alpha=0.2, color=line.get_color())
     axis.set_xscale("log")

@@ -95,20 +95,18 @@ def recommend(
 
     # 4. data: where the learning curves cross
     if learning_curve:
-        use_bert_line, use_baseline_line = _data_lines(learning_curve)
-        if use_bert_line:
-            use_bert.append(use_bert_line)
-        if use_baseline_line:
-            use_baseline.append(use_baseline_line)
+        more_bert, more_baseline = _data_lines(learning_curve)
+        use_bert += more_bert
+        use_baseline += more_baseline
 
     return ["**Use BERT when**", "", *use_bert, "", "**Use a baseline when**", "", *use_baseline]
 
 
-def _data_lines(curve: dict[str, Any]) -> tuple[str | None, str | None]:
+def _data_lines(curve: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Compare BERT's learning curve with the best baseline's at each training size."""
     methods = curve["methods"]
     if "bert" not in methods or len(methods) < 2:
-        return None, None
+        return [], []
     bert = dict(zip(methods["bert"]["sizes"], methods["bert"]["mean"], strict=True))
     best_by_size: dict[int, tuple[float, str]] = {}
     for method, entry in methods.items():
@@ -119,32 +117,44 @@ def _data_lines(curve: dict[str, Any]) -> tuple[str | None, str | None]:
                 best_by_size[size] = (accuracy, entry["name"])
     sizes = sorted(best_by_size)
     if not sizes:
-        return None, None
+        return [], []
+    use_bert, use_baseline = [], []
     ahead = [size for size in sizes if bert[size] > best_by_size[size][0]]
-    smallest = sizes[0]
+    smallest, largest = sizes[0], sizes[-1]
     base_accuracy, base_name = best_by_size[smallest]
+    tail = [size for size in sizes if all(s in ahead for s in sizes if s >= size)]
     if len(ahead) == len(sizes):
-        return (
+        use_bert.append(
             f"- labelled data is scarce: with only {smallest:,} training reviews BERT reaches "
             f"{bert[smallest]:.1%} against {base_accuracy:.1%} for {base_name}, and it stays "
-            f"ahead at every size measured ({', '.join(f'{s:,}' for s in sizes)}).",
-            None,
+            f"ahead at every size measured ({', '.join(f'{s:,}' for s in sizes)})."
         )
-    if not ahead:
-        return None, (
+    elif not ahead:
+        use_baseline.append(
             f"- at every training size measured ({', '.join(f'{s:,}' for s in sizes)}) a "
             "baseline matched or beat BERT on this data."
         )
-    tail = [size for size in sizes if all(s in ahead for s in sizes if s >= size)]
-    if not tail:
-        return None, (
-            f"- at the largest training size measured ({sizes[-1]:,}) a baseline is still "
+    elif not tail:
+        use_baseline.append(
+            f"- at the largest training size measured ({largest:,}) a baseline is still "
             "at or above BERT on this data."
         )
-    crossing = tail[0]
-    return (
-        f"- you have at least {crossing:,} labelled reviews: from there on BERT's learning "
-        "curve stays above every baseline's.",
-        f"- you have fewer than {crossing:,} labelled reviews: at {smallest:,} {base_name} "
-        f"reaches {base_accuracy:.1%} against BERT's {bert[smallest]:.1%}.",
-    )
+    else:
+        use_bert.append(
+            f"- you have at least {tail[0]:,} labelled reviews: from there on BERT's learning "
+            "curve stays above every baseline's."
+        )
+        use_baseline.append(
+            f"- you have fewer than {tail[0]:,} labelled reviews: at {smallest:,} {base_name} "
+            f"reaches {base_accuracy:.1%} against BERT's {bert[smallest]:.1%}."
+        )
+    # how much data BERT needs to match the best baseline on the most data
+    best_largest, name_largest = best_by_size[largest]
+    matching = [size for size in sorted(bert) if bert[size] >= best_largest]
+    if matching and matching[0] < largest:
+        use_bert.append(
+            f"- labels are expensive: trained on {matching[0]:,} reviews BERT reaches "
+            f"{bert[matching[0]]:.1%}, as much as {name_largest} trained on {largest:,} "
+            f"({best_largest:.1%})."
+        )
+    return use_bert, use_baseline
