@@ -79,3 +79,48 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"needs the public datasets in {SHARED_DATA} (absent in a fresh clone)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic train/dev/test CSV files in one folder."""
+    folder = tmp_path_factory.mktemp("data")
+    for split, (n, seed) in {"train": (160, 1), "dev": (40, 2), "test": (40, 3)}.items():
+        texts, labels = synthetic_reviews(n, seed)
+        write_csv(
+            folder / f"{split}.csv",
+            [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)],
+        )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(
+    tiny_model_dir: Path, dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny BERT fine-tuned on synthetic reviews through the CLI, saved once per session."""
+    from bertsent.cli import main
+
+    output = tmp_path_factory.mktemp("cli") / "model"
+    code = main(
+        [
+            "-q",
+            "train",
+            "--data",
+            str(dataset_dir),
+            "--model",
+            str(tiny_model_dir),
+            "--output",
+            str(output),
+            "--epochs",
+            "5",
+            "--batch-size",
+            "16",
+            "--learning-rate",
+            "3e-3",
+            "--max-length",
+            "32",
+        ]
+    )
+    assert code == 0
+    return output

@@ -8,54 +8,12 @@ from pathlib import Path
 import pytest
 
 from bertsent.cli import main
-from tests.conftest import synthetic_reviews, write_csv
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bertsent", *args], capture_output=True, text=True, timeout=300
     )
-
-
-@pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("data")
-    for split, (n, seed) in {"train": (160, 1), "dev": (40, 2), "test": (40, 3)}.items():
-        texts, labels = synthetic_reviews(n, seed)
-        write_csv(
-            folder / f"{split}.csv",
-            [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)],
-        )
-    return folder
-
-
-@pytest.fixture(scope="module")
-def cli_model(
-    tiny_model_dir: Path, dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    output = tmp_path_factory.mktemp("cli") / "model"
-    code = main(
-        [
-            "-q",
-            "train",
-            "--data",
-            str(dataset_dir),
-            "--model",
-            str(tiny_model_dir),
-            "--output",
-            str(output),
-            "--epochs",
-            "5",
-            "--batch-size",
-            "16",
-            "--learning-rate",
-            "3e-3",
-            "--max-length",
-            "32",
-        ]
-    )
-    assert code == 0
-    return output
 
 
 def test_data_error_is_one_line_without_traceback(tmp_path: Path) -> None:
@@ -75,8 +33,8 @@ def test_missing_model_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "model directory" in capsys.readouterr().err
 
 
-def test_predict_json(cli_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["predict", str(cli_model), "a superb film", "a dull mess", "--json"]) == 0
+def test_predict_json(trained_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(trained_model_dir), "a superb film", "a dull mess", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [item["text"] for item in lines] == ["a superb film", "a dull mess"]
     for item in lines:
@@ -85,16 +43,16 @@ def test_predict_json(cli_model: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_predict_table_and_files(
-    cli_model: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trained_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["predict", str(cli_model), "This is not a bad film"]) == 0
+    assert main(["predict", str(trained_model_dir), "This is not a bad film"]) == 0
     assert "This is not a bad film" in capsys.readouterr().out
     out = tmp_path / "scored.parquet"
     assert (
         main(
             [
                 "predict",
-                str(cli_model),
+                str(trained_model_dir),
                 "--input",
                 str(dataset_dir / "test.csv"),
                 "--output",
@@ -106,10 +64,11 @@ def test_predict_table_and_files(
     assert out.is_file()
 
 
-def test_evaluate_writes_json_and_figure(cli_model: Path, tmp_path: Path) -> None:
+def test_evaluate_writes_json_and_figure(trained_model_dir: Path, tmp_path: Path) -> None:
     report_path = tmp_path / "report.json"
     assert (
-        main(["evaluate", str(cli_model), "--split", "test", "--json", str(report_path)]) == 0
+        main(["evaluate", str(trained_model_dir), "--split", "test", "--json", str(report_path)])
+        == 0
     )  # data from metadata
     report = json.loads(report_path.read_text())
     assert {"accuracy", "accuracy_ci", "macro_f1", "per_class", "ece", "n"} <= set(report)
@@ -118,9 +77,9 @@ def test_evaluate_writes_json_and_figure(cli_model: Path, tmp_path: Path) -> Non
 
 
 def test_predict_needs_input_and_output_together(
-    cli_model: Path, capsys: pytest.CaptureFixture[str]
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["predict", str(cli_model), "--input", "x.csv"]) == 2
+    assert main(["predict", str(trained_model_dir), "--input", "x.csv"]) == 2
     assert "--input and --output go together" in capsys.readouterr().err
 
 

@@ -10,7 +10,18 @@ from collections.abc import Sequence
 
 from bertsent.errors import BertsentError
 
-COMMANDS = ("train", "evaluate", "predict", "compare", "behave", "learning-curve", "demo")
+COMMANDS = (
+    "train",
+    "evaluate",
+    "predict",
+    "compare",
+    "behave",
+    "learning-curve",
+    "explain",
+    "embed-map",
+    "report",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.atomic import write_text_atomic
-from bertsent.data import DatasetSplits, load_dataset
+from bertsent.data import DatasetSplits, Split, load_dataset
 from bertsent.errors import DataError
 from bertsent.evaluation.metrics import classification_report
 from bertsent.models import SentimentClassifier, load
@@ -32,6 +32,42 @@ def check_no_leakage(trained_on: str | None, scored_on: str) -> None:
             f"'{scored_on}': its score there would be inflated",
             hint="train and evaluate within one dataset",
         )
+
+
+def data_split(
+    classifier: SentimentClassifier,
+    data: str | DatasetSplits | None,
+    split: str,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> tuple[str, Split]:
+    """The dataset name and one split of ``data`` (default: the model's training data).
+
+    Raises:
+        DataError: when the data overlaps the training data of another dataset, or holds
+            labels the model never learned.
+    """
+    metadata: dict[str, Any] = getattr(classifier, "metadata_", {})
+    trained_on = metadata.get("data", {}).get("name")
+    if data is None:
+        spec = metadata.get("data", {}).get("spec")
+        if spec is None:
+            raise DataError("this model does not record its training data", hint="pass --data")
+        data = spec
+    splits = (
+        load_dataset(data, text_column=text_column, label_column=label_column)
+        if isinstance(data, str)
+        else data
+    )
+    check_no_leakage(trained_on, splits.name)
+    chosen = splits.split(split)
+    unknown = sorted(set(chosen.labels) - set(classifier.labels_))
+    if unknown:
+        raise DataError(
+            f"{splits.name} [{split}] has labels the model never learned: {', '.join(unknown)} "
+            f"(model labels: {', '.join(classifier.labels_)})"
+        )
+    return splits.name, chosen
 
 
 def evaluate(
@@ -58,33 +94,14 @@ def evaluate(
         n, plus the dataset and split names.
     """
     classifier = load(model) if isinstance(model, str | Path) else model
-    metadata: dict[str, Any] = getattr(classifier, "metadata_", {})
-    trained_on = metadata.get("data", {}).get("name")
-    if data is None:
-        spec = metadata.get("data", {}).get("spec")
-        if spec is None:
-            raise DataError("this model does not record its training data", hint="pass --data")
-        data = spec
-    splits = (
-        load_dataset(data, text_column=text_column, label_column=label_column)
-        if isinstance(data, str)
-        else data
-    )
-    check_no_leakage(trained_on, splits.name)
-    chosen = splits.split(split)
-    unknown = sorted(set(chosen.labels) - set(classifier.labels_))
-    if unknown:
-        raise DataError(
-            f"{splits.name} [{split}] has labels the model never learned: {', '.join(unknown)} "
-            f"(model labels: {', '.join(classifier.labels_)})"
-        )
+    dataset, chosen = data_split(classifier, data, split, text_column, label_column)
     probabilities = classifier.predict_proba(chosen.texts)
     report = classification_report(chosen.labels, probabilities, classifier.labels_)
-    report = {"dataset": splits.name, "split": split, **report}
+    report = {"dataset": dataset, "split": split, **report}
     if json_path is not None:
         write_text_atomic(Path(json_path), json.dumps(report, indent=2))
     if figure_path is not None:
         from bertsent.evaluation.plots import plot_confusion_matrix
 
-        plot_confusion_matrix(report, Path(figure_path), title=f"{splits.name} [{split}]")
+        plot_confusion_matrix(report, Path(figure_path), title=f"{dataset} [{split}]")
     return report

@@ -98,3 +98,40 @@ def plot_comparison(result: dict[str, Any], path: Path) -> Path:
         figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
     return path
+
+
+def plot_reliability(report: dict[str, Any], path: Path) -> Path:
+    """Calibration diagram: accuracy against confidence per bin, bar width by bin share."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = report["reliability"]
+    figure, axis = plt.subplots(figsize=(5, 4.6))
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    axis.bar(
+        [b["low"] for b in bins],
+        [b["accuracy"] for b in bins],
+        width=[b["high"] - b["low"] for b in bins],
+        align="edge",
+        color="#4575b4",
+        edgecolor="white",
+        alpha=0.85,
+        label="accuracy in bin",
+    )
+    axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o", color="black",
+              markersize=3, label="mean confidence")  # fmt: skip
+    low = min(0.5, min((b["low"] for b in bins), default=0.5))
+    axis.set_xlim(low, 1)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("confidence (top-class probability)")
+    axis.set_ylabel("accuracy")
+    axis.set_title(f"Calibration: ECE {report['ece']:.3f} (n={report['n']})")
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110)
+    plt.close(figure)
+    return path

@@ -6,7 +6,7 @@ longest text, run under ``torch.inference_mode``, and returned in input order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,13 +58,22 @@ class TorchEngine:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_classes) float32 logits, in the order of ``texts``."""
-        num_labels = self.model.config.num_labels
-        result = np.zeros((len(texts), num_labels), dtype=np.float32)
         if not texts:
-            return result
+            return np.zeros((0, self.model.config.num_labels), dtype=np.float32)
+        return self.map_batches(texts, lambda output: output.logits)
+
+    def map_batches(self, texts: Sequence[str], pick: Callable[[Any], torch.Tensor]) -> np.ndarray:
+        """Run the model over ``texts`` and stack ``pick(output)`` rows in input order.
+
+        ``pick`` selects a (batch, ...) tensor from the model output, e.g. the logits or
+        the final [CLS] vectors of an encoder. No texts give an empty (0,) array.
+        """
+        if not texts:
+            return np.zeros((0,), dtype=np.float32)
         encoded = encode(self.tokenizer, texts, self.max_length, self.truncation)
         order = np.argsort([len(ids) for ids in encoded], kind="stable")[::-1]  # longest first
         device = next(self.model.parameters()).device
+        result: np.ndarray | None = None
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
@@ -72,8 +81,11 @@ class TorchEngine:
                 output = self.model(
                     input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
                 )
-                result[rows] = output.logits.float().cpu().numpy()  # back to input order
-        return result
+                values = pick(output).float().cpu().numpy()
+                if result is None:
+                    result = np.zeros((len(texts), *values.shape[1:]), dtype=np.float32)
+                result[rows] = values  # back to input order
+        return result if result is not None else np.zeros((0,), dtype=np.float32)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))

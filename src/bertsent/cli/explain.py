@@ -1,0 +1,89 @@
+"""``bertsent explain``: attention, attributions and the worked example for one review."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "explain",
+        help="why a fine-tuned model labels one review as it does",
+        description="Attention heatmaps and rollout, integrated-gradients attributions with a "
+        "faithfulness check, and (--math) the logits, softmax, loss and gradient as numbers. "
+        "With neither --attention nor --attributions, both are shown.",
+    )
+    parser.add_argument("model_dir", help="a BERT model directory written by `bertsent train`")
+    parser.add_argument("text", help="the review to explain")
+    parser.add_argument("--attention", action="store_true", help="attention heatmaps and rollout")
+    parser.add_argument("--attributions", action="store_true", help="integrated gradients")
+    parser.add_argument("--math", action="store_true", help="print the worked example")
+    parser.add_argument("--gold", help="gold label for the --math loss (default: the prediction)")
+    parser.add_argument(
+        "--layer", type=int, default=-1, help="attention layer, 1-based (default: last)"
+    )
+    parser.add_argument("--head", type=int, default=1, help="attention head, 1-based (default: 1)")
+    parser.add_argument("--steps", type=int, default=50, help="integration steps (default: 50)")
+    parser.add_argument("--format", choices=["png", "svg"], default="png", help="figure format")
+    parser.add_argument(
+        "--output",
+        default="runs/explain",
+        help="folder for figures and JSON (default: %(default)s)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bertsent.atomic import write_text_atomic
+    from bertsent.errors import ConfigError
+    from bertsent.explain.explanation import explain_text, file_stem, write_explanation
+    from bertsent.explain.figures import faithfulness_line
+    from bertsent.explain.worked_example import format_worked_example, worked_example
+    from bertsent.models import load
+
+    console = Console(soft_wrap=True)
+    model = load(args.model_dir)
+    output = Path(args.output)
+    if args.math:
+        print(format_worked_example(worked_example(model, args.text, args.gold)))
+    show_both = not (args.attention or args.attributions)
+    if args.math and show_both:
+        return 0
+    explanation = explain_text(model, args.text, steps=args.steps)
+    layers, heads = explanation.attention.heads.shape[:2]
+    if not (1 <= args.head <= heads and (args.layer == -1 or 1 <= args.layer <= layers)):
+        raise ConfigError(f"the model has {layers} layers of {heads} heads; got layer "
+                          f"{args.layer}, head {args.head}")  # fmt: skip
+    attribution = explanation.attribution
+    console.print(
+        f"{attribution.label} (p={attribution.probability:.3f}); integrated gradients from an "
+        f"all-[PAD] baseline (p={attribution.baseline_probability:.3f}), convergence delta "
+        f"{attribution.delta:.2e}"
+    )
+    table = Table("word", "attribution", "attention rollout ([CLS] row)")
+    for word, score, share in zip(
+        attribution.words, attribution.scores, explanation.attention.cls_rollout(), strict=True
+    ):
+        table.add_row(word, f"{score:+.4f}", f"{share:.3f}")
+    console.print(table)
+    console.print(faithfulness_line(attribution.faithfulness))
+    paths = write_explanation(
+        explanation,
+        output,
+        image_format=args.format,
+        layer=args.layer if args.layer == -1 else args.layer - 1,
+        head=args.head - 1,
+        attention=args.attention or show_both,
+        attributions=args.attributions or show_both,
+    )
+    paths["json"] = output / f"{file_stem(args.text)}.json"
+    write_text_atomic(paths["json"], json.dumps(explanation.to_dict(), indent=2))
+    for name, path in paths.items():
+        console.print(f"{name:>12}: {path}")
+    return 0

@@ -1,0 +1,39 @@
+"""``bertsent report``: one self-contained HTML page about a trained model."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "report",
+        help="write a self-contained HTML report of a saved model",
+        description="Data and training settings, training curves, test metrics with intervals, "
+        "confusion matrix, calibration, the comparison and learning curves when present, "
+        "behaviour suite, embedding map, and explanations of the puzzle sentences and the "
+        "most confident mistakes. Images are embedded: the file opens offline.",
+    )
+    parser.add_argument("model_dir", help="a directory written by `bertsent train`")
+    parser.add_argument("--output", help="HTML file (default: report.html beside MODEL_DIR)")
+    parser.add_argument("--data", help="dataset to score (default: the training data)")
+    parser.add_argument(
+        "--comparison", help="a `bertsent compare` folder (default: runs/compare-DATASET if any)"
+    )
+    parser.add_argument("--sample", type=int, default=1000, help="reviews in the embedding map")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertsent.report.build import build_report
+
+    path = build_report(
+        args.model_dir,
+        args.output,
+        data=args.data,
+        comparison_dir=args.comparison,
+        sample=args.sample,
+    )
+    print(f"report written to {path}")
+    return 0

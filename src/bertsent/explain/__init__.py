@@ -1,0 +1,1 @@
+"""Why the model decides: attention, attributions, embedding maps and the worked example."""

@@ -1,0 +1,166 @@
+"""Maps of [CLS] vectors before and after fine-tuning, with a number for the separation.
+
+The fine-tuned model's head reads the final [CLS] vector; the same vector from the
+pre-trained encoder shows where training started. Both are projected to 2-D (t-SNE and
+PCA) from one sample of reviews plus behaviour-suite sarcasm and negation cases, and
+measured in their full dimension: cosine silhouette of the gold classes and the 5-fold
+accuracy of a linear probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bertsent.data.splits import Split
+from bertsent.errors import DataError
+from bertsent.evaluation.behaviour import generate_suite, polarity_columns
+from bertsent.explain.tokens import require_transformer
+from bertsent.inference.engine import TorchEngine
+from bertsent.models.base import SentimentClassifier
+from bertsent.models.pretrained import load_encoder
+
+MARKED_CATEGORIES = ("sarcasm", "negation")
+STAGES = ("before", "after")
+
+
+@dataclass
+class EmbeddingMap:
+    """Projected [CLS] vectors of the same texts before and after fine-tuning.
+
+    ``kinds[i]`` is "review" for a sampled review, else the behaviour category;
+    ``stages[stage]`` holds "tsne" and "pca" (n, 2) arrays, "silhouette" and "probe_accuracy"
+    (computed on the reviews only, in the full dimension).
+    """
+
+    texts: list[str]
+    gold: list[str]
+    predicted: list[str]
+    kinds: list[str]
+    stages: dict[str, dict[str, Any]]
+    split: str
+    source_model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "split": self.split,
+            "source_model": self.source_model,
+            "points": [
+                {"text": t, "gold": g, "predicted": p, "kind": k}
+                for t, g, p, k in zip(
+                    self.texts, self.gold, self.predicted, self.kinds, strict=True
+                )
+            ],
+            "stages": {
+                stage: {
+                    key: value.round(4).tolist() if isinstance(value, np.ndarray) else value
+                    for key, value in values.items()
+                }
+                for stage, values in self.stages.items()
+            },
+        }
+
+
+def behaviour_cases(labels: Sequence[str], per_test: int, seed: int) -> list[tuple[str, str, str]]:
+    """(text, expected label, category) for the suite's sarcasm and negation checks."""
+    positive, negative = polarity_columns(labels)
+    label_of = {"positive": labels[positive[0]], "negative": labels[negative[0]]}
+    return [
+        (case.texts[0], label_of[case.expect], test.category)
+        for test in generate_suite(per_test=per_test, seed=seed)
+        if test.category in MARKED_CATEGORIES and test.kind == "mft"
+        for case in test.cases
+        if case.expect in label_of
+    ]
+
+
+def cls_vectors(encoder: Any, classifier: SentimentClassifier, texts: list[str]) -> np.ndarray:
+    """(n, hidden) final-layer [CLS] vectors of ``encoder`` with the classifier's tokenizer."""
+    config = classifier.config  # type: ignore[attr-defined]
+    engine = TorchEngine(
+        encoder,
+        classifier.tokenizer_,  # type: ignore[attr-defined]
+        max_length=config.max_length,
+        truncation=config.truncation,
+    )
+    return engine.map_batches(texts, lambda output: output.last_hidden_state[:, 0])
+
+
+def separation(vectors: np.ndarray, labels: Sequence[str], seed: int) -> dict[str, float]:
+    """How well the gold classes separate: cosine silhouette and linear-probe accuracy."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import silhouette_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    return {
+        "silhouette": float(silhouette_score(vectors, labels, metric="cosine")),
+        "probe_accuracy": float(cross_val_score(probe, vectors, labels, cv=folds).mean()),
+    }
+
+
+def project(vectors: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """2-D t-SNE and PCA coordinates, deterministic for a given seed."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    standardized = vectors - vectors.mean(axis=0)
+    perplexity = min(30.0, (len(vectors) - 1) / 3)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return {
+        "tsne": tsne.fit_transform(standardized),
+        "pca": PCA(n_components=2, random_state=seed).fit_transform(standardized),
+    }
+
+
+def embedding_map(
+    classifier: SentimentClassifier,
+    split: Split,
+    *,
+    sample: int = 2000,
+    behaviour_per_test: int = 15,
+    seed: int = 0,
+) -> EmbeddingMap:
+    """Embed ``sample`` reviews of ``split`` (and suite cases) before and after fine-tuning."""
+    model = require_transformer(classifier)
+    if len(set(split.labels)) < 2 or len(split.texts) < 10:
+        raise DataError(
+            f"the {split.name} split has {len(split.texts)} reviews in "
+            f"{len(set(split.labels))} classes; an embedding map needs 10 or more in 2 classes"
+        )
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.permutation(len(split.texts))[:sample])
+    texts = [split.texts[i] for i in rows]
+    gold = [split.labels[i] for i in rows]
+    kinds = ["review"] * len(texts)
+    for text, expected, category in behaviour_cases(classifier.labels_, behaviour_per_test, seed):
+        texts.append(text)
+        gold.append(expected)
+        kinds.append(category)
+    reviews = np.array(kinds) == "review"
+    config = classifier.config  # type: ignore[attr-defined]
+    encoders = {"before": load_encoder(config.model).eval(), "after": model.base_model}
+    stages: dict[str, dict[str, Any]] = {}
+    for stage in STAGES:
+        vectors = cls_vectors(encoders[stage], classifier, texts)
+        stages[stage] = {
+            **project(vectors, seed),
+            **separation(
+                vectors[reviews], [g for g, r in zip(gold, reviews, strict=True) if r], seed
+            ),
+        }
+    return EmbeddingMap(
+        texts=texts,
+        gold=gold,
+        predicted=classifier.predict(texts),
+        kinds=kinds,
+        stages=stages,
+        split=split.name,
+        source_model=config.model,
+    )

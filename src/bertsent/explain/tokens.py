@@ -1,0 +1,96 @@
+"""One encoded review as the explainers see it: ids, word pieces and the words they form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from bertsent.errors import ModelError
+from bertsent.models.base import SentimentClassifier
+from bertsent.models.tokenization import encode
+
+WORD_START_MARKS = ("Ġ", "▁")  # byte-level BPE (RoBERTa) and SentencePiece word starts
+CONTINUATION_MARK = "##"  # WordPiece (BERT) continues a word
+
+
+@dataclass
+class EncodedText:
+    """A review tokenised exactly as the classifier sees it.
+
+    ``words`` are the word pieces joined back into words (special tokens stay alone);
+    ``groups[w]`` lists the piece positions of word ``w``.
+    """
+
+    text: str
+    input_ids: torch.Tensor  # (1, seq)
+    pieces: list[str]
+    special: list[bool]
+    words: list[str]
+    groups: list[list[int]]
+
+
+def require_transformer(classifier: SentimentClassifier) -> Any:
+    """The underlying transformers model, or a clear error for the baselines."""
+    model = getattr(classifier, "model_", None)
+    if classifier.method != "bert" or model is None:
+        raise ModelError(
+            f"explaining needs a fine-tuned transformer; this model's method is "
+            f"'{classifier.method}'",
+            hint="train one with `bertsent train --method bert`",
+        )
+    return model
+
+
+def encode_text(classifier: SentimentClassifier, text: str) -> EncodedText:
+    """Tokenise ``text`` with the model's own length limit and truncation strategy."""
+    require_transformer(classifier)
+    tokenizer = classifier.tokenizer_  # type: ignore[attr-defined]
+    config = classifier.config  # type: ignore[attr-defined]
+    ids = encode(tokenizer, [text], config.max_length, config.truncation)[0]
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    special_ids = set(tokenizer.all_special_ids)
+    special = [i in special_ids for i in ids]
+    words, groups = group_word_pieces(pieces, special)
+    return EncodedText(text, torch.tensor([ids]), pieces, special, words, groups)
+
+
+def group_word_pieces(pieces: list[str], special: list[bool]) -> tuple[list[str], list[list[int]]]:
+    """Join word pieces into words: "##" continues a word, "Ġ"/"▁" starts one."""
+    words: list[str] = []
+    groups: list[list[int]] = []
+    marks_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
+    for position, (piece, is_special) in enumerate(zip(pieces, special, strict=True)):
+        continues = (
+            not is_special
+            and bool(groups)
+            and not special[groups[-1][-1]]
+            and (
+                piece.startswith(CONTINUATION_MARK)
+                or (marks_starts and not piece.startswith(WORD_START_MARKS))
+            )
+        )
+        shown = piece.removeprefix(CONTINUATION_MARK).lstrip("".join(WORD_START_MARKS))
+        if continues:
+            words[-1] += shown
+            groups[-1].append(position)
+        else:
+            words.append(shown or piece)
+            groups.append([position])
+    return words, groups
+
+
+def pool_columns(matrix: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Sum the last axis within each word: attention *to* a word is the sum over its pieces."""
+    return np.stack([matrix[..., group].sum(axis=-1) for group in groups], axis=-1)
+
+
+def pool_square(matrix: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """(..., seq, seq) -> (..., words, words): rows averaged, columns summed per word.
+
+    Averaging the rows of a word keeps every row a probability distribution.
+    """
+    columns = pool_columns(matrix, groups)
+    return np.stack([columns[..., group, :].mean(axis=-2) for group in groups], axis=-2)

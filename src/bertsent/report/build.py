@@ -1,0 +1,222 @@
+"""One self-contained HTML report of a model: everything we know about it, on one page.
+
+Figures are embedded as data URIs and the embedding maps as inline SVG, so the file can
+be mailed to a colleague and opened offline. Sections that need what a model does not
+have (attention for a baseline, a comparison that was never run) say so instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import tempfile
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertsent.atomic import write_text_atomic
+from bertsent.data.splits import Split
+from bertsent.errors import ModelError
+from bertsent.evaluation.evaluate import data_split
+from bertsent.evaluation.metrics import classification_report
+from bertsent.evaluation.puzzles import PUZZLES
+from bertsent.models import DISPLAY_NAMES, SentimentClassifier, load
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+DYNAMICS_FIGURE = "training_dynamics.png"
+
+
+def image_uri(path: Path) -> str:
+    """A PNG or SVG file as a data URI for an <img> tag."""
+    kind = "svg+xml" if path.suffix == ".svg" else "png"
+    return f"data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def highlighted_words(words: list[str], scores: np.ndarray, special: list[bool]) -> str:
+    """Words as spans shaded green (toward the prediction) or red (against), score on hover.
+
+    Special tokens ([CLS], [SEP]) are left out: the baseline keeps them, so they score 0.
+    """
+    scale = float(np.abs(scores).max()) or 1.0
+    spans = []
+    for word, score, is_special in zip(words, scores, special, strict=True):
+        if is_special:
+            continue
+        alpha = min(1.0, abs(float(score)) / scale)
+        colour = "26,152,80" if score >= 0 else "215,48,39"
+        spans.append(
+            f'<span class="token" title="{score:+.4f}" style="background:rgba({colour},'
+            f'{alpha * 0.75:.2f})">{html.escape(word)}</span>'
+        )
+    return " ".join(spans)
+
+
+def confident_mistakes(
+    split: Split, probabilities: np.ndarray, labels: list[str], count: int
+) -> list[dict[str, Any]]:
+    """The ``count`` wrong predictions the model was surest of."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = [i for i, p in enumerate(predicted) if labels[p] != split.labels[i]]
+    wrong.sort(key=lambda i: -probabilities[i, predicted[i]])
+    return [
+        {
+            "text": split.texts[i],
+            "gold": split.labels[i],
+            "predicted": labels[predicted[i]],
+            "confidence": float(probabilities[i, predicted[i]]),
+        }
+        for i in wrong[:count]
+    ]
+
+
+def _explanations(
+    classifier: SentimentClassifier, cases: list[dict[str, Any]], folder: Path
+) -> list[dict[str, Any]]:
+    from bertsent.explain.explanation import explain_text, write_explanation
+    from bertsent.explain.figures import faithfulness_line
+
+    views = []
+    for number, case in enumerate(cases):
+        explanation = explain_text(classifier, case["text"])
+        paths = write_explanation(explanation, folder / str(number))
+        attribution = explanation.attribution
+        views.append(
+            {
+                **case,
+                "label": attribution.label,
+                "probability": attribution.probability,
+                "delta": attribution.delta,
+                "tokens": highlighted_words(
+                    attribution.words,
+                    attribution.scores,
+                    [attribution.encoded.special[group[0]] for group in attribution.encoded.groups],
+                ),
+                "faithfulness": faithfulness_line(attribution.faithfulness),
+                "attention": image_uri(paths["attention"]),
+                "attributions": image_uri(paths["attributions"]),
+            }
+        )
+    return views
+
+
+def _comparison(folder: Path | None) -> dict[str, str] | None:
+    """The comparison table and figures written by `bertsent compare`, if any."""
+    if folder is None or not (folder / "compare.md").is_file():
+        return None
+    from markdown_it import MarkdownIt
+
+    markdown = (folder / "compare.md").read_text(encoding="utf-8").split("\n", 1)[1]
+    section = {"table": MarkdownIt("commonmark").enable("table").render(markdown)}
+    for name in ("compare", "learning-curve"):
+        if (folder / f"{name}.png").is_file():
+            section[name] = image_uri(folder / f"{name}.png")
+    return section
+
+
+def _behaviour(classifier: SentimentClassifier, seed: int) -> dict[str, Any] | None:
+    from bertsent.evaluation.behaviour import generate_suite, run_suite
+
+    try:
+        return run_suite(classifier, generate_suite(seed=seed), examples=3)
+    except ModelError as error:  # labels without a positive and a negative side
+        logger.info("behaviour suite skipped: %s", error.message)
+        return None
+
+
+def build_report(
+    model_dir: str | Path,
+    output: str | Path | None = None,
+    *,
+    data: str | None = None,
+    comparison_dir: str | Path | None = None,
+    sample: int = 1000,
+    mistakes: int = 3,
+    seed: int = 0,
+) -> Path:
+    """Write the HTML report of the model in ``model_dir``; returns its path.
+
+    Args:
+        model_dir: A directory written by ``bertsent train``.
+        output: The HTML file (default: ``report.html`` beside the model directory).
+        data: Dataset to score (default: the one the model was trained on).
+        comparison_dir: Output of ``bertsent compare`` to include (default:
+            ``runs/compare-DATASET`` when it exists).
+        sample: Reviews in the embedding map.
+        mistakes: How many of the most confident mistakes to explain.
+    """
+    from jinja2 import Environment, select_autoescape
+
+    from bertsent.evaluation.plots import plot_confusion_matrix, plot_reliability
+
+    model_path = Path(model_dir)
+    output_path = Path(output) if output else model_path.resolve().parent / REPORT_FILE
+    classifier = load(model_path)
+    metadata = classifier.metadata_
+    dataset, test = data_split(classifier, data, "test")
+    probabilities = classifier.predict_proba(test.texts)
+    metrics = classification_report(test.labels, probabilities, classifier.labels_)
+    if comparison_dir is None and Path("runs", f"compare-{dataset}").is_dir():
+        comparison_dir = Path("runs", f"compare-{dataset}")
+    context: dict[str, Any] = {
+        "title": f"{DISPLAY_NAMES.get(classifier.method, classifier.method)} on {dataset}",
+        "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "model_dir": str(model_path),
+        "metadata": metadata,
+        "dataset": dataset,
+        "metrics": metrics,
+        "behaviour": _behaviour(classifier, seed),
+        "comparison": _comparison(Path(comparison_dir) if comparison_dir else None),
+        "mistakes": confident_mistakes(test, probabilities, classifier.labels_, mistakes),
+    }
+    with tempfile.TemporaryDirectory(prefix="bertsent-report-") as temporary:
+        folder = Path(temporary)
+        figures = {
+            "confusion": plot_confusion_matrix(
+                metrics, folder / "confusion.png", f"{dataset} [test]"
+            ),
+            "reliability": plot_reliability(metrics, folder / "reliability.png"),
+        }
+        if (model_path / DYNAMICS_FIGURE).is_file():
+            figures["dynamics"] = model_path / DYNAMICS_FIGURE
+        context["figures"] = {name: image_uri(path) for name, path in figures.items()}
+        if classifier.method == "bert":
+            context.update(
+                _bert_sections(classifier, test, context["mistakes"], sample, seed, folder)
+            )
+        template = resources.files("bertsent.report").joinpath("template.html").read_text("utf-8")
+        page = Environment(autoescape=select_autoescape()).from_string(template).render(**context)
+    write_text_atomic(output_path, page)
+    return output_path
+
+
+def _bert_sections(
+    classifier: SentimentClassifier,
+    test: Split,
+    mistakes: list[dict[str, Any]],
+    sample: int,
+    seed: int,
+    folder: Path,
+) -> dict[str, Any]:
+    """Embedding maps and explanations, which need a transformer's internals."""
+    from bertsent.explain.embedding_map import STAGES, embedding_map
+    from bertsent.explain.figures import embedding_map_svg, plot_embedding_map
+    from bertsent.explain.worked_example import format_worked_example, worked_example
+
+    result = embedding_map(classifier, test, sample=sample, seed=seed)
+    puzzles = [{"text": text, "phenomenon": phenomenon} for text, phenomenon in PUZZLES]
+    return {
+        "embedding": {
+            "figure": image_uri(plot_embedding_map(result, folder / "embedding_map.png")),
+            "maps": [embedding_map_svg(result, stage) for stage in STAGES],
+            "stages": result.stages,
+        },
+        "puzzles": _explanations(classifier, puzzles, folder / "puzzles"),
+        "mistake_views": _explanations(classifier, mistakes, folder / "mistakes"),
+        "worked_example": format_worked_example(worked_example(classifier, PUZZLES[1][0])),
+    }
