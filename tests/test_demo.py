@@ -14,7 +14,7 @@ from bertsent.training.config import TrainingConfig
 def test_demo_pipeline_writes_everything_it_reports(tiny_model_dir: Path, tmp_path: Path) -> None:
     """The demo's path end to end on the real rotten-tomatoes data, with a tiny encoder."""
     config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=64, max_length=32)
-    result = run_demo(tmp_path / "demo", config)
+    result = run_demo(tmp_path / "demo", config, report_sample=200)
     for path in result.paths.values():
         assert path.exists(), path
     test_metrics = json.loads(result.paths["test metrics"].read_text())
@@ -22,6 +22,7 @@ def test_demo_pipeline_writes_everything_it_reports(tiny_model_dir: Path, tmp_pa
     assert test_metrics["n"] == len(result.run.data.test or [])
     assert [p["text"] for p in result.puzzles] == [text for text, _ in PUZZLES]
     assert all(p["label"] in ("fresh", "rotten") for p in result.puzzles)
+    assert "rotten-tomatoes" in result.paths["report"].read_text(encoding="utf-8")
 
 
 def test_demo_command_prints_results_and_paths(

@@ -11,6 +11,7 @@ from bertsent.atomic import write_text_atomic
 from bertsent.data import DEFAULT_DATASET
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.evaluation.puzzles import score_puzzles
+from bertsent.report.build import build_report
 from bertsent.training.config import TrainingConfig
 from bertsent.training.run import DYNAMICS_FIGURE, TrainingRun, train
 
@@ -28,11 +29,13 @@ def run_demo(
     config: TrainingConfig | None = None,
     *,
     resume: bool = False,
+    report_sample: int = 1000,
 ) -> DemoResult:
     """Train on ``rotten-tomatoes``, evaluate on its test split, score the puzzle sentences.
 
-    Writes ``model/`` (the saved model), ``test_metrics.json``, ``confusion_matrix.png``
-    and ``puzzles.json`` under ``output_dir``.
+    Writes ``model/`` (the saved model), ``test_metrics.json``, ``confusion_matrix.png``,
+    ``puzzles.json`` and ``report.html`` (with ``report_sample`` reviews in its embedding
+    map) under ``output_dir``.
     """
     root = Path(output_dir)
     model_dir = root / "model"
@@ -43,6 +46,7 @@ def run_demo(
         "test metrics": root / "test_metrics.json",
         "confusion matrix": root / "confusion_matrix.png",
         "puzzles": root / "puzzles.json",
+        "report": root / "report.html",
     }
     test_report = evaluate(
         run.model,
@@ -53,4 +57,5 @@ def run_demo(
     )
     puzzles = score_puzzles(run.model)
     write_text_atomic(paths["puzzles"], json.dumps(puzzles, indent=2))
+    build_report(model_dir, paths["report"], sample=report_sample)
     return DemoResult(run=run, test_report=test_report, puzzles=puzzles, paths=paths)

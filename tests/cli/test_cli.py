@@ -121,3 +121,33 @@ def test_unknown_method_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["compare", "--methods", "bow-svm,svm"])
     assert "unknown method(s) svm" in capsys.readouterr().err
+
+
+def test_explain_prints_attributions_faithfulness_and_math(
+    trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "This movie was not very good"
+    assert main(["explain", str(trained_model_dir), text, "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "convergence delta" in out and "probability drop after deleting the top 2" in out
+    stem = "this-movie-was-not-very-good"
+    for name in (f"{stem}-attention.png", f"{stem}-attributions.png", f"{stem}.json"):
+        assert (tmp_path / name).is_file()
+    assert main(["explain", str(trained_model_dir), text, "--math", "--gold", "negative"]) == 0
+    assert "gradient dL/dz = p - y" in capsys.readouterr().out
+    assert main(["explain", str(trained_model_dir), text, "--head", "9"]) == 2
+    assert "got layer -1, head 9" in capsys.readouterr().err
+
+
+def test_embed_map_and_report_commands(
+    trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["embed-map", str(trained_model_dir), "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "before fine-tuning: silhouette" in out and "linear probe" in out
+    assert (tmp_path / "embedding_map.png").is_file() and (
+        tmp_path / "embedding_map.html"
+    ).is_file()
+    report = tmp_path / "report.html"
+    assert main(["report", str(trained_model_dir), "--output", str(report), "--sample", "20"]) == 0
+    assert f"report written to {report}" in capsys.readouterr().out

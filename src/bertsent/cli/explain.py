@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from bertsent.errors import ConfigError
     from bertsent.explain.explanation import explain_text, file_stem, write_explanation
     from bertsent.explain.figures import faithfulness_line
+    from bertsent.explain.tokens import require_transformer
     from bertsent.explain.worked_example import format_worked_example, worked_example
     from bertsent.models import load
 
@@ -55,11 +56,12 @@ def run(args: argparse.Namespace) -> int:
     show_both = not (args.attention or args.attributions)
     if args.math and show_both:
         return 0
-    explanation = explain_text(model, args.text, steps=args.steps)
-    layers, heads = explanation.attention.heads.shape[:2]
+    config = require_transformer(model).config
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
     if not (1 <= args.head <= heads and (args.layer == -1 or 1 <= args.layer <= layers)):
         raise ConfigError(f"the model has {layers} layers of {heads} heads; got layer "
                           f"{args.layer}, head {args.head}")  # fmt: skip
+    explanation = explain_text(model, args.text, steps=args.steps)
     attribution = explanation.attribution
     console.print(
         f"{attribution.label} (p={attribution.probability:.3f}); integrated gradients from an "

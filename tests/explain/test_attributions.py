@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertsent.errors import ModelError
+from bertsent.explain.attributions import deletion_drops, integrated_gradients
+from bertsent.explain.explanation import explain_text, write_explanation
+from bertsent.models import SentimentClassifier, create
+
+
+def test_integrated_gradients_are_complete(classifier: SentimentClassifier) -> None:
+    attribution = integrated_gradients(classifier, "the story was dull and tedious", steps=64)
+    assert len(attribution.scores) == len(attribution.words)
+    gap = attribution.probability - attribution.baseline_probability
+    assert attribution.scores.sum() == pytest.approx(gap, abs=max(0.01, 0.05 * abs(gap)))
+    assert attribution.delta < 0.01
+    special = [attribution.encoded.special[g[0]] for g in attribution.encoded.groups]
+    assert np.all(attribution.scores[special] == 0)  # the baseline keeps [CLS] and [SEP]
+
+
+def test_faithfulness_compares_rankings_with_random_deletion(
+    classifier: SentimentClassifier, tmp_path: Path
+) -> None:
+    explanation = explain_text(classifier, "a really wonderful and charming film", steps=16)
+    result = explanation.attribution.faithfulness
+    assert result["k"] == 2 and result["words"] == 6
+    assert {"integrated gradients", "attention rollout", "random"} <= set(result)
+    assert len(result["integrated gradients"]["deleted"]) == 2
+    paths = write_explanation(explanation, tmp_path, image_format="svg")
+    assert paths["attention"].suffix == ".svg" and paths["attributions"].is_file()
+
+
+def test_deleting_nothing_changes_nothing(classifier: SentimentClassifier) -> None:
+    encoded = integrated_gradients(classifier, "a dull film", steps=4).encoded
+    np.testing.assert_allclose(deletion_drops(classifier, encoded, 0, [[]]), [0.0], atol=1e-6)
+
+
+def test_baselines_cannot_be_explained_by_attention() -> None:
+    baseline = create("tfidf-lr").fit(["good film", "bad film"] * 5, ["pos", "neg"] * 5)
+    with pytest.raises(ModelError, match="method is 'tfidf-lr'"):
+        integrated_gradients(baseline, "good")

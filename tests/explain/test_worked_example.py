@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bertsent.errors import ConfigError
+from bertsent.explain.worked_example import format_worked_example, worked_example
+from bertsent.models import SentimentClassifier
+
+
+def test_gradient_is_p_minus_y_and_matches_autograd(classifier: SentimentClassifier) -> None:
+    example = worked_example(classifier, "This movie was not very good", gold="positive")
+    p = example["probabilities"]
+    assert sum(p) == pytest.approx(1.0)
+    assert example["loss"] == pytest.approx(-math.log(p[example["labels"].index("positive")]))
+    assert example["gradient"] == pytest.approx(example["autograd_gradient"], abs=1e-6)
+    hidden = example["hidden_size"]
+    assert example["head_parameters"] == hidden * 2 + 2
+    assert "cross-entropy L = -log p[positive]" in format_worked_example(example)
+
+
+def test_unknown_gold_label_is_refused(classifier: SentimentClassifier) -> None:
+    with pytest.raises(ConfigError, match="'neutral' is not one of"):
+        worked_example(classifier, "fine", gold="neutral")

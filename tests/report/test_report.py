@@ -1,0 +1,72 @@
+"""The report is opened in a real headless Chromium: no console errors, every figure shown."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bertsent.evaluation.compare import compare
+from bertsent.report.build import build_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def report_path(
+    trained_model_dir: Path, dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    folder = tmp_path_factory.mktemp("report")
+    compare(str(dataset_dir), methods=["bow-svm", "tfidf-lr"], output_dir=folder / "compare")
+    return build_report(
+        trained_model_dir, folder / "report.html", comparison_dir=folder / "compare", sample=40
+    )
+
+
+def test_report_holds_every_section(report_path: Path) -> None:
+    page = report_path.read_text(encoding="utf-8")
+    for section in ('id="data"', 'id="metrics"', 'id="comparison"', 'id="behaviour"',
+                    'id="embedding"', 'id="explanations"'):  # fmt: skip
+        assert section in page
+    assert "Great, another boring superhero movie" in page
+    assert 'src="http' not in page and 'href="http' not in page  # nothing fetched from a network
+    assert "gradient dL/dz = p - y" in page
+
+
+def test_report_renders_in_chromium_without_errors(report_path: Path, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        problems: list[str] = []
+        page.on(
+            "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+        )
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("requestfailed", lambda request: problems.append(f"failed {request.url}"))
+        page.goto(report_path.as_uri())
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        images = page.evaluate(
+            "Array.from(document.images).map(i => ({alt: i.alt, width: i.naturalWidth,"
+            " shown: i.getBoundingClientRect().width}))"
+        )
+        maps = page.evaluate("document.querySelectorAll('svg circle title').length")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert problems == []
+    alts = {image["alt"] for image in images}
+    assert {"training curves", "confusion matrix", "calibration diagram", "comparison chart",
+            "embedding maps", "attention heatmaps", "attributions"} <= alts  # fmt: skip
+    assert all(image["width"] > 0 and image["shown"] > 100 for image in images)
+    assert maps > 40  # hoverable points in the before/after maps
