@@ -138,8 +138,8 @@ def plot_embedding_map(result: EmbeddingMap, path: Path) -> Path:
                         linewidths=0.5,
                         label=label if kind == "review" else f"{kind} ({label})",
                     )
-            axis.scatter(*points[wrong & (kinds == "review")].T, s=14, marker="x",
-                         color="black", linewidths=0.6, label="misclassified by the fine-tuned model")  # fmt: skip
+            axis.scatter(*points[wrong & (kinds == "review")].T, s=14, marker="x", color="black",
+                         linewidths=0.6, label="misclassified (fine-tuned model)")  # fmt: skip
             axis.set_title(
                 f"{STAGE_TITLES[stage]} ({projection.upper()}): silhouette "
                 f"{values['silhouette']:.3f}, linear probe {values['probe_accuracy']:.1%}",
