@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.atomic import write_text_atomic
-from bertsent.data import DatasetSplits, Split, load_dataset
+from bertsent.data import DEFAULT_DATASET, DatasetSplits, Split, load_dataset
 from bertsent.errors import DataError
 from bertsent.evaluation.metrics import classification_report
 from bertsent.models import SentimentClassifier, load
@@ -50,7 +50,10 @@ def data_split(
     metadata: dict[str, Any] = getattr(classifier, "metadata_", {})
     trained_on = metadata.get("data", {}).get("name")
     if data is None:
-        spec = metadata.get("data", {}).get("spec")
+        # models trained on in-memory splits (e.g. by compare) record no spec; the
+        # built-in dataset's name is one
+        builtin = DEFAULT_DATASET if trained_on == DEFAULT_DATASET else None
+        spec = metadata.get("data", {}).get("spec") or builtin
         if spec is None:
             raise DataError("this model does not record its training data", hint="pass --data")
         data = spec
