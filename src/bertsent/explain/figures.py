@@ -24,20 +24,28 @@ SVG_SHAPES = {"review": "circle", "sarcasm": "triangle", "negation": "diamond"}
 TOWARD, AGAINST = "#1a9850", "#d73027"
 
 
+def _shorten(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _save(figure: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as temporary:
-        figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=110)
+        figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=100)
     plt.close(figure)
     return path
 
 
+def _tick_size(words: list[str]) -> float:
+    return 8.0 if len(words) <= 24 else 6.0
+
+
 def _heatmap(axis: Any, matrix: np.ndarray, words: list[str], title: str) -> None:
     axis.imshow(matrix, cmap="Blues", vmin=0, vmax=max(float(matrix.max()), 1e-9))
-    axis.set_xticks(range(len(words)), words, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(len(words)), words, fontsize=8)
+    axis.set_xticks(range(len(words)), words, rotation=60, ha="right", fontsize=_tick_size(words))
+    axis.set_yticks(range(len(words)), words, fontsize=_tick_size(words))
     axis.set_xlabel("attends to")
     axis.set_title(title, fontsize=10)
 
@@ -52,18 +60,20 @@ def plot_attention(maps: AttentionMaps, path: Path, layer: int = -1, head: int =
     layers, heads = maps.heads.shape[:2]
     layer = layer % layers
     words = maps.words
-    size = max(4.0, 0.42 * len(words) + 1.5)
-    figure, axes = plt.subplots(1, 4, figsize=(4 * size, size + 0.6))
+    # panels grow with the review but stay bounded: pixels cost rendering time
+    size = min(7.0, max(3.5, 0.22 * len(words) + 2.0))
+    figure, grid = plt.subplots(2, 2, figsize=(2 * size, 2 * size + 0.6))
+    axes = grid.ravel()
     _heatmap(axes[0], maps.heads[layer, head], words, f"layer {layer + 1}, head {head + 1}")
     _heatmap(axes[1], maps.layer_mean(layer), words, f"layer {layer + 1}, mean of {heads} heads")
     _heatmap(axes[2], maps.rollout, words, f"rollout over {layers} layers")
     cls_row = maps.cls_rollout()
     axes[3].barh(range(len(words)), cls_row, color="#4575b4")
-    axes[3].set_yticks(range(len(words)), words, fontsize=8)
+    axes[3].set_yticks(range(len(words)), words, fontsize=_tick_size(words))
     axes[3].invert_yaxis()
     axes[3].set_title("[CLS] row of the rollout", fontsize=10)
     axes[3].set_xlabel("share of attention")
-    figure.suptitle(f'Attention: "{maps.encoded.text}"', fontsize=11)
+    figure.suptitle(f'Attention: "{_shorten(maps.encoded.text)}"', fontsize=11)
     figure.tight_layout()
     return _save(figure, path)
 
@@ -84,8 +94,9 @@ def plot_attributions(attribution: Attribution, path: Path) -> Path:
     axis.axvline(0, color="black", linewidth=0.8)
     axis.set_xlabel(f"contribution to p({attribution.label}); green pushes toward it")
     axis.set_title(
-        f'"{attribution.encoded.text}"\n{attribution.label} p={attribution.probability:.3f}, '
-        f"baseline p={attribution.baseline_probability:.3f}, IG delta {attribution.delta:.1e}",
+        f'"{_shorten(attribution.encoded.text)}"\n{attribution.label} '
+        f"p={attribution.probability:.3f}, baseline p={attribution.baseline_probability:.3f}, "
+        f"IG delta {attribution.delta:.1e}",
         fontsize=9,
     )
     if attribution.faithfulness:
