@@ -25,11 +25,11 @@ from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import classification_report
 from bertsent.evaluation.puzzles import PUZZLES
 from bertsent.models import DISPLAY_NAMES, SentimentClassifier, load
+from bertsent.training.run import DYNAMICS_FIGURE
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
-DYNAMICS_FIGURE = "training_dynamics.png"
 
 
 def image_uri(path: Path) -> str:
