@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,17 @@ from bertsent.data import DatasetSplits, Split
 from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Debian's chromium, driven by Playwright, for pages a person would open
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 POSITIVE = ["great", "wonderful", "superb", "moving", "delightful", "brilliant", "charming", "fun"]
 NEGATIVE = ["awful", "boring", "dreadful", "dull", "tedious", "clumsy", "lifeless", "mess"]

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -9,19 +13,24 @@ import pytest
 
 import bertsent
 from bertsent.data import DatasetSplits
-from bertsent.errors import DataError
-from bertsent.inference.files import predict_file
+from bertsent.errors import ConfigError, DataError
+from bertsent.inference.files import _count_rows, predict_file
 from bertsent.training.config import TrainingConfig
-from bertsent.training.run import train
-from tests.conftest import write_csv
+from bertsent.training.run import TrainingRun, train
+from tests.conftest import synthetic_reviews, write_csv
 
 
 @pytest.fixture(scope="module")
-def model(
+def trained(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path_factory: pytest.TempPathFactory
-) -> bertsent.BertClassifier:
+) -> TrainingRun:
     config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=16, max_length=32)
-    return train(synthetic_splits, config, tmp_path_factory.mktemp("m") / "model").model
+    return train(synthetic_splits, config, tmp_path_factory.mktemp("m") / "model")
+
+
+@pytest.fixture(scope="module")
+def model(trained: TrainingRun) -> bertsent.BertClassifier:
+    return trained.model
 
 
 @pytest.mark.parametrize("out_suffix", [".csv", ".jsonl", ".parquet"])
@@ -67,3 +76,142 @@ def test_bad_row_leaves_no_partial_output(model: bertsent.BertClassifier, tmp_pa
     with pytest.raises(DataError, match=r"in.csv line 32: field 'text' is empty"):
         predict_file(model, source, target, chunk_size=10, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+class StopAfter:
+    """The model, but Ctrl-C arrives as it starts scoring its ``batches + 1``-th chunk."""
+
+    def __init__(self, model: bertsent.BertClassifier, batches: int) -> None:
+        self.model, self.batches = model, batches
+
+    def predict_scores(self, texts: list[str], digits: int | None = None) -> list[dict[str, Any]]:
+        if self.batches == 0:
+            raise KeyboardInterrupt
+        self.batches -= 1
+        return self.model.predict_scores(texts, digits=digits)
+
+
+def reviews_csv(path: Path, n: int) -> Path:
+    texts, _ = synthetic_reviews(n, seed=4)
+    return write_csv(path, [{"id": str(i), "text": t} for i, t in enumerate(texts)])
+
+
+@pytest.mark.parametrize("out_suffix", [".csv", ".jsonl", ".parquet"])
+def test_interrupted_run_resumes_to_the_uninterrupted_output(
+    model: bertsent.BertClassifier, tmp_path: Path, out_suffix: str
+) -> None:
+    source = reviews_csv(tmp_path / "in.csv", 50)
+    whole, resumed = tmp_path / f"whole{out_suffix}", tmp_path / f"resumed{out_suffix}"
+    predict_file(model, source, whole, chunk_size=7, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(StopAfter(model, 3), source, resumed, chunk_size=7, progress=False)
+    work = tmp_path / f"resumed{out_suffix}.partial"
+    assert len(list(work.glob("part-*"))) == 3 and not resumed.exists()
+    assert predict_file(model, source, resumed, chunk_size=7, progress=False, resume=True) == 50
+    assert resumed.read_bytes() == whole.read_bytes()
+    assert not work.exists()
+
+
+def test_leftover_work_folder_needs_resume(model: bertsent.BertClassifier, tmp_path: Path) -> None:
+    source = reviews_csv(tmp_path / "in.csv", 30)
+    target = tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(StopAfter(model, 1), source, target, chunk_size=10, progress=False)
+    work = tmp_path / "out.csv.partial"
+    with pytest.raises(ConfigError, match="interrupted run") as error:
+        predict_file(model, source, target, chunk_size=10, progress=False)
+    assert error.value.hint == f"pass --resume to continue, or delete {work} to start over"
+    assert len(list(work.glob("part-*"))) == 1  # nothing thrown away
+
+
+def test_resume_with_changed_input_or_settings_is_refused(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    source = reviews_csv(tmp_path / "in.csv", 30)
+    target = tmp_path / "out.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(StopAfter(model, 1), source, target, chunk_size=10, progress=False)
+    with pytest.raises(DataError) as error:
+        predict_file(model, source, target, chunk_size=5, progress=False, resume=True)
+    assert error.value.message.endswith("differs from the interrupted one: chunk size 10 -> 5")
+    with source.open("a") as handle:
+        handle.write("30,one more review\n")
+    with pytest.raises(DataError, match=r"input size in bytes \d+ -> \d+"):
+        predict_file(model, source, target, chunk_size=10, progress=False, resume=True)
+    assert (tmp_path / "out.parquet.partial" / "progress.json").is_file()
+
+
+def test_resume_without_work_folder_starts_afresh(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    source = reviews_csv(tmp_path / "in.csv", 20)
+    target = tmp_path / "out.jsonl"
+    assert predict_file(model, source, target, chunk_size=6, progress=False, resume=True) == 20
+    assert [json.loads(line)["id"] for line in target.read_text().splitlines()] == [
+        str(i) for i in range(20)
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.jsonl"]
+
+
+def test_parquet_column_null_in_one_chunk_gets_the_type_of_the_others(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    notes = [None] * 5 + ["a note"] * 5
+    source.write_text("".join(json.dumps({"text": "fine", "note": n}) + "\n" for n in notes))
+    target = tmp_path / "out.parquet"
+    predict_file(model, source, target, chunk_size=5, progress=False)
+    table = pq.read_table(target)
+    assert table.schema.field("note").type == pa.string()
+    assert table["note"].to_pylist() == notes
+
+
+def test_row_count_for_the_progress_bar_matches_the_reader(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text('text,id\n"two\nlines",1\n\nplain,2\n', encoding="utf-8")
+    assert _count_rows(source, "csv") == 2
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"text": "a"}\n\n{"text": "b"}\n', encoding="utf-8")
+    assert _count_rows(lines, "jsonl") == 2
+
+
+def test_killed_cli_run_resumes_to_exactly_the_uninterrupted_output(
+    trained: TrainingRun, tmp_path: Path
+) -> None:
+    """A SIGKILL mid-run, then ``--resume``: every row once, in order, as in one run."""
+    rows, chunk = 1200, 8  # 150 chunks: seconds of scoring are left when the kill comes
+    source = reviews_csv(tmp_path / "in.csv", rows)
+    whole, resumed = tmp_path / "whole.parquet", tmp_path / "resumed.parquet"
+    work = tmp_path / "resumed.parquet.partial"
+
+    def predict(output: Path, *extra: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "bertsent", "predict", str(trained.output_dir),
+                   "--input", str(source), "--output", str(output), "--chunk-size", str(chunk),
+                   *extra]  # fmt: skip
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    uninterrupted = predict(whole)  # meanwhile, to save its start-up time
+    run = predict(resumed)
+    deadline = time.monotonic() + 120
+    while len(list(work.glob("part-*"))) < 3:
+        assert run.poll() is None, f"ended before it could be killed: {run.communicate()}"
+        assert time.monotonic() < deadline, "3 chunks not scored within 2 minutes"
+        time.sleep(0.01)
+    run.kill()
+    run.communicate()
+    parts = sorted(work.glob("part-*"))
+    assert 3 <= len(parts) < rows // chunk and not resumed.exists()
+    assert all(pq.read_metadata(part).num_rows == chunk for part in parts)  # complete parts
+
+    for process in (predict(resumed, "--resume"), uninterrupted):
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert out.startswith(f"{rows} rows scored")
+    expected = pq.read_table(whole)
+    assert expected["id"].to_pylist() == [str(i) for i in range(rows)]
+    assert pq.read_table(resumed).to_pylist() == expected.to_pylist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.csv",
+        "resumed.parquet",
+        "whole.parquet",
+    ]

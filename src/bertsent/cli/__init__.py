@@ -20,6 +20,8 @@ COMMANDS = (
     "explain",
     "embed-map",
     "report",
+    "export",
+    "serve",
     "demo",
 )
 

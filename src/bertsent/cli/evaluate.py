@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from bertsent.cli.options import add_data_options
+from bertsent.cli.options import add_backend_options, add_data_options, load_for_inference
 
 
 def add_parser(commands: Any) -> None:
@@ -16,6 +16,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--split", default="test", choices=("test", "dev", "train"))
     parser.add_argument("--json", dest="json_path", help="also write the report to this JSON file")
     parser.add_argument("--figure", help="write the confusion matrix PNG here")
+    add_backend_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         str(Path(args.json_path).with_suffix(".png")) if args.json_path else None
     )
     report = evaluate(
-        args.model_dir,
+        load_for_inference(args),
         args.data,
         split=args.split,
         json_path=args.json_path,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from bertsent.data import DEFAULT_DATASET
+
+if TYPE_CHECKING:
+    from bertsent.models.base import SentimentClassifier
 
 
 def add_data_options(
@@ -35,3 +39,26 @@ def parse_methods(value: str) -> list[str]:
             f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}"
         )
     return methods
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    from bertsent.inference.engine import BACKENDS
+
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=BACKENDS,
+        help="run in PyTorch (default) or a graph written by `bertsent export` (onnx, onnx-int8)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for inference (default: the cores this process may use)",
+    )
+
+
+def load_for_inference(args: argparse.Namespace) -> SentimentClassifier:
+    """Load ``args.model_dir`` with the chosen backend and thread count."""
+    from bertsent.inference.engine import load_for_inference as load
+
+    return load(args.model_dir, backend=args.backend, threads=args.threads)

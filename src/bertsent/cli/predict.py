@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
+from bertsent.cli.options import add_backend_options, load_for_inference
 from bertsent.errors import ConfigError
 
 
@@ -16,24 +18,43 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--input", help="a .csv/.tsv/.jsonl/.parquet file to score")
     parser.add_argument("--output", help="where to write the scored rows (format from the suffix)")
     parser.add_argument("--text-column", default="text")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=1024,
+        help="rows scored and saved at a time; an interrupted run loses at most one chunk",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run whose scored chunks are in OUTPUT.partial",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    add_backend_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertsent.models import load
-
     if bool(args.input) != bool(args.output):
         raise ConfigError("--input and --output go together")
     if not args.texts and not args.input:
         raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
-    model = load(args.model_dir)
+    model = load_for_inference(args)
     model.batch_size = args.batch_size  # type: ignore[attr-defined]
     if args.input:
         from bertsent.inference.files import predict_file
 
-        count = predict_file(model, args.input, args.output, text_column=args.text_column)
+        count = predict_file(
+            model,
+            args.input,
+            args.output,
+            text_column=args.text_column,
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+            resume=args.resume,
+            model_id=str(Path(args.model_dir).resolve()),
+        )
         print(f"{count} rows scored -> {args.output}")
         return 0
     rows = [

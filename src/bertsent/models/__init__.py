@@ -69,8 +69,13 @@ def create(
     return methods[method](seed=seed)  # type: ignore[call-arg]
 
 
-def load(path: str | Path) -> SentimentClassifier:
+def load(
+    path: str | Path, backend: str = "torch", threads: int | None = None
+) -> SentimentClassifier:
     """Load any saved bertsent model directory, whatever method made it.
+
+    ``backend`` picks how a BERT model runs: ``torch``, or its measured ``onnx`` /
+    ``onnx-int8`` export; ``threads`` sets ONNX Runtime's intra-op threads.
 
     >>> model = load("runs/demo/model")  # doctest: +SKIP
     >>> model.predict(["This is not a bad film"])  # doctest: +SKIP
@@ -80,4 +85,13 @@ def load(path: str | Path) -> SentimentClassifier:
     methods = _methods()
     if method not in methods:
         raise ModelError(f"{path}: unknown method '{method}' (known: {', '.join(methods)})")
+    if method == "bert":
+        from bertsent.models.bert import BertClassifier
+
+        return BertClassifier.load(path, backend=backend, threads=threads)
+    if backend != "torch":
+        raise ConfigError(
+            f"{path}: the '{backend}' backend is for BERT models; this one is '{method}'",
+            hint="drop --backend",
+        )
     return methods[method].load(path)

@@ -9,8 +9,8 @@ from typing import Any, Self
 
 import numpy as np
 
-from bertsent.errors import ModelError
-from bertsent.inference.engine import TorchEngine
+from bertsent.errors import ConfigError, ModelError
+from bertsent.inference.engine import BACKENDS, Engine, OnnxEngine, TorchEngine, open_session
 from bertsent.models.base import (
     METADATA_FILE,
     SentimentClassifier,
@@ -29,6 +29,8 @@ class BertClassifier(SentimentClassifier):
         config: Training settings; the default is the seed recipe on the packaged
             all-MiniLM-L6-v2.
         batch_size: Batch size for prediction.
+        backend: ``torch``, or an exported ``onnx`` / ``onnx-int8`` graph (see
+            ``bertsent export``); set by ``load``.
 
     >>> clf = BertClassifier(config=TrainingConfig(epochs=1))  # doctest: +SKIP
     >>> clf.fit(["a gem", "a mess"] * 4, ["pos", "neg"] * 4)  # doctest: +SKIP
@@ -36,10 +38,19 @@ class BertClassifier(SentimentClassifier):
     """
 
     method = "bert"
+    session_: Any  # ONNX Runtime session of an exported graph (onnx backends)
+    export_: dict[str, Any]  # that graph's measured record (accuracy, agreement)
 
-    def __init__(self, *, config: TrainingConfig | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        config: TrainingConfig | None = None,
+        batch_size: int = 64,
+        backend: str = "torch",
+    ) -> None:
         self.config = config
         self.batch_size = batch_size
+        self.backend = backend
 
     def fit(
         self,
@@ -80,16 +91,18 @@ class BertClassifier(SentimentClassifier):
         self.best_ = result.best
         return self
 
-    def _engine(self) -> TorchEngine:
+    def _engine(self) -> Engine:
         require_fitted(self, "model_")
         config = self.config or TrainingConfig()
-        return TorchEngine(
-            self.model_,
-            self.tokenizer_,
-            max_length=config.max_length,
-            truncation=config.truncation,
-            batch_size=self.batch_size,
-        )
+        settings = {
+            "max_length": config.max_length,
+            "truncation": config.truncation,
+            "batch_size": self.batch_size,
+        }
+        if self.backend == "torch":
+            return TorchEngine(self.model_, self.tokenizer_, **settings)
+        require_fitted(self, "session_")
+        return OnnxEngine(self.session_, self.tokenizer_, num_labels=len(self.labels_), **settings)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_classes) raw scores before the softmax."""
@@ -119,11 +132,26 @@ class BertClassifier(SentimentClassifier):
         return self._write_directory(path, write_model, settings, metadata, extras)
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
+    def load(cls, path: str | Path, backend: str = "torch", threads: int | None = None) -> Self:
+        """Read a saved model; an ONNX ``backend`` also opens its measured export.
+
+        Raises:
+            ConfigError: unknown backend.
+            ModelError: the model was not exported for ``backend`` (see ``read_export``).
+        """
         from transformers import AutoTokenizer
 
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend '{backend}'", hint=f"choose {', '.join(BACKENDS)}")
         metadata = read_metadata(path)
-        classifier = cls(config=TrainingConfig.from_dict(metadata["training_config"]))
+        classifier = cls(
+            config=TrainingConfig.from_dict(metadata["training_config"]), backend=backend
+        )
+        if backend != "torch":
+            from bertsent.inference.export import read_export
+
+            graph, classifier.export_ = read_export(path, backend)
+            classifier.session_ = open_session(str(graph), threads)
         classifier.model_ = load_sequence_classifier(path).eval()
         classifier.tokenizer_ = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
         id2label = classifier.model_.config.id2label

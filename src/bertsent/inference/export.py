@@ -1,0 +1,211 @@
+"""Export a fine-tuned model to ONNX (fp32, and INT8 by dynamic quantization), measured.
+
+Each exported graph is scored against the PyTorch model on the dev split before it is
+recorded: agreement of predicted labels, largest probability difference and accuracy.
+A backend is only loaded together with that record, so a quantized model is never used
+without its measured accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertsent.atomic import atomic_directory
+from bertsent.data import DatasetSplits
+from bertsent.errors import MissingDependencyError, ModelError
+from bertsent.inference.engine import OnnxEngine, open_session
+
+logger = logging.getLogger(__name__)
+
+ONNX_FOLDER = "onnx"
+RECORD_FILE = "exports.json"
+GRAPH_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+OPSET = 17
+
+
+def export_onnx(
+    model_dir: str | Path,
+    *,
+    int8: bool = False,
+    data: str | DatasetSplits | None = None,
+    split: str = "dev",
+) -> dict[str, Any]:
+    """Write ``MODEL_DIR/onnx/`` (graphs + ``exports.json``) and return the record.
+
+    Args:
+        model_dir: A BERT model directory written by ``bertsent train``.
+        int8: Also write a dynamically quantized INT8 graph.
+        data: Dataset to measure on (default: the model's training data).
+        split: The split measured; the dev split keeps the test split untouched.
+
+    Raises:
+        MissingDependencyError: onnx / onnxruntime are not installed.
+        ModelError: the model is not a BERT-family classifier.
+    """
+    from bertsent.evaluation.evaluate import data_split
+    from bertsent.models import load
+    from bertsent.models.bert import BertClassifier
+
+    _require_onnx()
+    model_dir = Path(model_dir)
+    classifier = load(model_dir)
+    if not isinstance(classifier, BertClassifier):
+        raise ModelError(
+            f"{model_dir}: only BERT-family models export to ONNX (this is '{classifier.method}')"
+        )
+    dataset, chosen = data_split(classifier, data, split)
+    reference = classifier.predict_proba(chosen.texts)
+    gold = np.asarray(chosen.labels)
+    labels = np.asarray(classifier.labels_)
+    record: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "measured_on": {"data": dataset, "split": split, "size": len(chosen.texts)},
+        "torch_accuracy": float((labels[reference.argmax(1)] == gold).mean()),
+        "opset": OPSET,
+        "graphs": {},
+    }
+    backends = ["onnx", "onnx-int8"] if int8 else ["onnx"]
+    with atomic_directory(model_dir / ONNX_FOLDER) as folder:
+        plain = folder / "plain.onnx"
+        _export_graph(classifier, plain)
+        _fuse_transformer_ops(classifier, plain, folder / GRAPH_FILES["onnx"])
+        plain.unlink()
+        if int8:
+            _quantize(folder / GRAPH_FILES["onnx"], folder / GRAPH_FILES["onnx-int8"])
+        for backend in backends:
+            path = folder / GRAPH_FILES[backend]
+            engine = OnnxEngine(
+                open_session(str(path)),
+                classifier.tokenizer_,
+                num_labels=len(classifier.labels_),
+                max_length=classifier.config.max_length,  # type: ignore[union-attr]
+                truncation=classifier.config.truncation,  # type: ignore[union-attr]
+            )
+            probabilities = engine.predict_proba(chosen.texts)
+            record["graphs"][backend] = {
+                "file": GRAPH_FILES[backend],
+                "sha256": file_sha256(path),
+                "bytes": path.stat().st_size,
+                "accuracy": float((labels[probabilities.argmax(1)] == gold).mean()),
+                "agreement_with_torch": float(
+                    (probabilities.argmax(1) == reference.argmax(1)).mean()
+                ),
+                "max_probability_difference": float(np.abs(probabilities - reference).max()),
+            }
+        (folder / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        raise MissingDependencyError(
+            "ONNX export needs onnx and onnxruntime", hint="pip install 'bertsent[onnx]'"
+        ) from error
+
+
+def _export_graph(classifier: Any, path: Path) -> None:
+    """Trace the model with dynamic batch and sequence axes (TorchScript exporter).
+
+    Eager attention exports as plain MatMul/Softmax, which ONNX Runtime's transformer
+    optimizer then fuses into its own Attention kernel.
+    """
+    import torch
+
+    from bertsent.explain.attention import eager_attention
+
+    model = classifier.model_.eval()
+    sample = classifier.tokenizer_(
+        ["a sample review", "another one"], return_tensors="pt", padding=True
+    )
+    dynamic = {0: "batch", 1: "sequence"}
+    started = time.perf_counter()
+    # the tracer warns about Python branches on shapes; the exported axes stay dynamic
+    # (checked by measuring the graph on the whole dev split, at every length)
+    with eager_attention(model), torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "logits": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    logger.info("exported %s in %.1f s", path.name, time.perf_counter() - started)
+
+
+def _fuse_transformer_ops(classifier: Any, source: Path, target: Path) -> None:
+    """Fuse attention, GELU and LayerNorm subgraphs (ONNX Runtime's BERT optimizer)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = classifier.model_.config
+    optimized = optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+    )
+    optimized.save_model_to_file(str(target))
+
+
+def _quantize(source: Path, target: Path) -> None:
+    """Dynamic INT8: weights quantized once, activations per batch at run time."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        # the fused ops are outside ONNX's shape inference; their outputs are float
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_export(model_dir: str | Path, backend: str) -> tuple[Path, dict[str, Any]]:
+    """The graph file of ``backend`` and its measured record, checked against each other.
+
+    Raises:
+        ModelError: the model was not exported for this backend, or the graph file
+            differs from the one that was measured.
+    """
+    folder = Path(model_dir) / ONNX_FOLDER
+    record_path = folder / RECORD_FILE
+    hint = f"bertsent export {model_dir} --onnx" + (" --int8" if backend == "onnx-int8" else "")
+    if not record_path.is_file():
+        raise ModelError(
+            f"{model_dir}: no ONNX export (missing {record_path})", hint=f"run: {hint}"
+        )
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    graph = record.get("graphs", {}).get(backend)
+    if graph is None:
+        raise ModelError(f"{record_path}: no '{backend}' graph was exported", hint=f"run: {hint}")
+    path = folder / graph["file"]
+    if not path.is_file() or file_sha256(path) != graph["sha256"]:
+        raise ModelError(
+            f"{path}: missing or changed since it was measured", hint=f"export again: {hint}"
+        )
+    return path, {**graph, "measured_on": record["measured_on"], "torch": record["torch_accuracy"]}

@@ -1,0 +1,282 @@
+"""The FastAPI app: predictions with micro-batching, health, metrics and a small page.
+
+No ``from __future__ import annotations`` here: the request models are built per app
+(their limits come from the settings) and FastAPI must see the real classes.
+"""
+
+import asyncio
+import copy
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException
+
+from bertsent import __version__
+from bertsent.serve.batcher import MicroBatcher, Overloaded
+from bertsent.serve.guards import BodyGuard, RequestMetrics
+from bertsent.serve.metrics import ServiceMetrics
+from bertsent.serve.schemas import (
+    ErrorResponse,
+    ExplainResponse,
+    Prediction,
+    PredictResponse,
+    WordAttribution,
+    request_models,
+)
+from bertsent.serve.settings import ServeSettings
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """An error with its HTTP status; the one exception handler turns it into JSON."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.field, self.headers = field, headers
+
+
+class ServiceState:
+    """What the lifespan handler loads and the routes use."""
+
+    def __init__(self) -> None:
+        self.classifier: Any = None
+        self.batcher: MicroBatcher | None = None
+        self.explainer: Any = None  # a private copy of the classifier for integrated gradients
+        self.explain_lock = asyncio.Lock()
+        self.ready = False
+
+
+def load_classifier(settings: ServeSettings) -> Any:
+    from bertsent.inference.engine import load_for_inference
+
+    classifier = load_for_inference(settings.model_dir, settings.backend, settings.threads)
+    classifier.batch_size = settings.max_batch_size
+    classifier.predict_proba(["warm-up run, so the first request is not slow"])
+    return classifier
+
+
+def explainer_for(classifier: Any) -> Any:
+    """A copy with its own weights: attribution hooks must never touch served forward passes."""
+    if not hasattr(classifier, "model_"):
+        return None
+    explainer = copy.copy(classifier)
+    explainer.model_ = copy.deepcopy(classifier.model_)
+    explainer.backend = "torch"
+    return explainer
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "body is not valid JSON or not UTF-8",
+        401: "missing or wrong API key",
+        413: "body too large",
+        422: "wrong fields, types or limits",
+        503: "overloaded or not ready: retry after Retry-After seconds",
+        504: "not answered within the request timeout",
+    }.items()
+}
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    """Build the service for ``settings``; the model loads when the server starts.
+
+    >>> app = create_app(ServeSettings(model_dir="runs/demo/model"))  # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+    """
+    PredictRequest, ExplainRequest = request_models(
+        settings.max_texts_per_request, settings.max_chars_per_text
+    )
+    state = ServiceState()
+    metrics = ServiceMetrics(queue_depth=lambda: state.batcher.queued_texts if state.batcher else 0)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.classifier = await asyncio.to_thread(load_classifier, settings)
+        if settings.explain:
+            state.explainer = explainer_for(state.classifier)
+        state.batcher = MicroBatcher(
+            state.classifier.predict_proba,
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_queue_texts=settings.max_queue_texts,
+            on_batch=metrics.observe_batch,
+        )
+        state.batcher.start()
+        state.ready = True
+        logger.info("serving %s with %s", settings.model_dir, settings.backend)
+        yield
+        # uvicorn has stopped accepting connections and finished the requests in flight
+        state.ready = False
+        await state.batcher.stop()
+
+    app = FastAPI(
+        title="bertsent",
+        version=__version__,
+        description="Sentiment of reviews with a fine-tuned BERT-family model.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: sees refused requests too
+
+    # one handler for every error: the same JSON shape and the right status
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, error: ServiceError) -> JSONResponse:
+        body = {"error": {"code": error.code, "message": error.message, "field": error.field}}
+        return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        return await service_error(
+            request,
+            ServiceError(422, "invalid_request", first.get("msg", "invalid"), where or None),
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        return await service_error(
+            request,
+            ServiceError(
+                error.status_code, code.get(error.status_code, "error"), str(error.detail)
+            ),
+        )
+
+    # the schema declares the key only when one is required
+    api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+    async def check_api_key(key: str | None = Depends(api_key_header)) -> None:
+        expected = settings.api_key.get_secret_value() if settings.api_key else None
+        if expected is not None and not secrets.compare_digest(
+            (key or "").encode(), expected.encode()
+        ):
+            raise ServiceError(401, "unauthorized", "missing or wrong X-API-Key header")
+
+    auth = [Depends(check_api_key)] if settings.api_key else []
+
+    def require_ready() -> tuple[Any, MicroBatcher]:
+        if not state.ready or state.batcher is None:
+            raise ServiceError(
+                503, "not_ready", "the model is not loaded", headers={"Retry-After": "1"}
+            )
+        return state.classifier, state.batcher
+
+    async def score(texts: list[str]) -> list[Prediction]:
+        classifier, batcher = require_ready()
+        try:
+            probabilities = await asyncio.wait_for(
+                batcher.submit(texts), timeout=settings.request_timeout_s
+            )
+        except Overloaded as overloaded:
+            metrics.rejected.labels(reason="overloaded").inc()
+            raise ServiceError(
+                503,
+                "overloaded",
+                "too many texts waiting; retry later",
+                headers={"Retry-After": str(overloaded.retry_after_s)},
+            ) from None
+        except TimeoutError:
+            metrics.rejected.labels(reason="timeout").inc()
+            raise ServiceError(
+                504, "timeout", f"not answered within {settings.request_timeout_s} s"
+            ) from None
+        labels = classifier.labels_
+        return [
+            Prediction(
+                label=labels[int(row.argmax())],
+                score=float(row.max()),
+                scores={label: float(p) for label, p in zip(labels, row, strict=True)},
+            )
+            for row in probabilities
+        ]
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        dependencies=auth,
+        summary="Label reviews",
+    )
+    async def predict(body: PredictRequest) -> PredictResponse:  # type: ignore[valid-type]
+        """Label, score and class scores of each text, in input order."""
+        predictions = await score(body.texts)  # type: ignore[attr-defined]
+        return PredictResponse(
+            predictions=predictions, model=Path(settings.model_dir).name, backend=settings.backend
+        )
+
+    @app.post(
+        "/v1/explain",
+        response_model=ExplainResponse,
+        responses={**_ERRORS, 409: {"model": ErrorResponse, "description": "not a BERT model"}},
+        dependencies=auth,
+        summary="Label one review and show the words that drove it",
+    )
+    async def explain(body: ExplainRequest) -> ExplainResponse:  # type: ignore[valid-type]
+        """Integrated-gradients attribution of each word toward the predicted class."""
+        text: str = body.text  # type: ignore[attr-defined]
+        (prediction,) = await score([text])
+        if state.explainer is None:
+            raise ServiceError(409, "no_explanations", "explanations are off for this model")
+        if state.explain_lock.locked():
+            raise ServiceError(
+                503, "busy", "another explanation is running", headers={"Retry-After": "1"}
+            )
+        async with state.explain_lock:
+            from bertsent.explain.attributions import integrated_gradients
+
+            attribution = await asyncio.to_thread(
+                integrated_gradients, state.explainer, text, steps=settings.explain_steps
+            )
+        # IG explains the PyTorch weights' top class; toward the served label if they differ
+        sign = 1.0 if attribution.label == prediction.label else -1.0
+        encoded = attribution.encoded
+        words = [
+            WordAttribution(word=word, attribution=sign * float(value))
+            for word, value, group in zip(
+                encoded.words, attribution.scores, encoded.groups, strict=True
+            )
+            if not all(encoded.special[i] for i in group)  # [CLS], [SEP] score 0 by design
+        ]
+        return ExplainResponse(**prediction.model_dump(), words=words)
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="The model is loaded", responses={503: _ERRORS[503]})
+    async def readyz() -> dict[str, str]:
+        require_ready()
+        return {"status": "ready", "backend": settings.backend}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        content, media_type = metrics.exposition()
+        return Response(content, media_type=media_type)
+
+    page = files("bertsent.serve").joinpath("page.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return app

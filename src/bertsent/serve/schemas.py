@@ -1,0 +1,56 @@
+"""Request and response bodies of the API (separate models, so the schema documents both)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+
+class Prediction(BaseModel):
+    label: str = Field(description="the most probable class")
+    score: float = Field(description="probability of that class")
+    scores: dict[str, float] = Field(description="probability of every class")
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction] = Field(description="one per input text, in input order")
+    model: str
+    backend: str
+
+
+class WordAttribution(BaseModel):
+    word: str
+    attribution: float = Field(description="integrated-gradients share of the prediction")
+
+
+class ExplainResponse(Prediction):
+    words: list[WordAttribution]
+    method: str = "integrated gradients"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+def request_models(max_texts: int, max_chars: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The predict and explain request bodies, with this service's limits in their schema."""
+    text = Annotated[str, StringConstraints(max_length=max_chars, strict=True)]
+    strict = ConfigDict(extra="forbid")
+    predict = create_model(
+        "PredictRequest",
+        __config__=strict,
+        texts=(list[text], Field(min_length=1, max_length=max_texts, description="reviews")),
+    )
+    explain = create_model(
+        "ExplainRequest",
+        __config__=strict,
+        text=(text, Field(description="one review")),
+    )
+    return predict, explain

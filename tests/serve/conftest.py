@@ -1,0 +1,78 @@
+"""A real ``bertsent serve`` process on a free port, started the way a user starts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+
+    def stop(self) -> int:
+        """SIGTERM (graceful shutdown), then the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(model_dir: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+    """Start the CLI server and wait until /readyz answers 200."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bertsent", "serve", str(model_dir), "--port", str(port), *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited {process.returncode}: {process.stdout.read()}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return Server(url, process)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not become ready in 120 s")
+
+
+# small limits so tests can reach them cheaply
+LIMITS = {
+    "BERTSENT_SERVE_MAX_TEXTS_PER_REQUEST": "8",
+    "BERTSENT_SERVE_MAX_CHARS_PER_TEXT": "200",
+    "BERTSENT_SERVE_MAX_BODY_BYTES": "4000",
+}
+
+
+@pytest.fixture(scope="package")
+def server(trained_model_dir: Path) -> Iterator[Server]:
+    running = start_server(trained_model_dir, "--max-wait-ms", "5", env=LIMITS)
+    yield running
+    running.stop()

@@ -1,0 +1,66 @@
+"""Micro-batching merges concurrent requests and bounds its queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from bertsent.serve.batcher import MicroBatcher, Overloaded
+
+
+def length_scores(texts: list[str]) -> np.ndarray:
+    """A stand-in model whose answer identifies its input: row i = (len(text_i), 1)."""
+    return np.array([[len(text), 1.0] for text in texts])
+
+
+def test_concurrent_submissions_share_one_forward_pass() -> None:
+    batches: list[int] = []
+
+    async def scenario() -> list[np.ndarray]:
+        batcher = MicroBatcher(
+            length_scores,
+            max_batch_size=64,
+            max_wait_s=0.05,
+            on_batch=lambda n, s: batches.append(n),
+        )
+        batcher.start()
+        results = await asyncio.gather(*(batcher.submit(["x" * i] * 2) for i in range(1, 6)))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert batches == [10]  # five requests of two texts, one pass
+    assert [int(r[0, 0]) for r in results] == [1, 2, 3, 4, 5]  # each got its own rows
+    assert all(r.shape == (2, 2) for r in results)
+
+
+def test_full_queue_refuses_with_a_retry_hint() -> None:
+    async def scenario() -> tuple[int, int]:
+        batcher = MicroBatcher(length_scores, max_wait_s=0.2, max_queue_texts=3)
+        batcher.start()
+        waiting = [asyncio.ensure_future(batcher.submit(["a"])) for _ in range(3)]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(["b"])
+        answers = await asyncio.gather(*waiting)
+        await batcher.stop()
+        return refused.value.retry_after_s, len(answers)
+
+    retry_after, answered = asyncio.run(scenario())
+    assert retry_after >= 1 and answered == 3
+
+
+def test_stop_finishes_queued_work_and_then_refuses() -> None:
+    async def scenario() -> np.ndarray:
+        batcher = MicroBatcher(length_scores, max_wait_s=0.1)
+        batcher.start()
+        pending = asyncio.ensure_future(batcher.submit(["abc"]))
+        await asyncio.sleep(0)
+        await batcher.stop()
+        with pytest.raises(Overloaded):
+            await batcher.submit(["late"])
+        return await pending
+
+    assert int(asyncio.run(scenario())[0, 0]) == 3

@@ -1,0 +1,208 @@
+"""The service, tested over real HTTP against a real ``bertsent serve`` process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from bertsent.models import load
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
+from tests.serve.conftest import Server, start_server
+
+REVIEWS = ["a great and moving film", "dull, tedious and lifeless", "", "the plot was a mess"]
+
+
+def test_predictions_match_the_model_in_input_order(
+    server: Server, trained_model_dir: Path
+) -> None:
+    response = httpx.post(f"{server.url}/v1/predict", json={"texts": REVIEWS})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    model = load(trained_model_dir)
+    expected = model.predict_proba(REVIEWS)
+    assert [p["label"] for p in predictions] == model.predict(REVIEWS)
+    served = np.array([[p["scores"][label] for label in model.labels_] for p in predictions])
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    assert all(p["score"] == max(p["scores"].values()) for p in predictions)
+
+
+def test_concurrent_requests_each_get_their_own_answers(server: Server) -> None:
+    texts = [f"review {i} was {'great' if i % 2 else 'awful'}" for i in range(48)]
+
+    def ask(text: str) -> dict[str, float]:
+        reply = httpx.post(f"{server.url}/v1/predict", json={"texts": [text]}).json()
+        return reply["predictions"][0]["scores"]  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(16) as pool:
+        concurrent = list(pool.map(ask, texts))
+    alone = [ask(text) for text in texts]
+    # merged batches pad to a longer text: the same numbers up to float rounding
+    for merged, single in zip(concurrent, alone, strict=True):
+        assert merged.keys() == single.keys()
+        assert all(abs(merged[k] - single[k]) < 1e-5 for k in merged)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"texts": ["ok"] * 9}, 422, "invalid_request"),  # 8 texts at most
+        ({"texts": ["x" * 201]}, 422, "invalid_request"),  # 200 characters at most
+        ({"texts": []}, 422, "invalid_request"),
+        ({"texts": [1, 2]}, 422, "invalid_request"),
+        ({"texts": "a single string"}, 422, "invalid_request"),
+        ({"text": ["wrong field"]}, 422, "invalid_request"),
+        ({"texts": ["ok"], "extra": 1}, 422, "invalid_request"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(server: Server, body: object, status: int, code: str) -> None:
+    response = httpx.post(f"{server.url}/v1/predict", json=body)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def test_limit_errors_name_the_field(server: Server) -> None:
+    error = httpx.post(f"{server.url}/v1/predict", json={"texts": ["ok", "x" * 201]}).json()
+    assert error["error"]["field"] == "texts.1"
+
+
+def test_body_size_utf8_and_json_errors(server: Server) -> None:
+    post = f"{server.url}/v1/predict"
+    headers = {"content-type": "application/json"}
+    big = json.dumps({"texts": ["y" * 150] * 30}).encode()
+    assert httpx.post(post, content=big, headers=headers).status_code == 413
+
+    def chunked() -> object:  # no Content-Length: the limit must hold anyway
+        yield big[:2000]
+        yield big[2000:]
+
+    assert httpx.post(post, content=chunked(), headers=headers).status_code == 413
+    invalid = httpx.post(post, content=b'{"texts": ["caf\xe9"]}', headers=headers)
+    assert invalid.status_code == 400 and invalid.json()["error"]["code"] == "invalid_utf8"
+    broken = httpx.post(post, content=b'{"texts": [', headers=headers)
+    assert 400 <= broken.status_code < 500 and "error" in broken.json()
+
+
+def test_health_readiness_metrics_and_schema(server: Server) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    httpx.post(f"{server.url}/v1/predict", json={"texts": ["fine"]})
+    metrics = httpx.get(f"{server.url}/metrics").text
+    for name in (
+        'bertsent_requests_total{route="/v1/predict",status="200"}',
+        "bertsent_request_latency_seconds_bucket",
+        "bertsent_batch_size_bucket",
+        "bertsent_queue_depth",
+    ):
+        assert name in metrics
+    schema = httpx.get(f"{server.url}/openapi.json").json()
+    body = schema["components"]["schemas"]["PredictRequest"]["properties"]["texts"]
+    assert body["maxItems"] == 8 and body["items"]["maxLength"] == 200
+
+
+def test_fuzzing_from_the_openapi_schema_finds_no_server_error(
+    server: Server, tmp_path: Path
+) -> None:
+    """schemathesis generates valid and invalid requests from the schema; none may 5xx."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,"
+            "response_schema_conformance,negative_data_rejection",
+            "--max-examples",
+            "30",
+            "--workers",
+            "1",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,  # schemathesis keeps its state in ./.schemathesis
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_page_shows_label_confidence_and_attributions(server: Server) -> None:
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on(
+            "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+        )
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(server.url + "/")
+        page.fill("#text", "the acting was superb and charming")
+        page.click("#go")
+        page.wait_for_selector("#words .word", timeout=30_000)
+        label = page.inner_text("#label")
+        confidence = page.inner_text("#confidence")
+        words = page.eval_on_selector_all("#words .word", "spans => spans.map(s => s.textContent)")
+        shades = page.eval_on_selector_all(
+            "#words .word", "spans => spans.map(s => Number(s.dataset.attribution))"
+        )
+        browser.close()
+    assert problems == []
+    assert label in {"positive", "negative"}
+    assert confidence.startswith("confidence ") and confidence.endswith("%")
+    assert words == ["the", "acting", "was", "superb", "and", "charming"]
+    assert any(value != 0 for value in shades)
+
+
+def test_api_key_overload_and_graceful_shutdown(trained_model_dir: Path) -> None:
+    """A small queue that fills: extra requests get 503 + Retry-After, not a growing backlog;
+    SIGTERM lets the request in flight finish."""
+    server = start_server(
+        trained_model_dir,
+        "--max-queue-texts", "4", "--max-wait-ms", "400", "--max-batch-size", "64",
+        "--api-key-env", "TEST_KEY",
+        env={"TEST_KEY": "s3cret"},
+    )  # fmt: skip
+    try:
+        post = f"{server.url}/v1/predict"
+        key = {"X-API-Key": "s3cret"}
+
+        def ask(headers: dict[str, str]) -> httpx.Response:
+            return httpx.post(post, json={"texts": ["x"]}, headers=headers, timeout=30)
+
+        assert ask({}).status_code == 401
+        assert ask({"X-API-Key": "wrong"}).status_code == 401
+        with ThreadPoolExecutor(12) as pool:
+            responses = list(pool.map(lambda _: ask(key), range(12)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses.count(200) >= 4 and statuses.count(503) >= 1
+        assert set(statuses) <= {200, 503}
+        refused = next(r for r in responses if r.status_code == 503)
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["error"]["code"] == "overloaded"
+        # a request waiting for its batch when SIGTERM arrives still gets its answer
+        answers: list[httpx.Response] = []
+        in_flight = threading.Thread(target=lambda: answers.append(ask(key)))
+        in_flight.start()
+        time.sleep(0.15)
+    finally:
+        code = server.stop()
+    in_flight.join()
+    assert answers[0].status_code == 200
+    # uvicorn re-raises the captured SIGTERM once shutdown is complete
+    assert code in (0, -signal.SIGTERM)
