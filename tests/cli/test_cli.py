@@ -151,3 +151,25 @@ def test_embed_map_and_report_commands(
     report = tmp_path / "report.html"
     assert main(["report", str(trained_model_dir), "--output", str(report), "--sample", "20"]) == 0
     assert f"report written to {report}" in capsys.readouterr().out
+
+
+def test_export_then_predict_and_evaluate_with_onnx_backends(
+    trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model)
+    assert main(["predict", str(model), "a superb film", "--backend", "onnx"]) == 2
+    assert "bertsent export" in capsys.readouterr().err  # not exported yet: says how
+    assert main(["export", str(model), "--onnx", "--int8"]) == 0
+    table = capsys.readouterr().out
+    assert "onnx-int8" in table and "agreement" in table
+    texts = ["a superb film", "a dull mess"]
+    assert main(["predict", str(model), *texts, "--json"]) == 0
+    expected = [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()]
+    for backend in ("onnx", "onnx-int8"):
+        assert main(["predict", str(model), *texts, "--json", "--backend", backend]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [json.loads(line)["label"] for line in lines] == expected
+    assert main(["evaluate", str(model), "--split", "dev", "--backend", "onnx-int8"]) == 0

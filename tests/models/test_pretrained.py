@@ -4,8 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from bertsent.errors import HubUnavailableError, ModelError
-from bertsent.models.pretrained import DEFAULT_MODEL, load_encoder, load_tokenizer, resolve_model
+from bertsent.errors import ConfigError, HubUnavailableError, ModelError
+from bertsent.models.pretrained import (
+    DEFAULT_MODEL,
+    keep_layers,
+    load_encoder,
+    load_tokenizer,
+    resolve_model,
+)
 
 
 def test_default_hub_id_resolves_to_the_packaged_copy() -> None:
@@ -43,3 +49,16 @@ def test_folder_without_safetensors_is_refused(tiny_model_dir: Path, tmp_path: P
         torch.save({}, tmp_path / "pytorch_model.bin")
     with pytest.raises(ModelError, match="cannot be loaded"):
         load_encoder(str(tmp_path))
+
+
+def test_keep_layers_keeps_evenly_spaced_layers_ending_at_the_top(tiny_model_dir: Path) -> None:
+    import torch
+
+    full = load_encoder(str(tiny_model_dir))
+    top = full.encoder.layer[-1].state_dict()
+    student = keep_layers(load_encoder(str(tiny_model_dir)), 1)
+    assert len(student.encoder.layer) == 1 and student.config.num_hidden_layers == 1
+    for name, tensor in student.encoder.layer[0].state_dict().items():
+        assert torch.equal(tensor, top[name])
+    with pytest.raises(ConfigError, match="has 2 layers"):
+        keep_layers(load_encoder(str(tiny_model_dir)), 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from bertsent.cli.options import add_data_options
@@ -52,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
             f"{graph['agreement_with_torch']:.4f}",
             f"{graph['max_probability_difference']:.4f}",
         )
-    Console().print(table)
+    # piped output is not cut to 80 columns: the file names and numbers must stay whole
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
     return 0

@@ -18,6 +18,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--backend", default="torch", choices=BACKENDS)
     parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument(
+        "--engine-batch-size", type=int, default=8, help="texts per padded forward pass"
+    )
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--max-queue-texts", type=int, default=512)
     parser.add_argument("--request-timeout", type=float, default=10.0, help="seconds")
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         threads=args.threads,
         max_batch_size=args.max_batch_size,
+        engine_batch_size=args.engine_batch_size,
         max_wait_ms=args.max_wait_ms,
         max_queue_texts=args.max_queue_texts,
         request_timeout_s=args.request_timeout,

@@ -73,6 +73,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="CPU threads (default: one per core)"
     )
+    parser.add_argument(
+        "--encoder-layers",
+        type=int,
+        metavar="N",
+        help="keep N evenly spaced layers of --model: a smaller student of a bigger model",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -96,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
         precision=args.precision,
         group_by_length=not args.no_group_by_length,
         threads=args.threads,
+        encoder_layers=args.encoder_layers,
     ).validate()
 
 

@@ -88,3 +88,31 @@ def load_sequence_classifier(path: str | Path) -> Any:
         raise ModelError(
             f"{path}: cannot load the model weights ({str(exc).splitlines()[0]})"
         ) from None
+
+
+def keep_layers(encoder: Any, count: int) -> Any:
+    """Keep ``count`` evenly spaced transformer layers, ending with the top one.
+
+    6 -> 3 keeps layers 1, 3 and 5: a student initialised from its teacher, as
+    DistilBERT was. The embeddings and the kept layers' weights are unchanged.
+
+    Raises:
+        ConfigError: ``count`` exceeds the layers there are, or the family's layer
+            list is not where BERT-like encoders keep it.
+    """
+    from torch import nn
+
+    from bertsent.errors import ConfigError
+
+    stack = getattr(encoder, "encoder", None) or getattr(encoder, "transformer", None)
+    layers = getattr(stack, "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ConfigError(f"cannot select layers of a '{encoder.config.model_type}' encoder")
+    total = len(layers)
+    if not 1 <= count <= total:
+        raise ConfigError(f"encoder_layers={count}, but the encoder has {total} layers")
+    kept = [round((i + 1) * total / count) - 1 for i in range(count)]
+    stack.layer = nn.ModuleList(layers[i] for i in kept)  # type: ignore[union-attr]
+    encoder.config.num_hidden_layers = count
+    logger.info("kept encoder layers %s of %d", kept, total)
+    return encoder

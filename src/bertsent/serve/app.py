@@ -68,7 +68,7 @@ def load_classifier(settings: ServeSettings) -> Any:
     from bertsent.inference.engine import load_for_inference
 
     classifier = load_for_inference(settings.model_dir, settings.backend, settings.threads)
-    classifier.batch_size = settings.max_batch_size
+    classifier.batch_size = settings.engine_batch_size
     classifier.predict_proba(["warm-up run, so the first request is not slow"])
     return classifier
 

@@ -44,6 +44,9 @@ class TrainingConfig:
     precision: str = "auto"  # auto: bf16 where the hardware runs it fast, else fp32
     group_by_length: bool = True
     threads: int | None = None  # None: PyTorch's default (one per core)
+    # keep this many of the encoder's layers, evenly spaced up to the top one: a smaller,
+    # faster student initialised from a bigger (e.g. already fine-tuned) model
+    encoder_layers: int | None = None
 
     def validate(self) -> TrainingConfig:
         """Check every field; returns self so calls can be chained.
@@ -76,6 +79,11 @@ class TrainingConfig:
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
+            (
+                "encoder_layers",
+                self.encoder_layers is None or self.encoder_layers >= 1,
+                ">= 1 or unset",
+            ),
         ]
         for name, ok, allowed in checks:
             if not ok:

@@ -27,7 +27,7 @@ from bertsent.models.heads import (
     check_supported,
     export_to_transformers,
 )
-from bertsent.models.pretrained import load_encoder, load_tokenizer
+from bertsent.models.pretrained import keep_layers, load_encoder, load_tokenizer
 from bertsent.models.tokenization import encode
 from bertsent.training.callbacks import (
     HistoryCallback,
@@ -151,6 +151,8 @@ def fine_tune(
     # 1. the pre-trained encoder and a fresh linear head on [CLS]
     tokenizer = load_tokenizer(config.model)
     encoder = load_encoder(config.model)
+    if config.encoder_layers:
+        encoder = keep_layers(encoder, config.encoder_layers)
     check_supported(encoder.config.model_type)
     label_index = {label: i for i, label in enumerate(labels)}
     train_ids = [label_index[label] for label in train.labels]
