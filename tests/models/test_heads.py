@@ -63,3 +63,24 @@ def test_head_init_is_xavier_with_zero_bias() -> None:
 def test_unsupported_family_fails_before_training() -> None:
     with pytest.raises(ModelError, match="model type 'gpt2' is not supported"):
         check_supported("gpt2")
+
+
+def test_distillation_loss_mixes_gold_and_teacher_terms() -> None:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        intermediate_size=64,
+    )  # fmt: skip
+    encoder = transformers.AutoModel.from_config(config)
+    module = ClsLinearClassifier(encoder, num_labels=2, dropout=0.0, distillation=(0.0, 2.0)).eval()
+    input_ids, labels = torch.randint(5, 100, (4, 6)), torch.tensor([0, 1, 0, 1])
+    logits = module(input_ids=input_ids).logits.detach()
+    # the student already gives the teacher's scores: nothing left to learn from it
+    agree = module(input_ids=input_ids, labels=labels, teacher_logits=logits).loss.detach()
+    assert float(agree) == pytest.approx(0.0, abs=1e-6)
+    disagree = module(input_ids=input_ids, labels=labels, teacher_logits=-logits).loss.detach()
+    assert float(disagree) > 0
+    module.distillation = (1.0, 2.0)  # all weight on the gold labels: plain cross-entropy
+    gold = module(input_ids=input_ids, labels=labels, teacher_logits=-logits).loss.detach()
+    expected = torch.nn.functional.cross_entropy(logits, labels)
+    assert float(gold) == pytest.approx(float(expected), rel=1e-5)

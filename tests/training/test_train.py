@@ -193,3 +193,16 @@ def test_saved_files_follow_the_umask_not_tempfile_privacy(trained: Path) -> Non
     umask = os.umask(0o022)
     os.umask(umask)
     assert stat.S_IMODE(trained.stat().st_mode) == 0o777 & ~umask
+
+
+def test_a_smaller_student_distils_from_a_trained_teacher(
+    trained: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    config = tiny_config(trained, encoder_layers=1, teacher=str(trained), epochs=3)
+    run = train(synthetic_splits, config, tmp_path / "student")
+    assert run.model.model_.config.num_hidden_layers == 1
+    saved = json.loads((tmp_path / "student" / "bertsent.json").read_text())
+    assert saved["training_config"]["teacher"] == str(trained)
+    assert run.best["eval_accuracy"] >= 0.9  # starts from the teacher's layers
+    with pytest.raises(ConfigError, match="distill_alpha"):
+        tiny_config(trained, teacher=str(trained), distill_alpha=1.5).validate()

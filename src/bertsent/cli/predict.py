@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             progress=not args.quiet,
             resume=args.resume,
-            model_id=str(Path(args.model_dir).resolve()),
+            # a resume with another model or backend would mix two models' scores
+            model_id=f"{Path(args.model_dir).resolve()} ({args.backend})",
         )
         print(f"{count} rows scored -> {args.output}")
         return 0

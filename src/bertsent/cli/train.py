@@ -79,6 +79,18 @@ def add_parser(commands: Any) -> None:
         metavar="N",
         help="keep N evenly spaced layers of --model: a smaller student of a bigger model",
     )
+    parser.add_argument(
+        "--teacher",
+        metavar="MODEL_DIR",
+        help="distil: also learn a fine-tuned teacher's soft targets (see --distill-alpha)",
+    )
+    parser.add_argument(
+        "--distill-alpha",
+        type=float,
+        default=defaults.distill_alpha,
+        help="weight of the gold-label loss against the teacher's",
+    )
+    parser.add_argument("--distill-temperature", type=float, default=defaults.distill_temperature)
     parser.set_defaults(handler=run)
 
 
@@ -103,6 +115,9 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
         group_by_length=not args.no_group_by_length,
         threads=args.threads,
         encoder_layers=args.encoder_layers,
+        teacher=args.teacher,
+        distill_alpha=args.distill_alpha,
+        distill_temperature=args.distill_temperature,
     ).validate()
 
 

@@ -60,9 +60,12 @@ class ClsLinearClassifier(nn.Module):
         num_labels: int,
         dropout: float = 0.1,
         class_weights: torch.Tensor | None = None,
+        distillation: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
+        # (alpha, temperature): loss = alpha * CE(gold) + (1 - alpha) * T^2 * KL(teacher || student)
+        self.distillation = distillation
         self.config = encoder.config
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
@@ -82,6 +85,7 @@ class ClsLinearClassifier(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        teacher_logits: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         # (batch, seq) -> (batch, seq, hidden); the [CLS] vector is position 0
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -90,6 +94,15 @@ class ClsLinearClassifier(nn.Module):
         if labels is not None:
             weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
             loss = nn.functional.cross_entropy(logits.float(), labels, weight=weights)
+            if teacher_logits is not None and self.distillation is not None:
+                alpha, temperature = self.distillation
+                soft = nn.functional.kl_div(
+                    nn.functional.log_softmax(logits.float() / temperature, dim=-1),
+                    nn.functional.log_softmax(teacher_logits.float() / temperature, dim=-1),
+                    log_target=True,
+                    reduction="batchmean",
+                )
+                loss = alpha * loss + (1 - alpha) * temperature**2 * soft  # Hinton et al. 2015
             if self.training:
                 self.running_loss += loss.item() * len(labels)
                 self.running_correct += int((logits.argmax(-1) == labels).sum())

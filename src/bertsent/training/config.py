@@ -47,6 +47,10 @@ class TrainingConfig:
     # keep this many of the encoder's layers, evenly spaced up to the top one: a smaller,
     # faster student initialised from a bigger (e.g. already fine-tuned) model
     encoder_layers: int | None = None
+    # knowledge distillation: a fine-tuned teacher's logits as soft targets
+    teacher: str | None = None  # a bertsent model directory
+    distill_alpha: float = 0.5  # weight of the gold-label loss; the rest is the teacher's
+    distill_temperature: float = 2.0
 
     def validate(self) -> TrainingConfig:
         """Check every field; returns self so calls can be chained.
@@ -79,6 +83,8 @@ class TrainingConfig:
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
+            ("distill_alpha", 0 <= self.distill_alpha <= 1, "in [0, 1]"),
+            ("distill_temperature", self.distill_temperature > 0, "> 0"),
             (
                 "encoder_layers",
                 self.encoder_layers is None or self.encoder_layers >= 1,

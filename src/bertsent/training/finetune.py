@@ -57,17 +57,45 @@ class FineTuneResult:
 
 
 class EncodedDataset(torch.utils.data.Dataset):
-    """Pre-tokenised examples; the collator pads each batch to its own longest text."""
+    """Pre-tokenised examples; the collator pads each batch to its own longest text.
 
-    def __init__(self, input_ids: list[list[int]], labels: list[int]) -> None:
+    With ``teacher_logits`` each example also carries a teacher's scores (distillation).
+    """
+
+    def __init__(
+        self,
+        input_ids: list[list[int]],
+        labels: list[int],
+        teacher_logits: list[list[float]] | None = None,
+    ) -> None:
         self.input_ids = input_ids
         self.labels = labels
+        self.teacher_logits = teacher_logits
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {"input_ids": self.input_ids[index], "labels": self.labels[index]}
+        example = {"input_ids": self.input_ids[index], "labels": self.labels[index]}
+        if self.teacher_logits is not None:
+            example["teacher_logits"] = self.teacher_logits[index]
+        return example
+
+
+def teacher_logits(teacher_dir: str, texts: list[str], labels: list[str]) -> list[list[float]]:
+    """A fine-tuned teacher's logits for ``texts``, columns in ``labels`` order.
+
+    Raises:
+        ConfigError: the teacher was trained on other labels.
+    """
+    from bertsent.models import load
+
+    teacher = load(teacher_dir)
+    if sorted(teacher.labels_) != sorted(labels):
+        raise ConfigError(f"teacher {teacher_dir} has labels {teacher.labels_}, this data {labels}")
+    logits = teacher.logits(texts)  # type: ignore[attr-defined]
+    columns = [teacher.labels_.index(label) for label in labels]
+    return logits[:, columns].tolist()
 
 
 def latest_checkpoint(work_dir: Path) -> Path | None:
@@ -157,11 +185,17 @@ def fine_tune(
     label_index = {label: i for i, label in enumerate(labels)}
     train_ids = [label_index[label] for label in train.labels]
     weights = balanced_class_weights(train_ids, len(labels)) if config.class_weights else None
-    module = ClsLinearClassifier(encoder, len(labels), config.dropout, weights)
+    distillation = (config.distill_alpha, config.distill_temperature) if config.teacher else None
+    module = ClsLinearClassifier(encoder, len(labels), config.dropout, weights, distillation)
 
     # 2. tokenise once; sort dev by length so evaluation batches carry little padding
+    soft_targets = (
+        teacher_logits(config.teacher, list(train.texts), labels) if config.teacher else None
+    )
     train_data = EncodedDataset(
-        encode(tokenizer, train.texts, config.max_length, config.truncation), train_ids
+        encode(tokenizer, train.texts, config.max_length, config.truncation),
+        train_ids,
+        soft_targets,
     )
     dev_encoded = encode(tokenizer, dev.texts, config.max_length, config.truncation)
     order = sorted(range(len(dev_encoded)), key=lambda i: len(dev_encoded[i]))
