@@ -99,12 +99,14 @@ class TorchEngine(Engine):
         self.model = model.eval()
         self.device = next(model.parameters()).device
 
-    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
+    def _output(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
         with torch.inference_mode():
-            output = self.model(
+            return self.model(
                 input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
             )
-        return output.logits.float().cpu().numpy()
+
+    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
+        return self._output(input_ids, attention_mask).logits.float().cpu().numpy()
 
     def map_batches(self, texts: Sequence[str], pick: Callable[[Any], torch.Tensor]) -> np.ndarray:
         """Run the model over ``texts`` and stack ``pick(output)`` rows in input order.
@@ -113,13 +115,9 @@ class TorchEngine(Engine):
         [CLS] vectors of an encoder. No texts give an empty (0,) array.
         """
         result: np.ndarray | None = None
-        with torch.inference_mode():
-            for rows, input_ids, attention_mask in self.batches(texts) if texts else []:
-                output = self.model(
-                    input_ids=input_ids.to(self.device),
-                    attention_mask=attention_mask.to(self.device),
-                )
-                values = pick(output).float().cpu().numpy()
+        for rows, input_ids, attention_mask in self.batches(texts) if texts else []:
+            with torch.inference_mode():
+                values = pick(self._output(input_ids, attention_mask)).float().cpu().numpy()
                 if result is None:
                     result = np.zeros((len(texts), *values.shape[1:]), dtype=np.float32)
                 result[rows] = values
