@@ -30,7 +30,7 @@ import bertsent
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.models.pretrained import resolve_model
 from bertsent.training.config import TrainingConfig
-from bertsent.training.hardware import describe
+from bertsent.training.hardware import describe, device_name
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -115,6 +115,9 @@ def bertsent_recipe(splits: DatasetSplits, config: TrainingConfig, work: Path) -
         "train_seconds": run.train_seconds,
         "dev_accuracy": run.dev_report["accuracy"],
         "best_epoch": run.best.get("epoch"),
+        "precision": run.model.training_.precision,  # type: ignore[attr-defined]
+        "batch_size": run.model.config.batch_size,  # type: ignore[attr-defined]
+        "learning_rate": run.model.config.learning_rate,  # type: ignore[attr-defined]
     }
     if splits.test is not None:
         report = bertsent.evaluate(run.model, splits, split="test")
@@ -133,8 +136,8 @@ def main() -> None:
     defaults = TrainingConfig()
     parser.add_argument("--model", default=defaults.model)
     parser.add_argument("--epochs", type=float, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--max-length", type=int, default=defaults.max_length)
     parser.add_argument(
         "--output", help="JSON path (default: benchmarks/results/finetune-<data>.json)"
@@ -143,13 +146,17 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     splits = load_dataset(args.data)
-    config = TrainingConfig(
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        max_length=args.max_length,
-    ).validate()
+    config = (
+        TrainingConfig(
+            model=args.model,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            max_length=args.max_length,
+        )
+        .validate()
+        .for_device(device_name())
+    )
     recipes = {"plain transformers Trainer": plain_trainer_recipe, "bertsent": bertsent_recipe}
     if args.only:
         recipes = {

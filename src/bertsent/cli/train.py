@@ -34,8 +34,15 @@ def add_parser(commands: Any) -> None:
         "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
     )
     parser.add_argument("--epochs", type=float, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: 32 on a CPU, 128 on a GPU"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="default: 5e-5 at batch 32, scaled by sqrt(batch / 32)",
+    )
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
     parser.add_argument("--max-length", type=int, default=defaults.max_length)
@@ -64,7 +71,13 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision)
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults.precision,
+        help="auto: bf16 on CPUs with AVX-512 BF16/AMX and on bf16 GPUs, fp16 on older GPUs, "
+        "else fp32",
+    )
     parser.add_argument(
         "--no-group-by-length",
         action="store_true",

@@ -82,7 +82,7 @@ class BertClassifier(SentimentClassifier):
             result = fine_tune(
                 config, train, dev, class_names, Path(work_dir), resume=resume, callbacks=callbacks
             )
-        self.config = config
+        self.config = result.config  # with the batch size and learning rate it ran with
         self.labels_ = class_names
         self.model_ = result.model
         self.tokenizer_ = result.tokenizer

@@ -9,9 +9,11 @@ from typing import Any
 from bertsent.errors import ConfigError
 from bertsent.models.pretrained import DEFAULT_MODEL
 from bertsent.models.tokenization import TRUNCATION_STRATEGIES
+from bertsent.training.hardware import PRECISIONS, default_batch_size, scaled_learning_rate
 
 BEST_METRICS = ("accuracy", "macro_f1", "loss")
-PRECISIONS = ("auto", "fp32", "bf16")
+REFERENCE_BATCH = 32  # the batch size the default learning rate was chosen for
+REFERENCE_LEARNING_RATE = 5e-5
 
 
 @dataclass
@@ -27,9 +29,9 @@ class TrainingConfig:
 
     model: str = DEFAULT_MODEL
     epochs: float = 3.0
-    batch_size: int = 32
+    batch_size: int | None = None  # None: by device (32 on a CPU, 128 on a GPU)
     eval_batch_size: int = 128
-    learning_rate: float = 5e-5
+    learning_rate: float | None = None  # None: 5e-5 at batch 32, square-root scaled
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 128
@@ -41,7 +43,9 @@ class TrainingConfig:
     class_weights: bool = False  # weight the loss by inverse class frequency
     dropout: float = 0.1
     seed: int = 42
-    precision: str = "auto"  # auto: bf16 where the hardware runs it fast, else fp32
+    precision: str = (
+        "auto"  # auto: bf16 where the hardware runs it fast, else fp32 (fp16 on old GPUs)
+    )
     group_by_length: bool = True
     threads: int | None = None  # None: PyTorch's default (one per core)
     # keep this many of the encoder's layers, evenly spaced up to the top one: a smaller,
@@ -61,9 +65,13 @@ class TrainingConfig:
         self.epochs = float(self.epochs)
         checks: list[tuple[str, bool, str]] = [
             ("epochs", self.epochs > 0, "> 0"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("batch_size", self.batch_size is None or self.batch_size >= 1, ">= 1 or unset"),
             ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
-            ("learning_rate", 0 < self.learning_rate < 1, "between 0 and 1"),
+            (
+                "learning_rate",
+                self.learning_rate is None or 0 < self.learning_rate < 1,
+                "between 0 and 1 or unset",
+            ),
             ("weight_decay", 0 <= self.weight_decay < 1, "in [0, 1)"),
             ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
             ("max_length", 8 <= self.max_length <= 8192, "between 8 and 8192"),
@@ -97,6 +105,22 @@ class TrainingConfig:
                     f"training setting {name}={getattr(self, name)!r} is invalid: use {allowed}"
                 )
         return self
+
+    def for_device(self, device: str) -> TrainingConfig:
+        """A copy with the batch size and learning rate this device runs, when left unset.
+
+        An unset batch size follows the device (:func:`default_batch_size`); an unset
+        learning rate is 5e-5 scaled from batch 32 by the square-root rule, so the CPU
+        recipe keeps exactly 5e-5 and a GPU's batch of 128 trains at 1e-4.
+
+        >>> TrainingConfig().for_device("cuda").batch_size
+        128
+        """
+        batch_size = self.batch_size or default_batch_size(device)
+        learning_rate = self.learning_rate or scaled_learning_rate(
+            REFERENCE_LEARNING_RATE, batch_size * self.gradient_accumulation_steps, REFERENCE_BATCH
+        )
+        return dataclasses.replace(self, batch_size=batch_size, learning_rate=learning_rate)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
