@@ -27,6 +27,7 @@ from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import held_out_splits, stratified_split
 from bertsent.models import DISPLAY_NAMES, create
 from bertsent.training.config import TrainingConfig
+from bertsent.training.hardware import default_batch_size, device_name
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def subsample(splits: DatasetSplits, size: int, seed: int) -> DatasetSplits:
 
 def bert_config_for(config: TrainingConfig, size: int, min_updates: int) -> TrainingConfig:
     """The recipe with enough epochs for ``min_updates`` steps and about 5 evaluations."""
-    steps_per_epoch = math.ceil(size / (config.batch_size * config.gradient_accumulation_steps))
+    batch_size = config.batch_size or default_batch_size(device_name())
+    steps_per_epoch = math.ceil(size / (batch_size * config.gradient_accumulation_steps))
     epochs = max(config.epochs, math.ceil(min_updates / steps_per_epoch))
     total_steps = math.ceil(epochs * steps_per_epoch)
     return replace(config, epochs=epochs, eval_steps=max(1, total_steps // 5))
