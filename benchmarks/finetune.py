@@ -108,8 +108,12 @@ def plain_trainer_recipe(
     return result
 
 
-def bertsent_recipe(splits: DatasetSplits, config: TrainingConfig, work: Path) -> dict[str, Any]:
+def bertsent_recipe(
+    splits: DatasetSplits, config: TrainingConfig, work: Path, keep: str | None = None
+) -> dict[str, Any]:
     run = bertsent.train(splits, config, work / "model")
+    if keep:
+        shutil.copytree(run.output_dir, keep, dirs_exist_ok=True)
     result = {
         "train_examples_per_second": run.train_examples_per_second,
         "train_seconds": run.train_seconds,
@@ -139,6 +143,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--max-length", type=int, default=defaults.max_length)
+    parser.add_argument("--keep", help="also save bertsent's model to this directory")
     parser.add_argument(
         "--output", help="JSON path (default: benchmarks/results/finetune-<data>.json)"
     )
@@ -168,7 +173,8 @@ def main() -> None:
         try:
             print(f"--- {name} ---", flush=True)
             started = time.perf_counter()
-            results[name] = recipe(splits, config, work)
+            extra = {"keep": args.keep} if recipe is bertsent_recipe else {}
+            results[name] = recipe(splits, config, work, **extra)
             results[name]["wall_seconds"] = round(time.perf_counter() - started, 1)
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from bertsent.errors import ConfigError, ModelError
-from bertsent.inference.export import export_onnx
+from bertsent.inference.export import (
+    _fastest_within_band,
+    choose_backend,
+    export_onnx,
+    hardware_key,
+)
 from bertsent.models import load
 
 
@@ -60,3 +65,39 @@ def test_unexported_or_changed_graphs_are_refused(
         load(changed, backend="onnx-int8")
     with pytest.raises(ConfigError, match="unknown backend"):
         load(exported_dir, backend="tensorrt")
+
+
+def test_export_measures_every_backend_and_auto_picks_the_fastest_within_band(
+    exported_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = json.loads((exported_dir / "onnx" / "exports.json").read_text())
+    assert {"torch", "onnx", "onnx-int8"} <= set(record["backends"])
+    assert all(m["reviews_per_second"] > 0 for m in record["backends"].values())
+    assert record["hardware"] == hardware_key()
+    band = record["torch_accuracy"] - 0.003
+    within = {k: m for k, m in record["backends"].items() if m["accuracy"] >= band - 1e-12}
+    assert record["auto"] == max(within, key=lambda k: within[k]["reviews_per_second"])
+    assert choose_backend(exported_dir) == record["auto"]
+    assert load(exported_dir, backend="auto").backend == record["auto"]  # type: ignore[attr-defined]
+
+
+def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(exported_dir, folder)
+    path = folder / "onnx" / "exports.json"
+    record = json.loads(path.read_text())
+    torch_accuracy = record["torch_accuracy"]
+    record["backends"]["onnx-int8"].update(accuracy=torch_accuracy - 0.01, reviews_per_second=1e9)
+    record["backends"]["onnx"].update(accuracy=torch_accuracy - 0.002, reviews_per_second=1e8)
+    record["auto"] = _fastest_within_band(record)
+    assert record["auto"] == "onnx"  # int8 is faster but 1 point worse: outside the band
+    path.write_text(json.dumps(record))
+    assert choose_backend(folder) == "onnx"
+    record["hardware"] = {"device": "cpu", "cpu_capability": "another machine"}
+    path.write_text(json.dumps(record))
+    assert choose_backend(folder) == "torch"  # speeds measured elsewhere say nothing here
+
+
+def test_auto_without_an_export_is_fp32_torch(trained_model_dir: Path) -> None:
+    assert choose_backend(trained_model_dir) == "torch"
+    assert load(trained_model_dir, backend="auto").backend == "torch"  # type: ignore[attr-defined]

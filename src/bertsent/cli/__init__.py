@@ -47,7 +47,6 @@ def configure_logging(quiet: bool) -> None:
     """Show bertsent's progress messages; keep third-party chatter to warnings."""
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     logging.getLogger("bertsent").setLevel(logging.WARNING if quiet else logging.INFO)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
 
     transformers.utils.logging.set_verbosity_error()

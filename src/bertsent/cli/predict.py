@@ -29,7 +29,9 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="continue the interrupted run whose scored chunks are in OUTPUT.partial",
     )
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: 64 on a CPU, 512 on a GPU"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     add_backend_options(parser)
     parser.set_defaults(handler=run)
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.texts and not args.input:
         raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
     model = load_for_inference(args)
-    model.batch_size = args.batch_size  # type: ignore[attr-defined]
+    if args.batch_size:
+        model.batch_size = args.batch_size  # type: ignore[attr-defined]
     if args.input:
         from bertsent.inference.files import predict_file
 

@@ -15,7 +15,12 @@ def add_parser(commands: Any) -> None:
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--backend", default="torch", choices=BACKENDS)
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="auto: the fastest measured backend within 0.3 points of fp32 (see export)",
+    )
     parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument(

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 
-from bertsent.models.tokenization import encode
+from bertsent.models.tokenization import encode, pad_ids
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
+HALF_DTYPES = {"torch-bf16": torch.bfloat16, "torch-fp16": torch.float16}
+CHUNK_SIZE = 8192  # texts tokenised (in a background thread) while the previous chunk runs
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -26,21 +29,26 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def pad_batch(sequences: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token id lists to the batch's longest; returns (input_ids, attention_mask)."""
-    longest = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
-    for row, ids in enumerate(sequences):
-        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[row, : len(ids)] = 1
-    return input_ids, attention_mask
+    """:func:`pad_ids` as tensors: (input_ids, attention_mask)."""
+    input_ids, attention_mask = pad_ids(sequences, pad_id)
+    return torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
+
+
+def default_batch_size(device: str) -> int:
+    """Texts per forward pass: 64 on a CPU; 512 on a GPU, which sorted lengths keep dense."""
+    return 512 if device == "cuda" else 64
 
 
 class Engine(ABC):
     """Tokenises, sorts by length, batches with dynamic padding and restores input order.
 
-    Subclasses only say how one padded batch becomes logits (``_forward``).
+    Long inputs stream: each chunk of ``CHUNK_SIZE`` texts is tokenised (by the Rust
+    tokenizer, which releases the GIL) in a background thread while the batches of the
+    previous chunk run, and lengths are sorted within a chunk. Subclasses only say how
+    one padded batch becomes logits (``_forward``).
     """
+
+    device = "cpu"
 
     def __init__(
         self,
@@ -49,24 +57,48 @@ class Engine(ABC):
         num_labels: int,
         max_length: int = 128,
         truncation: str = "head",
-        batch_size: int = 64,
+        batch_size: int | None = None,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         self.tokenizer = tokenizer
         self.num_labels = num_labels
         self.max_length = max_length
         self.truncation = truncation
-        self.batch_size = batch_size
+        self.batch_size = batch_size or default_batch_size(self.device)
+        self.chunk_size = chunk_size
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return encode(self.tokenizer, texts, self.max_length, self.truncation)
+
+    def _chunks(self, texts: Sequence[str]) -> Iterator[tuple[int, list[list[int]]]]:
+        """(offset, token ids) per chunk; the next chunk is tokenised while this one runs."""
+        starts = range(0, len(texts), self.chunk_size)
+        if len(starts) <= 1:
+            yield 0, self._encode(texts)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertsent-tokenise") as pool:
+            pending = pool.submit(self._encode, texts[: self.chunk_size])
+            for start in starts:
+                encoded = pending.result()
+                following = start + self.chunk_size
+                if following < len(texts):
+                    pending = pool.submit(
+                        self._encode, texts[following : following + self.chunk_size]
+                    )
+                yield start, encoded
 
     def batches(
         self, texts: Sequence[str]
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        """(input rows, input_ids, attention_mask) per batch, longest texts first."""
-        encoded = encode(self.tokenizer, texts, self.max_length, self.truncation)
-        order = np.argsort([len(ids) for ids in encoded], kind="stable")[::-1]
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            yield rows, *pad_batch([encoded[i] for i in rows], self.pad_id)
+        """(input rows, input_ids, attention_mask) per batch, longest texts first in a chunk."""
+        for offset, encoded in self._chunks(texts):
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            order = np.argsort(lengths, kind="stable")[::-1]
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                input_ids, attention_mask = pad_ids([encoded[i] for i in rows], self.pad_id)
+                yield rows + offset, torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_classes) float32 logits, in the order of ``texts``."""
@@ -94,15 +126,19 @@ class TorchEngine(Engine):
     """
 
     def __init__(self, model: Any, tokenizer: Any, **settings: Any) -> None:
+        self.model = model.eval()
+        self.device = next(model.parameters()).device.type
         num_labels = getattr(model.config, "num_labels", 0)
         super().__init__(tokenizer, num_labels=num_labels, **settings)
-        self.model = model.eval()
-        self.device = next(model.parameters()).device
 
     def _output(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+        gpu = self.device == "cuda"
+        if gpu:  # page-locked copies overlap the transfer with the previous batch's work
+            input_ids, attention_mask = input_ids.pin_memory(), attention_mask.pin_memory()
         with torch.inference_mode():
             return self.model(
-                input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+                input_ids=input_ids.to(self.device, non_blocking=gpu),
+                attention_mask=attention_mask.to(self.device, non_blocking=gpu),
             )
 
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
@@ -177,7 +213,7 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
-def load_for_inference(model_dir: str, backend: str = "torch", threads: int | None = None) -> Any:
+def load_for_inference(model_dir: str, backend: str = "auto", threads: int | None = None) -> Any:
     """Load a saved model to serve: ``threads`` for this machine, a GPU when there is one.
 
     PyTorch's thread count is process-wide, so only the CLI and the server call this.
@@ -185,9 +221,11 @@ def load_for_inference(model_dir: str, backend: str = "torch", threads: int | No
     from bertsent.models import load
 
     threads = threads or cpu_threads()
-    if backend == "torch":
-        torch.set_num_threads(threads)
-    classifier = load(model_dir, backend=backend, threads=threads)
-    if backend == "torch" and torch.cuda.is_available() and hasattr(classifier, "model_"):
-        classifier.model_.to("cuda")
-    return classifier
+    torch.set_num_threads(threads)
+    return load(model_dir, backend=backend, threads=threads, device=_inference_device())
+
+
+def _inference_device() -> str:
+    from bertsent.training.hardware import device_name
+
+    return device_name()

@@ -32,6 +32,9 @@ GRAPH_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 OPSET = 17
 
 
+ACCURACY_BAND = 0.003  # ``auto`` keeps backends within 0.3 points of fp32 PyTorch
+
+
 def export_onnx(
     model_dir: str | Path,
     *,
@@ -40,6 +43,11 @@ def export_onnx(
     split: str = "dev",
 ) -> dict[str, Any]:
     """Write ``MODEL_DIR/onnx/`` (graphs + ``exports.json``) and return the record.
+
+    Every backend this machine can run (PyTorch fp32, PyTorch bf16 where the CPU has
+    bf16 units or on a GPU, ONNX fp32, ONNX INT8) is measured on the same texts:
+    accuracy, agreement with fp32 PyTorch, largest probability difference and
+    reviews/s. ``--backend auto`` later picks from this record.
 
     Args:
         model_dir: A BERT model directory written by ``bertsent train``.
@@ -63,16 +71,40 @@ def export_onnx(
             f"{model_dir}: only BERT-family models export to ONNX (this is '{classifier.method}')"
         )
     dataset, chosen = data_split(classifier, data, split)
-    reference = classifier.predict_proba(chosen.texts)
     gold = np.asarray(chosen.labels)
     labels = np.asarray(classifier.labels_)
+    reference, speed = _timed(classifier._engine(), chosen.texts)
     record: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "measured_on": {"data": dataset, "split": split, "size": len(chosen.texts)},
+        "hardware": hardware_key(),
         "torch_accuracy": float((labels[reference.argmax(1)] == gold).mean()),
         "opset": OPSET,
         "graphs": {},
+        "backends": {},
     }
+
+    def measure(backend: str, engine: Any) -> dict[str, Any]:
+        probabilities, reviews_per_second = _timed(engine, chosen.texts)
+        measured = {
+            "accuracy": float((labels[probabilities.argmax(1)] == gold).mean()),
+            "agreement_with_torch": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
+            "max_probability_difference": float(np.abs(probabilities - reference).max()),
+            "reviews_per_second": round(reviews_per_second, 1),
+        }
+        record["backends"][backend] = measured
+        logger.info("%s: accuracy %.4f, %.0f reviews/s", backend, *measured_summary(measured))
+        return measured
+
+    record["backends"]["torch"] = {
+        "accuracy": record["torch_accuracy"],
+        "agreement_with_torch": 1.0,
+        "max_probability_difference": 0.0,
+        "reviews_per_second": round(speed, 1),
+    }
+    if _fast_bf16():
+        half = load(model_dir, backend="torch-bf16")
+        measure("torch-bf16", half._engine())  # type: ignore[attr-defined]
     backends = ["onnx", "onnx-int8"] if int8 else ["onnx"]
     with atomic_directory(model_dir / ONNX_FOLDER) as folder:
         plain = folder / "plain.onnx"
@@ -90,19 +122,77 @@ def export_onnx(
                 max_length=classifier.config.max_length,  # type: ignore[union-attr]
                 truncation=classifier.config.truncation,  # type: ignore[union-attr]
             )
-            probabilities = engine.predict_proba(chosen.texts)
             record["graphs"][backend] = {
                 "file": GRAPH_FILES[backend],
                 "sha256": file_sha256(path),
                 "bytes": path.stat().st_size,
-                "accuracy": float((labels[probabilities.argmax(1)] == gold).mean()),
-                "agreement_with_torch": float(
-                    (probabilities.argmax(1) == reference.argmax(1)).mean()
-                ),
-                "max_probability_difference": float(np.abs(probabilities - reference).max()),
+                **measure(backend, engine),
             }
+        record["auto"] = _fastest_within_band(record)
         (folder / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     return record
+
+
+def measured_summary(measured: dict[str, Any]) -> tuple[float, float]:
+    return measured["accuracy"], measured["reviews_per_second"]
+
+
+def _timed(engine: Any, texts: list[str]) -> tuple[np.ndarray, float]:
+    """Probabilities for ``texts`` and the reviews/s of that pass (after a warm-up batch)."""
+    engine.predict_proba(texts[:64])
+    started = time.perf_counter()
+    probabilities = engine.predict_proba(texts)
+    return probabilities, len(texts) / max(time.perf_counter() - started, 1e-9)
+
+
+def _fast_bf16() -> bool:
+    from bertsent.training.hardware import cpu_has_fast_bf16
+
+    return cpu_has_fast_bf16()
+
+
+def hardware_key() -> dict[str, Any]:
+    """What makes speeds comparable between machines: device, CPU capability, bf16 units."""
+    from bertsent.training.hardware import describe
+
+    info = describe()
+    keys = ("device", "gpu", "cpu_capability", "cpu_fast_bf16")
+    return {k: info[k] for k in keys if k in info}
+
+
+def _fastest_within_band(record: dict[str, Any]) -> str:
+    """The measured backend with the most reviews/s whose accuracy is within the band."""
+    floor = record["torch_accuracy"] - ACCURACY_BAND - 1e-12
+    kept = {
+        name: measured["reviews_per_second"]
+        for name, measured in record["backends"].items()
+        if measured["accuracy"] >= floor
+    }
+    return max(kept, key=kept.__getitem__)
+
+
+def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
+    """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here.
+
+    Falls back to ``torch`` (fp32) when the model was never exported, or was measured
+    on another kind of machine, whose speeds say nothing about this one.
+    """
+    record_path = Path(model_dir) / ONNX_FOLDER / RECORD_FILE
+    if not record_path.is_file():
+        return "torch"
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if "auto" not in record or record.get("hardware") != hardware_key():
+        logger.info(
+            "backend auto: %s was measured on other hardware; using torch "
+            "(export again here to measure this machine)",
+            record_path,
+        )
+        return "torch"
+    choice = str(record["auto"])
+    if device == "cpu" and choice == "torch-fp16":
+        return "torch"
+    logger.info("backend auto: %s (fastest within 0.3 points of fp32 here)", choice)
+    return choice
 
 
 def _require_onnx() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 TRUNCATION_STRATEGIES = ("head", "tail", "head+tail")
 HEAD_TOKENS = 128
 
@@ -42,3 +44,20 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int, strategy: str)
         "input_ids"
     ]
     return [prefix + truncate(p, budget, strategy) + suffix for p in pieces]
+
+
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id lists to the longest in one numpy pass: (input_ids, attention_mask) int64.
+
+    >>> ids, mask = pad_ids([[101, 7, 102], [101, 102]], pad_id=0)
+    >>> ids.tolist(), mask.tolist()
+    ([[101, 7, 102], [101, 102, 0]], [[1, 1, 1], [1, 1, 0]])
+    """
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    # (batch,) lengths -> (batch, longest) mask, True on real tokens
+    mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
+    input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    input_ids[mask] = np.fromiter(
+        (token for s in sequences for token in s), dtype=np.int64, count=int(lengths.sum())
+    )
+    return input_ids, mask.astype(np.int64)

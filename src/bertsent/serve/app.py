@@ -68,6 +68,8 @@ def load_classifier(settings: ServeSettings) -> Any:
 
     classifier = load_for_inference(settings.model_dir, settings.backend, settings.threads)
     classifier.batch_size = settings.engine_batch_size
+    # what ``auto`` chose (or the method, for models that have no backends), for responses
+    settings.backend = getattr(classifier, "backend", classifier.method)
     classifier.predict_proba(["warm-up run, so the first request is not slow"])
     return classifier
 
@@ -77,7 +79,7 @@ def explainer_for(classifier: Any) -> Any:
     if not hasattr(classifier, "model_"):
         return None
     explainer = copy.copy(classifier)
-    explainer.model_ = copy.deepcopy(classifier.model_)
+    explainer.model_ = copy.deepcopy(classifier.model_).float()  # gradients in fp32
     explainer.backend = "torch"
     return explainer
 

@@ -15,7 +15,7 @@ class ServeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BERTSENT_SERVE_", frozen=True)
 
     model_dir: str
-    backend: str = "torch"
+    backend: str = "auto"
     threads: int | None = Field(
         default=None, ge=1, description="inference threads (default: all cores)"
     )

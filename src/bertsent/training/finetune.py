@@ -28,7 +28,7 @@ from bertsent.models.heads import (
     export_to_transformers,
 )
 from bertsent.models.pretrained import keep_layers, load_encoder, load_tokenizer
-from bertsent.models.tokenization import encode
+from bertsent.models.tokenization import encode, pad_ids
 from bertsent.training.callbacks import (
     HistoryCallback,
     InterruptCallback,
@@ -99,14 +99,10 @@ class PadCollator:
         self.pad_id = pad_id
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        lengths = np.fromiter((len(e["input_ids"]) for e in examples), dtype=np.int64)
-        # (batch,) lengths -> (batch, longest) mask, True on real tokens
-        mask = np.arange(lengths.max()) < lengths[:, None]
-        input_ids = np.full(mask.shape, self.pad_id, dtype=np.int64)
-        input_ids[mask] = np.concatenate([e["input_ids"] for e in examples])
+        input_ids, mask = pad_ids([e["input_ids"] for e in examples], self.pad_id)
         batch = {
             "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+            "attention_mask": torch.from_numpy(mask),
             "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.long),
         }
         if "teacher_logits" in examples[0]:

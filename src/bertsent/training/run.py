@@ -171,7 +171,7 @@ def _bert_extras(
             best_epoch=result.best.get("epoch"),
         )
         (folder / "README.md").write_text(
-            model_card(config, metadata, dev_report), encoding="utf-8"
+            model_card(model.config or config, metadata, dev_report), encoding="utf-8"
         )
 
     return write_extras

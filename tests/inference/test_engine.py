@@ -1,0 +1,65 @@
+"""The batching engine: vectorised padding, streamed chunks, half-precision weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bertsent.errors import ConfigError
+from bertsent.inference.engine import TorchEngine
+from bertsent.models import load
+from bertsent.models.tokenization import pad_ids
+
+TEXTS = [f"{'a really ' * (i % 9)}great film number {i}" for i in range(37)] + ["", "dull"]
+
+
+def test_pad_ids_matches_a_row_by_row_padding() -> None:
+    rng = np.random.default_rng(0)
+    sequences = [list(rng.integers(1, 99, size=n)) for n in (5, 1, 9, 3)]
+    input_ids, mask = pad_ids(sequences, pad_id=0)
+    assert input_ids.shape == mask.shape == (4, 9)
+    for row, ids in enumerate(sequences):
+        assert input_ids[row, : len(ids)].tolist() == ids
+        assert input_ids[row, len(ids) :].tolist() == [0] * (9 - len(ids))
+        assert mask[row].tolist() == [1] * len(ids) + [0] * (9 - len(ids))
+
+
+def test_streamed_chunks_give_the_same_logits_in_input_order(trained_model_dir: Path) -> None:
+    model = load(trained_model_dir)
+    whole = TorchEngine(model.model_, model.tokenizer_, max_length=32)  # type: ignore[attr-defined]
+    streamed = TorchEngine(
+        model.model_,  # type: ignore[attr-defined]
+        model.tokenizer_,  # type: ignore[attr-defined]
+        max_length=32,
+        batch_size=4,
+        chunk_size=7,  # 6 chunks: 5 tokenised in the background while the previous one ran
+    )
+    expected = whole.logits(TEXTS)
+    np.testing.assert_allclose(streamed.logits(TEXTS), expected, atol=1e-5)
+    one_by_one = np.concatenate([whole.logits([text]) for text in TEXTS])
+    np.testing.assert_allclose(expected, one_by_one, atol=1e-5)
+
+
+def test_bf16_weights_run_on_any_cpu_close_to_fp32(trained_model_dir: Path) -> None:
+    fp32 = load(trained_model_dir)
+    bf16 = load(trained_model_dir, backend="torch-bf16")
+    assert next(bf16.model_.parameters()).dtype == torch.bfloat16  # type: ignore[attr-defined]
+    difference = np.abs(bf16.predict_proba(TEXTS) - fp32.predict_proba(TEXTS)).max()
+    assert difference < 0.05  # bf16 keeps 8 bits of mantissa
+
+
+def test_fp16_weights_need_a_gpu(trained_model_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        load(trained_model_dir, backend="torch-fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
+@pytest.mark.parametrize("backend", ["torch", "torch-bf16", "torch-fp16"])
+def test_gpu_backends_match_the_cpu(trained_model_dir: Path, backend: str) -> None:
+    cpu = load(trained_model_dir).predict_proba(TEXTS)
+    gpu = load(trained_model_dir, backend=backend, device="cuda")
+    assert next(gpu.model_.parameters()).device.type == "cuda"  # type: ignore[attr-defined]
+    assert np.abs(gpu.predict_proba(TEXTS) - cpu).max() < 0.05

@@ -1,0 +1,152 @@
+"""Precision and batch size on every kind of hardware, each branch forced on any machine.
+
+CI runs on whatever CPU it gets; the bf16 and CUDA branches are exercised here by
+forcing detection (BERTSENT_FAST_BF16, BERTSENT_DEVICE), so an AVX2 machine catches
+what only an AVX-512-BF16, AMX or GPU machine would otherwise run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+from bertsent.data import DatasetSplits
+from bertsent.errors import ConfigError, ModelError
+from bertsent.models.heads import ClsLinearClassifier, check_export, export_to_transformers
+from bertsent.training.config import TrainingConfig
+from bertsent.training.hardware import (
+    cpu_has_fast_bf16,
+    device_name,
+    resolve_precision,
+    trainer_precision_arguments,
+)
+from bertsent.training.run import train
+
+
+@pytest.mark.parametrize(
+    ("device", "fast_bf16", "expected"),
+    [("cpu", "0", "fp32"), ("cpu", "1", "bf16"), ("cuda", "1", "bf16"), ("cuda", "0", "fp16")],
+)
+def test_auto_precision_follows_the_hardware(
+    monkeypatch: pytest.MonkeyPatch, device: str, fast_bf16: str, expected: str
+) -> None:
+    monkeypatch.setenv("BERTSENT_FAST_BF16", fast_bf16)
+    assert resolve_precision("auto", device) == expected
+    assert resolve_precision("fp32", device) == "fp32"  # an explicit choice is kept
+
+
+def test_detection_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BERTSENT_FAST_BF16", "1")
+    monkeypatch.setenv("BERTSENT_DEVICE", "cuda")
+    assert cpu_has_fast_bf16() and device_name() == "cuda"
+    monkeypatch.setenv("BERTSENT_FAST_BF16", "0")
+    monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
+    assert not cpu_has_fast_bf16() and device_name() == "cpu"
+
+
+def test_fp16_is_refused_on_a_cpu() -> None:
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        resolve_precision("fp16", "cpu")
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "expected"),
+    [
+        ("bf16", "cpu", {"bf16": True, "fp16": False, "use_cpu": True}),
+        ("fp32", "cpu", {"bf16": False, "fp16": False, "use_cpu": True}),
+        ("bf16", "cuda", {"bf16": True, "fp16": False, "use_cpu": False, "tf32": True}),
+        ("fp16", "cuda", {"bf16": False, "fp16": True, "use_cpu": False, "tf32": True}),
+        ("fp32", "cuda", {"bf16": False, "fp16": False, "use_cpu": False, "tf32": False}),
+    ],
+)
+def test_trainer_arguments_for_each_precision(
+    precision: str, device: str, expected: dict[str, bool]
+) -> None:
+    arguments = trainer_precision_arguments(precision, device)
+    assert arguments == expected
+    if device == "cpu":  # the Trainer itself accepts them here (CUDA ones need a GPU)
+        transformers.TrainingArguments(output_dir="unused", report_to="none", **arguments)
+
+
+def test_batch_size_and_learning_rate_by_device() -> None:
+    cpu = TrainingConfig().for_device("cpu")
+    gpu = TrainingConfig().for_device("cuda")
+    assert (cpu.batch_size, cpu.learning_rate) == (32, 5e-5)  # the seed recipe, unchanged
+    assert gpu.batch_size == 128 and gpu.learning_rate == pytest.approx(1e-4)  # sqrt(4) x
+    chosen = TrainingConfig(batch_size=64, learning_rate=2e-5).for_device("cuda")
+    assert (chosen.batch_size, chosen.learning_rate) == (64, 2e-5)
+
+
+def _tiny_module() -> ClsLinearClassifier:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+    )
+    module = ClsLinearClassifier(transformers.AutoModel.from_config(config), num_labels=2)
+    torch.nn.init.normal_(module.head.weight, std=2.0)
+    return module
+
+
+def test_export_check_ignores_the_autocast_of_training() -> None:
+    """Accelerate leaves bf16 autocast around a trained module's forward; check in fp32."""
+    module = _tiny_module()
+    native = export_to_transformers(module, ["a", "b"])
+    input_ids = torch.randint(5, 100, (3, 10))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert check_export(module, native, input_ids) < 1e-4
+
+
+def test_export_check_still_refuses_a_different_function() -> None:
+    module = _tiny_module()
+    native = export_to_transformers(module, ["a", "b"])
+    with torch.no_grad():
+        native.classifier.bias += 0.5
+    with pytest.raises(ModelError, match="disagrees"):
+        check_export(module, native, torch.randint(5, 100, (3, 10)))
+
+
+@pytest.mark.parametrize("precision", ["auto", "bf16"])
+def test_bf16_training_runs_and_saves_on_any_cpu(
+    tiny_model_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    precision: str,
+) -> None:
+    """What an AVX-512-BF16 or AMX CPU runs by default: bf16 autocast through the Trainer."""
+    monkeypatch.setenv("BERTSENT_FAST_BF16", "1")
+    monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
+    config = TrainingConfig(
+        model=str(tiny_model_dir),
+        epochs=5,
+        batch_size=16,
+        learning_rate=3e-3,
+        max_length=32,
+        precision=precision,
+    )
+    run = train(synthetic_splits, config, tmp_path / "model")
+    metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    assert metadata["training"]["precision"] == "bf16"
+    assert metadata["training_config"]["batch_size"] == 16
+    assert run.dev_report["accuracy"] > 0.8  # it learned, in bf16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
+def test_training_on_a_gpu_uses_it(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=3, max_length=32, learning_rate=3e-3)
+    run = train(synthetic_splits, config, tmp_path / "model")
+    metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    assert metadata["training"]["hardware"]["device"] == "cuda"
+    assert metadata["training"]["precision"] in ("bf16", "fp16")
+    assert metadata["training_config"]["batch_size"] == 128
+    assert run.dev_report["accuracy"] > 0.8
