@@ -3,7 +3,12 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.bertsent-installed
+# TORCH=cpu (default): the pinned CPU build. TORCH=cuda: the same torch release from the
+# package index with its CUDA libraries, for machines with an NVIDIA GPU
+# (`make setup TORCH=cuda`, then `.venv/bin/bertsent device` should name the GPU).
+TORCH ?= cpu
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.lock)
+STAMP := $(VENV)/.bertsent-installed-$(TORCH)
 
 .PHONY: setup demo test test-fast check lint format typecheck benchmark clean
 
@@ -13,7 +18,16 @@ setup: $(STAMP)
 # install is exactly the tested set (torch 2.13.0 CPU is taken from the local wheel).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+ifeq ($(TORCH),cuda)
+	grep -v '^torch==' requirements.lock > $(VENV)/requirements-without-torch.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(VENV)/requirements-without-torch.txt
+	# with its dependencies (the NVIDIA libraries); --isolated ignores pip configuration
+	# that points at a local CPU wheel (checked with --dry-run: it picks the CUDA build)
+	$(BIN)/python -m pip --isolated install --disable-pip-version-check "torch==$(TORCH_VERSION)"
+	$(BIN)/python -c "import torch; assert torch.version.cuda, 'got a CPU-only torch build'"
+else
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+endif
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

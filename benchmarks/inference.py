@@ -3,9 +3,9 @@
 For each (model, evaluation split) pair it measures, in one run and on the same texts:
 the ``transformers`` text-classification pipeline one text at a time and with
 ``batch_size=32``, and bertsent's engine (length-sorted batches, dynamic padding) with
-each backend (torch, onnx, onnx-int8, and torch bf16 autocast where the CPU has fast
-bf16). Per method: reviews/s over the whole split, p50/p95 latency of one review alone,
-accuracy. It also measures this CPU's matrix-multiply rate (fp32 in PyTorch, fp32 and
+each backend (torch, onnx, onnx-int8, torch with bf16 weights where the CPU has bf16
+units, and ``auto``: the choice ``bertsent export`` recorded). Per method: reviews/s
+over the whole split, p50/p95 latency of one review alone, accuracy. It also measures this CPU's matrix-multiply rate (fp32 in PyTorch, fp32 and
 u8s8 INT8 in ONNX Runtime) and reports each throughput as a fraction of the best one.
 Prints a table and writes benchmarks/results/inference.json.
 
@@ -164,15 +164,13 @@ def measure_pair(
     }  # fmt: skip
 
     for backend in backends:
-        precision = "bf16" if backend == "torch-bf16" else "fp32"
-        model = load(model_dir, backend="torch" if precision == "bf16" else backend)
+        model = load(model_dir, backend=backend)
         name = f"bertsent {backend}"
+        if backend == "auto":
+            name = f"bertsent auto (= {model.backend})"  # type: ignore[attr-defined]
 
-        def predict(
-            batch: Sequence[str], model: Any = model, precision: str = precision
-        ) -> np.ndarray:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                return model.predict_proba(batch)  # type: ignore[no-any-return]
+        def predict(batch: Sequence[str], model: Any = model) -> np.ndarray:
+            return model.predict_proba(batch)  # type: ignore[no-any-return]
 
         single = single_latencies(lambda t: predict([t]), sample)
         predict(texts[:64])
@@ -199,7 +197,7 @@ def main() -> None:
     parser.add_argument(
         "--pair", action="append", required=True, metavar="MODEL:DATA:SPLIT[:TRAIN_DATA]"
     )
-    parser.add_argument("--backends", default="torch,onnx,onnx-int8")
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8,auto")
     parser.add_argument("--singles", type=int, default=300, help="reviews timed alone")
     parser.add_argument("--output", default=str(RESULTS / "inference.json"))
     args = parser.parse_args()
@@ -208,7 +206,7 @@ def main() -> None:
     torch.set_num_threads(threads)
     backends = args.backends.split(",")
     if cpu_has_fast_bf16():
-        backends.append("torch-bf16")
+        backends.insert(-1, "torch-bf16")
     else:
         print(
             "torch bf16 skipped: this CPU has no AMX / AVX-512 BF16 (bf16 is emulated, ~20x slower)"

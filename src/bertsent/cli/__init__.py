@@ -23,6 +23,7 @@ COMMANDS = (
     "export",
     "serve",
     "demo",
+    "device",
 )
 
 
