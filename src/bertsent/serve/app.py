@@ -68,10 +68,13 @@ def load_classifier(settings: ServeSettings) -> Any:
 
     classifier = load_for_inference(settings.model_dir, settings.backend, settings.threads)
     classifier.batch_size = settings.engine_batch_size
-    # what ``auto`` chose (or the method, for models that have no backends), for responses
-    settings.backend = getattr(classifier, "backend", classifier.method)
     classifier.predict_proba(["warm-up run, so the first request is not slow"])
     return classifier
+
+
+def backend_of(classifier: Any) -> str:
+    """What ``auto`` chose, or the method for models that have no backends (e.g. tfidf-lr)."""
+    return str(getattr(classifier, "backend", classifier.method))
 
 
 def explainer_for(classifier: Any) -> Any:
@@ -124,7 +127,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         )
         state.batcher.start()
         state.ready = True
-        logger.info("serving %s with %s", settings.model_dir, settings.backend)
+        logger.info("serving %s with %s", settings.model_dir, backend_of(state.classifier))
         yield
         # uvicorn has stopped accepting connections and finished the requests in flight
         state.ready = False
@@ -225,7 +228,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         # built as plain JSON: validating our own output per request costs throughput;
         # the schema conformance of this shape is checked by the API fuzz test
         return JSONResponse(
-            {"predictions": predictions, "model": model_name, "backend": settings.backend}
+            {
+                "predictions": predictions,
+                "model": model_name,
+                "backend": backend_of(state.classifier),
+            }
         )
 
     @app.post(
@@ -271,7 +278,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/readyz", summary="The model is loaded", responses={503: _ERRORS[503]})
     async def readyz() -> dict[str, str]:
         require_ready()
-        return {"status": "ready", "backend": settings.backend}
+        return {"status": "ready", "backend": backend_of(state.classifier)}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:
