@@ -47,3 +47,7 @@ class MissingDependencyError(BertsentError, ImportError):
 
 class TrainingInterrupted(BertsentError):
     """Training stopped on Ctrl-C or SIGTERM after writing a checkpoint that can be resumed."""
+
+
+class OutputExistsError(BertsentError, FileExistsError):
+    """An output path holds something bertsent did not write: it is never replaced."""

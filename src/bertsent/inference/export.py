@@ -106,7 +106,7 @@ def export_onnx(
         half = load(model_dir, backend="torch-bf16")
         measure("torch-bf16", half._engine())  # type: ignore[attr-defined]
     backends = ["onnx", "onnx-int8"] if int8 else ["onnx"]
-    with atomic_directory(model_dir / ONNX_FOLDER) as folder:
+    with atomic_directory(model_dir / ONNX_FOLDER, RECORD_FILE, "bertsent export") as folder:
         plain = folder / "plain.onnx"
         _export_graph(classifier, plain)
         _fuse_transformer_ops(classifier, plain, folder / GRAPH_FILES["onnx"])

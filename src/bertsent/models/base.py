@@ -101,7 +101,7 @@ class SentimentClassifier(ABC):
     ) -> Path:
         """Write the model files, ``bertsent.json`` and any extras into ``path`` atomically."""
         target = Path(path)
-        with atomic_directory(target) as temporary:
+        with atomic_directory(target, METADATA_FILE, "bertsent model folder") as temporary:
             write_model(temporary)
             (temporary / METADATA_FILE).write_text(
                 self._metadata_record(settings, metadata), encoding="utf-8"

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.evaluation.metrics import classification_report
 from bertsent.models import SentimentClassifier, create
+from bertsent.models.base import METADATA_FILE
 from bertsent.models.bert import BertClassifier
 from bertsent.training.config import TrainingConfig
 from bertsent.training.curves import plot_training_dynamics
@@ -78,6 +80,8 @@ def train(
         else data
     )
     output = Path(output_dir)
+    # refuse a user's folder or file before spending minutes on training
+    check_replaceable(output, METADATA_FILE, "bertsent model folder")
     work_dir = checkpoint_dir(output)
     model = create(method, seed=config.seed, config=config)
     logger.info(
