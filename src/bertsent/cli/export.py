@@ -41,17 +41,19 @@ def run(args: argparse.Namespace) -> int:
         "accuracy",
         "agreement with torch",
         "max |Δp|",
+        "reviews/s",
         title=f"{measured['data']} [{measured['split']}], n={measured['size']}",
     )
-    table.add_row("torch", "model.safetensors", "", f"{record['torch_accuracy']:.4f}", "", "")
-    for backend, graph in record["graphs"].items():
+    for backend, measured_backend in record["backends"].items():
+        graph = record["graphs"].get(backend)
         table.add_row(
-            backend,
-            f"onnx/{graph['file']}",
-            f"{graph['bytes'] / 1e6:.1f}",
-            f"{graph['accuracy']:.4f}",
-            f"{graph['agreement_with_torch']:.4f}",
-            f"{graph['max_probability_difference']:.4f}",
+            backend + (" (auto)" if backend == record["auto"] else ""),
+            f"onnx/{graph['file']}" if graph else "model.safetensors",
+            f"{graph['bytes'] / 1e6:.1f}" if graph else "",
+            f"{measured_backend['accuracy']:.4f}",
+            f"{measured_backend['agreement_with_torch']:.4f}",
+            f"{measured_backend['max_probability_difference']:.4f}",
+            f"{measured_backend['reviews_per_second']:.0f}",
         )
     # piped output is not cut to 80 columns: the file names and numbers must stay whole
     Console(width=None if sys.stdout.isatty() else 120).print(table)

@@ -235,7 +235,7 @@ def _export_graph(classifier: Any, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
-    logger.info("exported %s in %.1f s", path.name, time.perf_counter() - started)
+    logger.info("traced the model to ONNX in %.1f s", time.perf_counter() - started)
 
 
 def _fuse_transformer_ops(classifier: Any, source: Path, target: Path) -> None:
