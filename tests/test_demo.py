@@ -5,26 +5,70 @@ from pathlib import Path
 
 import pytest
 
+import bertsent.demo
 from bertsent.cli import main
+from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.demo import run_demo
 from bertsent.evaluation.puzzles import PUZZLES
 from bertsent.training.config import TrainingConfig
 
 
-def test_demo_pipeline_writes_everything_it_reports(tiny_model_dir: Path, tmp_path: Path) -> None:
-    """The demo's path end to end on the real rotten-tomatoes data, with a tiny encoder."""
-    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=64, max_length=32)
-    result = run_demo(tmp_path / "demo", config, report_sample=200)
+def check_demo_outputs(result: bertsent.demo.DemoResult) -> None:
     for path in result.paths.values():
         assert path.exists(), path
     test_metrics = json.loads(result.paths["test metrics"].read_text())
     assert test_metrics["dataset"] == "rotten-tomatoes" and test_metrics["split"] == "test"
     assert test_metrics["n"] == len(result.run.data.test or [])
+    assert test_metrics["accuracy"] == result.test_report["accuracy"]
+    puzzles = json.loads(result.paths["puzzles"].read_text())
+    assert puzzles == result.puzzles
     assert [p["text"] for p in result.puzzles] == [text for text, _ in PUZZLES]
     assert all(p["label"] in ("fresh", "rotten") for p in result.puzzles)
     assert "rotten-tomatoes" in result.paths["report"].read_text(encoding="utf-8")
 
 
+@pytest.fixture
+def rotten_tomatoes_slice(monkeypatch: pytest.MonkeyPatch) -> DatasetSplits:
+    """The demo's own data (same name, labels and texts) cut to 240/80/80 reviews."""
+    full = load_dataset(DEFAULT_DATASET)
+    assert full.test is not None
+    small = DatasetSplits(
+        full.name,
+        train=full.train.subset(range(240)),
+        dev=full.dev.subset(range(80)),
+        test=full.test.subset(range(80)),
+        notes=full.notes,
+    )
+    assert set(small.train.labels) == {"fresh", "rotten"}
+    monkeypatch.setattr(bertsent.demo, "DEFAULT_DATASET", small)
+    return small
+
+
+def test_demo_pipeline_on_a_slice_of_its_data(
+    tiny_model_dir: Path, tmp_path: Path, rotten_tomatoes_slice: DatasetSplits
+) -> None:
+    """The demo's path end to end in seconds: train, evaluate, puzzles, report."""
+    # 15 steps: the learning rate is logged (every 10 steps) before the one evaluation
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=16, max_length=32)
+    result = run_demo(tmp_path / "demo", config, report_sample=40)
+    check_demo_outputs(result)
+    assert result.run.data is rotten_tomatoes_slice
+    assert result.test_report["n"] == 80
+    assert json.loads((result.paths["model"] / "bertsent.json").read_text())["labels"] == [
+        "fresh",
+        "rotten",
+    ]
+
+
+@pytest.mark.slow
+def test_demo_pipeline_writes_everything_it_reports(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The demo's path end to end on the real rotten-tomatoes data, with a tiny encoder."""
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=64, max_length=32)
+    result = run_demo(tmp_path / "demo", config, report_sample=200)
+    check_demo_outputs(result)
+
+
+@pytest.mark.slow
 def test_demo_command_prints_results_and_paths(
     tiny_model_dir: Path,
     tmp_path: Path,

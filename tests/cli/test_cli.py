@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+import bertsent
 from bertsent.cli import main
 
 
@@ -61,10 +64,25 @@ def test_predict_table_and_files(
         )
         == 0
     )
-    assert out.is_file()
+    assert f"40 rows scored -> {out}" in capsys.readouterr().out
+    import pyarrow.parquet as pq
+
+    with (dataset_dir / "test.csv").open(encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    rows = pq.read_table(out).to_pylist()
+    assert [row["text"] for row in rows] == texts  # every input row, in input order
+    model = bertsent.load(trained_model_dir)
+    probabilities = model.predict_proba(texts)
+    for row, expected in zip(rows, probabilities, strict=True):
+        scores = [row[f"score_{label}"] for label in model.labels_]
+        assert scores == pytest.approx(expected.tolist(), abs=1e-5)
+        assert row["label"] == model.labels_[int(expected.argmax())]
+        assert row["score"] == max(scores)
 
 
-def test_evaluate_writes_json_and_figure(trained_model_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_writes_json_and_figure(
+    trained_model_dir: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
     report_path = tmp_path / "report.json"
     assert (
         main(["evaluate", str(trained_model_dir), "--split", "test", "--json", str(report_path)])
@@ -73,7 +91,16 @@ def test_evaluate_writes_json_and_figure(trained_model_dir: Path, tmp_path: Path
     report = json.loads(report_path.read_text())
     assert {"accuracy", "accuracy_ci", "macro_f1", "per_class", "ece", "n"} <= set(report)
     assert report["n"] == 40 and report["accuracy"] > 0.8
-    assert report_path.with_suffix(".png").stat().st_size > 1000
+    with (dataset_dir / "test.csv").open(encoding="utf-8", newline="") as handle:
+        gold = [(row["text"], row["label"]) for row in csv.DictReader(handle)]
+    predicted = bertsent.load(trained_model_dir).predict([text for text, _ in gold])
+    hits = sum(p == label for p, (_, label) in zip(predicted, gold, strict=True))
+    assert report["accuracy"] == pytest.approx(hits / 40)
+    matrix = report["confusion_matrix"]
+    assert sum(map(sum, matrix)) == 40 and matrix[0][0] + matrix[1][1] == hits
+    figure = Image.open(report_path.with_suffix(".png"))
+    assert figure.format == "PNG" and figure.size == (600, 480)  # 2 classes: 5 x 4 in at 120 dpi
+    figure.load()  # decodes the whole image, not just the header
 
 
 def test_predict_needs_input_and_output_together(
@@ -112,9 +139,22 @@ def test_compare_and_learning_curve_commands(
                  "--output", str(output)]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "| NB-SVM |" in out and "## When to use which" in out
-    assert {"compare.md", "compare.json", "compare.png", "learning-curve.json"} <= {
-        p.name for p in output.iterdir()
-    }
+    result = json.loads((output / "compare.json").read_text())
+    assert [row["method"] for row in result["rows"]] == ["bow-svm", "nbsvm"]
+    assert result["splits"]["sizes"] == {"train": 160, "dev": 40, "test": 40}
+    for row in result["rows"]:
+        low, high = row["accuracy_ci"]
+        assert f"| {row['name']} | {row['accuracy']:.2%} [{low:.1%}, {high:.1%}] |" in out
+    assert (output / "compare.md").read_text() in out
+    curve = json.loads((output / "learning-curve.json").read_text())
+    runs = curve["methods"]["bow-svm"]["runs"]
+    assert curve["methods"]["bow-svm"]["sizes"] == [20, 160]
+    assert sorted((run["size"], run["seed"]) for run in runs) == [
+        (20, 42), (20, 43), (160, 42), (160, 43)
+    ]  # fmt: skip
+    chart = Image.open(output / "compare.png")
+    assert chart.format == "PNG" and chart.size[0] > 1000
+    chart.load()
 
 
 def test_unknown_method_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,8 +171,19 @@ def test_explain_prints_attributions_faithfulness_and_math(
     out = capsys.readouterr().out
     assert "convergence delta" in out and "probability drop after deleting the top 2" in out
     stem = "this-movie-was-not-very-good"
-    for name in (f"{stem}-attention.png", f"{stem}-attributions.png", f"{stem}.json"):
-        assert (tmp_path / name).is_file()
+    saved = json.loads((tmp_path / f"{stem}.json").read_text())
+    model = bertsent.load(trained_model_dir)
+    (probabilities,) = model.predict_proba([text])
+    assert saved["text"] == text and saved["label"] == model.predict([text])[0]
+    assert saved["probability"] == pytest.approx(float(probabilities.max()), abs=1e-4)
+    words = ["[CLS]", "this", "movie", "was", "not", "very", "good", "[SEP]"]
+    assert saved["words"] == words  # special tokens stay words of their own
+    assert len(saved["scores"]) == len(saved["attention_rollout"]) == len(words)
+    assert f"{saved['label']} (p={saved['probability']:.3f})" in out
+    for name in (f"{stem}-attention.png", f"{stem}-attributions.png"):
+        figure = Image.open(tmp_path / name)
+        assert figure.format == "PNG" and min(figure.size) > 100
+        figure.load()
     assert main(["explain", str(trained_model_dir), text, "--math", "--gold", "negative"]) == 0
     assert "gradient dL/dz = p - y" in capsys.readouterr().out
     assert main(["explain", str(trained_model_dir), text, "--head", "9"]) == 2
@@ -144,13 +195,26 @@ def test_embed_map_and_report_commands(
 ) -> None:
     assert main(["embed-map", str(trained_model_dir), "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "before fine-tuning: silhouette" in out and "linear probe" in out
-    assert (tmp_path / "embedding_map.png").is_file() and (
-        tmp_path / "embedding_map.html"
-    ).is_file()
+    saved = json.loads((tmp_path / "embedding_map.json").read_text())
+    for stage in ("before", "after"):
+        values = saved["stages"][stage]
+        assert (
+            f"{stage} fine-tuning: silhouette {values['silhouette']:+.3f}, "
+            f"linear probe {values['probe_accuracy']:.1%}"
+        ) in out
+        assert len(values["tsne"]) == len(saved["points"])
+    assert sum(point["kind"] == "review" for point in saved["points"]) == 40  # the test split
+    figure = Image.open(tmp_path / "embedding_map.png")
+    assert figure.format == "PNG" and min(figure.size) > 100
+    figure.load()
+    page = (tmp_path / "embedding_map.html").read_text(encoding="utf-8")
+    assert page.count("<svg") == 2 and "test split" in page
     report = tmp_path / "report.html"
     assert main(["report", str(trained_model_dir), "--output", str(report), "--sample", "20"]) == 0
     assert f"report written to {report}" in capsys.readouterr().out
+    accuracy = bertsent.evaluate(trained_model_dir, split="test")["accuracy"]
+    html = report.read_text(encoding="utf-8")
+    assert f"<b>Accuracy {100 * accuracy:.2f}%</b>" in html and "on 40 test reviews" in html
 
 
 def test_export_then_predict_and_evaluate_with_onnx_backends(

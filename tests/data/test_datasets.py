@@ -3,6 +3,7 @@ from __future__ import annotations
 import bz2
 import csv
 import io
+import socket
 from pathlib import Path
 
 import pytest
@@ -84,12 +85,32 @@ def test_hub_loader_reads_a_local_copy(tmp_path: Path) -> None:
 
 
 def test_hub_unreachable_gives_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    with pytest.raises(HubUnavailableError, match="hub:stanfordnlp/imdb"):
+    datasets = pytest.importorskip("datasets")
+    from huggingface_hub import constants
+
+    # HF_HUB_OFFLINE / HF_DATASETS_OFFLINE are read once, at import (an earlier test may
+    # have imported these libraries already): switch the constants they set instead
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    attempts: list[object] = []
+
+    def refuse(host: object, *args: object, **kwargs: object) -> None:
+        attempts.append(host)
+        raise RuntimeError(f"offline test tried to reach {host}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    with pytest.raises(HubUnavailableError) as caught:
         load_dataset("hub:stanfordnlp/imdb")
+    assert caught.value.message.startswith(
+        "dataset 'hub:stanfordnlp/imdb' could not be loaded from the Hugging Face Hub ("
+    )
+    assert caught.value.hint == (
+        "check the network, or download it once and set HF_DATASETS_OFFLINE=1"
+    )
+    assert attempts == []  # offline: answered from the (empty) cache, not the network
 
 
 @pytest.mark.shared_data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def test_compare_measures_every_method_on_the_same_test_split(
     for row in result["rows"]:
         low, high = row["accuracy_ci"]
         assert 0 <= low <= row["accuracy"] <= high <= 1
+        assert row["seeds"] == 1 and row["accuracy_sd"] == 0.0  # one run: no spread
         assert 0 <= row["behaviour_pass_rate"] <= 1
         assert {"negation", "sarcasm", "contrast"} <= set(row["failure_rates"])
         assert row["reviews_per_second"] > 0 and row["latency_p50_ms"] > 0
@@ -60,6 +62,7 @@ def test_compare_measures_every_method_on_the_same_test_split(
     assert result["recommendation"][0] == "**Use BERT when**"
     markdown = (output / "compare.md").read_text()
     assert "| BOW + SVM |" in markdown and "When to use which" in markdown
+    assert " ± " not in markdown  # a spread is shown only with several seeds
     assert "`bertsent compare --test`" in markdown
     assert json.loads((output / "compare.json").read_text())["rows"] == result["rows"]
     assert Image.open(output / "compare.png").size[0] > 1000
@@ -193,5 +196,11 @@ def test_seeds_give_mean_and_spread(synthetic_splits: DatasetSplits, tmp_path: P
     assert {run["seed"] for run in result["runs"]} == {42, 43}
     accuracies = [run["accuracy"] for run in result["runs"]]
     assert row["accuracy"] == pytest.approx(sum(accuracies) / 2, abs=1e-4)
-    assert row["accuracy_sd"] >= 0
-    assert " ± " in (tmp_path / "compare.md").read_text()
+    assert accuracies[0] != accuracies[1]  # the seeds differ, so a zero spread would be wrong
+    # the sample standard deviation of the seeds' accuracies: |a - b| / sqrt(2) for two
+    assert row["accuracy_sd"] == pytest.approx(statistics.stdev(accuracies), abs=1e-4)
+    assert row["accuracy_sd"] == pytest.approx(
+        abs(accuracies[0] - accuracies[1]) / 2**0.5, abs=1e-4
+    )
+    spread = f"{row['accuracy']:.2%} ± {row['accuracy_sd']:.2%} ["
+    assert spread in (tmp_path / "compare.md").read_text()

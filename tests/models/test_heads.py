@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import transformers
@@ -84,3 +86,69 @@ def test_distillation_loss_mixes_gold_and_teacher_terms() -> None:
     gold = module(input_ids=input_ids, labels=labels, teacher_logits=-logits).loss.detach()
     expected = torch.nn.functional.cross_entropy(logits, labels)
     assert float(gold) == pytest.approx(float(expected), rel=1e-5)
+
+
+def _tiny_module(**kwargs: Any) -> ClsLinearClassifier:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        intermediate_size=64,
+    )  # fmt: skip
+    encoder = transformers.AutoModel.from_config(config)
+    return ClsLinearClassifier(encoder, num_labels=2, dropout=0.0, **kwargs).eval()
+
+
+@torch.no_grad()
+def test_distillation_loss_is_hintons_mix_computed_by_hand() -> None:
+    alpha, temperature = 0.3, 3.0
+    module = _tiny_module(distillation=(alpha, temperature))
+    input_ids, labels = torch.randint(5, 100, (5, 7)), torch.tensor([0, 1, 1, 0, 1])
+    student = module(input_ids=input_ids).logits.detach().double()
+    teacher = torch.tensor([[2.0, -1.0], [0.5, 0.4], [-3.0, 1.0], [1.0, 1.0], [0.0, 4.0]])
+    loss = module(input_ids=input_ids, labels=labels, teacher_logits=teacher).loss
+
+    # by hand: alpha * CE(gold) + (1 - alpha) * T^2 * mean_i KL(q_i || p_i), both at T
+    log_p = student.log_softmax(-1)
+    cross_entropy = -log_p[torch.arange(5), labels].mean()
+    q = (teacher.double() / temperature).softmax(-1)
+    log_p_t = (student / temperature).log_softmax(-1)
+    kl = (q * (q.log() - log_p_t)).sum(-1).mean()
+    expected = alpha * cross_entropy + (1 - alpha) * temperature**2 * kl
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert float(kl) > 0.01  # the teacher term is a real part of that sum
+
+
+@torch.no_grad()
+def test_distillation_with_alpha_zero_learns_from_the_teacher_only() -> None:
+    module = _tiny_module(distillation=(0.0, 2.0))
+    input_ids = torch.randint(5, 100, (4, 6))
+    teacher = torch.tensor([[2.0, -1.0], [0.5, 0.4], [-3.0, 1.0], [1.0, 1.0]])
+
+    def loss(labels: list[int], teacher_logits: torch.Tensor) -> float:
+        out = module(
+            input_ids=input_ids, labels=torch.tensor(labels), teacher_logits=teacher_logits
+        )
+        return float(out.loss)
+
+    assert loss([0, 1, 0, 1], teacher) == loss([1, 0, 1, 0], teacher)  # gold labels ignored
+    assert loss([0, 1, 0, 1], teacher) != pytest.approx(loss([0, 1, 0, 1], -teacher))
+
+
+@torch.no_grad()
+def test_class_weights_weight_each_example_by_its_gold_class() -> None:
+    weights = torch.tensor([2.5, 0.625])
+    weighted = _tiny_module(class_weights=weights)
+    plain = _tiny_module()
+    input_ids, labels = torch.randint(5, 100, (6, 5)), torch.tensor([0, 1, 1, 1, 0, 1])
+    logits = plain(input_ids=input_ids).logits.detach().double()
+    assert torch.equal(weighted(input_ids=input_ids).logits, plain(input_ids=input_ids).logits)
+
+    # by hand: sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]
+    per_example = -logits.log_softmax(-1)[torch.arange(6), labels]
+    w = weights.double()[labels]
+    expected = float((w * per_example).sum() / w.sum())
+    got = float(weighted(input_ids=input_ids, labels=labels).loss)
+    unweighted = float(plain(input_ids=input_ids, labels=labels).loss)
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert unweighted == pytest.approx(float(per_example.mean()), rel=1e-5)
+    assert abs(got - unweighted) > 1e-3

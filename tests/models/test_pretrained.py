@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,41 @@ def test_local_folder_wins(tiny_model_dir: Path) -> None:
     assert load_encoder(str(tiny_model_dir)).config.hidden_size == 32
 
 
-def test_unreachable_hub_model_gives_clear_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(
-        HubUnavailableError, match="'google-bert/bert-base-uncased' is not a local folder"
-    ):
+@pytest.fixture
+def offline_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
+    """The Hub in offline mode with an empty cache, and a record of any network attempt.
+
+    ``HF_HUB_OFFLINE`` is read once, when huggingface_hub is imported (an earlier test
+    may already have done so), so setting the environment variable here would come too
+    late: the module constant is switched instead, as the variable would have set it.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    attempts: list[object] = []
+
+    def refuse(host: object, *args: object, **kwargs: object) -> None:
+        attempts.append(host)
+        raise RuntimeError(f"offline test tried to reach {host}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
+
+
+def test_unreachable_hub_model_gives_clear_error(offline_hub: list[object]) -> None:
+    with pytest.raises(HubUnavailableError) as caught:
         load_tokenizer("google-bert/bert-base-uncased")
+    assert caught.value.message == (
+        "model 'google-bert/bert-base-uncased' is not a local folder "
+        "and the Hugging Face Hub cannot be reached"
+    )
+    assert caught.value.hint == (
+        "pass a local model folder with --model, or download it once while online"
+    )
+    with pytest.raises(HubUnavailableError, match="'google-bert/bert-base-uncased' is not a local"):
+        load_encoder("google-bert/bert-base-uncased")
+    assert offline_hub == []  # answered from the (empty) cache, not by a retried request
 
 
 def test_folder_without_safetensors_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
