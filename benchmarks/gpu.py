@@ -13,7 +13,7 @@ and ``reviews_per_second`` per recipe, the GPU's name and the dev accuracies. Ta
 about 5 minutes on one H100-class card:
 
     python benchmarks/gpu.py --data ../shared/data/sst2
-    python benchmarks/gpu.py --data ../shared/data/sst2 --train-limit 2000 --score-limit 5000  # smoke
+    python benchmarks/gpu.py --train-limit 2000 --score-limit 5000  # a quick smoke test
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from bertsent.training.config import TrainingConfig
 from bertsent.training.hardware import describe, device_name
 
 sys.path.insert(0, str(Path(__file__).parent))
-from finetune import plain_trainer_recipe  # noqa: E402  (the same plain recipe as on CPUs)
+from finetune import plain_trainer_recipe  # the same plain recipe as on CPUs
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {"train_examples_per_second": 10_000, "reviews_per_second": 50_000, "vs_pipeline": 10}
