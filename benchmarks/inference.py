@@ -6,7 +6,8 @@ the ``transformers`` text-classification pipeline one text at a time and with
 each backend (torch, onnx, onnx-int8, torch with bf16 weights where the CPU has bf16
 units, and ``auto``: the choice ``bertsent export`` recorded). Per method: reviews/s
 over the whole split, p50/p95 latency of one review alone, accuracy. It also measures
-this CPU's matrix-multiply rate (fp32 in PyTorch, fp32 and u8s8 INT8 in ONNX Runtime) and reports each throughput as a fraction of the best one.
+this CPU's matrix-multiply rate (fp32 in PyTorch, fp32 and u8s8 INT8 in ONNX Runtime)
+and reports each throughput as a fraction of the best one.
 Prints a table and writes benchmarks/results/inference.json.
 
 Models must be exported first (``bertsent export MODEL --onnx --int8``). Each model is
