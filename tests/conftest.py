@@ -6,6 +6,7 @@ import csv
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,22 @@ def synthetic_reviews(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
         texts.append(" ".join(words))
         labels.append(label)
     return texts, labels
+
+
+def tiny_classifier(**head_options: Any) -> Any:
+    """A seeded 1-layer random BERT under our [CLS] head, in eval mode, without dropout."""
+    import torch
+    import transformers
+
+    from bertsent.models.heads import ClsLinearClassifier
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        intermediate_size=64,
+    )  # fmt: skip
+    encoder = transformers.AutoModel.from_config(config)
+    return ClsLinearClassifier(encoder, num_labels=2, dropout=0.0, **head_options).eval()
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:

@@ -44,7 +44,9 @@ def check_replaceable(target: Path, marker: str | None, what: str = "bertsent ou
 
 
 @contextmanager
-def atomic_directory(target: Path, marker: str | None = None, what: str = "") -> Iterator[Path]:
+def atomic_directory(
+    target: Path, marker: str | None = None, what: str = "bertsent output"
+) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success it replaces ``target``.
 
     An existing ``target`` is replaced only when it holds ``marker`` (our own earlier
@@ -57,12 +59,12 @@ def atomic_directory(target: Path, marker: str | None = None, what: str = "") ->
         OutputExistsError: ``target`` exists and is not ours to replace.
     """
     target = Path(target)
-    check_replaceable(target, marker, what or "bertsent output")
+    check_replaceable(target, marker, what)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield temporary
-        check_replaceable(target, marker, what or "bertsent output")  # nothing new appeared
+        check_replaceable(target, marker, what)  # nothing new appeared meanwhile
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 import transformers
@@ -13,6 +11,7 @@ from bertsent.models.heads import (
     check_supported,
     export_to_transformers,
 )
+from tests.conftest import tiny_classifier
 
 TINY = {
     "bert": (transformers.BertConfig, {}),
@@ -68,13 +67,7 @@ def test_unsupported_family_fails_before_training() -> None:
 
 
 def test_distillation_loss_mixes_gold_and_teacher_terms() -> None:
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-        intermediate_size=64,
-    )  # fmt: skip
-    encoder = transformers.AutoModel.from_config(config)
-    module = ClsLinearClassifier(encoder, num_labels=2, dropout=0.0, distillation=(0.0, 2.0)).eval()
+    module = tiny_classifier(distillation=(0.0, 2.0))
     input_ids, labels = torch.randint(5, 100, (4, 6)), torch.tensor([0, 1, 0, 1])
     logits = module(input_ids=input_ids).logits.detach()
     # the student already gives the teacher's scores: nothing left to learn from it
@@ -88,20 +81,10 @@ def test_distillation_loss_mixes_gold_and_teacher_terms() -> None:
     assert float(gold) == pytest.approx(float(expected), rel=1e-5)
 
 
-def _tiny_module(**kwargs: Any) -> ClsLinearClassifier:
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-        intermediate_size=64,
-    )  # fmt: skip
-    encoder = transformers.AutoModel.from_config(config)
-    return ClsLinearClassifier(encoder, num_labels=2, dropout=0.0, **kwargs).eval()
-
-
 @torch.no_grad()
 def test_distillation_loss_is_hintons_mix_computed_by_hand() -> None:
     alpha, temperature = 0.3, 3.0
-    module = _tiny_module(distillation=(alpha, temperature))
+    module = tiny_classifier(distillation=(alpha, temperature))
     input_ids, labels = torch.randint(5, 100, (5, 7)), torch.tensor([0, 1, 1, 0, 1])
     student = module(input_ids=input_ids).logits.detach().double()
     teacher = torch.tensor([[2.0, -1.0], [0.5, 0.4], [-3.0, 1.0], [1.0, 1.0], [0.0, 4.0]])
@@ -120,7 +103,7 @@ def test_distillation_loss_is_hintons_mix_computed_by_hand() -> None:
 
 @torch.no_grad()
 def test_distillation_with_alpha_zero_learns_from_the_teacher_only() -> None:
-    module = _tiny_module(distillation=(0.0, 2.0))
+    module = tiny_classifier(distillation=(0.0, 2.0))
     input_ids = torch.randint(5, 100, (4, 6))
     teacher = torch.tensor([[2.0, -1.0], [0.5, 0.4], [-3.0, 1.0], [1.0, 1.0]])
 
@@ -137,8 +120,8 @@ def test_distillation_with_alpha_zero_learns_from_the_teacher_only() -> None:
 @torch.no_grad()
 def test_class_weights_weight_each_example_by_its_gold_class() -> None:
     weights = torch.tensor([2.5, 0.625])
-    weighted = _tiny_module(class_weights=weights)
-    plain = _tiny_module()
+    weighted = tiny_classifier(class_weights=weights)
+    plain = tiny_classifier()
     input_ids, labels = torch.randint(5, 100, (6, 5)), torch.tensor([0, 1, 1, 1, 0, 1])
     logits = plain(input_ids=input_ids).logits.detach().double()
     assert torch.equal(weighted(input_ids=input_ids).logits, plain(input_ids=input_ids).logits)

@@ -25,6 +25,7 @@ from bertsent.training.hardware import (
     trainer_precision_arguments,
 )
 from bertsent.training.run import train
+from tests.conftest import tiny_classifier
 
 
 @pytest.mark.parametrize(
@@ -81,23 +82,15 @@ def test_batch_size_and_learning_rate_by_device() -> None:
     assert (chosen.batch_size, chosen.learning_rate) == (64, 2e-5)
 
 
-def _tiny_module() -> ClsLinearClassifier:
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-    )
-    module = ClsLinearClassifier(transformers.AutoModel.from_config(config), num_labels=2)
-    torch.nn.init.normal_(module.head.weight, std=2.0)
+def _trained_looking_module() -> ClsLinearClassifier:
+    module = tiny_classifier()
+    torch.nn.init.normal_(module.head.weight, std=2.0)  # not the small Xavier init
     return module
 
 
 def test_export_check_ignores_the_autocast_of_training() -> None:
     """Accelerate leaves bf16 autocast around a trained module's forward; check in fp32."""
-    module = _tiny_module()
+    module = _trained_looking_module()
     native = export_to_transformers(module, ["a", "b"])
     input_ids = torch.randint(5, 100, (3, 10))
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -105,7 +98,7 @@ def test_export_check_ignores_the_autocast_of_training() -> None:
 
 
 def test_export_check_still_refuses_a_different_function() -> None:
-    module = _tiny_module()
+    module = _trained_looking_module()
     native = export_to_transformers(module, ["a", "b"])
     with torch.no_grad():
         native.classifier.bias += 0.5

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bertsent.models.tokenization import encode, pad_ids
+from bertsent.training.hardware import device_name
 
 BACKENDS = ("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
 HALF_DTYPES = {"torch-bf16": torch.bfloat16, "torch-fp16": torch.float16}
@@ -97,8 +98,7 @@ class Engine(ABC):
             order = np.argsort(lengths, kind="stable")[::-1]
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                input_ids, attention_mask = pad_ids([encoded[i] for i in rows], self.pad_id)
-                yield rows + offset, torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
+                yield rows + offset, *pad_batch([encoded[i] for i in rows], self.pad_id)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_classes) float32 logits, in the order of ``texts``."""
@@ -222,10 +222,4 @@ def load_for_inference(model_dir: str, backend: str = "auto", threads: int | Non
 
     threads = threads or cpu_threads()
     torch.set_num_threads(threads)
-    return load(model_dir, backend=backend, threads=threads, device=_inference_device())
-
-
-def _inference_device() -> str:
-    from bertsent.training.hardware import device_name
-
-    return device_name()
+    return load(model_dir, backend=backend, threads=threads, device=device_name())

@@ -23,6 +23,7 @@ from bertsent.atomic import atomic_directory
 from bertsent.data import DatasetSplits
 from bertsent.errors import MissingDependencyError, ModelError
 from bertsent.inference.engine import OnnxEngine, open_session
+from bertsent.training.hardware import cpu_has_fast_bf16, describe
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ def export_onnx(
 ) -> dict[str, Any]:
     """Write ``MODEL_DIR/onnx/`` (graphs + ``exports.json``) and return the record.
 
-    Every backend this machine can run (PyTorch fp32, PyTorch bf16 where the CPU has
-    bf16 units or on a GPU, ONNX fp32, ONNX INT8) is measured on the same texts:
+    Every backend this CPU runs (PyTorch fp32, PyTorch bf16 where the CPU has bf16
+    units, ONNX fp32, ONNX INT8) is measured on the same texts:
     accuracy, agreement with fp32 PyTorch, largest probability difference and
     reviews/s. ``--backend auto`` later picks from this record.
 
@@ -93,7 +94,12 @@ def export_onnx(
             "reviews_per_second": round(reviews_per_second, 1),
         }
         record["backends"][backend] = measured
-        logger.info("%s: accuracy %.4f, %.0f reviews/s", backend, *measured_summary(measured))
+        logger.info(
+            "%s: accuracy %.4f, %.0f reviews/s",
+            backend,
+            measured["accuracy"],
+            measured["reviews_per_second"],
+        )
         return measured
 
     record["backends"]["torch"] = {
@@ -102,7 +108,7 @@ def export_onnx(
         "max_probability_difference": 0.0,
         "reviews_per_second": round(speed, 1),
     }
-    if _fast_bf16():
+    if cpu_has_fast_bf16():
         half = load(model_dir, backend="torch-bf16")
         measure("torch-bf16", half._engine())  # type: ignore[attr-defined]
     backends = ["onnx", "onnx-int8"] if int8 else ["onnx"]
@@ -133,10 +139,6 @@ def export_onnx(
     return record
 
 
-def measured_summary(measured: dict[str, Any]) -> tuple[float, float]:
-    return measured["accuracy"], measured["reviews_per_second"]
-
-
 def _timed(engine: Any, texts: list[str]) -> tuple[np.ndarray, float]:
     """Probabilities for ``texts`` and the reviews/s of that pass (after a warm-up batch)."""
     engine.predict_proba(texts[:64])
@@ -145,16 +147,8 @@ def _timed(engine: Any, texts: list[str]) -> tuple[np.ndarray, float]:
     return probabilities, len(texts) / max(time.perf_counter() - started, 1e-9)
 
 
-def _fast_bf16() -> bool:
-    from bertsent.training.hardware import cpu_has_fast_bf16
-
-    return cpu_has_fast_bf16()
-
-
 def hardware_key() -> dict[str, Any]:
     """What makes speeds comparable between machines: device, CPU capability, bf16 units."""
-    from bertsent.training.hardware import describe
-
     info = describe()
     keys = ("device", "gpu", "cpu_capability", "cpu_fast_bf16")
     return {k: info[k] for k in keys if k in info}
@@ -171,7 +165,7 @@ def _fastest_within_band(record: dict[str, Any]) -> str:
     return max(kept, key=kept.__getitem__)
 
 
-def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
+def choose_backend(model_dir: str | Path) -> str:
     """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here.
 
     Falls back to ``torch`` (fp32) when the model was never exported, or was measured
@@ -189,8 +183,6 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
         )
         return "torch"
     choice = str(record["auto"])
-    if device == "cpu" and choice == "torch-fp16":
-        return "torch"
     logger.info("backend auto: %s (fastest within 0.3 points of fp32 here)", choice)
     return choice
 

@@ -162,7 +162,7 @@ class BertClassifier(SentimentClassifier):
         if backend == "auto":
             from bertsent.inference.export import choose_backend
 
-            backend = choose_backend(path, device)
+            backend = choose_backend(path)
         if backend == "torch-fp16" and device == "cpu":
             raise ConfigError(
                 "the torch-fp16 backend needs a CUDA GPU", hint="on a CPU use torch-bf16 or onnx"
@@ -171,13 +171,13 @@ class BertClassifier(SentimentClassifier):
         classifier = cls(
             config=TrainingConfig.from_dict(metadata["training_config"]), backend=backend
         )
+        classifier.model_ = load_sequence_classifier(path).eval()
         if backend.startswith("onnx"):
             from bertsent.inference.export import read_export
 
             graph, classifier.export_ = read_export(path, backend)
             classifier.session_ = open_session(str(graph), threads)
-        classifier.model_ = load_sequence_classifier(path).eval()
-        if not backend.startswith("onnx"):
+        else:
             classifier.model_.to(device=device, dtype=HALF_DTYPES.get(backend))
         classifier.tokenizer_ = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
         id2label = classifier.model_.config.id2label
