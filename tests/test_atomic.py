@@ -8,14 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from bertsent.atomic import atomic_directory
+from bertsent.atomic import (
+    OVERWRITE_HINT,
+    atomic_directory,
+    atomic_file,
+    check_file_replaceable,
+    check_output_folder,
+)
 from bertsent.cli import main
 from bertsent.errors import OutputExistsError
 
 
-def _train_baseline(dataset_dir: Path, output: Path) -> int:
+def _train_baseline(dataset_dir: Path, output: Path, *options: str) -> int:
     return main(["-q", "train", "--method", "tfidf-lr", "--data", str(dataset_dir), "--output",
-                 str(output)])  # fmt: skip
+                 str(output), *options])  # fmt: skip
 
 
 def test_train_refuses_a_folder_that_is_not_a_model_and_leaves_it_untouched(
@@ -40,6 +46,26 @@ def test_train_refuses_an_existing_file(dataset_dir: Path, tmp_path: Path) -> No
     assert existing.read_text() == "text,label\n"
 
 
+def test_train_replaces_a_user_folder_or_file_only_with_overwrite(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, file = tmp_path / "folder", tmp_path / "file.csv"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my notes")
+    file.write_text("text,label\n")
+    for target in (folder, file):
+        assert _train_baseline(dataset_dir, target) == 2
+        assert OVERWRITE_HINT in capsys.readouterr().err
+        assert _train_baseline(dataset_dir, target, "--overwrite") == 0
+        assert sorted(p.name for p in target.iterdir()) == [
+            "bertsent.json",
+            "pipeline.skops",
+            "train_texts.npy",
+            "vocabulary.json",
+        ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.csv", "folder"]
+
+
 def test_train_replaces_its_own_earlier_model(dataset_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "model"
     assert _train_baseline(dataset_dir, output) == 0
@@ -61,3 +87,68 @@ def test_atomic_directory_checks_before_the_work_and_again_before_the_swap(tmp_p
         fresh.mkdir()  # a user's folder appeared while we worked
     assert list(fresh.iterdir()) == [] and (target / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "out"]
+
+
+def test_a_file_output_is_refused_unless_overwrite_and_a_folder_always(tmp_path: Path) -> None:
+    mine = tmp_path / "scores.csv"
+    mine.write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"scores\.csv is an existing file") as error:
+        check_file_replaceable(mine)
+    assert error.value.hint == OVERWRITE_HINT
+    check_file_replaceable(mine, overwrite=True)
+    check_file_replaceable(tmp_path / "new.csv")
+    with pytest.raises(OutputExistsError, match="is an existing folder"):
+        check_file_replaceable(tmp_path, overwrite=True)
+    assert mine.read_text() == "mine"
+
+
+def test_atomic_file_without_overwrite_keeps_a_file_that_appeared_meanwhile(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "out.json"
+    with pytest.raises(OutputExistsError), atomic_file(target, overwrite=False) as temporary:
+        temporary.write_text("ours")
+        target.write_text("theirs")  # the user saved a file there while we worked
+    assert target.read_text() == "theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary left
+    with pytest.raises(OutputExistsError), atomic_file(target, overwrite=False):
+        pytest.fail("the block must not run")
+    with atomic_file(target) as temporary:  # the default still replaces
+        temporary.write_text("ours")
+    assert target.read_text() == "ours"
+
+
+def test_atomic_directory_replaces_a_user_folder_or_file_only_with_overwrite(
+    tmp_path: Path,
+) -> None:
+    for target in (tmp_path / "folder", tmp_path / "file"):
+        if target.name == "folder":
+            target.mkdir()
+            (target / "keep.txt").write_text("mine")
+        else:
+            target.write_text("mine")
+        with (
+            pytest.raises(OutputExistsError) as error,
+            atomic_directory(target, "x.json", overwrite=False),
+        ):
+            pytest.fail("the block must not run")
+        assert error.value.hint == OVERWRITE_HINT
+        with atomic_directory(target, "x.json", overwrite=True) as folder:
+            (folder / "x.json").write_text("{}")
+        assert [p.name for p in target.iterdir()] == ["x.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]  # no backups left
+
+
+def test_output_folder_files_are_replaced_only_in_our_own_folder(tmp_path: Path) -> None:
+    files, markers = ("compare.json", "compare.md"), ("compare.json", "learning-curve.json")
+    check_output_folder(tmp_path / "new", files, markers, "bertsent compare")
+    check_output_folder(tmp_path, files, markers, "bertsent compare")  # nothing in the way
+    (tmp_path / "compare.md").write_text("my notes")
+    with pytest.raises(OutputExistsError, match=r"compare.md is an existing file") as error:
+        check_output_folder(tmp_path, files, markers, "bertsent compare")
+    assert error.value.hint == OVERWRITE_HINT
+    check_output_folder(tmp_path, files, markers, "bertsent compare", overwrite=True)
+    (tmp_path / "learning-curve.json").write_text("{}")  # our own earlier output
+    check_output_folder(tmp_path, files, markers, "bertsent compare")
+    with pytest.raises(OutputExistsError, match="is an existing file: refusing to replace it with"):
+        check_output_folder(tmp_path / "compare.md", files, markers, "x", overwrite=True)

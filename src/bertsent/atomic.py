@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bertsent.errors import OutputExistsError
 
@@ -23,29 +25,158 @@ def _umask() -> int:
     return 0o022
 
 
-def check_replaceable(target: Path, marker: str | None, what: str = "bertsent output") -> None:
+NEW_PATH_HINT = "choose a new output path (an earlier bertsent output there is replaced)"
+OVERWRITE_HINT = "pass --overwrite to replace it, or choose a new output path"
+
+
+def check_replaceable(
+    target: Path,
+    marker: str | None,
+    what: str = "bertsent output",
+    *,
+    overwrite: bool | None = None,
+) -> None:
     """Refuse a ``target`` that exists unless it is a folder we wrote (it holds ``marker``).
 
-    A user's folder or file given as an output is never renamed aside and deleted.
+    A user's folder or file given as an output is never renamed aside and deleted,
+    unless the user asked for exactly that.
+
+    Args:
+        overwrite: ``True``: anything there may be replaced (``--overwrite``).
+            ``False``: refuse, and say that ``--overwrite`` forces it. ``None``: refuse,
+            for commands that have no such option.
 
     Raises:
         OutputExistsError: naming the target and what it would have to be.
     """
     target = Path(target)
-    if not target.exists() and not target.is_symlink():
+    if overwrite or (not target.exists() and not target.is_symlink()):
         return
     if marker is not None and target.is_dir() and (target / marker).is_file():
         return
     kind = "folder" if target.is_dir() else "file"
     raise OutputExistsError(
         f"{target} is an existing {kind} that is not a {what}: refusing to replace it",
-        hint="choose a new output path (an earlier bertsent output there is replaced)",
+        hint=NEW_PATH_HINT if overwrite is None else OVERWRITE_HINT,
     )
+
+
+def check_file_replaceable(
+    target: Path, what: str | None = None, *, overwrite: bool = False
+) -> None:
+    """Refuse an existing file at ``target`` unless ``overwrite``; never replace a folder.
+
+    A plain file carries no marker saying bertsent wrote it, so any existing one is
+    the user's. ``what`` names what an acceptable file would be (callers that can tell
+    their own files, e.g. a report by its title, pass ``overwrite=True`` for those).
+
+    Raises:
+        OutputExistsError: naming the file (or folder) that is in the way.
+    """
+    target = Path(target)
+    if target.is_dir() and not target.is_symlink():
+        raise OutputExistsError(
+            f"{target} is an existing folder: refusing to replace it with a file",
+            hint="give the path of a file to write, not a folder",
+        )
+    if overwrite or (not target.exists() and not target.is_symlink()):
+        return
+    kind = f"file that is not a {what}" if what else "file"
+    raise OutputExistsError(
+        f"{target} is an existing {kind}: refusing to replace it", hint=OVERWRITE_HINT
+    )
+
+
+def check_output_folder(
+    folder: Path,
+    files: Sequence[str],
+    markers: Sequence[str],
+    what: str,
+    *,
+    overwrite: bool = False,
+) -> None:
+    """Refuse to write ``files`` into ``folder`` over files bertsent did not write.
+
+    For commands that add files to a folder rather than replace it (``compare`` keeps
+    the models it trained there, to reuse them). A folder holding one of ``markers``
+    is an earlier output of ours, so its ``files`` are replaced; otherwise an existing
+    file among ``files`` is refused unless ``overwrite``. Nothing else there is touched.
+
+    Raises:
+        OutputExistsError: ``folder`` is a file, or naming the first file in the way.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(
+            f"{folder} is an existing file: refusing to replace it with a {what} folder",
+            hint="give the path of a folder to write into",
+        )
+    if overwrite or any((folder / marker).is_file() for marker in markers):
+        return
+    for name in files:
+        path = folder / name
+        if path.exists() or path.is_symlink():
+            raise OutputExistsError(
+                f"{path} is an existing file, and {folder} is not a {what} folder "
+                f"(it has no {' or '.join(markers)}): refusing to replace it",
+                hint=OVERWRITE_HINT,
+            )
+
+
+# The first key of every JSON object a command writes as its output names the command,
+# so a rerun can tell its own earlier file from a user's (an image cannot say so).
+OUTPUT_KEY = "bertsent"
+
+
+def marked(command: str, content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` with ``{"bertsent": command}`` as its first key, for :func:`written_by`."""
+    return {OUTPUT_KEY: command, **{k: v for k, v in content.items() if k != OUTPUT_KEY}}
+
+
+def written_by(path: Path, command: str) -> bool:
+    """Whether ``path`` is a JSON file bertsent's ``command`` wrote (see :func:`marked`).
+
+    Only the first bytes are read, so a large file of the user's costs nothing.
+    """
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(256)
+    except OSError:  # missing, a folder, unreadable
+        return False
+    pattern = rb'\s*\{\s*"' + OUTPUT_KEY.encode() + rb'"\s*:\s*"' + re.escape(command.encode())
+    return re.match(pattern + rb'"', head) is not None
+
+
+def check_files_in_folder(
+    folder: Path, files: Sequence[str], what: str, *, replaceable: bool = False
+) -> None:
+    """Refuse to write ``files`` into ``folder`` over existing ones unless ``replaceable``.
+
+    For commands that add files to a folder that may hold other things: the caller
+    decides from its own marker (e.g. a JSON file :func:`written_by` it) or
+    ``--overwrite`` whether the ``files`` there are its to replace. Nothing else in
+    ``folder`` is looked at or touched.
+
+    Raises:
+        OutputExistsError: ``folder`` is a file, or naming the first file in the way.
+    """
+    folder = Path(folder)
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise OutputExistsError(
+            f"{folder} is an existing file: refusing to replace it with a {what} folder",
+            hint="give the path of a folder to write into",
+        )
+    for name in files:
+        check_file_replaceable(folder / name, f"{what} output", overwrite=replaceable)
 
 
 @contextmanager
 def atomic_directory(
-    target: Path, marker: str | None = None, what: str = "bertsent output"
+    target: Path,
+    marker: str | None = None,
+    what: str = "bertsent output",
+    *,
+    overwrite: bool | None = None,
 ) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success it replaces ``target``.
 
@@ -53,49 +184,86 @@ def atomic_directory(
     output, e.g. ``bertsent.json``); anything else raises before any work is done.
     If the block raises (or the process dies), ``target`` is left as it was and the
     temporary folder is removed (or, after a hard kill, left beside it with a
-    ``.tmp`` suffix, never in its place).
+    ``.tmp`` suffix, never in its place). ``overwrite`` is as in :func:`check_replaceable`.
 
     Raises:
         OutputExistsError: ``target`` exists and is not ours to replace.
     """
     target = Path(target)
-    check_replaceable(target, marker, what)
+    check_replaceable(target, marker, what, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield temporary
-        check_replaceable(target, marker, what)  # nothing new appeared meanwhile
+        check_replaceable(target, marker, what, overwrite=overwrite)  # nothing new meanwhile
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a model folder is not
-    if target.exists():
+    if target.exists() or target.is_symlink():
         backup = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.rename(target, backup)
         os.rename(temporary, target)
-        shutil.rmtree(backup, ignore_errors=True)
+        if backup.is_dir() and not backup.is_symlink():
+            shutil.rmtree(backup, ignore_errors=True)
+        else:  # a file (or link) the user let --overwrite replace
+            backup.unlink(missing_ok=True)
     else:
         os.rename(temporary, target)
 
 
 @contextmanager
-def atomic_file(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success it replaces ``target``."""
+def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it replaces ``target``.
+
+    With ``overwrite=False`` an existing ``target`` is refused before the block runs,
+    and again at the rename, so a file that appeared meanwhile is not replaced either.
+
+    Raises:
+        OutputExistsError: ``overwrite`` is false and ``target`` exists.
+    """
     target = Path(target)
+    if not overwrite:
+        check_file_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     temporary = Path(name)
     try:
         yield temporary
+        temporary.chmod(0o666 & ~_umask())  # mkstemp makes it private
+        publish_file(temporary, target, overwrite=overwrite)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    temporary.chmod(0o666 & ~_umask())  # mkstemp makes it private
-    os.replace(temporary, target)
 
 
-def write_text_atomic(target: Path, text: str) -> None:
-    """Replace ``target`` with ``text`` in one step."""
-    with atomic_file(target) as temporary:
+def publish_file(source: Path, target: Path, *, overwrite: bool) -> None:
+    """Rename the finished ``source`` to ``target`` in one step.
+
+    Without ``overwrite`` the rename never replaces a file: a hard link appears only
+    where nothing is (a plain rename would silently replace a file created since the
+    output was checked), then ``source`` is removed.
+
+    Raises:
+        OutputExistsError: ``overwrite`` is false and ``target`` exists.
+    """
+    if overwrite:
+        os.replace(source, target)
+        return
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        check_file_replaceable(target)  # raises, naming it
+        raise
+    except OSError:  # no hard links on this file system: check, then rename
+        check_file_replaceable(target)
+        os.replace(source, target)
+        return
+    source.unlink()
+
+
+def write_text_atomic(target: Path, text: str, *, overwrite: bool = True) -> None:
+    """Replace ``target`` with ``text`` in one step (``overwrite`` as in :func:`atomic_file`)."""
+    with atomic_file(target, overwrite=overwrite) as temporary:
         temporary.write_text(text, encoding="utf-8")

@@ -7,13 +7,62 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertsent.atomic import write_text_atomic
+from bertsent.atomic import (
+    check_files_in_folder,
+    check_replaceable,
+    marked,
+    write_text_atomic,
+    written_by,
+)
 from bertsent.data import DEFAULT_DATASET
 from bertsent.evaluation.evaluate import evaluate
-from bertsent.evaluation.puzzles import score_puzzles
+from bertsent.evaluation.puzzles import PUZZLES, score_puzzles
+from bertsent.models.base import METADATA_FILE
 from bertsent.report.build import build_report
 from bertsent.training.config import TrainingConfig
 from bertsent.training.run import DYNAMICS_FIGURE, TrainingRun, train
+
+# Written first into the demo's folder: a rerun knows the folder, and the files below, as
+# its own. Only these and model/ are ever replaced there; nothing else in it is touched.
+DEMO_MARKER = "demo.json"
+DEMO_FILES = ("test_metrics.json", "confusion_matrix.png", "puzzles.json", "report.html")
+
+
+def is_demo_folder(root: Path) -> bool:
+    """Whether ``root`` holds an earlier demo's output (its marker, or as written before it)."""
+    root = Path(root)
+    if written_by(root / DEMO_MARKER, "demo"):
+        return True
+    # demos from before the marker: a model beside the puzzle sentences, scored
+    if not (root / "model" / METADATA_FILE).is_file():
+        return False
+    try:
+        puzzles = json.loads((root / "puzzles.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    texts = (
+        [p.get("text") for p in puzzles if isinstance(p, dict)] if isinstance(puzzles, list) else []
+    )
+    return texts == [text for text, _ in PUZZLES]
+
+
+def check_demo_folder(root: Path, *, overwrite: bool = False) -> bool:
+    """Refuse a ``root`` where the demo would replace files it did not write.
+
+    In an earlier demo's folder its files are replaced; elsewhere any of them that exists
+    (or a ``model/`` that is not a bertsent model) is refused unless ``overwrite``.
+
+    Returns:
+        Whether the demo's files may replace what is at their paths.
+
+    Raises:
+        OutputExistsError: naming the first file or folder in the way.
+    """
+    root = Path(root)
+    ours = overwrite or is_demo_folder(root)
+    check_files_in_folder(root, [DEMO_MARKER, *DEMO_FILES], "bertsent demo", replaceable=ours)
+    check_replaceable(root / "model", METADATA_FILE, "bertsent model folder", overwrite=overwrite)
+    return ours
 
 
 @dataclass
@@ -30,16 +79,32 @@ def run_demo(
     *,
     resume: bool = False,
     report_sample: int = 1000,
+    overwrite: bool = False,
 ) -> DemoResult:
     """Train on ``rotten-tomatoes``, evaluate on its test split, score the puzzle sentences.
 
     Writes ``model/`` (the saved model), ``test_metrics.json``, ``confusion_matrix.png``,
     ``puzzles.json`` and ``report.html`` (with ``report_sample`` reviews in its embedding
-    map) under ``output_dir``.
+    map) under ``output_dir``, and ``demo.json``, which marks the folder as the demo's:
+    a rerun replaces these files. In any other folder an existing one is refused before
+    training, unless ``overwrite``.
+
+    Raises:
+        OutputExistsError: ``output_dir`` holds a file or folder of the demo's names that
+            an earlier demo did not write, and ``overwrite`` is false.
     """
     root = Path(output_dir)
+    replaceable = check_demo_folder(root, overwrite=overwrite)
+    files = ["model", *DEMO_FILES]
+    write_text_atomic(
+        root / DEMO_MARKER,
+        json.dumps(marked("demo", {"files": files}), indent=2),
+        overwrite=replaceable,
+    )
     model_dir = root / "model"
-    run = train(DEFAULT_DATASET, config or TrainingConfig(), model_dir, resume=resume)
+    run = train(
+        DEFAULT_DATASET, config or TrainingConfig(), model_dir, resume=resume, overwrite=overwrite
+    )
     paths = {
         "model": model_dir,
         "training curves": model_dir / DYNAMICS_FIGURE,
@@ -54,8 +119,9 @@ def run_demo(
         split="test",
         json_path=paths["test metrics"],
         figure_path=paths["confusion matrix"],
+        overwrite=replaceable,
     )
     puzzles = score_puzzles(run.model)
-    write_text_atomic(paths["puzzles"], json.dumps(puzzles, indent=2))
-    build_report(model_dir, paths["report"], sample=report_sample)
+    write_text_atomic(paths["puzzles"], json.dumps(puzzles, indent=2), overwrite=replaceable)
+    build_report(model_dir, paths["report"], sample=report_sample, overwrite=replaceable)
     return DemoResult(run=run, test_report=test_report, puzzles=puzzles, paths=paths)

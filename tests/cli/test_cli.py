@@ -45,6 +45,32 @@ def test_predict_json(trained_model_dir: Path, capsys: pytest.CaptureFixture[str
         assert item["score"] == max(item["scores"].values())
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["predict", "{model}", "--json", "a superb film", "a dull mess"],
+        ["predict", "--json", "{model}", "a superb film", "a dull mess"],
+        ["predict", "{model}", "a superb film", "--json", "a dull mess", "-q"],
+        ["-q", "predict", "{model}", "a superb film", "a dull mess", "--json"],
+    ],
+)
+def test_options_work_in_any_position(
+    arguments: list[str], trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([a.format(model=trained_model_dir) for a in arguments]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [item["text"] for item in lines] == ["a superb film", "a dull mess"]
+
+
+def test_unknown_options_are_still_refused(
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(trained_model_dir), "--bogus", "a superb film"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_predict_table_and_files(
     trained_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,6 +86,8 @@ def test_predict_table_and_files(
                 str(dataset_dir / "test.csv"),
                 "--output",
                 str(out),
+                "--prefix",
+                "pred_",  # the input has a gold `label` column
             ]
         )
         == 0
@@ -68,16 +96,18 @@ def test_predict_table_and_files(
     import pyarrow.parquet as pq
 
     with (dataset_dir / "test.csv").open(encoding="utf-8", newline="") as handle:
-        texts = [row["text"] for row in csv.DictReader(handle)]
+        inputs = list(csv.DictReader(handle))
+    texts = [row["text"] for row in inputs]
     rows = pq.read_table(out).to_pylist()
     assert [row["text"] for row in rows] == texts  # every input row, in input order
+    assert [row["label"] for row in rows] == [row["label"] for row in inputs]  # gold kept
     model = bertsent.load(trained_model_dir)
     probabilities = model.predict_proba(texts)
     for row, expected in zip(rows, probabilities, strict=True):
-        scores = [row[f"score_{label}"] for label in model.labels_]
+        scores = [row[f"pred_score_{label}"] for label in model.labels_]
         assert scores == pytest.approx(expected.tolist(), abs=1e-5)
-        assert row["label"] == model.labels_[int(expected.argmax())]
-        assert row["score"] == max(scores)
+        assert row["pred_label"] == model.labels_[int(expected.argmax())]
+        assert row["pred_score"] == max(scores)
 
 
 def test_evaluate_writes_json_and_figure(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bertsent.data import load_dataset
-from bertsent.data.readers import read_records
+from bertsent.data.readers import iter_records, read_records
 from bertsent.errors import DataError
 from tests.conftest import write_csv
 
@@ -121,3 +121,17 @@ def test_integer_labels_become_names_but_integer_texts_do_not(tmp_path: Path) ->
     path = tmp_path / "train.jsonl"
     path.write_text(json.dumps({"text": "fine", "label": 1}) + "\n", encoding="utf-8")
     assert read_records(path)[0].label == "1"
+
+
+def test_a_field_of_megabytes_is_read_in_a_header_or_a_row(tmp_path: Path) -> None:
+    """The csv module's default limit (128 KiB a field) used to stop train/evaluate/predict."""
+    long_review = "a long but fine review " * 250_000  # 5.75 MB on one line
+    path = tmp_path / "train.csv"
+    path.write_text(f'text,label\n"{long_review}",positive\nshort,negative\n', encoding="utf-8")
+    records = read_records(path)
+    assert [len(r.text) for r in records] == [len(long_review), 5]
+    assert records[1].where == "train.csv line 3"
+    long_name = "x" * 5_000_000
+    named = tmp_path / "named.tsv"
+    named.write_text(f"text\tlabel\t{long_name}\nfine\tpositive\tnote\n", encoding="utf-8")
+    assert [r.row[long_name] for r in iter_records(named, keep_row=True)] == ["note"]

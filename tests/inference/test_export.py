@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +96,29 @@ def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_p
     assert record["auto"] == "onnx"  # int8 is faster but 1 point worse: outside the band
     path.write_text(json.dumps(record))
     assert choose_backend(folder) == "onnx"
-    record["hardware"] = {"device": "cpu", "cpu_capability": "another machine"}
+    record["hardware"] = {"device": "cpu", "machine": "x86_64", "cpu_flags": ["another machine"]}
     path.write_text(json.dumps(record))
     assert choose_backend(folder) == "torch"  # speeds measured elsewhere say nothing here
+
+
+def test_scoring_an_export_loads_neither_torch_nor_transformers(exported_dir: Path) -> None:
+    """Start-up: the graph and tokenizer.json are all ``predict`` needs; explain still works."""
+    probe = (
+        "import sys\n"
+        "from bertsent.cli import main\n"
+        f"main(['-q', 'predict', {str(exported_dir)!r}, '--backend', 'onnx-int8', 'not bad'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}),"
+        " file=sys.stderr)\n"
+        "import bertsent\n"
+        f"model = bertsent.load({str(exported_dir)!r}, backend='onnx')\n"
+        "assert model.tokenizer_.decode([101]) == '[CLS]' and model.count_parameters() > 0\n"
+    )
+    env = {**os.environ, "BERTSENT_DEVICE": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
 
 
 def test_auto_without_an_export_is_fp32_torch(trained_model_dir: Path) -> None:

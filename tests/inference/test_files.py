@@ -13,7 +13,7 @@ import pytest
 
 import bertsent
 from bertsent.data import DatasetSplits
-from bertsent.errors import ConfigError, DataError
+from bertsent.errors import ConfigError, DataError, OutputExistsError
 from bertsent.inference.files import _count_rows, predict_file
 from bertsent.training.config import TrainingConfig
 from bertsent.training.run import TrainingRun, train
@@ -81,14 +81,25 @@ def test_bad_row_leaves_no_partial_output(model: bertsent.BertClassifier, tmp_pa
 class StopAfter:
     """The model, but Ctrl-C arrives as it starts scoring its ``batches + 1``-th chunk."""
 
-    def __init__(self, model: bertsent.BertClassifier, batches: int) -> None:
+    def __init__(self, model: bertsent.SentimentClassifier, batches: int) -> None:
         self.model, self.batches = model, batches
+        self.labels_, self.method = model.labels_, model.method
 
     def predict_scores(self, texts: list[str], digits: int | None = None) -> list[dict[str, Any]]:
         if self.batches == 0:
             raise KeyboardInterrupt
         self.batches -= 1
         return self.model.predict_scores(texts, digits=digits)
+
+
+class NeverScores(StopAfter):
+    """The model, for runs that must be refused before they score anything."""
+
+    def __init__(self, model: bertsent.SentimentClassifier) -> None:
+        super().__init__(model, 0)
+
+    def predict_scores(self, texts: list[str], digits: int | None = None) -> list[dict[str, Any]]:
+        pytest.fail("scoring started before the run was refused")
 
 
 def reviews_csv(path: Path, n: int) -> Path:
@@ -215,3 +226,86 @@ def test_killed_cli_run_resumes_to_exactly_the_uninterrupted_output(
         "resumed.parquet",
         "whole.parquet",
     ]
+
+
+def test_an_existing_output_file_is_kept_unless_overwrite(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    source = reviews_csv(tmp_path / "in.csv", 12)
+    target = tmp_path / "out.csv"
+    target.write_text("my scores\n")
+    with pytest.raises(OutputExistsError, match=r"out\.csv is an existing file") as error:
+        predict_file(NeverScores(model), source, target, progress=False)  # refused unscored
+    assert "--overwrite" in str(error.value.hint)
+    assert target.read_text() == "my scores\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+    assert predict_file(model, source, target, progress=False, overwrite=True) == 12
+    assert target.read_text().startswith("id,text,label,score,")
+
+
+@pytest.mark.parametrize("out_suffix", [".csv", ".jsonl"])
+def test_input_columns_the_predictions_would_replace_are_refused_before_any_work(
+    model: bertsent.BertClassifier, tmp_path: Path, out_suffix: str
+) -> None:
+    texts, gold = synthetic_reviews(12, seed=5)
+    source = write_csv(
+        tmp_path / "in.csv", [{"text": t, "label": y} for t, y in zip(texts, gold, strict=True)]
+    )
+    target = tmp_path / f"out{out_suffix}"
+    with pytest.raises(DataError, match="already has column 'label'") as error:
+        predict_file(NeverScores(model), source, target, progress=False)  # no chunk scored
+    assert "--prefix pred_" in str(error.value.hint)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no .partial either
+    assert predict_file(model, source, target, progress=False, prefix="pred_") == 12
+    if out_suffix == ".csv":
+        import csv
+
+        rows = list(csv.DictReader(target.open()))
+        assert list(rows[0]) == ["text", "label", "pred_label", "pred_score",
+                                 *(f"pred_score_{label}" for label in model.labels_)]  # fmt: skip
+    else:
+        rows = [json.loads(line) for line in target.read_text().splitlines()]
+        assert set(rows[0]["pred_scores"]) == set(model.labels_)
+    assert [row["label"] for row in rows] == gold  # the gold labels are kept
+    assert [row["pred_label"] for row in rows] == model.predict(texts)
+
+
+def test_a_later_jsonl_row_with_a_prediction_column_is_refused(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    rows = [{"text": "fine"}] * 12 + [{"text": "fine", "score": 5}]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(DataError, match=r"in\.jsonl line 13: the input already has column 'score'"):
+        predict_file(model, source, tmp_path / "out.jsonl", chunk_size=5, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+@pytest.mark.parametrize("out_suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_a_header_only_input_gives_an_output_with_the_header_and_no_rows(
+    model: bertsent.BertClassifier, tmp_path: Path, out_suffix: str
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n", encoding="utf-8")
+    target = tmp_path / f"out{out_suffix}"
+    assert predict_file(model, source, target, progress=False) == 0
+    columns = ["id", "text", "label", "score", *(f"score_{label}" for label in model.labels_)]
+    if out_suffix == ".parquet":
+        table = pq.read_table(target)
+        assert table.num_rows == 0 and table.column_names == columns
+        assert table.schema.field("score").type == pa.float64()
+    elif out_suffix == ".jsonl":
+        assert target.read_text() == ""  # jsonl has no header: no lines is no rows
+    else:
+        separator = "\t" if out_suffix == ".tsv" else ","
+        assert target.read_bytes() == (separator.join(columns) + "\r\n").encode()  # as csv writes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", f"out{out_suffix}"]
+
+
+def test_a_run_stopped_before_its_first_chunk_leaves_no_work_folder(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    source = reviews_csv(tmp_path / "in.csv", 20)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(StopAfter(model, 0), source, tmp_path / "out.csv", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # nothing to resume

@@ -112,3 +112,33 @@ def test_multiclass_baseline(tmp_path: Path) -> None:
     assert model.labels_ == ["negative", "neutral", "positive"]
     assert model.predict(["an okay film", "an awful film"]) == ["neutral", "negative"]
     assert load(model.save(tmp_path / "m")).predict(["great"]) == ["positive"]
+
+
+def test_every_method_saves_its_training_text_hashes(
+    fitted, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    from bertsent.data.splits import training_text_hashes
+    from bertsent.models.base import TRAIN_HASHES_FILE
+
+    expected = training_text_hashes(synthetic_splits.train.texts)
+    folder = fitted.save(tmp_path / "model")
+    saved = np.load(folder / TRAIN_HASHES_FILE, allow_pickle=False)
+    assert saved.dtype == np.uint64 and np.array_equal(saved, expected)
+    assert np.array_equal(load(folder).train_hashes_, expected)
+
+
+def test_calibrated_baselines_name_a_class_too_small_for_their_folds() -> None:
+    from bertsent.errors import DataError
+
+    texts = ["a gem", "a delight", "a mess", "a bore", "a wreck", "a slog", "dull", "flat"]
+    labels = ["pos", "pos", "neg", "neg", "neg", "neg", "neg", "neg"]
+    for method in ("bow-svm", "nbsvm"):
+        with pytest.raises(
+            DataError, match="each class needs at least 5 training examples; 'pos' has 2"
+        ):
+            create(method).fit(
+                texts, labels, eval_texts=["a joy", "a chore"], eval_labels=["pos", "neg"]
+            )
+    create("tfidf-lr").fit(
+        texts, labels, eval_texts=["a joy", "a chore"], eval_labels=["pos", "neg"]
+    )

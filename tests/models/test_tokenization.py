@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from transformers import AutoTokenizer
 
 from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
-from bertsent.models.tokenization import encode, truncate
+from bertsent.models.tokenization import encode, load_rust_tokenizer, truncate
 
 
 @pytest.mark.parametrize(
@@ -33,3 +35,15 @@ def test_encode_adds_cls_and_sep_within_max_length() -> None:
         assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
     (tail,) = encode(tokenizer, [long_review], 16, "tail")
     assert tokenizer.decode(tail[1:-1]).endswith("ending is what counts")
+
+
+def test_the_bare_rust_tokenizer_gives_the_transformers_ids(tmp_path: Path) -> None:
+    """Scoring an exported graph tokenises with tokenizer.json alone: same ids, any text."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL))
+    tokenizer.save_pretrained(tmp_path)  # its tokenizer.json pads every text to 128
+    bare = load_rust_tokenizer(tmp_path)
+    texts = ["Not a bad film.", "", "  ", "Ça n'est pas mal, naïve café ☃", "word " * 300]
+    for strategy in ("head", "tail", "head+tail"):
+        expected = encode(tokenizer, texts, 64, strategy)
+        assert encode(bare, texts, 64, strategy) == expected
+    assert encode(bare, texts[:1], 64, "head") == [tokenizer(texts[0])["input_ids"]]

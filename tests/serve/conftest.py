@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
@@ -21,6 +23,10 @@ class Server:
     url: str
     process: subprocess.Popen[str]
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def stop(self) -> int:
         """SIGTERM (graceful shutdown), then the exit code."""
         if self.process.poll() is None:
@@ -38,9 +44,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(model_dir: Path, *args: str, env: dict[str, str] | None = None) -> Server:
-    """Start the CLI server and wait until /readyz answers 200."""
-    port = free_port()
+def announced_url(process: subprocess.Popen[str], deadline: float) -> str:
+    """The address in the server's "serving ... on URL" line (read raw: no buffering)."""
+    assert process.stdout is not None
+    fd, printed = process.stdout.fileno(), b""
+    while time.monotonic() < deadline and process.poll() is None:
+        if select.select([fd], [], [], 0.2)[0]:
+            printed += os.read(fd, 65536)
+            if found := re.search(rb"serving .* on (http://[\d.]+:\d+)/", printed):
+                return found.group(1).decode()
+    raise RuntimeError(f"server printed no address: {printed.decode(errors='replace')}")
+
+
+def start_server(
+    model_dir: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Server:
+    """Start the CLI server and wait until /readyz answers 200.
+
+    ``port=0`` lets the server pick one; its URL is then read from what it prints.
+    """
+    port = free_port() if port is None else port
     process = subprocess.Popen(
         [sys.executable, "-m", "bertsent", "serve", str(model_dir), "--port", str(port), *args],
         env={**os.environ, **(env or {})},
@@ -48,8 +71,12 @@ def start_server(model_dir: Path, *args: str, env: dict[str, str] | None = None)
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
+    try:
+        url = announced_url(process, deadline) if port == 0 else f"http://127.0.0.1:{port}"
+    except RuntimeError:
+        process.kill()  # never leave a server behind
+        raise
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited {process.returncode}: {process.stdout.read()}")  # type: ignore[union-attr]

@@ -64,3 +64,36 @@ def test_stop_finishes_queued_work_and_then_refuses() -> None:
         return await pending
 
     assert int(asyncio.run(scenario())[0, 0]) == 3
+
+
+def test_cancelled_work_frees_its_place_and_is_never_scored() -> None:
+    """A request that timed out or whose client left: its texts leave the queue count at
+    once (no 503s on its account) and never reach the model."""
+    scored: list[int] = []
+    cancelled: list[int] = []
+
+    async def scenario() -> tuple[int, np.ndarray]:
+        batcher = MicroBatcher(
+            length_scores,
+            max_wait_s=0.2,
+            max_queue_texts=4,
+            on_batch=lambda n, s: scored.append(n),
+            on_cancel=cancelled.append,
+        )
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(["a"]))  # opens a 0.2 s batch window
+        gone = asyncio.ensure_future(batcher.submit(["b", "c", "d"]))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # what a timeout or a disconnect does to the request
+        await asyncio.sleep(0)
+        queued_after_cancel = batcher.queued_texts
+        kept = await batcher.submit(["e" * 5, "f" * 6, "g" * 7])  # fits only if "gone" left
+        await first
+        await batcher.stop()
+        return queued_after_cancel, kept
+
+    queued_after_cancel, kept = asyncio.run(scenario())
+    assert queued_after_cancel == 1
+    assert [int(row[0]) for row in kept] == [5, 6, 7]
+    assert cancelled == [3]
+    assert sum(scored) == 4  # "a" and the three kept; none of the cancelled

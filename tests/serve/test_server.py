@@ -206,3 +206,26 @@ def test_api_key_overload_and_graceful_shutdown(trained_model_dir: Path) -> None
     assert answers[0].status_code == 200
     # uvicorn re-raises the captured SIGTERM once shutdown is complete
     assert code in (0, -signal.SIGTERM)
+
+
+def test_docs_work_offline(server: Server) -> None:
+    """/docs must not depend on a CDN (Swagger UI's default): no script, no remote URL."""
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "href='openapi.json'" in html  # the schema, for interactive tools
+    assert "/v1/predict" in html and "/v1/explain" in html
+    assert "at most 8 items" in html  # the limits of this server, from the schema
+    assert httpx.get(f"{server.url}/redoc").status_code == 404  # ReDoc needs a CDN too
+
+
+def test_refused_requests_count_under_their_route(server: Server) -> None:
+    big = json.dumps({"texts": ["y" * 150] * 30}).encode()
+    headers = {"content-type": "application/json"}
+    assert httpx.post(f"{server.url}/v1/predict", content=big, headers=headers).status_code == 413
+    assert httpx.post(f"{server.url}/v1/explain", content=big, headers=headers).status_code == 413
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'bertsent_requests_total{route="/v1/predict",status="413"}' in metrics
+    assert 'bertsent_requests_total{route="/v1/explain",status="413"}' in metrics
+    assert 'route="other",status="413"' not in metrics

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 import bertsent
@@ -249,6 +250,26 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(
     assert run.history[-1]["step"] == 10
 
 
+def test_a_resumed_run_matches_an_uninterrupted_one(
+    seeded_tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """Same weights, data order, dropout and running statistics after a resume.
+
+    Stopped at step 10, between the evaluations at 8 and 12: the train loss reported
+    at 12 must still cover steps 9-12, as in the run that was never stopped.
+    """
+    config = tiny_config(seeded_tiny_model_dir, eval_steps=4, epochs=2)
+    clean = train(synthetic_splits, config, tmp_path / "clean")
+    with pytest.raises(TrainingInterrupted, match="step 10"):
+        train(synthetic_splits, config, tmp_path / "resumed", callbacks=[SendSigint(10)])
+    resumed = train(synthetic_splits, config, tmp_path / "resumed", resume=True)
+    assert [h["step"] for h in resumed.history] == [4, 8, 12, 16, 20]
+    assert resumed.history == clean.history
+    clean_weights = load_file(tmp_path / "clean" / "model.safetensors")
+    resumed_weights = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.equal(clean_weights[k], resumed_weights[k]) for k in clean_weights)
+
+
 def test_saved_files_follow_the_umask_not_tempfile_privacy(trained: Path) -> None:
     import stat
 
@@ -293,3 +314,76 @@ def test_a_smaller_student_distils_from_a_trained_teacher(
     assert saved["training_config"]["distill_alpha"] == 0.0
     with pytest.raises(ConfigError, match="distill_alpha"):
         tiny_config(trained, teacher=str(trained), distill_alpha=1.5).validate()
+
+
+def test_max_length_beyond_the_checkpoint_is_refused_before_anything_is_written(
+    tiny_model_dir: Path,
+    dataset_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bertsent.cli import main
+    from bertsent.models.bert import BertClassifier
+
+    output = tmp_path / "model"
+    command = ["train", "--data", str(dataset_dir), "--model", str(tiny_model_dir)]
+    assert main([*command, "--output", str(output), "--max-length", "256"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: training setting max_length=256 is longer than {tiny_model_dir} can read: "
+        "its max_position_embeddings=128 allows at most 128 tokens",
+        "hint: use --max-length 128 or less",
+    ]
+    assert list(tmp_path.iterdir()) == []  # no model, no .checkpoints
+    classifier = BertClassifier(config=tiny_config(tiny_model_dir, max_length=129))
+    with pytest.raises(ConfigError, match="at most 128 tokens"):
+        classifier.fit(synthetic_splits.train.texts, synthetic_splits.train.labels)
+
+
+def test_a_file_too_small_to_split_is_refused_with_the_rows_needed(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bertsent.cli import main
+    from tests.conftest import write_csv
+
+    rows = [("a gem", "pos"), ("a joy", "pos"), ("a mess", "neg"), ("a bore", "neg")]
+    data = write_csv(tmp_path / "four.csv", [{"text": t, "label": y} for t, y in rows])
+    for method in ("bert", "tfidf-lr"):
+        command = ["train", "--data", str(data), "--model", str(tiny_model_dir)]
+        assert main([*command, "--method", method, "--output", str(tmp_path / method)]) == 2
+        error = capsys.readouterr().err.splitlines()
+        assert len(error) == 2 and error[0] == (
+            f"error: {data}: 4 rows (2 neg, 2 pos) are too few to split 80/10/10 into train, "
+            "dev, test: dev and test would be empty; each class needs at least 8 rows"
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["four.csv"]
+
+
+def test_a_bert_model_saves_its_training_text_hashes(
+    trained: Path, synthetic_splits: DatasetSplits
+) -> None:
+    from bertsent.data.splits import training_text_hashes
+    from bertsent.models.base import TRAIN_HASHES_FILE
+
+    saved = np.load(trained / TRAIN_HASHES_FILE, allow_pickle=False)
+    assert np.array_equal(saved, training_text_hashes(synthetic_splits.train.texts))
+
+
+def test_a_model_trained_from_a_bertsent_model_keeps_its_training_texts(
+    trained: Path, synthetic_splits: DatasetSplits
+) -> None:
+    """Its weights have seen the first model's training texts: scoring those is leakage too."""
+    from bertsent.data.splits import training_text_hashes
+    from bertsent.models.bert import BertClassifier
+
+    texts = [f"{text} once more" for text in synthetic_splits.dev.texts]
+    model = BertClassifier(config=tiny_config(trained, epochs=1))
+    model.fit(
+        texts,
+        synthetic_splits.dev.labels,
+        eval_texts=texts[:8],
+        eval_labels=synthetic_splits.dev.labels[:8],
+    )
+    first = training_text_hashes(synthetic_splits.train.texts)
+    assert model.train_hashes_ is not None
+    assert np.array_equal(model.train_hashes_, np.union1d(first, training_text_hashes(texts)))

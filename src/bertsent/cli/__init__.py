@@ -41,23 +41,48 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"bertsent.cli.{name.replace('-', '_')}").add_parser(commands)
+        command_parser = commands.choices[name]
+        # -q after the command too; SUPPRESS keeps a -q given before it
+        command_parser.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        command_parser.set_defaults(command_parser=command_parser)
     return parser
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse with options anywhere, as users type them: ``predict MODEL --json "text"``.
+
+    argparse ends a ``nargs="*"`` positional at the first option, so texts after an
+    option come back unrecognised; those commands are parsed again with the options
+    and positionals intermixed.
+    """
+    args, unrecognised = parser.parse_known_args(argv)
+    if unrecognised:
+        after_command = list(argv)[list(argv).index(args.command) + 1 :]
+        vars(args).update(vars(args.command_parser.parse_intermixed_args(after_command)))
+    return args
 
 
 def configure_logging(quiet: bool) -> None:
     """Show bertsent's progress messages; keep third-party chatter to warnings."""
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     logging.getLogger("bertsent").setLevel(logging.WARNING if quiet else logging.INFO)
-    import transformers
+    # read when transformers / huggingface_hub are imported, which only the commands
+    # that need them do (importing transformers here cost every command a second)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already imported, e.g. by a test
+        import transformers
 
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; our errors print one line and a hint (BERTSENT_DEBUG=1 for a traceback)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, sys.argv[1:] if argv is None else argv)
     try:
         configure_logging(args.quiet)
         return int(args.handler(args) or 0)

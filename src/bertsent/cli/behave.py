@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bertsent.cli.options import add_overwrite_option
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -24,6 +26,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--examples", type=int, default=2, help="failing examples shown per test (default: 2)"
     )
+    add_overwrite_option(parser, "an existing --json file")
     parser.set_defaults(handler=run)
 
 
@@ -31,10 +34,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bertsent.atomic import write_text_atomic
+    from bertsent.atomic import check_file_replaceable, marked, write_text_atomic, written_by
     from bertsent.evaluation.behaviour import generate_suite, run_suite
     from bertsent.models import load
 
+    # the JSON it wrote starts {"bertsent": "behave"}: only that is replaced without asking
+    json_path = Path(args.json_path) if args.json_path else None
+    replaceable = args.overwrite or (json_path is not None and written_by(json_path, "behave"))
+    if json_path is not None:  # before the model is loaded
+        check_file_replaceable(json_path, "bertsent behave result", overwrite=replaceable)
     model = load(args.model_dir)
     result = run_suite(
         model, generate_suite(per_test=args.per_test, seed=args.seed), examples=args.examples
@@ -61,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(
         f"pass rate {result['pass_rate']:.1%} over {result['cases']} cases; failure rates: {rates}"
     )
-    if args.json_path:
-        write_text_atomic(Path(args.json_path), json.dumps(result, indent=2))
-        console.print(f"written: {args.json_path}")
+    if json_path is not None:
+        content = json.dumps(marked("behave", result), indent=2)
+        write_text_atomic(json_path, content, overwrite=replaceable)
+        console.print(f"written: {json_path}")
     return 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_data_options, parse_methods
+from bertsent.cli.options import add_data_options, add_overwrite_option, parse_methods
 from bertsent.models import METHODS
 from bertsent.training.config import TrainingConfig
 
@@ -44,6 +44,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--model", default=defaults.model, help="encoder for the bert method")
     parser.add_argument("--epochs", type=float, default=defaults.epochs, help="bert epochs")
+    add_overwrite_option(parser, "compare.* / learning-curve.* files in a folder of yours")
     parser.set_defaults(handler=run)
 
 
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         command=shlex.join(["bertsent", *sys.argv[1:]]),
         text_column=args.text_column,
         label_column=args.label_column,
+        overwrite=args.overwrite,
     )
     print((output / "compare.md").read_text(encoding="utf-8"))
     print(f"written: {output / 'compare.md'}, {output / 'compare.json'}, {output / 'compare.png'}")

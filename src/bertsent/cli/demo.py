@@ -6,6 +6,8 @@ import argparse
 import time
 from typing import Any
 
+from bertsent.cli.options import add_overwrite_option
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -21,6 +23,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--epochs", type=float, default=None, help="override the number of epochs")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
+    add_overwrite_option(parser, "the demo's files and model/ in --output")
     parser.set_defaults(handler=run)
 
 
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         "length-grouped batches). Ctrl-C saves a checkpoint; rerun with --resume."
     )
     started = time.perf_counter()
-    result = run_demo(args.output, config, resume=args.resume)
+    result = run_demo(args.output, config, resume=args.resume, overwrite=args.overwrite)
     minutes = (time.perf_counter() - started) / 60
     test = result.test_report
     low, high = test["accuracy_ci"]

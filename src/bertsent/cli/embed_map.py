@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bertsent.cli.options import add_overwrite_option
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -26,29 +28,32 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--output", default="runs/embed-map", help="folder for the map (default: %(default)s)"
     )
+    add_overwrite_option(parser, "the embedding_map.* files in --output")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from bertsent.atomic import write_text_atomic
+    from bertsent.atomic import marked, write_text_atomic
     from bertsent.evaluation.evaluate import data_split
-    from bertsent.explain.embedding_map import STAGES, embedding_map
+    from bertsent.explain.embedding_map import MAP_FILES, STAGES, check_map_outputs, embedding_map
     from bertsent.explain.figures import plot_embedding_map, write_embedding_map_html
     from bertsent.models import load
 
     console = Console(soft_wrap=True)
+    output = Path(args.output)
+    replaceable = check_map_outputs(output, overwrite=args.overwrite)  # before the model loads
     model = load(args.model_dir)
     _, split = data_split(model, args.data, args.split)
     result = embedding_map(model, split, sample=args.sample, seed=args.seed)
-    output = Path(args.output)
-    paths = {
-        "figure": plot_embedding_map(result, output / "embedding_map.png"),
-        "interactive": write_embedding_map_html(result, output / "embedding_map.html"),
-        "json": output / "embedding_map.json",
-    }
-    write_text_atomic(paths["json"], json.dumps(result.to_dict()))
+    paths = {name: output / file for name, file in MAP_FILES.items()}
+    # the JSON first: once it is there, a rerun knows the files beside it are ours;
+    # a file that appeared since the check is refused at the rename, not replaced
+    content = json.dumps(marked("embed-map", result.to_dict()))
+    write_text_atomic(paths["json"], content, overwrite=replaceable)
+    plot_embedding_map(result, paths["figure"], overwrite=replaceable)
+    write_embedding_map_html(result, paths["interactive"], overwrite=replaceable)
     for stage in STAGES:
         values = result.stages[stage]
         console.print(

@@ -1,4 +1,4 @@
-"""``bertsent evaluate``: metrics of a saved model on a dataset split."""
+"""``bertsent evaluate``: metrics of a saved model on a file or a dataset split."""
 
 from __future__ import annotations
 
@@ -6,16 +6,40 @@ import argparse
 import json
 from typing import Any
 
-from bertsent.cli.options import add_backend_options, add_data_options, load_for_inference
+from bertsent.cli.options import (
+    add_backend_options,
+    add_data_options,
+    add_overwrite_option,
+    load_for_inference,
+)
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("evaluate", help="score a saved model on a dataset split")
+    parser = commands.add_parser(
+        "evaluate",
+        help="score a saved model on a labelled file or a dataset split",
+        description="A --data FILE is scored whole; a named dataset, a folder and (without "
+        "--data) the model's training data are scored on their test split. Texts the model "
+        "was trained on are counted: more than 1%% is warned about, more than 10%% refused.",
+    )
     parser.add_argument("model_dir", help="a directory written by `bertsent train`")
     add_data_options(parser, default=None)
-    parser.add_argument("--split", default="test", choices=("test", "dev", "train"))
+    parser.add_argument(
+        "--split",
+        choices=("test", "dev", "train"),
+        help="score this split (of a FILE: its 80/10/10 split, as in training); default: "
+        "the whole of a FILE, else test",
+    )
+    parser.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="score even when more than 10%% of the texts are among the training texts",
+    )
     parser.add_argument("--json", dest="json_path", help="also write the report to this JSON file")
-    parser.add_argument("--figure", help="write the confusion matrix PNG here")
+    parser.add_argument(
+        "--figure", help="write the confusion matrix PNG here (default with --json: JSON.png)"
+    )
+    add_overwrite_option(parser, "an existing --json or --figure file")
     add_backend_options(parser)
     parser.set_defaults(handler=run)
 
@@ -45,16 +69,32 @@ def print_report(report: dict[str, Any]) -> None:
     for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
         matrix.add_row(label, *map(str, row))
     console.print(matrix)
+    console.print(overlap_line(report["train_overlap"], report["n"]), soft_wrap=True)
+
+
+def overlap_line(overlap: dict[str, Any], n: int) -> str:
+    """One line on how many scored texts the model was trained on."""
+    if not overlap["checked"]:
+        return f"train overlap: not checked ({overlap['reason']})"
+    line = (
+        f"train overlap: {overlap['count']} of {n} texts ({overlap['fraction']:.1%}) are "
+        "training texts"
+    )
+    if "accuracy_unseen" in overlap:
+        line += f"; accuracy on the {overlap['n_unseen']} others {overlap['accuracy_unseen']:.4f}"
+    return line
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bertsent.evaluation.evaluate import evaluate
+    from bertsent.evaluation.evaluate import check_evaluation_outputs, evaluate
 
     figure = args.figure or (
         str(Path(args.json_path).with_suffix(".png")) if args.json_path else None
     )
+    # before the model is loaded: a user's file is refused in a second, not a minute
+    check_evaluation_outputs(args.json_path, figure, overwrite=args.overwrite)
     report = evaluate(
         load_for_inference(args),
         args.data,
@@ -63,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         figure_path=figure,
         text_column=args.text_column,
         label_column=args.label_column,
+        allow_overlap=args.allow_overlap,
+        overwrite=args.overwrite,
     )
     print_report(report)
     if args.json_path:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bertsent.cli.options import add_overwrite_option
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -33,6 +35,7 @@ def add_parser(commands: Any) -> None:
         default="runs/explain",
         help="folder for figures and JSON (default: %(default)s)",
     )
+    add_overwrite_option(parser, "the files in --output named after the text")
     parser.set_defaults(handler=run)
 
 
@@ -40,21 +43,37 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bertsent.atomic import write_text_atomic
+    from bertsent.atomic import marked, write_text_atomic
     from bertsent.errors import ConfigError
-    from bertsent.explain.explanation import explain_text, file_stem, write_explanation
+    from bertsent.explain.explanation import (
+        check_explanation_outputs,
+        explain_text,
+        explanation_files,
+        write_explanation,
+    )
     from bertsent.explain.figures import faithfulness_line
-    from bertsent.explain.tokens import require_transformer
+    from bertsent.explain.tokens import require_text, require_transformer
     from bertsent.explain.worked_example import format_worked_example, worked_example
     from bertsent.models import load
 
     console = Console(soft_wrap=True)
-    model = load(args.model_dir)
+    require_text(args.text)  # before the seconds of loading the model
     output = Path(args.output)
+    show_both = not (args.attention or args.attributions)
+    writes = not (args.math and show_both)  # --math alone only prints
+    names = explanation_files(
+        args.text,
+        image_format=args.format,
+        attention=args.attention or show_both,
+        attributions=args.attributions or show_both,
+    )
+    replaceable = writes and check_explanation_outputs(
+        output, names.values(), names["json"], overwrite=args.overwrite
+    )
+    model = load(args.model_dir)
     if args.math:
         print(format_worked_example(worked_example(model, args.text, args.gold)))
-    show_both = not (args.attention or args.attributions)
-    if args.math and show_both:
+    if not writes:
         return 0
     config = require_transformer(model).config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
@@ -75,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(word, f"{score:+.4f}", f"{share:.3f}")
     console.print(table)
     console.print(faithfulness_line(attribution.faithfulness))
+    # the JSON first: once it is there, a rerun knows the figures beside it are ours
+    json_path = output / names["json"]
+    content = json.dumps(marked("explain", explanation.to_dict()), indent=2)
+    write_text_atomic(json_path, content, overwrite=replaceable)
     paths = write_explanation(
         explanation,
         output,
@@ -83,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
         head=args.head - 1,
         attention=args.attention or show_both,
         attributions=args.attributions or show_both,
+        overwrite=replaceable,  # a file that appeared meanwhile is refused at the rename
     )
-    paths["json"] = output / f"{file_stem(args.text)}.json"
-    write_text_atomic(paths["json"], json.dumps(explanation.to_dict(), indent=2))
+    paths["json"] = json_path
     for name, path in paths.items():
         console.print(f"{name:>12}: {path}")
     return 0

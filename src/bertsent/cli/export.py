@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from bertsent.cli.options import add_data_options
+from bertsent.cli.options import add_data_options, add_overwrite_option
 
 
 def add_parser(commands: Any) -> None:
@@ -23,6 +23,7 @@ def add_parser(commands: Any) -> None:
         choices=("dev", "test", "train"),
         help="split the graphs are measured on (default: dev)",
     )
+    add_overwrite_option(parser, "a MODEL_DIR/onnx folder")
     parser.set_defaults(handler=run)
 
 
@@ -32,7 +33,13 @@ def run(args: argparse.Namespace) -> int:
 
     from bertsent.inference.export import export_onnx
 
-    record = export_onnx(args.model_dir, int8=args.int8, data=args.data, split=args.split)
+    record = export_onnx(
+        args.model_dir,
+        int8=args.int8,
+        data=args.data,
+        split=args.split,
+        overwrite=args.overwrite,
+    )
     measured = record["measured_on"]
     table = Table(
         "backend",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.cli.compare import default_output
-from bertsent.cli.options import add_data_options, parse_methods
+from bertsent.cli.options import add_data_options, add_overwrite_option, parse_methods
 from bertsent.training.config import TrainingConfig
 
 
@@ -51,6 +51,7 @@ def add_parser(commands: Any) -> None:
         "`bertsent compare` picks it up)",
     )
     parser.add_argument("--model", default=defaults.model, help="encoder for the bert method")
+    add_overwrite_option(parser, "learning-curve.* files in a folder of yours")
     parser.set_defaults(handler=run)
 
 
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         config=TrainingConfig(model=args.model),
         text_column=args.text_column,
         label_column=args.label_column,
+        overwrite=args.overwrite,
     )
     for entry in result["methods"].values():
         points = ", ".join(

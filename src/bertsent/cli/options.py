@@ -42,7 +42,7 @@ def parse_methods(value: str) -> list[str]:
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    from bertsent.inference.engine import BACKENDS
+    from bertsent.inference import BACKENDS
 
     parser.add_argument(
         "--backend",
@@ -64,3 +64,12 @@ def load_for_inference(args: argparse.Namespace) -> SentimentClassifier:
     from bertsent.inference.engine import load_for_inference as load
 
     return load(args.model_dir, backend=args.backend, threads=args.threads)
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--overwrite``: the one way to let a command replace ``what`` it did not write."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} even if bertsent did not write it (default: refuse)",
+    )

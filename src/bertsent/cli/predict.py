@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_backend_options, load_for_inference
+from bertsent.cli.options import add_backend_options, add_overwrite_option, load_for_inference
 from bertsent.errors import ConfigError
 
 
@@ -18,6 +17,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--input", help="a .csv/.tsv/.jsonl/.parquet file to score")
     parser.add_argument("--output", help="where to write the scored rows (format from the suffix)")
     parser.add_argument("--text-column", default="text")
+    parser.add_argument(
+        "--prefix",
+        default="",
+        help="put before the new columns' names, e.g. pred_ gives pred_label, pred_score, ... "
+        "(needed when the input already has a label or score column)",
+    )
     parser.add_argument(
         "--chunk-size",
         type=int,
@@ -33,6 +38,7 @@ def add_parser(commands: Any) -> None:
         "--batch-size", type=int, default=None, help="default: 64 on a CPU, 512 on a GPU"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    add_overwrite_option(parser, "an existing --output file")
     add_backend_options(parser)
     parser.set_defaults(handler=run)
 
@@ -46,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size:
         model.batch_size = args.batch_size  # type: ignore[attr-defined]
     if args.input:
-        from bertsent.inference.files import predict_file
+        from bertsent.inference.files import model_fingerprint, predict_file
 
         count = predict_file(
             model,
@@ -57,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             resume=args.resume,
             # a resume with another model or backend would mix two models' scores
-            model_id=f"{Path(args.model_dir).resolve()} ({args.backend})",
+            model_id=model_fingerprint(args.model_dir, model),
+            prefix=args.prefix,
+            overwrite=args.overwrite,
         )
         print(f"{count} rows scored -> {args.output}")
         return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bertsent.cli.options import add_overwrite_option
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -22,6 +24,7 @@ def add_parser(commands: Any) -> None:
         "--comparison", help="a `bertsent compare` folder (default: runs/compare-DATASET if any)"
     )
     parser.add_argument("--sample", type=int, default=1000, help="reviews in the embedding map")
+    add_overwrite_option(parser, "an --output file that is not an earlier report")
     parser.set_defaults(handler=run)
 
 
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         comparison_dir=args.comparison,
         sample=args.sample,
+        overwrite=args.overwrite,
     )
     print(f"report written to {path}")
     return 0

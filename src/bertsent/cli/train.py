@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bertsent.cli.options import add_data_options
+from bertsent.cli.options import add_data_options, add_overwrite_option
 from bertsent.models import METHODS
 from bertsent.models.tokenization import TRUNCATION_STRATEGIES
 from bertsent.training.config import BEST_METRICS, PRECISIONS, TrainingConfig
@@ -30,6 +30,7 @@ def add_parser(commands: Any) -> None:
         "--model", default=defaults.model, help="Hub id or local folder (default: %(default)s)"
     )
     parser.add_argument("--output", required=True, help="directory for the saved model")
+    add_overwrite_option(parser, "the --output folder or file")
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
     )
@@ -145,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         text_column=args.text_column,
         label_column=args.label_column,
+        overwrite=args.overwrite,
     )
     report = result.dev_report
     low, high = report["accuracy_ci"]

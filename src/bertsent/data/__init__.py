@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bertsent.data import hub, rotten_tomatoes
 from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, iter_records, read_records
-from bertsent.data.splits import DatasetSplits, Split, stratified_split, validate
+from bertsent.data.splits import DatasetSplits, Split, carve, validate
 from bertsent.errors import DataError
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "iter_records",
     "load_dataset",
     "read_split",
+    "single_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,17 @@ def load_dataset(
     return splits
 
 
+def single_file(spec: str) -> Path | None:
+    """The path ``spec`` names when it is one data file, not a named dataset, folder or hub id.
+
+    ``evaluate`` scores such a file whole; training splits it 80/10/10.
+    """
+    if spec == rotten_tomatoes.NAME or spec.startswith("hub:"):
+        return None
+    path = Path(spec)
+    return path if path.is_file() else None
+
+
 def read_split(
     path: Path, name: str, text_column: str = "text", label_column: str = "label"
 ) -> Split:
@@ -106,7 +118,7 @@ def _load_path(path: Path, text_column: str, label_column: str, seed: int) -> Da
             )
         if "train" in files:
             train = read_split(files["train"], "train", text_column, label_column)
-            train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), seed)
+            train, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, str(files["train"]))
             note = f"dev carved from {files['train'].name} (10%, stratified, seed {seed})"
             test = (
                 read_split(files["test"], "test", text_column, label_column)
@@ -132,6 +144,6 @@ def _split_single_file(
     path: Path, text_column: str, label_column: str, seed: int, name: str
 ) -> DatasetSplits:
     corpus = read_split(path, "all", text_column, label_column)
-    train, dev, test = stratified_split(corpus, SPLIT_FRACTIONS, ("train", "dev", "test"), seed)
+    train, dev, test = carve(corpus, SPLIT_FRACTIONS, ("train", "dev", "test"), seed, str(path))
     note = f"{path.name} split 80/10/10 (stratified, seed {seed})"
     return DatasetSplits(name=name, train=train, dev=dev, test=test, notes=[note])

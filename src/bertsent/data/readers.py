@@ -16,6 +16,10 @@ from bertsent.errors import DataError
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 _COLUMN_HINT = "choose the columns with --text-column / --label-column"
+# The csv module stops at fields over 128 KiB by default, and real files hold longer
+# reviews (a 5 MB one was reported). Each line is in memory whole anyway; the limit is
+# kept only to stop a quote left open from reading the rest of a file into one field.
+CSV_FIELD_LIMIT = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -128,14 +132,36 @@ def _iter_lines(path: Path) -> Iterator[str]:
                 raise _decode_error(path, exc, number) from None
 
 
+def allow_long_csv_fields() -> None:
+    """Raise the csv module's field limit to :data:`CSV_FIELD_LIMIT`, never lower it.
+
+    The limit is process-wide (there is no per-reader setting), so this is called
+    where csv files are read, not at import.
+    """
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+
+
+def _csv_error(path: Path, line: int, exc: csv.Error) -> DataError:
+    if "field larger than field limit" in str(exc):
+        return DataError(
+            f"{path} line {line}: a field is longer than {CSV_FIELD_LIMIT // 2**20} MiB",
+            hint='look for a quote (") left open on this line or above it',
+        )
+    return DataError(f"{path} line {line}: malformed row ({exc})")
+
+
 def _iter_delimited(
     path: Path, delimiter: str, needed: list[str]
 ) -> Iterator[tuple[str, dict[str, object]]]:
+    allow_long_csv_fields()
     reader = csv.reader(_iter_lines(path), delimiter=delimiter)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise DataError(f"{path}: file is empty") from None
+    except csv.Error as exc:
+        raise _csv_error(path, reader.line_num, exc) from None
     _require_columns(path, header, needed)
     while True:
         try:
@@ -143,7 +169,7 @@ def _iter_delimited(
         except StopIteration:
             return
         except csv.Error as exc:
-            raise DataError(f"{path} line {reader.line_num}: malformed row ({exc})") from None
+            raise _csv_error(path, reader.line_num, exc) from None
         if not values:  # a blank line
             continue
         if len(values) != len(header):

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from bertsent.errors import DataError
+
+# PTB bracket tokens (SST, MR) stand where other copies of a sentence have brackets
+_PTB_BRACKETS = re.compile(r"-(?:lrb|rrb|lsb|rsb|lcb|rcb)-")
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
+HASH_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -109,12 +116,49 @@ class DatasetSplits:
         }
 
 
+def normalise_text(text: str) -> str:
+    """The letters and digits of ``text``, case-folded: what survives re-tokenising a corpus.
+
+    Copies of one review differ in case, spacing and punctuation ("it 's a charming
+    journey ." in SST, "It's a charming journey." in Rotten Tomatoes); both become
+    "itsacharmingjourney".
+
+    >>> normalise_text("It 's a -LRB- charming -RRB- journey .")
+    'itsacharmingjourney'
+    """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _NOT_ALPHANUMERIC.sub("", _PTB_BRACKETS.sub(" ", folded))
+
+
+def text_hashes(texts: Iterable[str]) -> np.ndarray:
+    """8-byte BLAKE2b digests of the normalised texts, as uint64, in input order."""
+    digests = b"".join(
+        hashlib.blake2b(normalise_text(text).encode(), digest_size=HASH_BYTES).digest()
+        for text in texts
+    )
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+
+
+# texts without a letter or digit (e.g. only emoji) all normalise to "": never a match
+_EMPTY_HASH = text_hashes([""])
+
+
+def training_text_hashes(texts: Iterable[str]) -> np.ndarray:
+    """The sorted, distinct hashes of training texts: ~8 bytes a text, to find them again.
+
+    Saved with a model so that ``evaluate`` can count scored texts the model was
+    trained on, whatever the file or dataset is called.
+    """
+    return np.setdiff1d(text_hashes(texts), _EMPTY_HASH)
+
+
 def validate(splits: DatasetSplits) -> DatasetSplits:
     """Check that the splits can train and evaluate a classifier.
 
     Raises:
-        DataError: a train class with fewer than 2 examples, or a dev/test label that
-            never occurs in train (naming the first place it occurs).
+        DataError: a train class with fewer than 2 examples, an empty dev or test
+            split, or a dev/test label that never occurs in train (naming the first
+            place it occurs).
     """
     counts = Counter(splits.train.labels)
     if len(counts) < 2:
@@ -133,6 +177,11 @@ def validate(splits: DatasetSplits) -> DatasetSplits:
     for split in (splits.dev, splits.test):
         if split is None:
             continue
+        if not split:
+            raise DataError(
+                f"{splits.name}: the {split.name} split is empty",
+                hint="add examples to it (dev selects the model, test scores it)",
+            )
         for index, label in enumerate(split.labels):
             if label not in counts:
                 raise DataError(
@@ -170,6 +219,45 @@ def stratified_split(
     return result
 
 
+def carve(
+    split: Split, fractions: Sequence[float], names: Sequence[str], seed: int, source: str
+) -> list[Split]:
+    """:func:`stratified_split` for training data: every part must get examples.
+
+    Raises:
+        DataError: naming ``source`` (e.g. the file), the parts that would be empty and
+            how many examples of each class are enough.
+    """
+    parts = stratified_split(split, fractions, names, seed)
+    empty = [part.name for part in parts if not part]
+    if empty:
+        shares = "/".join(f"{round(f * 100)}" for f in fractions)
+        counts = ", ".join(f"{count} {label}" for label, count in split.label_counts().items())
+        raise DataError(
+            f"{source}: {len(split)} rows ({counts}) are too few to split {shares} into "
+            f"{', '.join(names)}: {' and '.join(empty)} would be empty; each class needs at "
+            f"least {minimum_per_class(fractions)} rows",
+            hint="add rows, or give a dev set of its own (a folder with train.csv and dev.csv)",
+        )
+    return parts
+
+
+def minimum_per_class(fractions: Sequence[float]) -> int:
+    """The fewest rows of a class with which (and with any more) :func:`stratified_split`
+    gives every part at least one of them and the first part, train, two.
+
+    >>> minimum_per_class((0.8, 0.1, 0.1)), minimum_per_class((0.9, 0.1))
+    (8, 5)
+    """
+
+    def enough(n: int) -> bool:
+        bounds = np.round(np.cumsum(fractions)[:-1] * n).astype(int)
+        sizes = np.diff([0, *bounds, n])
+        return bool(sizes[0] >= 2 and (sizes >= 1).all())
+
+    return next(n for n in range(2, 10_000) if all(enough(m) for m in range(n, n + 200)))
+
+
 def grouped_split(
     split: Split, groups: Sequence[str], fractions: Sequence[float], names: Sequence[str]
 ) -> list[Split]:
@@ -202,7 +290,7 @@ def held_out_splits(splits: DatasetSplits, seed: int = 42) -> DatasetSplits:
     """
     if splits.test is not None:
         return splits
-    train, dev = stratified_split(splits.train, (0.9, 0.1), ("train", "dev"), seed)
+    train, dev = carve(splits.train, (0.9, 0.1), ("train", "dev"), seed, f"{splits.name} train")
     note = (
         f"no test split: models select on 10% carved from train ({len(dev)}) and are "
         f"reported on the official dev split ({len(splits.dev)})"

@@ -20,11 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.atomic import write_text_atomic
+from bertsent.atomic import check_output_folder, write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import held_out_splits
 from bertsent.evaluation.behaviour import run_suite
-from bertsent.evaluation.learning_curve import with_full_data, write_learning_curve
+from bertsent.evaluation.learning_curve import (
+    CURVE_FILES,
+    OUTPUT_MARKERS,
+    with_full_data,
+    write_learning_curve,
+)
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, classification_report
 from bertsent.evaluation.recommend import recommend
 from bertsent.models import DISPLAY_NAMES, METHODS, SentimentClassifier, load, read_metadata
@@ -33,6 +38,7 @@ from bertsent.training.config import TrainingConfig
 logger = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 50
+COMPARE_FILES = ("compare.json", "compare.md", "compare.png")
 
 
 def directory_size(path: Path) -> int:
@@ -91,6 +97,7 @@ def compare(
     command: str | None = None,
     text_column: str = "text",
     label_column: str = "label",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train and measure every method in ``methods`` on the same splits.
 
@@ -105,13 +112,21 @@ def compare(
             on the same data: completed with this comparison's full-train runs, rewritten
             to ``output_dir`` and used by the recommendation.
         command: The command line that made the comparison, recorded with the table.
+        overwrite: Replace ``compare.*`` (and ``learning-curve.*``) files in
+            ``output_dir`` even when the folder is not a compare or learning-curve
+            output (otherwise refused). Models there are only ever replaced by models.
 
     Returns:
         ``{"dataset", "splits", "rows": [...per method], "runs": [...per seed],
         "recommendation": [...]}``, also written to ``compare.json``.
+
+    Raises:
+        OutputExistsError: a file to write is in a folder of the user's, before training.
     """
     config = (config or TrainingConfig()).validate()
     output = Path(output_dir)
+    written = COMPARE_FILES + (CURVE_FILES if learning_curve is not None else ())
+    check_output_folder(output, written, OUTPUT_MARKERS, "bertsent compare", overwrite=overwrite)
     loaded = (
         load_dataset(data, text_column=text_column, label_column=label_column)
         if isinstance(data, str)
@@ -160,6 +175,8 @@ def compare(
         "runs": runs,
         "paired": _paired_differences(correctness),
     }
+    # nothing new appeared meanwhile (the models written since are no marker)
+    check_output_folder(output, written, OUTPUT_MARKERS, "bertsent compare", overwrite=overwrite)
     if learning_curve is not None:
         learning_curve = with_full_data(learning_curve, result)
         write_learning_curve(learning_curve, output)

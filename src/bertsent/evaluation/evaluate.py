@@ -1,23 +1,52 @@
-"""Score a saved model on a dataset split: metrics with intervals, calibration, figures."""
+"""Score a saved model on a dataset split or a whole file: metrics with intervals,
+calibration, figures, and how many of the scored texts the model was trained on."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bertsent.atomic import write_text_atomic
-from bertsent.data import DEFAULT_DATASET, DatasetSplits, Split, load_dataset
-from bertsent.errors import DataError
+import numpy as np
+
+from bertsent.atomic import (
+    atomic_file,
+    check_file_replaceable,
+    marked,
+    write_text_atomic,
+    written_by,
+)
+from bertsent.data import (
+    DEFAULT_DATASET,
+    DatasetSplits,
+    Split,
+    load_dataset,
+    read_split,
+    single_file,
+)
+from bertsent.data.splits import text_hashes
+from bertsent.errors import ConfigError, DataError
 from bertsent.evaluation.metrics import classification_report
 from bertsent.models import SentimentClassifier, load
+from bertsent.models.base import TRAIN_HASHES_FILE
 
 logger = logging.getLogger(__name__)
 
 # Rotten Tomatoes snippets hold ~98% of MR's sentences and ~80% of SST's: a model
 # trained on one of these and scored on another is scored on its own training data.
 OVERLAPPING_DATASETS = {"rotten-tomatoes", "mr", "sst2", "sst-binary", "sst-fine"}
+
+# Share of the scored texts found among the training texts (compared after
+# normalise_text) above which the score is called inflated, and above which scoring is
+# refused unless allow_overlap. Within one corpus split by movie or by sentence the
+# share is ~0.1% (rotten-tomatoes test, sst2 dev); SST-2's dev set against a Rotten
+# Tomatoes model's training texts, under any file name, is 66%.
+OVERLAP_WARNING = 0.01
+OVERLAP_REFUSAL = 0.10
+WHOLE_FILE = "all"  # the split name reported when a file is scored whole
 
 
 def check_no_leakage(trained_on: str | None, scored_on: str) -> None:
@@ -34,6 +63,32 @@ def check_no_leakage(trained_on: str | None, scored_on: str) -> None:
         )
 
 
+def check_known_labels(split: Split, labels: Sequence[str]) -> None:
+    """Refuse gold labels the model cannot predict, naming where the first one is.
+
+    Raises:
+        DataError: naming the file and line (or row) of the first unknown label.
+    """
+    known = set(labels)
+    unknown = sorted(set(split.labels) - known)
+    if not unknown:
+        return
+    index = next(i for i, label in enumerate(split.labels) if label not in known)
+    others = [label for label in unknown if label != split.labels[index]]
+    raise DataError(
+        f"{split.where(index)}: label '{split.labels[index]}' is not one of the model's labels "
+        f"({', '.join(labels)})"
+        + (f"; other unknown labels: {', '.join(others)}" if others else ""),
+        hint="fix or drop those rows, or score them with a model trained on these labels",
+    )
+
+
+def _trained_on(classifier: SentimentClassifier) -> str | None:
+    metadata: dict[str, Any] = getattr(classifier, "metadata_", {})
+    name: str | None = metadata.get("data", {}).get("name")
+    return name
+
+
 def data_split(
     classifier: SentimentClassifier,
     data: str | DatasetSplits | None,
@@ -48,7 +103,7 @@ def data_split(
             labels the model never learned.
     """
     metadata: dict[str, Any] = getattr(classifier, "metadata_", {})
-    trained_on = metadata.get("data", {}).get("name")
+    trained_on = _trained_on(classifier)
     if data is None:
         # models trained on in-memory splits (e.g. by compare) record no spec; the
         # built-in dataset's name is one
@@ -64,47 +119,221 @@ def data_split(
     )
     check_no_leakage(trained_on, splits.name)
     chosen = splits.split(split)
-    unknown = sorted(set(chosen.labels) - set(classifier.labels_))
-    if unknown:
-        raise DataError(
-            f"{splits.name} [{split}] has labels the model never learned: {', '.join(unknown)} "
-            f"(model labels: {', '.join(classifier.labels_)})"
-        )
+    check_known_labels(chosen, classifier.labels_)
     return splits.name, chosen
+
+
+def evaluation_data(
+    classifier: SentimentClassifier,
+    data: str | DatasetSplits | None,
+    split: str | None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> tuple[str, str, Split]:
+    """What ``evaluate`` scores: the dataset name, the split name and its examples.
+
+    A file given as ``data`` is scored whole, with any classes the model knows, unless
+    ``split`` asks for one part of its 80/10/10 split. Named datasets, folders and the
+    model's own training data (``data=None``) give their ``split``, by default test.
+    """
+    path = single_file(data) if split is None and isinstance(data, str) else None
+    if path is None:
+        name, chosen = data_split(classifier, data, split or "test", text_column, label_column)
+        return name, split or "test", chosen
+    check_no_leakage(_trained_on(classifier), path.stem)
+    whole = read_split(path, WHOLE_FILE, text_column, label_column)
+    check_known_labels(whole, classifier.labels_)
+    return path.stem, WHOLE_FILE, whole
+
+
+def train_overlap(classifier: SentimentClassifier, texts: Sequence[str]) -> np.ndarray | None:
+    """Which of ``texts`` the model was trained on, compared after ``normalise_text``.
+
+    None when the model does not record its training texts (saved by an older bertsent).
+    """
+    known = getattr(classifier, "train_hashes_", None)
+    if known is None:
+        return None
+    seen: np.ndarray = np.isin(text_hashes(texts), known)
+    return seen
+
+
+def check_overlap(seen: np.ndarray | None, where: str, allow_overlap: bool = False) -> None:
+    """Refuse a score mostly made of training texts; warn about a smaller share.
+
+    Raises:
+        DataError: more than ``OVERLAP_REFUSAL`` of the texts were trained on and
+            ``allow_overlap`` is false.
+    """
+    if seen is None:
+        logger.info(
+            "%s: the model does not record its training texts (no %s; saved by an older "
+            "bertsent), so their overlap with the scored texts cannot be checked",
+            where,
+            TRAIN_HASHES_FILE,
+        )
+        return
+    count, share = int(seen.sum()), float(seen.mean())
+    message = (
+        f"{where}: {count} of {len(seen)} texts ({share:.1%}) are texts the model was "
+        "trained on (compared ignoring case, spacing and punctuation)"
+    )
+    if share > OVERLAP_REFUSAL and not allow_overlap:
+        raise DataError(
+            f"{message}; scored, they would inflate the result",
+            hint="score data the model never saw (for its own training file: --split test), "
+            "or pass --allow-overlap to score it anyway, with the overlap in the report",
+        )
+    if share > OVERLAP_WARNING:
+        logger.warning("WARNING: %s: the score is inflated", message)
+    elif count:
+        logger.info("%s", message)
+
+
+def overlap_summary(
+    seen: np.ndarray | None, correct: np.ndarray, allow_overlap: bool = False
+) -> dict[str, Any]:
+    """The report's ``train_overlap``: count, fraction and accuracy on the unseen texts."""
+    if seen is None:
+        return {
+            "checked": False,
+            "reason": f"the model has no {TRAIN_HASHES_FILE} (saved by an older bertsent)",
+        }
+    summary: dict[str, Any] = {
+        "checked": True,
+        "count": int(seen.sum()),
+        "fraction": round(float(seen.mean()), 4),
+        "warning_above": OVERLAP_WARNING,
+        "refused_above": None if allow_overlap else OVERLAP_REFUSAL,
+    }
+    if seen.any() and not seen.all():
+        summary["n_unseen"] = int((~seen).sum())
+        summary["accuracy_unseen"] = float(correct[~seen].mean())
+    return summary
+
+
+def _recorded_figure(json_path: Path) -> Path | None:
+    """The figure an earlier ``evaluate`` report at ``json_path`` says it wrote."""
+    try:
+        name = json.loads(json_path.read_text(encoding="utf-8")).get("figure")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (json_path.parent / name).resolve() if isinstance(name, str) else None
+
+
+def check_evaluation_outputs(
+    json_path: str | Path | None,
+    figure_path: str | Path | None,
+    *,
+    overwrite: bool = False,
+) -> tuple[bool, bool]:
+    """Refuse a report or figure path holding a file ``evaluate`` did not write.
+
+    A report JSON is ours when its first key is ``"bertsent": "evaluate"``; a figure
+    (an image says nothing of who wrote it) only when such a report at ``json_path``
+    names it as its ``figure``. Anything else existing is refused unless ``overwrite``.
+
+    Returns:
+        Whether the report and the figure may replace what is at their paths.
+
+    Raises:
+        OutputExistsError: naming the first path that holds a file that is not ours.
+        ConfigError: both paths are the same file.
+    """
+    report_ours = figure_ours = overwrite
+    if json_path is not None:
+        json_path = Path(json_path)
+        report_ours = overwrite or written_by(json_path, "evaluate")
+        check_file_replaceable(json_path, "bertsent evaluate report", overwrite=report_ours)
+    if figure_path is not None:
+        figure_path = Path(figure_path)
+        if json_path is not None and figure_path.resolve() == json_path.resolve():
+            raise ConfigError(
+                f"--json and --figure are the same file, {figure_path}",
+                hint="give the figure its own path, e.g. ending in .png",
+            )
+        if not overwrite and json_path is not None and written_by(json_path, "evaluate"):
+            figure_ours = _recorded_figure(json_path) == figure_path.resolve()
+        check_file_replaceable(figure_path, overwrite=figure_ours)
+    return report_ours, figure_ours
+
+
+def _write_figure(report: dict[str, Any], path: Path, title: str, *, overwrite: bool) -> None:
+    """The confusion matrix at ``path`` in one step (format from its suffix, else PNG)."""
+    from bertsent.evaluation.plots import plot_confusion_matrix
+
+    with atomic_file(path, overwrite=overwrite) as temporary:
+        drawn = temporary.with_name(temporary.name + (path.suffix or ".png"))
+        try:
+            plot_confusion_matrix(report, drawn, title=title)
+            os.replace(drawn, temporary)
+        finally:
+            drawn.unlink(missing_ok=True)
 
 
 def evaluate(
     model: SentimentClassifier | str | Path,
     data: str | DatasetSplits | None = None,
     *,
-    split: str = "test",
+    split: str | None = None,
     json_path: str | Path | None = None,
     figure_path: str | Path | None = None,
     text_column: str = "text",
     label_column: str = "label",
+    allow_overlap: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate ``model`` on one split of ``data``.
+    """Evaluate ``model`` on a file, or on one split of a dataset.
 
     Args:
         model: A classifier or a saved model directory.
-        data: Dataset name or splits; default: the dataset the model was trained on.
-        split: ``test`` (default), ``dev`` or ``train``.
-        json_path: Write the report there (atomically).
-        figure_path: Write the confusion matrix PNG there.
+        data: A file (scored whole), a dataset name or splits; default: the dataset the
+            model was trained on.
+        split: ``test``, ``dev`` or ``train``; default: the whole of a file, else ``test``.
+        json_path: Write the report there (atomically), marked ``"bertsent": "evaluate"``.
+        figure_path: Write the confusion matrix PNG there (atomically).
+        allow_overlap: Score even when more than 10% of the texts were trained on.
+        overwrite: Replace files at ``json_path`` and ``figure_path`` that are not an
+            earlier report of ``evaluate`` and the figure it names (otherwise refused,
+            before anything is scored; see :func:`check_evaluation_outputs`).
 
     Returns:
         The report: accuracy, accuracy_ci, macro_f1, per_class, confusion_matrix, ece,
-        n, plus the dataset and split names.
+        n, train_overlap, plus the dataset and split names.
+
+    Raises:
+        DataError: unusable data, labels the model does not know, or (unless
+            ``allow_overlap``) more than 10% of the texts among the training texts.
+        OutputExistsError: ``json_path`` or ``figure_path`` holds a file that is not
+            ours and ``overwrite`` is false.
     """
+    report_ours, figure_ours = check_evaluation_outputs(json_path, figure_path, overwrite=overwrite)
     classifier = load(model) if isinstance(model, str | Path) else model
-    dataset, chosen = data_split(classifier, data, split, text_column, label_column)
+    dataset, split_name, chosen = evaluation_data(
+        classifier, data, split, text_column, label_column
+    )
+    seen = train_overlap(classifier, chosen.texts)
+    check_overlap(seen, f"{dataset} [{split_name}]", allow_overlap)
     probabilities = classifier.predict_proba(chosen.texts)
     report = classification_report(chosen.labels, probabilities, classifier.labels_)
-    report = {"dataset": dataset, "split": split, **report}
-    if json_path is not None:
-        write_text_atomic(Path(json_path), json.dumps(report, indent=2))
+    gold = np.array([classifier.labels_.index(label) for label in chosen.labels])
+    correct = probabilities.argmax(axis=1) == gold
+    report = {
+        "dataset": dataset,
+        "split": split_name,
+        **report,
+        "train_overlap": overlap_summary(seen, correct, allow_overlap),
+    }
+    if json_path is not None:  # first: it names the figure, so a rerun may replace that
+        json_path = Path(json_path)
+        saved = dict(report)
+        if figure_path is not None:
+            figure = Path(figure_path).resolve()
+            saved["figure"] = os.path.relpath(figure, json_path.parent.resolve())
+        # a file that appeared since the check is refused at the rename, not replaced
+        write_text_atomic(
+            json_path, json.dumps(marked("evaluate", saved), indent=2), overwrite=report_ours
+        )
     if figure_path is not None:
-        from bertsent.evaluation.plots import plot_confusion_matrix
-
-        plot_confusion_matrix(report, Path(figure_path), title=f"{dataset} [{split}]")
+        _write_figure(report, Path(figure_path), f"{dataset} [{split_name}]", overwrite=figure_ours)
     return report

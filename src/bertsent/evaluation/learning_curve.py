@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.atomic import atomic_file, write_text_atomic
+from bertsent.atomic import atomic_file, check_output_folder, write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import held_out_splits, stratified_split
 from bertsent.models import DISPLAY_NAMES, create
@@ -32,6 +32,10 @@ from bertsent.training.hardware import default_batch_size, device_name
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIZES = (100, 300, 1000, 3000)
+CURVE_FILES = ("learning-curve.json", "learning-curve.png")
+# learning-curve and compare share a folder (compare reads the curve from it); either
+# one's JSON marks it as theirs, whose files they may replace
+OUTPUT_MARKERS = ("compare.json", "learning-curve.json")
 METHOD_COLOURS = {
     "bow-svm": "#1f77b4",
     "tfidf-lr": "#2ca02c",
@@ -71,6 +75,7 @@ def learning_curve(
     max_dev: int = 500,
     text_column: str = "text",
     label_column: str = "label",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train every method at every size with ``seeds`` seeds; write JSON and a figure.
 
@@ -80,12 +85,18 @@ def learning_curve(
         min_updates: Fewest optimiser steps a BERT run makes (small sizes get more epochs).
         max_dev: Select on at most this many dev examples (stratified), to keep the many
             BERT evaluations affordable; scores are always on the full held-out split.
+        overwrite: Replace ``learning-curve.*`` files in ``output_dir`` even when the
+            folder is not a learning-curve or compare output (otherwise refused).
 
     Returns:
         ``{"dataset", "test_size", "methods": {method: {"name", "sizes", "mean", "sd",
         "runs"}}}``, also written to ``learning-curve.json`` with ``learning-curve.png``.
+
+    Raises:
+        OutputExistsError: a file to write is in a folder of the user's, before training.
     """
     config = (config or TrainingConfig()).validate()
+    check_curve_folder(Path(output_dir), overwrite=overwrite)
     loaded = (
         load_dataset(data, text_column=text_column, label_column=label_column)
         if isinstance(data, str)
@@ -141,6 +152,7 @@ def learning_curve(
             "sd": [round(statistics.stdev(v), 4) if len(v) > 1 else 0.0 for v in by_size.values()],
             "runs": runs,
         }
+    check_curve_folder(Path(output_dir), overwrite=overwrite)  # nothing new appeared meanwhile
     write_learning_curve(result, Path(output_dir))
     return result
 
@@ -171,6 +183,13 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
             for run in runs
         ]  # fmt: skip
     return merged
+
+
+def check_curve_folder(output: Path, *, overwrite: bool) -> None:
+    """Refuse to replace ``learning-curve.*`` files the user keeps in ``output``."""
+    check_output_folder(
+        output, CURVE_FILES, OUTPUT_MARKERS, "bertsent learning-curve", overwrite=overwrite
+    )
 
 
 def write_learning_curve(result: dict[str, Any], output: Path) -> None:

@@ -77,8 +77,10 @@ def classification_report(
         labels: Class names.
 
     Returns:
-        accuracy, accuracy_ci (95% bootstrap), macro_f1, per_class precision/recall/F1
-        and support, confusion_matrix (rows gold, columns predicted), ece, n.
+        accuracy, accuracy_ci (95% bootstrap), macro_f1 (the mean F1 of the classes in
+        ``gold``: a file of one class is not marked down for the class it lacks),
+        per_class precision/recall/F1 and support, confusion_matrix (rows gold,
+        columns predicted), ece, n.
     """
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -95,7 +97,7 @@ def classification_report(
         "accuracy": float(correct.mean()),
         "accuracy_ci": list(bootstrap_accuracy_interval(correct, seed=seed)),
         "macro_f1": float(
-            f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
+            f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)
         ),
         "per_class": {
             label: {

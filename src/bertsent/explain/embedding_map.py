@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bertsent.atomic import check_files_in_folder, written_by
 from bertsent.data.splits import Split
 from bertsent.errors import DataError
 from bertsent.evaluation.behaviour import generate_suite, polarity_columns
@@ -25,6 +27,31 @@ from bertsent.models.pretrained import load_encoder
 
 MARKED_CATEGORIES = ("sarcasm", "negation")
 STAGES = ("before", "after")
+# what `bertsent embed-map` writes into its folder, by kind; the JSON marks it as ours
+MAP_FILES = {
+    "figure": "embedding_map.png",
+    "interactive": "embedding_map.html",
+    "json": "embedding_map.json",
+}
+
+
+def check_map_outputs(folder: Path, *, overwrite: bool = False) -> bool:
+    """Refuse to write the map into ``folder`` over files ``embed-map`` did not write.
+
+    A folder whose ``embedding_map.json`` starts ``{"bertsent": "embed-map"`` holds an
+    earlier map: its :data:`MAP_FILES` are replaced. Otherwise any of them that exists
+    is refused unless ``overwrite``. Nothing else in ``folder`` is touched.
+
+    Returns:
+        Whether the files may replace what is at their paths.
+
+    Raises:
+        OutputExistsError: ``folder`` is a file, or naming the first file in the way.
+    """
+    folder = Path(folder)
+    ours = overwrite or written_by(folder / MAP_FILES["json"], "embed-map")
+    check_files_in_folder(folder, list(MAP_FILES.values()), "bertsent embed-map", replaceable=ours)
+    return ours
 
 
 @dataclass

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertsent.atomic import check_files_in_folder, written_by
 from bertsent.explain.attention import AttentionMaps, attention_maps
 from bertsent.explain.attributions import Attribution, faithfulness, integrated_gradients
+from bertsent.explain.tokens import require_text
 from bertsent.models.base import SentimentClassifier
 
 
@@ -31,7 +34,11 @@ def explain_text(classifier: SentimentClassifier, text: str, *, steps: int = 50)
 
     The faithfulness check deletes the words each method ranks highest (IG scores toward
     the prediction; the [CLS] row of the attention rollout) against random words.
+
+    Raises:
+        DataError: ``text`` is empty or only whitespace.
     """
+    require_text(text)
     attention = attention_maps(classifier, text)
     attribution = integrated_gradients(classifier, text, steps=steps)
     target = classifier.labels_.index(attribution.label)
@@ -49,6 +56,41 @@ def file_stem(text: str, limit: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-") or "review"
 
 
+def explanation_files(
+    text: str, *, image_format: str = "png", attention: bool = True, attributions: bool = True
+) -> dict[str, str]:
+    """The names of the files one explanation of ``text`` is written to, by kind."""
+    stem = file_stem(text)
+    names = {"json": f"{stem}.json"}
+    if attention:
+        names["attention"] = f"{stem}-attention.{image_format}"
+    if attributions:
+        names["attributions"] = f"{stem}-attributions.{image_format}"
+    return names
+
+
+def check_explanation_outputs(
+    folder: Path, names: Iterable[str], json_name: str, *, overwrite: bool = False
+) -> bool:
+    """Refuse to write an explanation over files ``explain`` did not write.
+
+    The explanation of one text is its JSON (first key ``"bertsent": "explain"``) and
+    its figures, all named after the text: when that JSON is ours, so are the figures
+    beside it, and all of them are replaced. Otherwise any of ``names`` that exists in
+    ``folder`` is refused unless ``overwrite``. Other files in ``folder`` (explanations
+    of other texts, anything of the user's) are never touched.
+
+    Returns:
+        Whether the files may replace what is at their paths.
+
+    Raises:
+        OutputExistsError: ``folder`` is a file, or naming the first file in the way.
+    """
+    ours = overwrite or written_by(Path(folder) / json_name, "explain")
+    check_files_in_folder(Path(folder), list(names), "bertsent explain", replaceable=ours)
+    return ours
+
+
 def write_explanation(
     explanation: Explanation,
     output_dir: Path,
@@ -58,18 +100,27 @@ def write_explanation(
     head: int = 0,
     attention: bool = True,
     attributions: bool = True,
+    overwrite: bool = True,
 ) -> dict[str, Path]:
-    """Write the chosen figures for one explanation; returns their paths by name."""
+    """Write the chosen figures for one explanation; returns their paths by name.
+
+    ``overwrite=False`` refuses, at the rename, a file already at a figure's path.
+    """
     from bertsent.explain.figures import plot_attention, plot_attributions
 
-    stem = file_stem(explanation.attribution.encoded.text)
+    names = explanation_files(
+        explanation.attribution.encoded.text,
+        image_format=image_format,
+        attention=attention,
+        attributions=attributions,
+    )
     paths: dict[str, Path] = {}
     if attention:
         paths["attention"] = plot_attention(
-            explanation.attention, output_dir / f"{stem}-attention.{image_format}", layer, head
+            explanation.attention, output_dir / names["attention"], layer, head, overwrite=overwrite
         )
     if attributions:
         paths["attributions"] = plot_attributions(
-            explanation.attribution, output_dir / f"{stem}-attributions.{image_format}"
+            explanation.attribution, output_dir / names["attributions"], overwrite=overwrite
         )
     return paths

@@ -28,11 +28,12 @@ def _shorten(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _save(figure: Any, path: Path) -> Path:
+def _save(figure: Any, path: Path, *, overwrite: bool = True) -> Path:
+    """Save ``figure`` at ``path`` in one step; ``overwrite`` as in :func:`atomic_file`."""
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as temporary:
+    with atomic_file(path, overwrite=overwrite) as temporary:
         figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=100)
     plt.close(figure)
     return path
@@ -50,8 +51,13 @@ def _heatmap(axis: Any, matrix: np.ndarray, words: list[str], title: str) -> Non
     axis.set_title(title, fontsize=10)
 
 
-def plot_attention(maps: AttentionMaps, path: Path, layer: int = -1, head: int = 0) -> Path:
-    """One head, the mean over heads of a layer, the rollout, and the [CLS] rollout row."""
+def plot_attention(
+    maps: AttentionMaps, path: Path, layer: int = -1, head: int = 0, *, overwrite: bool = True
+) -> Path:
+    """One head, the mean over heads of a layer, the rollout, and the [CLS] rollout row.
+
+    ``overwrite=False`` refuses a file at ``path`` (as all the figures here do).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,10 +81,10 @@ def plot_attention(maps: AttentionMaps, path: Path, layer: int = -1, head: int =
     axes[3].set_xlabel("share of attention")
     figure.suptitle(f'Attention: "{_shorten(maps.encoded.text)}"', fontsize=11)
     figure.tight_layout()
-    return _save(figure, path)
+    return _save(figure, path, overwrite=overwrite)
 
 
-def plot_attributions(attribution: Attribution, path: Path) -> Path:
+def plot_attributions(attribution: Attribution, path: Path, *, overwrite: bool = True) -> Path:
     """Signed integrated-gradients bars per word, with the faithfulness numbers underneath."""
     import matplotlib
 
@@ -102,7 +108,7 @@ def plot_attributions(attribution: Attribution, path: Path) -> Path:
     if attribution.faithfulness:
         figure.text(0.01, 0.01, faithfulness_line(attribution.faithfulness), fontsize=8)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
-    return _save(figure, path)
+    return _save(figure, path, overwrite=overwrite)
 
 
 def faithfulness_line(result: dict[str, Any]) -> str:
@@ -117,7 +123,7 @@ def faithfulness_line(result: dict[str, Any]) -> str:
     )
 
 
-def plot_embedding_map(result: EmbeddingMap, path: Path) -> Path:
+def plot_embedding_map(result: EmbeddingMap, path: Path, *, overwrite: bool = True) -> Path:
     """t-SNE (top) and PCA (bottom), before (left) and after (right) fine-tuning."""
     import matplotlib
 
@@ -165,7 +171,7 @@ def plot_embedding_map(result: EmbeddingMap, path: Path) -> Path:
         fontsize=12,
     )
     figure.tight_layout()
-    return _save(figure, path)
+    return _save(figure, path, overwrite=overwrite)
 
 
 def _svg_marker(kind: str, x: float, y: float, colour: str, title: str, wrong: bool) -> str:
@@ -221,7 +227,7 @@ def embedding_map_svg(result: EmbeddingMap, stage: str, projection: str = "tsne"
     )
 
 
-def write_embedding_map_html(result: EmbeddingMap, path: Path) -> Path:
+def write_embedding_map_html(result: EmbeddingMap, path: Path, *, overwrite: bool = True) -> Path:
     """A standalone page with the before/after t-SNE maps side by side."""
     maps = "".join(embedding_map_svg(result, stage) for stage in STAGES)
     page = (
@@ -232,5 +238,5 @@ def write_embedding_map_html(result: EmbeddingMap, path: Path) -> Path:
         "<p>Hover over a point to read the review.</p>"
         f'<div class="maps">{maps}</div></body></html>'
     )
-    write_text_atomic(path, page)
+    write_text_atomic(path, page, overwrite=overwrite)
     return path

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertsent.errors import ModelError
+from bertsent.errors import DataError, ModelError
 from bertsent.models.base import SentimentClassifier
 from bertsent.models.tokenization import encode
 
@@ -42,6 +42,21 @@ def require_transformer(classifier: SentimentClassifier) -> Any:
             hint="train one with `bertsent train --method bert`",
         )
     return model
+
+
+def require_text(text: str) -> str:
+    """``text`` unchanged, or an error when it has no words: there is nothing to explain.
+
+    Raises:
+        DataError: the text is empty or only whitespace.
+    """
+    if not text.strip():
+        raise DataError(
+            f"the text to explain is {'empty' if not text else 'only whitespace'}: "
+            "there are no words to explain",
+            hint='pass a review, e.g. bertsent explain MODEL "This movie was not very good"',
+        )
+    return text
 
 
 def encode_text(classifier: SentimentClassifier, text: str) -> EncodedText:

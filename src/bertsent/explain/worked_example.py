@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from bertsent.errors import ConfigError
-from bertsent.explain.tokens import encode_text, require_transformer
+from bertsent.explain.tokens import encode_text, require_text, require_transformer
 from bertsent.models.base import SentimentClassifier
 
 
@@ -29,7 +29,11 @@ def worked_example(
     """Forward and backward pass of one review, as plain numbers.
 
     ``gold`` defaults to the predicted label (the loss is then the model's own surprise).
+
+    Raises:
+        DataError: ``text`` is empty or only whitespace.
     """
+    require_text(text)
     model = require_transformer(classifier)
     labels = classifier.labels_
     encoded = encode_text(classifier, text)

@@ -10,16 +10,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from bertsent.models.tokenization import encode, pad_ids
+from bertsent.progress import progress_bar
 from bertsent.training.hardware import device_name
 
-BACKENDS = ("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
-HALF_DTYPES = {"torch-bf16": torch.bfloat16, "torch-fp16": torch.float16}
+if TYPE_CHECKING:
+    import torch
+
+# torch dtype names: torch itself is imported only by the PyTorch backends
+HALF_DTYPES = {"torch-bf16": "bfloat16", "torch-fp16": "float16"}
 CHUNK_SIZE = 8192  # texts tokenised (in a background thread) while the previous chunk runs
 
 
@@ -31,6 +34,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def pad_batch(sequences: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`pad_ids` as tensors: (input_ids, attention_mask)."""
+    import torch
+
     input_ids, attention_mask = pad_ids(sequences, pad_id)
     return torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
 
@@ -60,6 +65,7 @@ class Engine(ABC):
         truncation: str = "head",
         batch_size: int | None = None,
         chunk_size: int = CHUNK_SIZE,
+        pad_id: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.num_labels = num_labels
@@ -67,7 +73,9 @@ class Engine(ABC):
         self.truncation = truncation
         self.batch_size = batch_size or default_batch_size(self.device)
         self.chunk_size = chunk_size
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        if pad_id is None:  # a transformers tokenizer knows it; pass it with a bare one
+            pad_id = getattr(tokenizer, "pad_token_id", None)
+        self.pad_id = pad_id if pad_id is not None else 0
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         return encode(self.tokenizer, texts, self.max_length, self.truncation)
@@ -89,31 +97,31 @@ class Engine(ABC):
                     )
                 yield start, encoded
 
-    def batches(
-        self, texts: Sequence[str]
-    ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    def batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(input rows, input_ids, attention_mask) per batch, longest texts first in a chunk."""
         for offset, encoded in self._chunks(texts):
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
             order = np.argsort(lengths, kind="stable")[::-1]
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                yield rows + offset, *pad_batch([encoded[i] for i in rows], self.pad_id)
+                yield rows + offset, *pad_ids([encoded[i] for i in rows], self.pad_id)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_classes) float32 logits, in the order of ``texts``."""
         result = np.zeros((len(texts), self.num_labels), dtype=np.float32)
         if not texts:
             return result
-        for rows, input_ids, attention_mask in self.batches(texts):
-            result[rows] = self._forward(input_ids, attention_mask)  # back to input order
+        with progress_bar(len(texts), "review") as bar:
+            for rows, input_ids, attention_mask in self.batches(texts):
+                result[rows] = self._forward(input_ids, attention_mask)  # back to input order
+                bar.update(len(rows))
         return result
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))
 
     @abstractmethod
-    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
+    def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """(batch, n_classes) logits of one padded batch."""
 
 
@@ -131,17 +139,20 @@ class TorchEngine(Engine):
         num_labels = getattr(model.config, "num_labels", 0)
         super().__init__(tokenizer, num_labels=num_labels, **settings)
 
-    def _output(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+    def _output(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Any:
+        import torch
+
+        ids, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
         gpu = self.device == "cuda"
         if gpu:  # page-locked copies overlap the transfer with the previous batch's work
-            input_ids, attention_mask = input_ids.pin_memory(), attention_mask.pin_memory()
+            ids, mask = ids.pin_memory(), mask.pin_memory()
         with torch.inference_mode():
             return self.model(
-                input_ids=input_ids.to(self.device, non_blocking=gpu),
-                attention_mask=attention_mask.to(self.device, non_blocking=gpu),
+                input_ids=ids.to(self.device, non_blocking=gpu),
+                attention_mask=mask.to(self.device, non_blocking=gpu),
             )
 
-    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
+    def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self._output(input_ids, attention_mask).logits.float().cpu().numpy()
 
     def map_batches(self, texts: Sequence[str], pick: Callable[[Any], torch.Tensor]) -> np.ndarray:
@@ -150,6 +161,8 @@ class TorchEngine(Engine):
         ``pick`` selects a (batch, ...) tensor from the model output, e.g. the final
         [CLS] vectors of an encoder. No texts give an empty (0,) array.
         """
+        import torch
+
         result: np.ndarray | None = None
         for rows, input_ids, attention_mask in self.batches(texts) if texts else []:
             with torch.inference_mode():
@@ -172,8 +185,8 @@ class OnnxEngine(Engine):
         self.session = session
         self.input_names = {node.name for node in session.get_inputs()}
 
-    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
-        feed = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+    def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self.input_names:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         (logits,) = self.session.run(["logits"], feed)
@@ -217,9 +230,18 @@ def load_for_inference(model_dir: str, backend: str = "auto", threads: int | Non
     """Load a saved model to serve: ``threads`` for this machine, a GPU when there is one.
 
     PyTorch's thread count is process-wide, so only the CLI and the server call this.
+    Models that run in ONNX Runtime (and the scikit-learn baselines) never import torch.
     """
-    from bertsent.models import load
+    from bertsent.inference.export import choose_backend
+    from bertsent.models import load, read_metadata
 
     threads = threads or cpu_threads()
-    torch.set_num_threads(threads)
-    return load(model_dir, backend=backend, threads=threads, device=device_name())
+    method = read_metadata(model_dir).get("method")
+    if method == "bert" and backend == "auto":
+        backend = choose_backend(model_dir)
+    if method in ("bert", "lstm") and not backend.startswith("onnx"):
+        import torch
+
+        torch.set_num_threads(threads)
+        return load(model_dir, backend=backend, threads=threads, device=device_name())
+    return load(model_dir, backend=backend, threads=threads)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import platform
 import time
 import warnings
 from datetime import UTC, datetime
@@ -19,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.atomic import atomic_directory
+from bertsent.atomic import atomic_directory, check_replaceable
 from bertsent.data import DatasetSplits
 from bertsent.errors import MissingDependencyError, ModelError
 from bertsent.inference.engine import OnnxEngine, open_session
-from bertsent.training.hardware import cpu_has_fast_bf16, describe
+from bertsent.training.hardware import cpu_flags, cpu_has_fast_bf16, device_name
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def export_onnx(
     int8: bool = False,
     data: str | DatasetSplits | None = None,
     split: str = "dev",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write ``MODEL_DIR/onnx/`` (graphs + ``exports.json``) and return the record.
 
@@ -55,10 +57,13 @@ def export_onnx(
         int8: Also write a dynamically quantized INT8 graph.
         data: Dataset to measure on (default: the model's training data).
         split: The split measured; the dev split keeps the test split untouched.
+        overwrite: Replace ``MODEL_DIR/onnx`` even when it is not an earlier export
+            (it has no ``exports.json``); otherwise that is refused.
 
     Raises:
         MissingDependencyError: onnx / onnxruntime are not installed.
         ModelError: the model is not a BERT-family classifier.
+        OutputExistsError: ``MODEL_DIR/onnx`` is not ours and ``overwrite`` is false.
     """
     from bertsent.evaluation.evaluate import data_split
     from bertsent.models import load
@@ -66,6 +71,8 @@ def export_onnx(
 
     _require_onnx()
     model_dir = Path(model_dir)
+    # refused before the minutes of measuring, and checked again before the swap
+    check_replaceable(model_dir / ONNX_FOLDER, RECORD_FILE, "bertsent export", overwrite=overwrite)
     classifier = load(model_dir)
     if not isinstance(classifier, BertClassifier):
         raise ModelError(
@@ -112,7 +119,9 @@ def export_onnx(
         half = load(model_dir, backend="torch-bf16")
         measure("torch-bf16", half._engine())  # type: ignore[attr-defined]
     backends = ["onnx", "onnx-int8"] if int8 else ["onnx"]
-    with atomic_directory(model_dir / ONNX_FOLDER, RECORD_FILE, "bertsent export") as folder:
+    with atomic_directory(
+        model_dir / ONNX_FOLDER, RECORD_FILE, "bertsent export", overwrite=overwrite
+    ) as folder:
         plain = folder / "plain.onnx"
         _export_graph(classifier, plain)
         _fuse_transformer_ops(classifier, plain, folder / GRAPH_FILES["onnx"])
@@ -148,10 +157,17 @@ def _timed(engine: Any, texts: list[str]) -> tuple[np.ndarray, float]:
 
 
 def hardware_key() -> dict[str, Any]:
-    """What makes speeds comparable between machines: device, CPU capability, bf16 units."""
-    info = describe()
-    keys = ("device", "gpu", "cpu_capability", "cpu_fast_bf16")
-    return {k: info[k] for k in keys if k in info}
+    """What makes speeds comparable between machines: the GPU, or the CPU's kind and flags.
+
+    The flags (AVX2, AVX-512, VNNI, BF16, AMX) decide which backend is fastest; on a
+    machine without a GPU they are read without importing torch, so ``--backend auto``
+    costs nothing at start-up.
+    """
+    if device_name() == "cuda":
+        import torch
+
+        return {"device": "cuda", "gpu": torch.cuda.get_device_name(0)}
+    return {"device": "cpu", "machine": platform.machine(), "cpu_flags": cpu_flags()}
 
 
 def _fastest_within_band(record: dict[str, Any]) -> str:

@@ -6,6 +6,9 @@ what they were scored from. A run killed at any moment can therefore continue wi
 ``resume=True`` from the last complete part. Once every row is scored the parts are
 merged inside the work folder and the result renamed to the output in one step, so a
 kill never leaves a half-written output or a stray temporary file beside it.
+
+Nothing the user has is replaced: an existing output file only with ``overwrite``, and
+never an input column (the new columns can take a ``prefix`` instead).
 """
 
 from __future__ import annotations
@@ -14,15 +17,14 @@ import csv
 import itertools
 import json
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from bertsent.atomic import atomic_directory, atomic_file
-from bertsent.data.readers import Record, file_format, iter_records
+from bertsent.atomic import atomic_directory, atomic_file, check_file_replaceable, publish_file
+from bertsent.data.readers import Record, allow_long_csv_fields, file_format, iter_records
 from bertsent.errors import ConfigError, DataError
 from bertsent.models.base import SentimentClassifier
 
@@ -38,7 +40,10 @@ _SETTINGS = {
     "chunk_size": "chunk size",
     "model": "model",
     "output_format": "output format",
+    "prefix": "column prefix",
 }
+# Files whose bytes decide a model's scores, hashed to recognise the model on --resume.
+WEIGHT_FILES = ("*.safetensors", "*.skops")
 
 
 class RowWriter(Protocol):
@@ -99,26 +104,36 @@ def predict_file(
     chunk_size: int = 1024,
     progress: bool = True,
     resume: bool = False,
-    model_id: str | None = None,
+    model_id: dict[str, Any] | None = None,
+    prefix: str = "",
+    overwrite: bool = False,
 ) -> int:
     """Add ``label``, ``score`` and per-class scores to every row of ``input_path``.
 
     The input streams in chunks of ``chunk_size`` rows; the output (its format from its
     suffix) appears only when complete. jsonl rows get a ``scores`` object, csv and
-    parquet rows one ``score_<label>`` column per class. Returns the number of rows.
+    parquet rows one ``score_<label>`` column per class. An input without rows gives
+    an output without rows that still has its header (csv, tsv, parquet). Returns the
+    number of rows.
 
     Args:
         resume: Continue the interrupted run whose work folder ``<output>.partial`` is
             left (or start afresh if there is none). Without it such a folder is an error,
             so that no scored rows are thrown away unasked.
-        model_id: Names the model (e.g. its directory) so a resume with another model
-            is refused rather than mixing the two models' scores.
+        model_id: The model as :func:`model_fingerprint` describes it, so a resume
+            with another model (even one saved at the same path) is refused rather
+            than mixing the two models' scores.
+        prefix: Put before the new columns' names (``pred_`` gives ``pred_label``...),
+            for inputs that already have a ``label`` or ``score`` column.
+        overwrite: Replace an existing output file (otherwise refused).
 
     Raises:
         ConfigError: ``chunk_size`` is below 1, or a work folder is left and ``resume``
             is false.
         DataError: A bad input row (the work folder is then removed: the input must
-            change, which voids it), or a resume whose settings or input differ.
+            change, which voids it), an input column the new columns would replace,
+            or a resume whose settings, input or model differ.
+        OutputExistsError: ``output_path`` exists and ``overwrite`` is false.
     """
     if chunk_size < 1:
         raise ConfigError(f"chunk size must be at least 1, got {chunk_size}")
@@ -130,6 +145,12 @@ def predict_file(
         )
     if not source.is_file():
         raise DataError(f"{source}: file not found")
+    check_file_replaceable(target, overwrite=overwrite)
+    # Everything that can be refused is refused before the work folder appears.
+    allow_long_csv_fields()
+    input_columns = _input_columns(source, in_format)
+    new_columns = output_columns(model.labels_, out_format, prefix)
+    _refuse_clashes(str(source), input_columns, new_columns)
     work = target.with_name(f"{target.name}.partial")
     stat = source.stat()
     settings = {
@@ -140,13 +161,15 @@ def predict_file(
         "chunk_size": chunk_size,
         "model": model_id,
         "output_format": out_format,
+        "prefix": prefix,
     }
     parts = _open_work_folder(work, settings, resume)
     from tqdm.auto import tqdm
 
-    total = _count_rows(source, in_format) if progress else None
     records = iter_records(source, text_column, None, keep_row=True)
+    merged = work / f"merged.{out_format}"
     try:
+        total = _count_rows(source, in_format) if progress else None
         # The parts hold the first len(parts) * chunk_size rows (the last part may be short).
         count = sum(1 for _ in itertools.islice(records, len(parts) * chunk_size))
         with tqdm(
@@ -158,22 +181,98 @@ def predict_file(
         ) as bar:
             while chunk := list(itertools.islice(records, chunk_size)):
                 part = _part_path(work, len(parts), out_format)
+                rows = _score(model, chunk, out_format, prefix, new_columns)
                 with atomic_file(part) as temporary, open_writer(temporary, out_format) as write:
-                    write(_score(model, chunk, out_format))
+                    write(rows)
                 parts.append(part)
                 count += len(chunk)
                 bar.update(len(chunk))
+        if parts:
+            _merge_parts(parts, merged, out_format)
+        else:
+            _write_header_only(merged, out_format, source, input_columns, new_columns)
     except DataError:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    except KeyboardInterrupt:
-        logger.warning("interrupted: the rows scored so far are in %s; rerun with --resume", work)
+    except BaseException as error:
+        if not parts:  # nothing scored to resume from: leave nothing behind
+            shutil.rmtree(work, ignore_errors=True)
+        elif isinstance(error, KeyboardInterrupt):
+            logger.warning(
+                "interrupted: the rows scored so far are in %s; rerun with --resume", work
+            )
         raise
-    merged = work / f"merged.{out_format}"
-    _merge_parts(parts, merged, out_format)
-    os.replace(merged, target)
+    publish_file(merged, target, overwrite=overwrite)
     shutil.rmtree(work)
     return count
+
+
+def output_columns(labels: list[str], out_format: str, prefix: str = "") -> list[str]:
+    """The columns scoring adds, in order: label, score and the per-class scores."""
+    if out_format == "jsonl":
+        return [f"{prefix}label", f"{prefix}score", f"{prefix}scores"]
+    return [f"{prefix}label", f"{prefix}score", *(f"{prefix}score_{label}" for label in labels)]
+
+
+def model_fingerprint(model_dir: str | Path, model: SentimentClassifier) -> dict[str, Any]:
+    """What identifies ``model`` (loaded from ``model_dir``) when a run is resumed.
+
+    A path says nothing once another model is saved there; the sha256 of the files its
+    scores come from does: the ONNX graph for the ONNX backends (hashed and checked
+    when it was opened), else the weights in the folder (hashed here, once per run).
+    The backend counts too: fp32 and INT8 scores differ.
+    """
+    from bertsent.inference.export import file_sha256
+
+    folder = Path(model_dir).resolve()
+    backend = getattr(model, "backend", None)
+    export = getattr(model, "export_", None)
+    if backend and backend.startswith("onnx") and export:
+        weights = {f"onnx/{export['file']}": str(export["sha256"])}
+    else:
+        files = sorted({path for pattern in WEIGHT_FILES for path in folder.glob(pattern)})
+        weights = {path.name: file_sha256(path) for path in files if path.is_file()}
+    return {"path": str(folder), "method": model.method, "backend": backend, "weights": weights}
+
+
+def _input_columns(path: Path, fmt: str) -> list[str]:
+    """The input's column names, read ahead of the rows (empty if they cannot be read).
+
+    A jsonl file names its columns row by row: this is the first row's; later rows are
+    checked as they are scored. Unreadable headers are left for the reader to report
+    with their line.
+    """
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        if fmt == "jsonl":
+            first = next((line for line in handle if line.strip()), "")
+            try:
+                row = json.loads(first)
+            except ValueError:
+                return []
+            return list(row) if isinstance(row, dict) else []
+        try:
+            header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
+        except csv.Error:
+            return []
+        return [name.strip() for name in header]
+
+
+def _refuse_clashes(where: str, columns: Any, new_columns: list[str]) -> None:
+    """Refuse input columns that the new columns would replace (e.g. gold labels)."""
+    clashes = [name for name in new_columns if name in columns]
+    if not clashes:
+        return
+    names = ", ".join(f"'{name}'" for name in clashes)
+    raise DataError(
+        f"{where}: the input already has column{'s' if len(clashes) > 1 else ''} {names}, "
+        "which the predictions would replace",
+        hint="name the new columns with --prefix, e.g. --prefix pred_ writes pred_label, "
+        "pred_score, ...",
+    )
 
 
 def _part_path(work: Path, number: int, fmt: str) -> Path:
@@ -204,13 +303,15 @@ def _open_work_folder(work: Path, settings: dict[str, Any], resume: bool) -> lis
     differences = [
         f"{name} {saved.get(key)!r} -> {settings[key]!r}"
         for key, name in _SETTINGS.items()
-        if saved.get(key) != settings[key]
+        if key != "model" and saved.get(key) != settings[key]
     ]
+    if model_change := _model_change(saved.get("model"), settings["model"]):
+        differences.insert(0, model_change)
     if differences:
         raise DataError(
             f"{work}: cannot resume, this run differs from the interrupted one: "
             + "; ".join(differences),
-            hint=f"rerun with the same input and settings, or {start_over}",
+            hint=f"rerun with the same input, model and settings, or {start_over}",
         )
     parts: list[Path] = []
     while (part := _part_path(work, len(parts), settings["output_format"])).exists():
@@ -218,18 +319,57 @@ def _open_work_folder(work: Path, settings: dict[str, Any], resume: bool) -> lis
     return parts
 
 
+def _model_change(saved: Any, current: Any) -> str | None:
+    """How the model differs from the interrupted run's, by what decides its scores.
+
+    Only the method, backend and weights count: a model moved to another path scores
+    the same; another model saved at the same path does not.
+    """
+    if not isinstance(saved, dict) or not isinstance(current, dict):  # unnamed or older runs
+        if saved == current:
+            return None
+        names = [m.get("path") if isinstance(m, dict) else m for m in (saved, current)]
+        return f"model {names[0]!r} -> {names[1]!r}"
+    changes = [
+        f"{key} {saved.get(key)} -> {current.get(key)}"
+        for key in ("method", "backend")
+        if saved.get(key) != current.get(key)
+    ]
+    old, new = saved.get("weights") or {}, current.get("weights") or {}
+    changes += [
+        f"{name} sha256 {old.get(name, 'none')[:12]} -> {new.get(name, 'none')[:12]}"
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
+    if not changes:
+        return None
+    same_place = saved.get("path") == current.get("path")
+    place = "was replaced" if same_place else f"-> {current.get('path')}"
+    return f"model {saved.get('path')} {place} ({', '.join(changes)})"
+
+
 def _score(
-    model: SentimentClassifier, chunk: list[Record], out_format: str
+    model: SentimentClassifier,
+    chunk: list[Record],
+    out_format: str,
+    prefix: str,
+    new_columns: list[str],
 ) -> list[dict[str, Any]]:
     """The chunk's input rows with the model's label and scores added."""
+    for record in chunk:  # jsonl rows may add columns after the first
+        _refuse_clashes(record.where, record.row, new_columns)
     rows = []
     scored = model.predict_scores([r.text for r in chunk], digits=6)
     for record, result in zip(chunk, scored, strict=True):
-        row: dict[str, Any] = {**record.row, "label": result["label"], "score": result["score"]}
+        row: dict[str, Any] = {
+            **record.row,
+            f"{prefix}label": result["label"],
+            f"{prefix}score": result["score"],
+        }
         if out_format == "jsonl":
-            row["scores"] = result["scores"]
+            row[f"{prefix}scores"] = result["scores"]
         else:
-            row.update({f"score_{label}": v for label, v in result["scores"].items()})
+            row.update({f"{prefix}score_{label}": v for label, v in result["scores"].items()})
         rows.append(row)
     return rows
 
@@ -267,6 +407,31 @@ def _merge_parts(parts: list[Path], path: Path, fmt: str) -> None:
                     write([json.loads(line) for line in handle])
                 else:
                     write(list(csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")))
+
+
+def _write_header_only(
+    path: Path, fmt: str, source: Path, input_columns: list[str], new_columns: list[str]
+) -> None:
+    """An output without rows that still names its columns, as a header-only input does.
+
+    jsonl has no header: an empty file is its empty table. Parquet columns keep the
+    input's types (csv values are text); the label is text and the scores doubles.
+    """
+    columns = [*input_columns, *new_columns]
+    if fmt == "jsonl":
+        path.write_text("", encoding="utf-8")
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        types = {name: pa.string() for name in columns}
+        if file_format(source) == "parquet":
+            types.update({field.name: field.type for field in pq.read_schema(source)})
+        types.update({name: pa.float64() for name in new_columns[1:]})
+        pq.write_table(pa.schema([(name, types[name]) for name in columns]).empty_table(), path)
+    else:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, delimiter="\t" if fmt == "tsv" else ",").writerow(columns)
 
 
 def _merge_parquet(parts: list[Path], path: Path) -> None:

@@ -14,25 +14,31 @@ __all__ = [
     "METHODS",
     "SentimentClassifier",
     "available_methods",
+    "classifier_class",
     "create",
     "load",
     "read_metadata",
 ]
 
 
-def _methods() -> dict[str, type[SentimentClassifier]]:
-    from bertsent.models.baselines import BowSvmClassifier, NbSvmClassifier, TfidfLrClassifier
-    from bertsent.models.bert import BertClassifier
-    from bertsent.models.lstm import LstmClassifier
+# where each method's class lives, imported only when that method is used: loading a
+# BERT model does not import scikit-learn, a TF-IDF model does not import transformers
+_CLASSES = {
+    "bow-svm": ("bertsent.models.baselines", "BowSvmClassifier"),
+    "tfidf-lr": ("bertsent.models.baselines", "TfidfLrClassifier"),
+    "nbsvm": ("bertsent.models.baselines", "NbSvmClassifier"),
+    "lstm": ("bertsent.models.lstm", "LstmClassifier"),
+    "bert": ("bertsent.models.bert", "BertClassifier"),
+}
 
-    classes: list[type[SentimentClassifier]] = [
-        BowSvmClassifier,
-        TfidfLrClassifier,
-        NbSvmClassifier,
-        LstmClassifier,
-        BertClassifier,
-    ]
-    return {cls.method: cls for cls in classes}
+
+def classifier_class(method: str) -> type[SentimentClassifier]:
+    """The class implementing ``method`` (one of :data:`METHODS`)."""
+    import importlib
+
+    module, name = _CLASSES[method]
+    cls: type[SentimentClassifier] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 # Method names in the order comparisons list them: simplest first, the fine-tuned encoder last.
@@ -58,15 +64,13 @@ def create(
     Raises:
         ConfigError: ``method`` is not one of :data:`METHODS`.
     """
-    methods = _methods()
-    if method not in methods:
+    if method not in METHODS:
         raise ConfigError(f"unknown method '{method}'", hint=f"choose one of: {', '.join(METHODS)}")
     if method == "bert":
-        from bertsent.models.bert import BertClassifier
-
         base = config or TrainingConfig()
-        return BertClassifier(config=TrainingConfig.from_dict({**base.to_dict(), "seed": seed}))
-    return methods[method](seed=seed)  # type: ignore[call-arg]
+        config = TrainingConfig.from_dict({**base.to_dict(), "seed": seed})
+        return classifier_class(method)(config=config)  # type: ignore[call-arg]
+    return classifier_class(method)(seed=seed)  # type: ignore[call-arg]
 
 
 def load(
@@ -88,9 +92,8 @@ def load(
     ['fresh']
     """
     method = read_metadata(path).get("method")
-    methods = _methods()
-    if method not in methods:
-        raise ModelError(f"{path}: unknown method '{method}' (known: {', '.join(methods)})")
+    if method not in METHODS:
+        raise ModelError(f"{path}: unknown method '{method}' (known: {', '.join(METHODS)})")
     if method == "bert":
         from bertsent.models.bert import BertClassifier
 
@@ -100,4 +103,4 @@ def load(
             f"{path}: the '{backend}' backend is for BERT models; this one is '{method}'",
             hint="drop --backend",
         )
-    return methods[method].load(path)
+    return classifier_class(method).load(path)

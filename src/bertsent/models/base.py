@@ -14,11 +14,15 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from bertsent.atomic import atomic_directory
-from bertsent.data.splits import Split, stratified_split
+from bertsent.data.splits import Split, carve, training_text_hashes
 from bertsent.errors import ModelError
 
 METADATA_FILE = "bertsent.json"
 FORMAT_VERSION = 1
+# sorted 8-byte hashes of the normalised training texts (numpy .npy, never pickled):
+# evaluate counts how many scored texts the model was trained on
+TRAIN_HASHES_FILE = "train_texts.npy"
+DAMAGED_HINT = "retrain the model, or copy the model folder again"
 
 
 class SentimentClassifier(ABC):
@@ -33,6 +37,8 @@ class SentimentClassifier(ABC):
     metadata_: dict[str, Any]  # bertsent.json of a loaded model
     history_: list[dict[str, Any]]  # one entry per epoch or per setting tried on dev
     best_: dict[str, Any]  # the setting model selection kept, e.g. {"epoch": 3} or {"C": 0.1}
+    # hashes of the training texts (see training_text_hashes); None: not recorded
+    train_hashes_: np.ndarray | None
 
     @abstractmethod
     def fit(
@@ -81,6 +87,8 @@ class SentimentClassifier(ABC):
         path: str | Path,
         metadata: dict[str, Any] | None = None,
         extras: Callable[[Path], None] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Path:
         """Write the model to a directory atomically and return its path.
 
@@ -89,6 +97,7 @@ class SentimentClassifier(ABC):
                 new one is complete.
             metadata: Extra entries for ``bertsent.json`` (data, metrics, history...).
             extras: Called with the temporary folder to add files (figures, card).
+            overwrite: Replace whatever is at ``path``, not only an earlier model.
         """
 
     def _write_directory(
@@ -98,11 +107,18 @@ class SentimentClassifier(ABC):
         settings: dict[str, Any],
         metadata: dict[str, Any] | None,
         extras: Callable[[Path], None] | None,
+        *,
+        overwrite: bool = False,
     ) -> Path:
         """Write the model files, ``bertsent.json`` and any extras into ``path`` atomically."""
         target = Path(path)
-        with atomic_directory(target, METADATA_FILE, "bertsent model folder") as temporary:
+        with atomic_directory(
+            target, METADATA_FILE, "bertsent model folder", overwrite=overwrite or None
+        ) as temporary:
             write_model(temporary)
+            hashes = getattr(self, "train_hashes_", None)
+            if hashes is not None:
+                np.save(temporary / TRAIN_HASHES_FILE, hashes.astype("<u8"), allow_pickle=False)
             (temporary / METADATA_FILE).write_text(
                 self._metadata_record(settings, metadata), encoding="utf-8"
             )
@@ -110,11 +126,20 @@ class SentimentClassifier(ABC):
                 extras(temporary)
         return target
 
-    def _restore(self, metadata: dict[str, Any]) -> None:
-        """Set what ``load`` reads back from ``bertsent.json`` besides the weights."""
+    def _remember_training_texts(self, texts: Sequence[str], *also: np.ndarray | None) -> None:
+        """Keep the hashes of ``texts`` (and of texts ``also`` seen, e.g. by a teacher)."""
+        hashes = training_text_hashes(texts)
+        for more in also:
+            if more is not None:
+                hashes = np.union1d(hashes, more)
+        self.train_hashes_ = hashes
+
+    def _restore(self, metadata: dict[str, Any], path: str | Path) -> None:
+        """Set what ``load`` reads back besides the weights: metadata and training-text hashes."""
         self.metadata_ = metadata
         self.best_ = metadata.get("best", {})
         self.history_ = metadata.get("history", [])
+        self.train_hashes_ = read_train_hashes(path)
 
     def _metadata_record(self, settings: dict[str, Any], metadata: dict[str, Any] | None) -> str:
         """The ``bertsent.json`` text: format, method, labels, settings, provenance."""
@@ -127,6 +152,13 @@ class SentimentClassifier(ABC):
             "versions": package_versions(),
             **(metadata or {}),
         }
+        hashes = getattr(self, "train_hashes_", None)
+        if hashes is not None:
+            record["train_texts"] = {
+                "file": TRAIN_HASHES_FILE,
+                "count": len(hashes),
+                "hash": "blake2b-64 of the NFKC, case-folded letters and digits",
+            }
         return json.dumps(record, indent=2)
 
     @classmethod
@@ -156,7 +188,7 @@ def train_and_dev(
     """The training split and the dev split for model selection (10% of train if none)."""
     train = Split("train", list(texts), list(labels))
     if eval_texts is None or eval_labels is None:
-        carved, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), seed)
+        carved, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, "the training texts")
         return carved, dev
     return train, Split("dev", list(eval_texts), list(eval_labels))
 
@@ -167,6 +199,44 @@ def require_fitted(model: SentimentClassifier, attribute: str) -> None:
         raise ModelError(
             f"this {model.method} classifier is not fitted yet", hint="call fit() or load() first"
         )
+
+
+def read_train_hashes(path: str | Path) -> np.ndarray | None:
+    """The training-text hashes saved in a model folder; None when it has none (older models).
+
+    Raises:
+        ModelError: the file is there but damaged.
+    """
+    file = Path(path) / TRAIN_HASHES_FILE
+    if not file.is_file():
+        return None
+    try:
+        hashes = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ModelError(f"{file} is damaged ({exc})", hint=DAMAGED_HINT) from None
+    if hashes.ndim != 1 or hashes.dtype.kind != "u" or hashes.dtype.itemsize != 8:
+        raise ModelError(f"{file} is damaged (not a list of 8-byte hashes)", hint=DAMAGED_HINT)
+    return hashes.astype(np.uint64)
+
+
+def check_safetensors(file: Path) -> None:
+    """Open a weights file's header, so a damaged copy is named instead of a deep traceback.
+
+    The header lists every tensor's byte range; an empty, cut-off or foreign file fails here.
+
+    Raises:
+        ModelError: naming the file.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="numpy") as weights:  # numpy: no torch import
+            weights.keys()
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(
+            f"{file} is damaged or incomplete, not a readable safetensors file ({exc})",
+            hint=DAMAGED_HINT,
+        ) from None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -8,8 +8,11 @@ from it.
 
 from __future__ import annotations
 
+import json
 import time
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -24,8 +27,9 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from bertsent.errors import ModelError
+from bertsent.errors import DataError, ModelError
 from bertsent.models.base import (
+    DAMAGED_HINT,
     METADATA_FILE,
     SentimentClassifier,
     read_metadata,
@@ -34,6 +38,9 @@ from bertsent.models.base import (
 )
 
 PIPELINE_FILE = "pipeline.skops"
+VOCABULARY_FILE = "vocabulary.json"  # the vectorizer's terms in column order
+SCHEMA_MEMBER = "schema.json"  # every skops archive holds one
+CALIBRATION_FOLDS = 5
 
 # The only types a saved baseline may contain beyond the ones skops trusts by default.
 TRUSTED_TYPES = frozenset(
@@ -100,6 +107,7 @@ class LinearBaseline(SentimentClassifier):
     method: ClassVar[str]
     description: ClassVar[str]
     c_grid: ClassVar[tuple[float, ...]] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+    min_per_class: ClassVar[int] = 1  # training examples each class needs
 
     def __init__(self, *, C: float | None = None, seed: int = 42) -> None:
         self.C = C
@@ -126,6 +134,7 @@ class LinearBaseline(SentimentClassifier):
         """Vectorize once, try each ``C`` on dev, refit the best with probabilities."""
         started = time.perf_counter()
         train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, self.seed)
+        self._check_class_sizes(train.labels)
         vectorizer = self._vectorizer()
         features = vectorizer.fit_transform(train.texts)  # (n_train, vocabulary) sparse
         dev_features = vectorizer.transform(dev.texts)
@@ -144,8 +153,20 @@ class LinearBaseline(SentimentClassifier):
         self.pipeline_ = Pipeline([("features", vectorizer), ("classifier", classifier)])
         self.labels_ = [str(label) for label in classifier.classes_]
         self.best_ = dict(best)
+        self._remember_training_texts(texts)
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _check_class_sizes(self, labels: Sequence[str]) -> None:
+        """Refuse, by name, a class too small for this method (e.g. for 5-fold calibration)."""
+        label, count = min(Counter(labels).items(), key=lambda item: item[1])
+        if count < self.min_per_class:
+            raise DataError(
+                f"{self.method} calibrates its probabilities on {CALIBRATION_FOLDS} folds of "
+                f"train, so each class needs at least {self.min_per_class} training examples; "
+                f"'{label}' has {count}",
+                hint="add examples of that class, or use tfidf-lr",
+            )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         require_fitted(self, "pipeline_")
@@ -170,44 +191,83 @@ class LinearBaseline(SentimentClassifier):
         path: str | Path,
         metadata: dict[str, Any] | None = None,
         extras: Callable[[Path], None] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Path:
         """Write ``pipeline.skops`` and ``bertsent.json`` into ``path``, atomically."""
         import skops.io
 
         require_fitted(self, "pipeline_")
+
+        def write_model(folder: Path) -> None:
+            # the vocabulary (100k+ n-grams) goes to plain JSON: inside the skops archive
+            # every term is a node that skops audits one by one, seconds per load
+            features = self.pipeline_.named_steps["features"]
+            vocabulary = features.vocabulary_
+            terms = sorted(vocabulary, key=vocabulary.__getitem__)
+            del features.vocabulary_
+            try:
+                skops.io.dump(
+                    self.pipeline_, folder / PIPELINE_FILE, compression=zipfile.ZIP_DEFLATED
+                )
+            finally:
+                features.vocabulary_ = vocabulary
+            (folder / VOCABULARY_FILE).write_text(json.dumps(terms), encoding="utf-8")
+
         return self._write_directory(
             path,
-            lambda folder: skops.io.dump(
-                self.pipeline_, folder / PIPELINE_FILE, compression=zipfile.ZIP_DEFLATED
-            ),
+            write_model,
             {"params": {"C": self.C, "seed": self.seed}, "best": self.best_},
             {"history": self.history_, **(metadata or {})},
             extras,
+            overwrite=overwrite,
         )
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Rebuild the pipeline from allow-listed types only; anything else is refused."""
         import skops.io
+        from skops.io.exceptions import UntrustedTypesFoundException
 
         metadata = read_metadata(path)
         file = Path(path) / PIPELINE_FILE
         if not file.is_file():
             raise ModelError(f"{path}: missing {PIPELINE_FILE}", hint="retrain the model")
-        unexpected = sorted(set(skops.io.get_untrusted_types(file=file)) - TRUSTED_TYPES)
-        if unexpected:
+        try:
+            with zipfile.ZipFile(file) as archive:
+                complete = SCHEMA_MEMBER in archive.namelist()
+            if not complete:
+                raise zipfile.BadZipFile(f"no {SCHEMA_MEMBER} in the archive")
+            # one audited pass: skops refuses any type outside its defaults and ours
+            pipeline = skops.io.load(file, trusted=sorted(TRUSTED_TYPES))
+        except UntrustedTypesFoundException as exc:
             raise ModelError(
-                f"{file}: refusing to load unexpected types {', '.join(unexpected)}",
+                f"{file}: refusing to load unexpected types {', '.join(sorted(exc.args[0]))}",
                 hint="only load model directories written by bertsent",
-            )
+            ) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            # a skops file is a zip archive: empty, cut-off or overwritten files fail to open
+            raise ModelError(
+                f"{file} is damaged or incomplete, not a readable skops archive ({exc})",
+                hint=DAMAGED_HINT,
+            ) from None
+        vocabulary_file = Path(path) / VOCABULARY_FILE
+        if vocabulary_file.is_file():  # models saved before it moved out keep it inside
+            try:
+                terms = json.loads(vocabulary_file.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ModelError(
+                    f"{vocabulary_file} is damaged or incomplete ({exc})", hint=DAMAGED_HINT
+                ) from None
+            pipeline.named_steps["features"].vocabulary_ = {t: i for i, t in enumerate(terms)}
         classifier = cls(**metadata.get("params", {}))
-        classifier.pipeline_ = skops.io.load(file, trusted=sorted(TRUSTED_TYPES))
+        classifier.pipeline_ = pipeline
         classifier.labels_ = [
             str(label) for label in classifier.pipeline_.named_steps["classifier"].classes_
         ]
         if classifier.labels_ != metadata["labels"]:
             raise ModelError(f"{path}: pipeline labels differ from {METADATA_FILE}")
-        classifier._restore(metadata)
+        classifier._restore(metadata, path)
         return classifier
 
 
@@ -223,6 +283,7 @@ class BowSvmClassifier(LinearBaseline):
 
     method = "bow-svm"
     description = "BOW + SVM"
+    min_per_class = CALIBRATION_FOLDS
 
     def _vectorizer(self) -> CountVectorizer:
         return CountVectorizer(binary=True)
@@ -232,7 +293,7 @@ class BowSvmClassifier(LinearBaseline):
 
     def _final_classifier(self, C: float) -> BaseEstimator:
         # Sigmoid calibration on 5-fold out-of-fold scores; one SVM refitted on all of train.
-        return CalibratedClassifierCV(self._classifier(C), cv=5, ensemble=False)
+        return CalibratedClassifierCV(self._classifier(C), cv=CALIBRATION_FOLDS, ensemble=False)
 
 
 class TfidfLrClassifier(LinearBaseline):
@@ -260,6 +321,7 @@ class NbSvmClassifier(LinearBaseline):
 
     method = "nbsvm"
     description = "NB-SVM"
+    min_per_class = CALIBRATION_FOLDS
 
     def _vectorizer(self) -> CountVectorizer:
         return CountVectorizer(binary=True, ngram_range=(1, 2))
@@ -268,4 +330,4 @@ class NbSvmClassifier(LinearBaseline):
         return NBSVM(C=C, random_state=self.seed)
 
     def _final_classifier(self, C: float) -> BaseEstimator:
-        return CalibratedClassifierCV(self._classifier(C), cv=5, ensemble=False)
+        return CalibratedClassifierCV(self._classifier(C), cv=CALIBRATION_FOLDS, ensemble=False)

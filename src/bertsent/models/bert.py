@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,8 +11,8 @@ from typing import Any, Self
 import numpy as np
 
 from bertsent.errors import ConfigError, ModelError
+from bertsent.inference import BACKENDS
 from bertsent.inference.engine import (
-    BACKENDS,
     HALF_DTYPES,
     Engine,
     OnnxEngine,
@@ -19,14 +20,18 @@ from bertsent.inference.engine import (
     open_session,
 )
 from bertsent.models.base import (
+    DAMAGED_HINT,
     METADATA_FILE,
     SentimentClassifier,
+    check_safetensors,
     read_metadata,
+    read_train_hashes,
     require_fitted,
     train_and_dev,
 )
-from bertsent.models.pretrained import load_sequence_classifier
-from bertsent.training.config import TrainingConfig
+from bertsent.models.pretrained import load_sequence_classifier, resolve_model
+from bertsent.models.tokenization import load_rust_tokenizer
+from bertsent.training.config import TrainingConfig, check_position_limit
 
 
 class BertClassifier(SentimentClassifier):
@@ -47,6 +52,14 @@ class BertClassifier(SentimentClassifier):
     method = "bert"
     session_: Any  # ONNX Runtime session of an exported graph (onnx backends)
     export_: dict[str, Any]  # that graph's measured record (accuracy, agreement)
+    # After ``load`` with an ONNX backend the transformers model and tokenizer are read
+    # from ``_saved_at`` only when something needs them (explain, export): scoring needs
+    # the graph and tokenizer.json alone, and starts seconds sooner without them.
+    _saved_at: Path | None = None
+    _model: Any = None
+    _tokenizer: Any = None
+    _rust_tokenizer: Any = None
+    _pad_id: int | None = None
 
     def __init__(
         self,
@@ -78,6 +91,11 @@ class BertClassifier(SentimentClassifier):
         from bertsent.training.finetune import fine_tune
 
         config = (self.config or TrainingConfig()).validate()
+        check_position_limit(config)
+        # a bertsent model this one starts from or learns from has seen its training texts too
+        inherited = [
+            read_train_hashes(resolve_model(s)) for s in (config.model, config.teacher) if s
+        ]
         train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, config.seed)
         class_names = sorted(set(train.labels))
         if work_dir is None:
@@ -96,10 +114,40 @@ class BertClassifier(SentimentClassifier):
         self.training_ = result
         self.history_ = result.history
         self.best_ = result.best
+        self._remember_training_texts(texts, *inherited)
         return self
 
+    @property
+    def model_(self) -> Any:
+        """The transformers model (read on first use after an ONNX ``load``)."""
+        if self._model is None and self._saved_at is not None:
+            self._model = load_sequence_classifier(self._saved_at).eval()
+        if self._model is None:
+            raise AttributeError("model_")  # not fitted: hasattr() says so
+        return self._model
+
+    @model_.setter
+    def model_(self, model: Any) -> None:
+        self._model = model
+
+    @property
+    def tokenizer_(self) -> Any:
+        """The transformers tokenizer (read on first use after an ONNX ``load``)."""
+        if self._tokenizer is None and self._saved_at is not None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                str(self._saved_at), trust_remote_code=False
+            )
+        if self._tokenizer is None:
+            raise AttributeError("tokenizer_")
+        return self._tokenizer
+
+    @tokenizer_.setter
+    def tokenizer_(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+
     def _engine(self) -> Engine:
-        require_fitted(self, "model_")
         config = self.config or TrainingConfig()
         settings = {
             "max_length": config.max_length,
@@ -107,9 +155,22 @@ class BertClassifier(SentimentClassifier):
             "batch_size": self.batch_size,
         }
         if self.backend == "torch" or self.backend in HALF_DTYPES:
+            require_fitted(self, "model_")
             return TorchEngine(self.model_, self.tokenizer_, **settings)
         require_fitted(self, "session_")
-        return OnnxEngine(self.session_, self.tokenizer_, num_labels=len(self.labels_), **settings)
+        if self._tokenizer is not None:
+            tokenizer = self._tokenizer
+        else:  # the same tokenizer.json, without importing transformers
+            if self._rust_tokenizer is None and self._saved_at is not None:
+                self._rust_tokenizer = load_rust_tokenizer(self._saved_at)
+            tokenizer = self._rust_tokenizer
+        return OnnxEngine(
+            self.session_,
+            tokenizer,
+            num_labels=len(self.labels_),
+            pad_id=self._pad_id,
+            **settings,
+        )
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_classes) raw scores before the softmax."""
@@ -127,6 +188,8 @@ class BertClassifier(SentimentClassifier):
         path: str | Path,
         metadata: dict[str, Any] | None = None,
         extras: Callable[[Path], None] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Path:
         """Write a standard Hugging Face folder plus ``bertsent.json``, atomically."""
         require_fitted(self, "model_")
@@ -136,7 +199,9 @@ class BertClassifier(SentimentClassifier):
             self.tokenizer_.save_pretrained(folder)
 
         settings = {"training_config": (self.config or TrainingConfig()).to_dict()}
-        return self._write_directory(path, write_model, settings, metadata, extras)
+        return self._write_directory(
+            path, write_model, settings, metadata, extras, overwrite=overwrite
+        )
 
     @classmethod
     def load(
@@ -155,8 +220,6 @@ class BertClassifier(SentimentClassifier):
             ConfigError: unknown backend, or fp16 weights asked for on a CPU.
             ModelError: the model was not exported for ``backend`` (see ``read_export``).
         """
-        from transformers import AutoTokenizer
-
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend '{backend}'", hint=f"choose {', '.join(BACKENDS)}")
         if backend == "auto":
@@ -171,20 +234,51 @@ class BertClassifier(SentimentClassifier):
         classifier = cls(
             config=TrainingConfig.from_dict(metadata["training_config"]), backend=backend
         )
-        classifier.model_ = load_sequence_classifier(path).eval()
+        for weights in sorted(Path(path).glob("*.safetensors")):
+            check_safetensors(weights)
+        model_config = read_model_config(path)
+        id2label = {int(index): label for index, label in model_config["id2label"].items()}
+        classifier.labels_ = [id2label[i] for i in range(len(id2label))]
+        classifier._pad_id = model_config.get("pad_token_id")
+        classifier._saved_at = Path(path)
         if backend.startswith("onnx"):
             from bertsent.inference.export import read_export
 
             graph, classifier.export_ = read_export(path, backend)
             classifier.session_ = open_session(str(graph), threads)
         else:
-            classifier.model_.to(device=device, dtype=HALF_DTYPES.get(backend))
-        classifier.tokenizer_ = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
-        id2label = classifier.model_.config.id2label
-        classifier.labels_ = [id2label[i] for i in range(len(id2label))]
+            import torch
+            from transformers import AutoTokenizer
+
+            half = HALF_DTYPES.get(backend)
+            model = load_sequence_classifier(path).eval()
+            classifier.model_ = model.to(
+                device=device, dtype=getattr(torch, half) if half else None
+            )
+            classifier.tokenizer_ = AutoTokenizer.from_pretrained(
+                str(path), trust_remote_code=False
+            )
         if classifier.labels_ != metadata["labels"]:
             raise ModelError(
                 f"{path}: config.json labels {classifier.labels_} differ from {METADATA_FILE}"
             )
-        classifier._restore(metadata)  # the full history is in training_history.json
+        classifier._restore(metadata, path)  # the full history is in training_history.json
         return classifier
+
+
+def read_model_config(path: str | Path) -> dict[str, Any]:
+    """A saved model's ``config.json`` as plain JSON (labels, pad id), without transformers.
+
+    Raises:
+        ModelError: the file is missing, damaged, or has no ``id2label``.
+    """
+    file = Path(path) / "config.json"
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing config.json", hint=DAMAGED_HINT) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{file} is damaged or incomplete ({exc})", hint=DAMAGED_HINT) from None
+    if not isinstance(config, dict) or not isinstance(config.get("id2label"), dict):
+        raise ModelError(f"{file}: no id2label mapping", hint=DAMAGED_HINT)
+    return config

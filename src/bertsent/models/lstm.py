@@ -20,6 +20,7 @@ from bertsent.errors import ModelError
 from bertsent.inference.engine import pad_batch, softmax
 from bertsent.models.base import (
     SentimentClassifier,
+    check_safetensors,
     read_metadata,
     require_fitted,
     train_and_dev,
@@ -191,6 +192,7 @@ class LstmClassifier(SentimentClassifier):
                 break
         self.network_.load_state_dict(best_state)
         self.network_.eval()
+        self._remember_training_texts(texts)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -216,6 +218,8 @@ class LstmClassifier(SentimentClassifier):
         path: str | Path,
         metadata: dict[str, Any] | None = None,
         extras: Callable[[Path], None] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Path:
         """Write ``model.safetensors``, ``vocabulary.json`` and ``bertsent.json``, atomically."""
         from safetensors.torch import save_file
@@ -233,6 +237,7 @@ class LstmClassifier(SentimentClassifier):
             {"params": self._params(), "best": self.best_},
             {"history": self.history_, **(metadata or {})},
             extras,
+            overwrite=overwrite,
         )
 
     @classmethod
@@ -244,6 +249,7 @@ class LstmClassifier(SentimentClassifier):
         for name in (WEIGHTS_FILE, VOCABULARY_FILE):
             if not (directory / name).is_file():
                 raise ModelError(f"{directory}: missing {name}", hint="retrain the model")
+        check_safetensors(directory / WEIGHTS_FILE)
         classifier = cls(**metadata.get("params", {}))
         words = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
         classifier.vocabulary_ = {word: i for i, word in enumerate(words)}
@@ -251,5 +257,5 @@ class LstmClassifier(SentimentClassifier):
         classifier.network_ = classifier._network()
         classifier.network_.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         classifier.network_.eval()
-        classifier._restore(metadata)
+        classifier._restore(metadata, path)
         return classifier

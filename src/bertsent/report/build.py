@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.atomic import write_text_atomic
+from bertsent.atomic import check_file_replaceable, write_text_atomic
 from bertsent.data.splits import Split
 from bertsent.errors import ModelError
 from bertsent.evaluation.evaluate import data_split
@@ -30,6 +30,8 @@ from bertsent.training.run import DYNAMICS_FIGURE
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
+# Every report's <title> starts so (template.html); it tells our earlier reports apart.
+REPORT_TITLE = b"<title>bertsent report: "
 
 
 def image_uri(path: Path) -> str:
@@ -129,6 +131,15 @@ def _behaviour(classifier: SentimentClassifier, seed: int) -> dict[str, Any] | N
         return None
 
 
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is a report bertsent wrote (its title is in the first few kB)."""
+    try:
+        with path.open("rb") as handle:
+            return REPORT_TITLE in handle.read(4096)
+    except OSError:
+        return False
+
+
 def build_report(
     model_dir: str | Path,
     output: str | Path | None = None,
@@ -138,6 +149,7 @@ def build_report(
     sample: int = 1000,
     mistakes: int = 3,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Write the HTML report of the model in ``model_dir``; returns its path.
 
@@ -149,6 +161,11 @@ def build_report(
             ``runs/compare-DATASET`` when it exists).
         sample: Reviews in the embedding map.
         mistakes: How many of the most confident mistakes to explain.
+        overwrite: Replace an existing ``output`` that is not an earlier report
+            (otherwise refused; an earlier report is always replaced).
+
+    Raises:
+        OutputExistsError: ``output`` exists, is not a report and ``overwrite`` is false.
     """
     from jinja2 import Environment, select_autoescape
 
@@ -156,6 +173,8 @@ def build_report(
 
     model_path = Path(model_dir)
     output_path = Path(output) if output else model_path.resolve().parent / REPORT_FILE
+    replaceable = overwrite or is_report(output_path)
+    check_file_replaceable(output_path, "bertsent report", overwrite=replaceable)
     classifier = load(model_path)
     metadata = classifier.metadata_
     dataset, test = data_split(classifier, data, "test")
@@ -191,7 +210,8 @@ def build_report(
             )
         template = resources.files("bertsent.report").joinpath("template.html").read_text("utf-8")
         page = Environment(autoescape=select_autoescape()).from_string(template).render(**context)
-    write_text_atomic(output_path, page)
+    # checked again at the rename: a file that appeared meanwhile is kept unless a report
+    write_text_atomic(output_path, page, overwrite=overwrite or is_report(output_path))
     return output_path
 
 

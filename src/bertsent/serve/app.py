@@ -8,7 +8,8 @@ import asyncio
 import copy
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -22,7 +23,9 @@ from starlette.exceptions import HTTPException
 
 from bertsent import __version__
 from bertsent.serve.batcher import MicroBatcher, Overloaded
+from bertsent.serve.docs import api_reference
 from bertsent.serve.guards import BodyGuard, RequestMetrics
+from bertsent.serve.memory import release_memory
 from bertsent.serve.metrics import ServiceMetrics
 from bertsent.serve.schemas import (
     ErrorResponse,
@@ -60,10 +63,19 @@ class ServiceState:
         self.batcher: MicroBatcher | None = None
         self.explainer: Any = None  # a private copy of the classifier for integrated gradients
         self.explain_lock = asyncio.Lock()
+        # one thread for every explanation: each new thread would get its own malloc
+        # arena, and RSS would grow with the number of threads that ever explained
+        self.explain_thread: ThreadPoolExecutor | None = None
         self.ready = False
+        self.draining = False
+
+    def begin_drain(self) -> None:
+        """Shutting down: readiness and new work answer 503; requests in flight finish."""
+        self.draining = True
 
 
 def load_classifier(settings: ServeSettings) -> Any:
+    """Load and warm up the model; raises our errors (e.g. ModelError) for a bad directory."""
     from bertsent.inference.engine import load_for_inference
 
     classifier = load_for_inference(settings.model_dir, settings.backend, settings.threads)
@@ -75,6 +87,22 @@ def load_classifier(settings: ServeSettings) -> Any:
 def backend_of(classifier: Any) -> str:
     """What ``auto`` chose, or the method for models that have no backends (e.g. tfidf-lr)."""
     return str(getattr(classifier, "backend", classifier.method))
+
+
+def explain_and_release(explainer: Any, text: str, steps: int) -> Any:
+    """Integrated gradients, then the memory it used goes back to the OS (see memory.py)."""
+    from bertsent.explain.attributions import integrated_gradients
+
+    try:
+        return integrated_gradients(explainer, text, steps=steps)
+    finally:
+        release_memory()
+
+
+async def until_disconnected(receive: Callable[[], Awaitable[Any]]) -> None:
+    """Return once the client has gone (the body was already read, so nothing else comes)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def explainer_for(classifier: Any) -> Any:
@@ -92,16 +120,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in {
         400: "body is not valid JSON or not UTF-8",
         401: "missing or wrong API key",
+        408: "the request's headers or body did not arrive within their timeouts",
         413: "body too large",
         422: "wrong fields, types or limits",
-        503: "overloaded or not ready: retry after Retry-After seconds",
+        503: "overloaded, not ready or shutting down: retry after Retry-After seconds",
         504: "not answered within the request timeout",
     }.items()
 }
 
 
-def create_app(settings: ServeSettings) -> FastAPI:
+def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     """Build the service for ``settings``; the model loads when the server starts.
+
+    ``classifier`` is one already loaded with ``load_classifier``: the CLI loads it
+    before it binds, so a bad model directory is a one-line error, not a failed start.
 
     >>> app = create_app(ServeSettings(model_dir="runs/demo/model"))  # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
@@ -115,15 +147,20 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.classifier = await asyncio.to_thread(load_classifier, settings)
+        if classifier is not None:
+            state.classifier = classifier
+        else:
+            state.classifier = await asyncio.to_thread(load_classifier, settings)
         if settings.explain:
             state.explainer = explainer_for(state.classifier)
+            state.explain_thread = ThreadPoolExecutor(1, thread_name_prefix="bertsent-explain")
         state.batcher = MicroBatcher(
             state.classifier.predict_proba,
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
             max_queue_texts=settings.max_queue_texts,
             on_batch=metrics.observe_batch,
+            on_cancel=metrics.cancelled_texts.inc,
         )
         state.batcher.start()
         state.ready = True
@@ -132,15 +169,23 @@ def create_app(settings: ServeSettings) -> FastAPI:
         # uvicorn has stopped accepting connections and finished the requests in flight
         state.ready = False
         await state.batcher.stop()
+        if state.explain_thread is not None:
+            state.explain_thread.shutdown(wait=True)
 
     app = FastAPI(
         title="bertsent",
         version=__version__,
         description="Sentiment of reviews with a fine-tuned BERT-family model.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN: blank pages offline.
+        # /docs is a reference rendered here from the schema instead (see docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.service, app.state.metrics = state, metrics  # for the server: drain, refusals
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: sees refused requests too
+    # outermost: sees refused requests too, and matches their route itself
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
 
     # one handler for every error: the same JSON shape and the right status
     @app.exception_handler(ServiceError)
@@ -180,18 +225,43 @@ def create_app(settings: ServeSettings) -> FastAPI:
     auth = [Depends(check_api_key)] if settings.api_key else []
 
     def require_ready() -> tuple[Any, MicroBatcher]:
+        if state.draining:
+            raise ServiceError(
+                503, "shutting_down", "the server is shutting down", headers={"Retry-After": "1"}
+            )
         if not state.ready or state.batcher is None:
             raise ServiceError(
                 503, "not_ready", "the model is not loaded", headers={"Retry-After": "1"}
             )
         return state.classifier, state.batcher
 
-    async def score(texts: list[str]) -> list[dict[str, Any]]:
+    async def score(
+        texts: list[str], receive: Callable[[], Awaitable[Any]]
+    ) -> list[dict[str, Any]]:
+        """Scores from the batcher; the queued work is cancelled on timeout or disconnect."""
         classifier, batcher = require_ready()
+        work = asyncio.ensure_future(batcher.submit(texts))
+        client_left = asyncio.ensure_future(until_disconnected(receive))
         try:
-            probabilities = await asyncio.wait_for(
-                batcher.submit(texts), timeout=settings.request_timeout_s
+            done, _ = await asyncio.wait(
+                (work, client_left),
+                timeout=settings.request_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
             )
+        finally:
+            client_left.cancel()
+            if not work.done():
+                work.cancel()  # the batcher drops its texts unscored
+        if work not in done:
+            if client_left in done:
+                metrics.rejected.labels(reason="client_left").inc()
+                raise ServiceError(499, "client_left", "the client closed the connection")
+            metrics.rejected.labels(reason="timeout").inc()
+            raise ServiceError(
+                504, "timeout", f"not answered within {settings.request_timeout_s} s"
+            )
+        try:
+            probabilities = work.result()
         except Overloaded as overloaded:
             metrics.rejected.labels(reason="overloaded").inc()
             raise ServiceError(
@@ -199,11 +269,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 "overloaded",
                 "too many texts waiting; retry later",
                 headers={"Retry-After": str(overloaded.retry_after_s)},
-            ) from None
-        except TimeoutError:
-            metrics.rejected.labels(reason="timeout").inc()
-            raise ServiceError(
-                504, "timeout", f"not answered within {settings.request_timeout_s} s"
             ) from None
         labels = classifier.labels_
         return [
@@ -222,9 +287,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         dependencies=auth,
         summary="Label reviews",
     )
-    async def predict(body: PredictRequest) -> JSONResponse:  # type: ignore[valid-type]
+    async def predict(body: PredictRequest, request: Request) -> JSONResponse:  # type: ignore[valid-type]
         """Label, score and class scores of each text, in input order."""
-        predictions = await score(body.texts)  # type: ignore[attr-defined]
+        texts: list[str] = body.texts  # type: ignore[attr-defined]
+        predictions = await score(texts, request.receive)
         # built as plain JSON: validating our own output per request costs throughput;
         # the schema conformance of this shape is checked by the API fuzz test
         return JSONResponse(
@@ -242,10 +308,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         dependencies=auth,
         summary="Label one review and show the words that drove it",
     )
-    async def explain(body: ExplainRequest) -> ExplainResponse:  # type: ignore[valid-type]
+    async def explain(body: ExplainRequest, request: Request) -> ExplainResponse:  # type: ignore[valid-type]
         """Integrated-gradients attribution of each word toward the predicted class."""
         text: str = body.text  # type: ignore[attr-defined]
-        (prediction,) = await score([text])
+        (prediction,) = await score([text], request.receive)
         predicted_label = prediction["label"]
         if state.explainer is None:
             raise ServiceError(409, "no_explanations", "explanations are off for this model")
@@ -254,10 +320,12 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 503, "busy", "another explanation is running", headers={"Retry-After": "1"}
             )
         async with state.explain_lock:
-            from bertsent.explain.attributions import integrated_gradients
-
-            attribution = await asyncio.to_thread(
-                integrated_gradients, state.explainer, text, steps=settings.explain_steps
+            attribution = await asyncio.get_running_loop().run_in_executor(
+                state.explain_thread,
+                explain_and_release,
+                state.explainer,
+                text,
+                settings.explain_steps,
             )
         # IG explains the PyTorch weights' top class; toward the served label if they differ
         sign = 1.0 if attribution.label == predicted_label else -1.0
@@ -275,7 +343,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The model is loaded", responses={503: _ERRORS[503]})
+    @app.get(
+        "/readyz",
+        summary="The model is loaded and the server is not shutting down",
+        responses={503: _ERRORS[503]},
+    )
     async def readyz() -> dict[str, str]:
         require_ready()
         return {"status": "ready", "backend": backend_of(state.classifier)}
@@ -286,6 +358,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return Response(content, media_type=media_type)
 
     page = files("bertsent.serve").joinpath("page.html").read_text(encoding="utf-8")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """The API reference, rendered from /openapi.json with no script or CDN."""
+        return HTMLResponse(api_reference(app.openapi()))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:

@@ -3,6 +3,8 @@
 Requests wait in a bounded queue; one worker takes up to ``max_batch_size`` texts
 (waiting at most ``max_wait_s`` for more once it has some) and runs the model in a
 single background thread, so the event loop keeps accepting and answering requests.
+A request cancelled while it waits (it timed out, or its client left) is dropped from
+the queue's count at once and never scored.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Overloaded(Exception):
 class _Job:
     texts: list[str]
     future: asyncio.Future[np.ndarray] = field(repr=False)
+    waiting: bool = True  # counted in ``queued_texts`` until its batch starts
 
 
 class MicroBatcher:
@@ -47,12 +50,14 @@ class MicroBatcher:
         max_wait_s: float = 0.002,
         max_queue_texts: int = 512,
         on_batch: Callable[[int, float], None] | None = None,
+        on_cancel: Callable[[int], None] | None = None,
     ) -> None:
         self.predict_proba = predict_proba
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.max_queue_texts = max_queue_texts
         self.on_batch = on_batch
+        self.on_cancel = on_cancel
         self.queued_texts = 0
         self.texts_per_second = 100.0  # updated from each batch, for Retry-After
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
@@ -82,8 +87,18 @@ class MicroBatcher:
             raise Overloaded(max(1, round(backlog / max(self.texts_per_second, 1.0))))
         job = _Job(texts, asyncio.get_running_loop().create_future())
         self.queued_texts += len(texts)
+        # cancelling the caller (a timeout, a client gone) cancels the future too
+        job.future.add_done_callback(lambda _: self._forget_if_cancelled(job))
         self._queue.put_nowait(job)
         return await job.future
+
+    def _forget_if_cancelled(self, job: _Job) -> None:
+        """A job cancelled before its batch started frees its place in the queue now."""
+        if job.future.cancelled() and job.waiting:
+            job.waiting = False
+            self.queued_texts -= len(job.texts)
+            if self.on_cancel is not None:
+                self.on_cancel(len(job.texts))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -92,6 +107,8 @@ class MicroBatcher:
             first = await self._queue.get()
             if first is None:
                 break
+            if first.future.done():
+                continue  # cancelled while it waited
             jobs, size = [first], len(first.texts)
             deadline = loop.time() + self.max_wait_s
             # take what is already waiting, then wait briefly for more
@@ -109,15 +126,20 @@ class MicroBatcher:
                 if job is None:
                     stopping = True  # run this last batch, then stop
                     break
-                jobs.append(job)
-                size += len(job.texts)
-            self.queued_texts -= size
-            await self._run_batch(loop, [j for j in jobs if not j.future.done()])
+                if not job.future.done():
+                    jobs.append(job)
+                    size += len(job.texts)
+            await self._run_batch(loop, jobs)
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
         """One forward pass over the jobs' texts; each future gets its own rows."""
+        # a job may have been cancelled while the batch waited for more
+        jobs = [job for job in jobs if not job.future.done()]
+        for job in jobs:
+            job.waiting = False
+            self.queued_texts -= len(job.texts)
         if not jobs:
-            return  # every client of this batch already timed out
+            return
         texts = [text for job in jobs for text in job.texts]
         started = loop.time()
         try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bertsent.serve.metrics import ServiceMetrics, route_of
+
+# the key the connection guard sets in the scope of a request whose body timed out
+READ_TIMEOUT = "bertsent.read_timeout"
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -77,18 +80,24 @@ class BodyGuard:
 
 
 class RequestMetrics:
-    """Count every request by route and status and time it, including refused ones."""
+    """Count every request by route and status and time it, including refused ones.
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    A request that ends without a response counts as 408 when its body did not arrive
+    in time (the connection guard answered it) and as 499 when its client left.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: Sequence[Any]) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes  # the app's route list, filled in after this is built
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
+        client_left = False
 
         async def record_status(message: Message) -> None:
             nonlocal status
@@ -96,7 +105,19 @@ class RequestMetrics:
                 status = message["status"]
             await send(message)
 
+        async def watch_disconnect() -> Message:
+            nonlocal client_left
+            message = await receive()
+            client_left = client_left or message["type"] == "http.disconnect"
+            return message
+
+        self.metrics.in_flight += 1
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, watch_disconnect, record_status)
         finally:
-            self.metrics.observe_request(route_of(scope), status, time.perf_counter() - started)
+            self.metrics.in_flight -= 1
+            if status is None:
+                status = 408 if scope.get(READ_TIMEOUT) else 499 if client_left else 500
+            self.metrics.observe_request(
+                route_of(scope, self.routes), status, time.perf_counter() - started
+            )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -42,9 +42,22 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.texts = Counter("bertsent_texts", "Texts scored", registry=self.registry)
-        self.rejected = Counter(
-            "bertsent_rejected", "Requests refused, by reason", ["reason"], registry=self.registry
+        self.cancelled_texts = Counter(
+            "bertsent_cancelled_texts",
+            "Texts dropped before scoring: their request timed out or its client left",
+            registry=self.registry,
         )
+        self.rejected = Counter(
+            "bertsent_rejected",
+            "Requests and connections refused, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.in_flight = 0  # requests started and not yet finished; shutdown waits for them
+        in_flight = Gauge(
+            "bertsent_requests_in_flight", "Requests being handled", registry=self.registry
+        )
+        in_flight.set_function(lambda: self.in_flight)
         queue = Gauge("bertsent_queue_depth", "Texts waiting for a batch", registry=self.registry)
         queue.set_function(queue_depth)
 
@@ -63,7 +76,15 @@ class ServiceMetrics:
         self.latency.labels(route=route).observe(seconds)
 
 
-def route_of(scope: dict[str, Any]) -> str:
-    """The route template (``/v1/predict``), never the raw path, to bound label cardinality."""
+def route_of(scope: dict[str, Any], routes: Sequence[Any] = ()) -> str:
+    """The route template (``/v1/predict``), never the raw path, to bound label cardinality.
+
+    A request refused before routing (413, 400 from the body guard) has no route in its
+    scope yet: it is matched against ``routes`` here, so it counts under its real route.
+    """
     route = scope.get("route")
+    if route is None and routes:
+        from starlette.routing import Match
+
+        route = next((r for r in routes if r.matches(scope)[0] == Match.FULL), None)
     return getattr(route, "path", "other") if route is not None else "other"

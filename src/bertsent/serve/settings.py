@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bertsent.errors import ConfigError
+
+ENV_PREFIX = "BERTSENT_SERVE_"
 
 
 class ServeSettings(BaseSettings):
@@ -12,7 +18,7 @@ class ServeSettings(BaseSettings):
     >>> ServeSettings(model_dir="runs/demo/model", backend="onnx-int8")  # doctest: +SKIP
     """
 
-    model_config = SettingsConfigDict(env_prefix="BERTSENT_SERVE_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
     model_dir: str
     backend: str = "auto"
@@ -36,9 +42,66 @@ class ServeSettings(BaseSettings):
     max_chars_per_text: int = Field(default=5000, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0, description="answer 504 after this long")
+    # limits per connection: a client that sends its request slowly (slow-loris) or
+    # opens connections without using them must not hold sockets for long
+    header_timeout_s: float = Field(
+        default=5.0, gt=0, description="time from connect (or first byte) to the end of headers"
+    )
+    body_timeout_s: float | None = Field(
+        default=None, gt=0, description="time to receive the body (default: request_timeout_s)"
+    )
+    max_header_bytes: int = Field(default=65_536, ge=1024, description="request line + headers")
+    max_connections: int = Field(
+        default=2048, ge=1, description="open connections; more are answered 503 and closed"
+    )
+    graceful_timeout_s: float = Field(
+        default=30.0, ge=0, description="time to finish requests in flight on shutdown"
+    )
     api_key: SecretStr | None = Field(
         default=None, description="require this in the X-API-Key header"
     )
     # the explanation page: integrated gradients, one at a time
     explain: bool = True
     explain_steps: int = Field(default=32, ge=2, le=300)
+
+    @field_validator("api_key")
+    @classmethod
+    def _usable_key(cls, key: SecretStr | None) -> SecretStr | None:
+        """A blank key would let anyone in; one with outer spaces could never match."""
+        if key is None:
+            return None
+        value = key.get_secret_value()
+        if not value.strip():
+            raise ValueError("the API key is empty or only whitespace")
+        if value != value.strip():
+            raise ValueError(
+                "the API key starts or ends with whitespace, which HTTP strips from headers"
+            )
+        return key
+
+    @property
+    def body_timeout(self) -> float:
+        """Seconds a request may take to send its body: the request timeout unless set."""
+        return self.body_timeout_s if self.body_timeout_s is not None else self.request_timeout_s
+
+
+def load_settings(**options: Any) -> ServeSettings:
+    """Settings from ``options`` over ``BERTSENT_SERVE_*`` variables; bad values as ConfigError.
+
+    >>> load_settings(model_dir="runs/demo/model", request_timeout_s=5)  # doctest: +SKIP
+    """
+    try:
+        return ServeSettings(**options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if field in options:
+            raise ConfigError(
+                f"serve setting {field}: {message}", hint="see `bertsent serve --help`"
+            ) from None
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        raise ConfigError(
+            f"serve setting {field} (from ${variable}): {message}",
+            hint=f"fix or unset {variable}",
+        ) from None

@@ -5,23 +5,42 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import ExportableState
 
 HISTORY_KEY = "bertsent_history"
+RUNNING_STATS = ("running_loss", "running_correct", "running_seen")
 
 
-class HistoryCallback(TrainerCallback):
+class HistoryCallback(TrainerCallback, ExportableState):
     """After each evaluation, record train and dev loss/accuracy in ``state.log_history``.
 
     Keeping the record in the Trainer state means checkpoints carry it, so a resumed
-    run's history is complete up to its last checkpoint.
+    run's history is complete up to its last checkpoint. The running training loss and
+    accuracy since the last evaluation go into the checkpoint too (``state()``), so the
+    first evaluation after a resume reports the same figures as an uninterrupted run.
     """
 
     def __init__(self, module: Any) -> None:
         self.module = module
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "args": {},
+            "attributes": {name: getattr(self.module, name) for name in RUNNING_STATS},
+        }
+
+    def restore(self, checkpoint: Path) -> None:
+        """Continue the running statistics saved with ``checkpoint``."""
+        saved = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+        stored = saved.stateful_callbacks.get(type(self).__name__, {})
+        for name, value in stored.get("attributes", {}).items():
+            if name in RUNNING_STATS:
+                setattr(self.module, name, value)
 
     def on_evaluate(
         self,

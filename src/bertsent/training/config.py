@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bertsent.errors import ConfigError
-from bertsent.models.pretrained import DEFAULT_MODEL
+from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
 from bertsent.models.tokenization import TRUNCATION_STRATEGIES
 from bertsent.training.hardware import PRECISIONS, default_batch_size, scaled_learning_rate
 
@@ -136,3 +136,39 @@ class TrainingConfig:
                 hint=f"known settings: {', '.join(sorted(known))}",
             )
         return cls(**values).validate()
+
+
+# families that number positions after the padding index: 514 embeddings hold 512 tokens
+POSITION_OFFSET_FAMILIES = ("roberta", "xlm-roberta", "camembert")
+
+
+def check_position_limit(config: TrainingConfig) -> None:
+    """Refuse a ``max_length`` longer than the checkpoint has position embeddings for.
+
+    Checked from ``config.json`` before anything is trained or written: otherwise the
+    first long enough batch fails deep inside training, after the checkpoint folder
+    was made.
+
+    Raises:
+        ConfigError: naming the longest ``max_length`` the checkpoint allows.
+    """
+    from transformers import AutoConfig
+
+    try:
+        checkpoint = AutoConfig.from_pretrained(
+            resolve_model(config.model), trust_remote_code=False
+        )
+    except (OSError, ValueError):
+        return  # loading the encoder reports an unreachable or broken checkpoint by name
+    positions = getattr(checkpoint, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return
+    usable = positions
+    if checkpoint.model_type in POSITION_OFFSET_FAMILIES:
+        usable = positions - (checkpoint.pad_token_id or 0) - 1
+    if config.max_length > usable:
+        raise ConfigError(
+            f"training setting max_length={config.max_length} is longer than {config.model} "
+            f"can read: its max_position_embeddings={positions} allows at most {usable} tokens",
+            hint=f"use --max-length {usable} or less",
+        )

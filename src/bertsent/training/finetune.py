@@ -29,6 +29,7 @@ from bertsent.models.heads import (
 )
 from bertsent.models.pretrained import keep_layers, load_encoder, load_tokenizer
 from bertsent.models.tokenization import encode, pad_ids
+from bertsent.progress import progress
 from bertsent.training.callbacks import (
     HistoryCallback,
     InterruptCallback,
@@ -121,7 +122,8 @@ def teacher_logits(teacher_dir: str, texts: list[str], labels: list[str]) -> lis
     teacher = load(teacher_dir)
     if sorted(teacher.labels_) != sorted(labels):
         raise ConfigError(f"teacher {teacher_dir} has labels {teacher.labels_}, this data {labels}")
-    logits = teacher.logits(texts)  # type: ignore[attr-defined]
+    with progress(f"teacher {Path(teacher_dir).name} scoring the training texts"):
+        logits = teacher.logits(texts)  # type: ignore[attr-defined]
     columns = [teacher.labels_.index(label) for label in labels]
     return logits[:, columns].tolist()
 
@@ -278,6 +280,9 @@ def fine_tune(
     if config.early_stopping_patience:
         extra.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     interrupt = InterruptCallback()
+    recorder = HistoryCallback(module)
+    if resume and checkpoint:
+        recorder.restore(checkpoint)
     trainer = Trainer(
         model=module,
         args=args,
@@ -286,7 +291,7 @@ def fine_tune(
         data_collator=PadCollator(tokenizer.pad_token_id or 0),
         compute_metrics=classification_metrics,
         callbacks=[
-            HistoryCallback(module),
+            recorder,
             ProgressCallback(module, config.batch_size * config.gradient_accumulation_steps),
             interrupt,
             *extra,
@@ -306,10 +311,10 @@ def fine_tune(
             f"training stopped at step {trainer.state.global_step}; checkpoint saved in {work_dir}",
             hint="run the same command with --resume to continue",
         )
-    history = history_from_state(trainer.state)
+    records = history_from_state(trainer.state)
     best_step = trainer.state.best_global_step
     best = next(
-        (dict(h) for h in history if h["step"] == best_step), history[-1] if history else {}
+        (dict(h) for h in records if h["step"] == best_step), records[-1] if records else {}
     )
     best["metric"] = config.metric_for_best
 
@@ -322,7 +327,7 @@ def fine_tune(
     return FineTuneResult(
         model=native.to("cpu"),
         tokenizer=tokenizer,
-        history=history,
+        history=records,
         best=best,
         warmup_steps=int(np.ceil(config.warmup_ratio * trainer.state.max_steps)),
         steps_per_epoch=steps_per_epoch,

@@ -18,8 +18,6 @@ import logging
 import os
 from typing import Any
 
-import torch
-
 from bertsent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -27,11 +25,22 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # CUDA, ROCm
+
+
 def device_name() -> str:
-    """``cuda`` where a GPU is usable (or forced with BERTSENT_DEVICE), else ``cpu``."""
+    """``cuda`` where a GPU is usable (or forced with BERTSENT_DEVICE), else ``cpu``.
+
+    Without a GPU driver on the machine the answer is ``cpu`` without importing torch
+    (a second at start-up, which scoring with ONNX Runtime does not otherwise need).
+    """
     forced = os.environ.get("BERTSENT_DEVICE", "").strip().lower()
     if forced in ("cpu", "cuda"):
         return forced
+    if not any(os.path.exists(path) for path in GPU_DRIVER_FILES):
+        return "cpu"
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -46,6 +55,8 @@ def cpu_has_fast_bf16() -> bool:
 
     Measured on an AVX2-only AMD EPYC: bf16 autocast trained 20x slower than fp32.
     """
+    import torch
+
     forced = _forced_bf16()
     if forced is not None:
         return forced
@@ -56,6 +67,8 @@ def cpu_has_fast_bf16() -> bool:
 
 def gpu_has_bf16() -> bool:
     """Whether the CUDA card computes in bf16 natively (compute capability 8.0 and later)."""
+    import torch
+
     forced = _forced_bf16()
     if forced is not None:
         return forced
@@ -139,6 +152,8 @@ def cpu_flags() -> list[str]:
 
 def describe() -> dict[str, object]:
     """A short description of the compute used, for metadata and benchmark results."""
+    import torch
+
     device = device_name()
     info: dict[str, object] = {"device": device, "torch_threads": torch.get_num_threads()}
     if device == "cuda" and torch.cuda.is_available():
@@ -154,6 +169,8 @@ def describe() -> dict[str, object]:
 
 def summary_line() -> str:
     """One line for the start of training, so nobody trains on the CPU by mistake."""
+    import torch
+
     info = describe()
     if info["device"] == "cuda":
         return f"device: GPU {info.get('gpu', 'cuda')} (CUDA {info.get('cuda')})"

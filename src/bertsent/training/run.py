@@ -17,7 +17,7 @@ from bertsent.evaluation.metrics import classification_report
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE
 from bertsent.models.bert import BertClassifier
-from bertsent.training.config import TrainingConfig
+from bertsent.training.config import TrainingConfig, check_position_limit
 from bertsent.training.curves import plot_training_dynamics
 from bertsent.training.hardware import describe
 
@@ -56,6 +56,7 @@ def train(
     text_column: str = "text",
     label_column: str = "label",
     callbacks: list[Any] | None = None,
+    overwrite: bool = False,
 ) -> TrainingRun:
     """Train ``method`` on ``data``, select on dev, and save the model directory.
 
@@ -68,11 +69,15 @@ def train(
             ``lstm``.
         resume: Continue a ``bert`` run from the checkpoints of an interrupted run.
         callbacks: Extra ``transformers.TrainerCallback`` objects.
+        overwrite: Replace whatever is at ``output_dir``; by default only an earlier
+            bertsent model is replaced and anything else is refused before training.
 
     >>> run = train("rotten-tomatoes", TrainingConfig(epochs=3), "runs/rt")  # doctest: +SKIP
     >>> run.dev_report["accuracy"]  # doctest: +SKIP
     """
     config = (config or TrainingConfig()).validate()
+    if method == "bert":
+        check_position_limit(config)  # before reading data or making any folder
     spec = data if isinstance(data, str) else None
     splits = (
         load_dataset(data, text_column=text_column, label_column=label_column)
@@ -81,7 +86,7 @@ def train(
     )
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training
-    check_replaceable(output, METADATA_FILE, "bertsent model folder")
+    check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)
     work_dir = checkpoint_dir(output)
     model = create(method, seed=config.seed, config=config)
     logger.info(
@@ -141,10 +146,9 @@ def train(
     extras = None
     if isinstance(model, BertClassifier):
         extras = _bert_extras(model, config, metadata, dev_report)
-    model.save(output, metadata=metadata, extras=extras)
+    model.save(output, metadata=metadata, extras=extras, overwrite=overwrite)
     model.metadata_ = {**metadata, "labels": model.labels_}
     shutil.rmtree(work_dir, ignore_errors=True)
-    logger.info("saved model to %s", output)
     return TrainingRun(
         model=model,
         output_dir=output,

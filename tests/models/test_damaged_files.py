@@ -1,0 +1,83 @@
+"""A damaged weights file is named in one line, never a safetensors or zip traceback."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bertsent.cli import main
+from bertsent.data import DatasetSplits
+from bertsent.errors import ModelError
+from bertsent.models import create, load
+from bertsent.models.base import TRAIN_HASHES_FILE
+from bertsent.models.lstm import LstmClassifier
+
+DAMAGES: dict[str, Callable[[bytes], bytes]] = {
+    "empty": lambda data: b"",
+    "truncated": lambda data: data[: len(data) // 2],
+    "garbage": lambda data: b"\x89not a model file\x00" * 64,
+}
+
+
+@pytest.fixture(scope="module")
+def saved_models(
+    trained_model_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Path]:
+    """A saved model of each weights format: safetensors (bert, lstm) and skops (tfidf-lr)."""
+    folder = tmp_path_factory.mktemp("damaged")
+    train = synthetic_splits.train
+    lstm = LstmClassifier(epochs=1, seed=0)
+    return {
+        "bert": trained_model_dir,
+        "lstm": lstm.fit(train.texts, train.labels).save(folder / "lstm"),
+        "tfidf-lr": create("tfidf-lr").fit(train.texts, train.labels).save(folder / "tfidf"),
+    }
+
+
+WEIGHTS = {"bert": "model.safetensors", "lstm": "model.safetensors", "tfidf-lr": "pipeline.skops"}
+
+
+def damaged_copy(source: Path, target: Path, file: str, damage: str) -> Path:
+    shutil.copytree(source, target)
+    weights = target / file
+    weights.write_bytes(DAMAGES[damage](weights.read_bytes()))
+    return weights
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("method", WEIGHTS)
+def test_a_damaged_weights_file_is_named(
+    saved_models: dict[str, Path], tmp_path: Path, method: str, damage: str
+) -> None:
+    weights = damaged_copy(saved_models[method], tmp_path / "model", WEIGHTS[method], damage)
+    with pytest.raises(ModelError, match="is damaged or incomplete") as caught:
+        load(tmp_path / "model")
+    assert str(weights) in caught.value.message
+    assert caught.value.hint is not None and "retrain" in caught.value.hint
+
+
+@pytest.mark.parametrize("method", ["bert", "tfidf-lr"])
+def test_the_cli_prints_one_line_for_a_damaged_model(
+    saved_models: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    method: str,
+) -> None:
+    weights = damaged_copy(saved_models[method], tmp_path / "model", WEIGHTS[method], "truncated")
+    assert main(["evaluate", str(tmp_path / "model")]) == 2
+    error = capsys.readouterr().err.splitlines()
+    assert error == [
+        error[0],
+        "hint: retrain the model, or copy the model folder again",
+    ] and error[0].startswith(f"error: {weights} is damaged")
+
+
+def test_a_damaged_hash_file_is_named(saved_models: dict[str, Path], tmp_path: Path) -> None:
+    hashes = damaged_copy(saved_models["tfidf-lr"], tmp_path / "m", TRAIN_HASHES_FILE, "garbage")
+    with pytest.raises(ModelError, match=f"{hashes} is damaged"):
+        load(tmp_path / "m")

@@ -1,0 +1,73 @@
+"""``bertsent serve`` start-up errors: one line and a hint, exit code 2, before "serving"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bertsent.cli import main
+
+
+def run_serve(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["serve", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_missing_model_is_one_line_before_serving(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run_serve(capsys, str(tmp_path / "nonexistent"), "--port", "0")
+    assert code == 2
+    assert "serving" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and "nonexistent" in lines[0]
+    assert lines[1].startswith("hint: ")
+
+
+@pytest.mark.parametrize("key", ["", "   ", "\t\n"])
+def test_blank_api_key_is_refused_from_the_flag(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    trained_model_dir: Path,
+    key: str,
+) -> None:
+    monkeypatch.setenv("SERVE_KEY", key)
+    code, out, err = run_serve(capsys, str(trained_model_dir), "--api-key-env", "SERVE_KEY")
+    assert code == 2 and "serving" not in out
+    assert err.splitlines()[0] == (
+        "error: --api-key-env: $SERVE_KEY is not set, empty or only whitespace"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [("  ", "empty or only whitespace"), (" s3cret ", "starts or ends with whitespace")],
+)
+def test_unusable_api_key_is_refused_from_the_environment(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    trained_model_dir: Path,
+    key: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("BERTSENT_SERVE_API_KEY", key)
+    code, out, err = run_serve(capsys, str(trained_model_dir))
+    assert code == 2 and "serving" not in out
+    first = err.splitlines()[0]
+    assert first.startswith("error: serve setting api_key (from $BERTSENT_SERVE_API_KEY)")
+    assert reason in first
+    assert "s3cret" not in err  # the key itself is never shown
+
+
+def test_busy_port_is_one_line(capsys: pytest.CaptureFixture[str], trained_model_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, out, err = run_serve(capsys, str(trained_model_dir), "--port", port)
+    assert code == 2 and "serving" not in out
+    assert err.splitlines()[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
