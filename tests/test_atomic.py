@@ -59,7 +59,8 @@ def test_train_replaces_a_user_folder_or_file_only_with_overwrite(
         assert _train_baseline(dataset_dir, target, "--overwrite") == 0
         assert sorted(p.name for p in target.iterdir()) == [
             "bertsent.json",
-            "pipeline.skops",
+            "pipeline.json",
+            "pipeline.safetensors",
             "train_texts.npy",
             "vocabulary.json",
         ]

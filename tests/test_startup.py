@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import bertsent
+from bertsent.cli import main
 
 
 def modules_after(code: str) -> set[str]:
@@ -32,3 +34,16 @@ def test_import_and_help_load_no_heavy_library() -> None:
 @pytest.mark.parametrize("name", sorted(set(bertsent.__all__) - {"__version__"}))
 def test_every_public_name_resolves(name: str) -> None:
     assert getattr(bertsent, name) is not None
+
+
+def test_scoring_with_a_baseline_loads_neither_torch_nor_transformers(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "tfidf"
+    train = ["-q", "train", "--method", "tfidf-lr", "--data", str(dataset_dir), "--output"]
+    assert main([*train, str(model)]) == 0
+    loaded = modules_after(
+        f"from bertsent.cli import main\nmain(['predict', {str(model)!r}, 'ok'])"
+    )
+    assert "sklearn" in loaded  # it did score
+    assert not {"torch", "transformers"} & loaded

@@ -26,9 +26,9 @@ def damaged_weights(work: Path, models: dict[str, Path]) -> list[str]:
     return ["predict", str(model), "a fine film"]
 
 
-def non_zip_skops(work: Path, models: dict[str, Path]) -> list[str]:
+def damaged_baseline(work: Path, models: dict[str, Path]) -> list[str]:
     model = shutil.copytree(models["tfidf"], work / "model")
-    (model / "pipeline.skops").write_text("not a zip archive")
+    (model / "pipeline.safetensors").write_text("not safetensors")
     return ["evaluate", str(model)]
 
 
@@ -99,7 +99,7 @@ def unknown_backend_for_a_baseline(work: Path, models: dict[str, Path]) -> list[
 
 CASES: dict[str, Prepare] = {
     "damaged model.safetensors": damaged_weights,
-    "pipeline.skops not a zip": non_zip_skops,
+    "damaged pipeline.safetensors": damaged_baseline,
     "4-row training file": four_rows,
     "--max-length beyond the checkpoint": max_length_beyond_positions,
     "explain a blank text": empty_text_to_explain,

@@ -155,7 +155,9 @@ def test_predict_resume_refuses_another_model_saved_at_the_same_path(
         handle.write("a brilliant and moving film,positive\n")  # other data, other weights
     train_tfidf(other, model_dir)
     assert predict(model_dir, source, target, "--chunk-size", "10", "--resume") == 2
-    message = refused(capsys, f"model {model_dir.resolve()} was replaced", "pipeline.skops sha256")
+    message = refused(
+        capsys, f"model {model_dir.resolve()} was replaced", "pipeline.safetensors sha256"
+    )
     assert "delete" in message
     assert not target.exists()
     assert len(list((tmp_path / "out.csv.partial").glob("part-*"))) == 1  # kept for the user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from scipy import sparse
 from bertsent.data import DatasetSplits
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models import METHODS, create, load
-from bertsent.models.baselines import NBSVM, PIPELINE_FILE, LinearBaseline
+from bertsent.models.baselines import LEGACY_PIPELINE_FILE, NBSVM, LinearBaseline
+from bertsent.models.linear_state import SPEC_FILE
 
 BASELINES = [method for method in METHODS if method != "bert"]
 
@@ -69,19 +71,40 @@ def test_save_load_round_trip_without_unpickling(
     assert loaded.labels_ == fitted.labels_
     assert loaded.metadata_["note"] == "kept"
     assert loaded.count_parameters() == fitted.count_parameters()
-    np.testing.assert_allclose(loaded.predict_proba(texts), fitted.predict_proba(texts), atol=1e-6)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
 
 
-def test_loading_refuses_unexpected_types(synthetic_splits: DatasetSplits, tmp_path: Path) -> None:
-    import os
+@pytest.mark.parametrize("method", ["bow-svm", "tfidf-lr", "nbsvm"])
+def test_three_classes_round_trip_exactly(method: str, tmp_path: Path) -> None:
+    """One calibrator per class for the calibrated models; the same probabilities back."""
+    texts = [f"{word} film {i}" for i in range(12) for word in ("great", "awful", "average")]
+    labels = [label for _ in range(12) for label in ("pos", "neg", "mixed")]
+    model = create(method).fit(texts, labels)
+    loaded = load(model.save(tmp_path / "model"))
+    probe = ["great", "awful average", "a film", "unseen words"]
+    np.testing.assert_array_equal(loaded.predict_proba(probe), model.predict_proba(probe))
+    assert loaded.labels_ == ["mixed", "neg", "pos"]
 
-    import skops.io
-    from sklearn.preprocessing import FunctionTransformer
 
+def test_loading_refuses_unexpected_classes(
+    synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
     model = create("bow-svm").fit(synthetic_splits.train.texts, synthetic_splits.train.labels)
     folder = model.save(tmp_path / "model")
-    skops.io.dump(FunctionTransformer(func=os.system), folder / PIPELINE_FILE)
-    with pytest.raises(ModelError, match="refusing to load unexpected types"):
+    spec = json.loads((folder / SPEC_FILE).read_text())
+    spec["linear"]["class"] = "FunctionTransformer"  # a class that would call any function
+    (folder / SPEC_FILE).write_text(json.dumps(spec))
+    with pytest.raises(ModelError, match="refusing to load unexpected class 'FunctionTransformer'"):
+        load(folder)
+
+
+def test_a_model_saved_by_bertsent_0_1_is_named(tmp_path: Path) -> None:
+    model = create("tfidf-lr").fit(["good", "bad"] * 10, ["pos", "neg"] * 10)
+    folder = model.save(tmp_path / "model")
+    for name in (SPEC_FILE, "pipeline.safetensors"):
+        (folder / name).unlink()
+    (folder / LEGACY_PIPELINE_FILE).write_bytes(b"PK")
+    with pytest.raises(ModelError, match="saved by an earlier bertsent"):
         load(folder)
 
 

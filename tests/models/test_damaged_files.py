@@ -28,7 +28,7 @@ def saved_models(
     synthetic_splits: DatasetSplits,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Path]:
-    """A saved model of each weights format: safetensors (bert, lstm) and skops (tfidf-lr)."""
+    """A saved model of each kind: bert, lstm and tfidf-lr (its arrays are safetensors too)."""
     folder = tmp_path_factory.mktemp("damaged")
     train = synthetic_splits.train
     lstm = LstmClassifier(epochs=1, seed=0)
@@ -39,7 +39,11 @@ def saved_models(
     }
 
 
-WEIGHTS = {"bert": "model.safetensors", "lstm": "model.safetensors", "tfidf-lr": "pipeline.skops"}
+WEIGHTS = {
+    "bert": "model.safetensors",
+    "lstm": "model.safetensors",
+    "tfidf-lr": "pipeline.safetensors",
+}
 
 
 def damaged_copy(source: Path, target: Path, file: str, damage: str) -> Path:

@@ -71,6 +71,13 @@ def test_bad_requests_get_clear_4xx(server: Server, body: object, status: int, c
     assert error["code"] == code and error["message"]
 
 
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_explaining_a_text_without_words_is_a_bad_request(server: Server, text: str) -> None:
+    response = httpx.post(f"{server.url}/v1/explain", json={"text": text})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "text"
+
+
 def test_limit_errors_name_the_field(server: Server) -> None:
     error = httpx.post(f"{server.url}/v1/predict", json={"texts": ["ok", "x" * 201]}).json()
     assert error["error"]["field"] == "texts.1"

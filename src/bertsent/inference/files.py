@@ -43,7 +43,7 @@ _SETTINGS = {
     "prefix": "column prefix",
 }
 # Files whose bytes decide a model's scores, hashed to recognise the model on --resume.
-WEIGHT_FILES = ("*.safetensors", "*.skops")
+WEIGHT_FILES = ("*.safetensors",)  # BERT, LSTM and the baselines' arrays alike
 
 
 class RowWriter(Protocol):

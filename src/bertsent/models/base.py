@@ -170,7 +170,7 @@ class SentimentClassifier(ABC):
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape a saved model, read without importing them."""
     versions = {"python": platform.python_version()}
-    for name in ("bertsent", "torch", "transformers", "scikit-learn", "skops"):
+    for name in ("bertsent", "torch", "transformers", "scikit-learn", "safetensors"):
         try:
             versions[name] = distributions.version(name)
         except distributions.PackageNotFoundError:

@@ -1,17 +1,14 @@
 """The traditional baselines: bag-of-words and n-gram linear models from scikit-learn.
 
 Each one is a vectorizer and a linear classifier whose regularisation strength ``C`` is
-chosen on the dev set. Models are saved with skops, which rebuilds objects from an
-allow-list of types instead of unpickling, so loading a model directory runs no code
-from it.
+chosen on the dev set. A fitted pipeline is saved as JSON and safetensors (see
+:mod:`bertsent.models.linear_state`): loading rebuilds allow-listed classes around plain
+arrays, so a model directory never runs code, and nothing is unpickled.
 """
 
 from __future__ import annotations
 
-import json
 import time
-import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,27 +26,16 @@ from sklearn.svm import LinearSVC
 
 from bertsent.errors import DataError, ModelError
 from bertsent.models.base import (
-    DAMAGED_HINT,
     METADATA_FILE,
     SentimentClassifier,
     read_metadata,
     require_fitted,
     train_and_dev,
 )
+from bertsent.models.linear_state import SPEC_FILE, load_pipeline, save_pipeline
 
-PIPELINE_FILE = "pipeline.skops"
-VOCABULARY_FILE = "vocabulary.json"  # the vectorizer's terms in column order
-SCHEMA_MEMBER = "schema.json"  # every skops archive holds one
+LEGACY_PIPELINE_FILE = "pipeline.skops"  # how bertsent 0.1 saved them, before pipeline.json
 CALIBRATION_FOLDS = 5
-
-# The only types a saved baseline may contain beyond the ones skops trusts by default.
-TRUSTED_TYPES = frozenset(
-    {
-        "sklearn.calibration._CalibratedClassifier",
-        "sklearn.calibration._SigmoidCalibration",
-        "bertsent.models.baselines.NBSVM",
-    }
-)
 
 
 class NBSVM(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
@@ -194,29 +180,11 @@ class LinearBaseline(SentimentClassifier):
         *,
         overwrite: bool = False,
     ) -> Path:
-        """Write ``pipeline.skops`` and ``bertsent.json`` into ``path``, atomically."""
-        import skops.io
-
+        """Write the pipeline (JSON, safetensors) and ``bertsent.json`` to ``path``, atomically."""
         require_fitted(self, "pipeline_")
-
-        def write_model(folder: Path) -> None:
-            # the vocabulary (100k+ n-grams) goes to plain JSON: inside the skops archive
-            # every term is a node that skops audits one by one, seconds per load
-            features = self.pipeline_.named_steps["features"]
-            vocabulary = features.vocabulary_
-            terms = sorted(vocabulary, key=vocabulary.__getitem__)
-            del features.vocabulary_
-            try:
-                skops.io.dump(
-                    self.pipeline_, folder / PIPELINE_FILE, compression=zipfile.ZIP_DEFLATED
-                )
-            finally:
-                features.vocabulary_ = vocabulary
-            (folder / VOCABULARY_FILE).write_text(json.dumps(terms), encoding="utf-8")
-
         return self._write_directory(
             path,
-            write_model,
+            lambda folder: save_pipeline(self.pipeline_, folder),
             {"params": {"C": self.C, "seed": self.seed}, "best": self.best_},
             {"history": self.history_, **(metadata or {})},
             extras,
@@ -225,41 +193,14 @@ class LinearBaseline(SentimentClassifier):
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Rebuild the pipeline from allow-listed types only; anything else is refused."""
-        import skops.io
-        from skops.io.exceptions import UntrustedTypesFoundException
-
+        """Rebuild the pipeline from allow-listed classes and plain arrays; nothing is unpickled."""
         metadata = read_metadata(path)
-        file = Path(path) / PIPELINE_FILE
-        if not file.is_file():
-            raise ModelError(f"{path}: missing {PIPELINE_FILE}", hint="retrain the model")
-        try:
-            with zipfile.ZipFile(file) as archive:
-                complete = SCHEMA_MEMBER in archive.namelist()
-            if not complete:
-                raise zipfile.BadZipFile(f"no {SCHEMA_MEMBER} in the archive")
-            # one audited pass: skops refuses any type outside its defaults and ours
-            pipeline = skops.io.load(file, trusted=sorted(TRUSTED_TYPES))
-        except UntrustedTypesFoundException as exc:
+        if (Path(path) / LEGACY_PIPELINE_FILE).is_file() and not (Path(path) / SPEC_FILE).is_file():
             raise ModelError(
-                f"{file}: refusing to load unexpected types {', '.join(sorted(exc.args[0]))}",
-                hint="only load model directories written by bertsent",
-            ) from None
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            # a skops file is a zip archive: empty, cut-off or overwritten files fail to open
-            raise ModelError(
-                f"{file} is damaged or incomplete, not a readable skops archive ({exc})",
-                hint=DAMAGED_HINT,
-            ) from None
-        vocabulary_file = Path(path) / VOCABULARY_FILE
-        if vocabulary_file.is_file():  # models saved before it moved out keep it inside
-            try:
-                terms = json.loads(vocabulary_file.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ModelError(
-                    f"{vocabulary_file} is damaged or incomplete ({exc})", hint=DAMAGED_HINT
-                ) from None
-            pipeline.named_steps["features"].vocabulary_ = {t: i for i, t in enumerate(terms)}
+                f"{path}: saved by an earlier bertsent ({LEGACY_PIPELINE_FILE})",
+                hint="train it again with this version",
+            )
+        pipeline = load_pipeline(Path(path))
         classifier = cls(**metadata.get("params", {}))
         classifier.pipeline_ = pipeline
         classifier.labels_ = [

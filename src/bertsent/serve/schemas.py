@@ -48,9 +48,11 @@ def request_models(max_texts: int, max_chars: int) -> tuple[type[BaseModel], typ
         __config__=strict,
         texts=(list[text], Field(min_length=1, max_length=max_texts, description="reviews")),
     )
+    # a text without a word has nothing to explain: refused as a bad request, not a 500
+    words = Annotated[str, StringConstraints(max_length=max_chars, strict=True, pattern=r"\S")]
     explain = create_model(
         "ExplainRequest",
         __config__=strict,
-        text=(text, Field(description="one review")),
+        text=(words, Field(description="one review, with at least one word")),
     )
     return predict, explain
