@@ -164,12 +164,14 @@ class TorchEngine(Engine):
         import torch
 
         result: np.ndarray | None = None
-        for rows, input_ids, attention_mask in self.batches(texts) if texts else []:
-            with torch.inference_mode():
-                values = pick(self._output(input_ids, attention_mask)).float().cpu().numpy()
-                if result is None:
-                    result = np.zeros((len(texts), *values.shape[1:]), dtype=np.float32)
-                result[rows] = values
+        with progress_bar(len(texts), "review") as bar:
+            for rows, input_ids, attention_mask in self.batches(texts) if texts else []:
+                with torch.inference_mode():
+                    values = pick(self._output(input_ids, attention_mask)).float().cpu().numpy()
+                    if result is None:
+                        result = np.zeros((len(texts), *values.shape[1:]), dtype=np.float32)
+                    result[rows] = values
+                bar.update(len(rows))
         return result if result is not None else np.zeros((0,), dtype=np.float32)
 
 

@@ -24,6 +24,7 @@ from bertsent.atomic import atomic_directory, check_replaceable
 from bertsent.data import DatasetSplits
 from bertsent.errors import MissingDependencyError, ModelError
 from bertsent.inference.engine import OnnxEngine, open_session
+from bertsent.progress import progress
 from bertsent.training.hardware import cpu_flags, cpu_has_fast_bf16, device_name
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ def export_onnx(
     dataset, chosen = data_split(classifier, data, split)
     gold = np.asarray(chosen.labels)
     labels = np.asarray(classifier.labels_)
-    reference, speed = _timed(classifier._engine(), chosen.texts)
+    logger.info("measuring each backend on %d %s %s reviews", len(chosen.texts), dataset, split)
+    reference, speed = _timed(classifier._engine(), chosen.texts, "torch")
     record: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "measured_on": {"data": dataset, "split": split, "size": len(chosen.texts)},
@@ -93,7 +95,7 @@ def export_onnx(
     }
 
     def measure(backend: str, engine: Any) -> dict[str, Any]:
-        probabilities, reviews_per_second = _timed(engine, chosen.texts)
+        probabilities, reviews_per_second = _timed(engine, chosen.texts, backend)
         measured = {
             "accuracy": float((labels[probabilities.argmax(1)] == gold).mean()),
             "agreement_with_torch": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
@@ -127,6 +129,7 @@ def export_onnx(
         _fuse_transformer_ops(classifier, plain, folder / GRAPH_FILES["onnx"])
         plain.unlink()
         if int8:
+            logger.info("quantizing the graph to INT8")
             _quantize(folder / GRAPH_FILES["onnx"], folder / GRAPH_FILES["onnx-int8"])
         for backend in backends:
             path = folder / GRAPH_FILES[backend]
@@ -148,12 +151,14 @@ def export_onnx(
     return record
 
 
-def _timed(engine: Any, texts: list[str]) -> tuple[np.ndarray, float]:
+def _timed(engine: Any, texts: list[str], backend: str) -> tuple[np.ndarray, float]:
     """Probabilities for ``texts`` and the reviews/s of that pass (after a warm-up batch)."""
     engine.predict_proba(texts[:64])
-    started = time.perf_counter()
-    probabilities = engine.predict_proba(texts)
-    return probabilities, len(texts) / max(time.perf_counter() - started, 1e-9)
+    with progress(f"export: measuring {backend}"):
+        started = time.perf_counter()
+        probabilities = engine.predict_proba(texts)
+        seconds = time.perf_counter() - started
+    return probabilities, len(texts) / max(seconds, 1e-9)
 
 
 def hardware_key() -> dict[str, Any]:

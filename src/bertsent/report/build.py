@@ -25,6 +25,7 @@ from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import classification_report
 from bertsent.evaluation.puzzles import PUZZLES
 from bertsent.models import DISPLAY_NAMES, SentimentClassifier, load
+from bertsent.progress import progress
 from bertsent.training.run import DYNAMICS_FIGURE
 
 logger = logging.getLogger(__name__)
@@ -121,11 +122,13 @@ def _comparison(folder: Path | None) -> dict[str, str] | None:
     return section
 
 
-def _behaviour(classifier: SentimentClassifier, seed: int) -> dict[str, Any] | None:
+def _behaviour(classifier: SentimentClassifier, seed: int, stages: int) -> dict[str, Any] | None:
     from bertsent.evaluation.behaviour import generate_suite, run_suite
 
+    logger.info("report 2/%d: behaviour suite (negation, intensity, sarcasm...)", stages)
     try:
-        return run_suite(classifier, generate_suite(seed=seed), examples=3)
+        with progress("report: behaviour suite"):
+            return run_suite(classifier, generate_suite(seed=seed), examples=3)
     except ModelError as error:  # labels without a positive and a negative side
         logger.info("behaviour suite skipped: %s", error.message)
         return None
@@ -178,7 +181,10 @@ def build_report(
     classifier = load(model_path)
     metadata = classifier.metadata_
     dataset, test = data_split(classifier, data, "test")
-    probabilities = classifier.predict_proba(test.texts)
+    stages = 4 if classifier.method == "bert" else 2
+    logger.info("report 1/%d: scoring %d %s test reviews", stages, len(test), dataset)
+    with progress("report: test split"):
+        probabilities = classifier.predict_proba(test.texts)
     metrics = classification_report(test.labels, probabilities, classifier.labels_)
     if comparison_dir is None and Path("runs", f"compare-{dataset}").is_dir():
         comparison_dir = Path("runs", f"compare-{dataset}")
@@ -189,7 +195,7 @@ def build_report(
         "metadata": metadata,
         "dataset": dataset,
         "metrics": metrics,
-        "behaviour": _behaviour(classifier, seed),
+        "behaviour": _behaviour(classifier, seed, stages),
         "comparison": _comparison(Path(comparison_dir) if comparison_dir else None),
         "mistakes": confident_mistakes(test, probabilities, classifier.labels_, mistakes),
     }
@@ -228,7 +234,10 @@ def _bert_sections(
     from bertsent.explain.figures import embedding_map_svg, plot_embedding_map
     from bertsent.explain.worked_example import format_worked_example, worked_example
 
-    result = embedding_map(classifier, test, sample=sample, seed=seed)
+    logger.info("report 3/4: [CLS] embedding maps of up to %d test reviews", sample)
+    with progress("report: embedding map"):
+        result = embedding_map(classifier, test, sample=sample, seed=seed)
+    logger.info("report 4/4: explanations of the puzzles and of %d mistakes", len(mistakes))
     puzzles = [{"text": text, "phenomenon": phenomenon} for text, phenomenon in PUZZLES]
     return {
         "embedding": {
