@@ -29,17 +29,16 @@ import os
 import random
 import resource
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from serve_load import free_port, start_server  # this folder: run as a script
 
 RESULTS = Path(__file__).parent / "results"
 LATENCY_TARGET_MS = 100.0
@@ -60,12 +59,6 @@ def raise_file_limit(wanted: int) -> int:
         soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     return soft
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tiny_model(folder: Path) -> str:
@@ -97,22 +90,6 @@ def tiny_model(folder: Path) -> str:
 
 def review(rng: random.Random, low: int = 10, high: int = 80) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high)))
-
-
-def start_server(model_dir: str, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "bertsent", "-q", "serve", model_dir,
-               "--port", str(port), *extra]  # fmt: skip
-    process = subprocess.Popen(command)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as reply:
-                if reply.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit("server did not become ready")
 
 
 async def request(port: int, path: str, payload: dict[str, Any]) -> tuple[int, float]:

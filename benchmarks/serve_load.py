@@ -58,13 +58,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(
-    model_dir: str, backend: str, port: int, extra: list[str]
-) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "bertsent", "-q", "serve", model_dir, "--port", str(port),
-               "--backend", backend, "--no-explain", *extra]  # fmt: skip
+def start_server(model_dir: str, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
+    """``bertsent serve`` in a subprocess, returned once /readyz answers 200."""
+    command = [sys.executable, "-m", "bertsent", "-q", "serve", model_dir,
+               "--port", str(port), *extra]  # fmt: skip
     process = subprocess.Popen(command)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as reply:
@@ -160,7 +159,7 @@ def main() -> None:
     print(f"offline engine ({args.backend}, {threads} threads): {offline:.0f} reviews/s")
     port = free_port()
     extra = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
-    server = start_server(args.model_dir, args.backend, port, extra)
+    server = start_server(args.model_dir, port, ["--backend", args.backend, "--no-explain", *extra])
     try:
         asyncio.run(drive(port, texts[:200], args.clients, 3.0))  # warm-up
         before = scrape_batches(port)
