@@ -21,6 +21,12 @@ def add_parser(commands: Any) -> None:
     )
     add_data_options(parser)
     parser.add_argument(
+        "--exclude-overlap-with",
+        metavar="DATASET",
+        help="first remove every example sharing a span with DATASET's dev/test texts "
+        "(e.g. SST phrases for a model later scored on rotten-tomatoes)",
+    )
+    parser.add_argument(
         "--method",
         choices=METHODS,
         default="bert",
@@ -147,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         label_column=args.label_column,
         overwrite=args.overwrite,
+        exclude_overlap_with=args.exclude_overlap_with,
     )
     report = result.dev_report
     low, high = report["accuracy_ci"]

@@ -57,6 +57,7 @@ def train(
     label_column: str = "label",
     callbacks: list[Any] | None = None,
     overwrite: bool = False,
+    exclude_overlap_with: str | None = None,
 ) -> TrainingRun:
     """Train ``method`` on ``data``, select on dev, and save the model directory.
 
@@ -71,6 +72,9 @@ def train(
         callbacks: Extra ``transformers.TrainerCallback`` objects.
         overwrite: Replace whatever is at ``output_dir``; by default only an earlier
             bertsent model is replaced and anything else is refused before training.
+        exclude_overlap_with: A dataset (as ``data``) whose dev and test texts must stay
+            unseen: every train or dev example sharing a span with them is removed
+            first (e.g. SST phrases for a model later scored on rotten-tomatoes).
 
     >>> run = train("rotten-tomatoes", TrainingConfig(epochs=3), "runs/rt")  # doctest: +SKIP
     >>> run.dev_report["accuracy"]  # doctest: +SKIP
@@ -84,6 +88,10 @@ def train(
         if isinstance(data, str)
         else data
     )
+    excluded: dict[str, Any] | None = None
+    if exclude_overlap_with is not None:
+        splits, removed = _exclude_overlap(splits, exclude_overlap_with)
+        excluded = {"with": exclude_overlap_with, "removed": removed}
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training
     check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)
@@ -138,6 +146,7 @@ def train(
             "text_column": text_column,
             "label_column": label_column,
             **splits.summary(),
+            "excluded_overlap": excluded,
         },
         "metrics": {"dev": _headline(dev_report)},
         "best": model.best_,
@@ -232,3 +241,22 @@ Note for further training with plain transformers: the standard head's dense lay
 is set to a scaled identity so that it passes the [CLS] vector through unchanged;
 re-initialise the head before fine-tuning this folder again.
 """
+
+
+def _exclude_overlap(
+    splits: DatasetSplits, protected_spec: str
+) -> tuple[DatasetSplits, dict[str, int]]:
+    """Drop examples sharing a span with the dev/test texts of ``protected_spec``."""
+    from bertsent.data.overlap import without_overlap
+
+    protected = load_dataset(protected_spec)
+    texts = [*protected.dev.texts, *(protected.test.texts if protected.test else [])]
+    filtered, removed = without_overlap(splits, texts, protected.name)
+    logger.info(
+        "removed %d train and %d dev examples sharing a span with %s's %d dev/test texts",
+        removed["train"],
+        removed["dev"],
+        protected.name,
+        len(texts),
+    )
+    return filtered, removed

@@ -1,0 +1,98 @@
+"""SST phrases that share a span with Rotten Tomatoes dev/test snippets are removed."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from bertsent.data import DatasetSplits, Split, load_dataset
+from bertsent.data.overlap import SpanFilter, span_words, without_overlap
+from bertsent.data.splits import text_hashes
+
+
+def test_the_two_tokenisations_give_the_same_words() -> None:
+    assert span_words("it 's not that it does n't -lrb- quite -rrb- work .") == span_words(
+        "It's not that it doesn't (quite) work."
+    )
+    assert span_words("ca n't miss") == span_words("Can't miss")
+
+
+def test_spans_in_either_direction_are_found_on_whole_words() -> None:
+    check = SpanFilter.of(["It's a charming, funny journey.", "A dull mess."])
+    assert check.overlaps("charming , funny")  # a span of a protected snippet
+    assert check.overlaps("it 's a charming , funny journey .")  # the snippet itself
+    assert check.overlaps("sadly , a dull mess .")  # holds a protected snippet whole
+    assert not check.overlaps("heart")  # "art" or "hear" inside words do not count
+    assert not check.overlaps("a charming mess")  # words of both, but no shared span
+    assert not check.overlaps("   ")
+
+
+def test_a_scrape_that_lost_a_dash_still_matches_the_parsed_sentence() -> None:
+    check = SpanFilter.of(["Third time's the charmyeah, baby!"])  # as Rotten Tomatoes has it
+    assert check.overlaps("third time 's the charm -- yeah , baby !")  # as SST has it
+
+
+def test_without_overlap_filters_train_and_dev_and_says_so() -> None:
+    splits = DatasetSplits(
+        "phrases",
+        train=Split("train", ["charming", "a dull mess", "superb acting"], ["p", "n", "p"]),
+        dev=Split("dev", ["a dull mess .", "witty"], ["n", "p"]),
+    )
+    filtered, removed = without_overlap(splits, ["A charming film.", "A dull mess."], "rt")
+    assert filtered.train.texts == ["superb acting"] and filtered.dev.texts == ["witty"]
+    assert removed == {"train": 2, "dev": 1}
+    assert "removed 2 train and 1 dev" in filtered.notes[-1]
+
+
+def test_no_sst_phrase_left_shares_a_span_with_rotten_tomatoes_evaluation(
+    shared_data: Path,
+) -> None:
+    """Checked independently of the filter: whole-word substring search in the snippets."""
+    rotten = load_dataset("rotten-tomatoes")
+    assert rotten.test is not None
+    protected = [*rotten.dev.texts, *rotten.test.texts]
+    sst = load_dataset(str(shared_data / "sst2"))
+    filtered, removed = without_overlap(sst, protected, "rotten-tomatoes")
+    assert removed["train"] > 10_000  # SST holds pieces of most snippets
+    kept_hashes = text_hashes([*filtered.train.texts, *filtered.dev.texts])
+    assert not np.isin(text_hashes(protected), kept_hashes).any()  # what evaluate checks
+
+    snippets = "|".join(" " + " ".join(span_words(text)) + " " for text in protected)
+    kept = random.Random(0).sample(filtered.train.texts, 3000) + filtered.dev.texts
+    for phrase in kept:
+        words = " ".join(span_words(phrase))
+        assert f" {words} " not in snippets, phrase  # not a span of any snippet
+    dropped = set(sst.train.texts) - set(filtered.train.texts)
+    for phrase in random.Random(1).sample(sorted(dropped), 300):
+        words = " ".join(span_words(phrase))
+        inside = f" {words} " in snippets
+        holds = any(f" {' '.join(span_words(text))} " in f" {words} " for text in protected)
+        assert inside or holds, phrase
+
+
+def test_train_records_what_it_excluded_and_never_sees_it(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    import csv
+    import json
+
+    from bertsent.cli import main
+    from tests.conftest import write_csv
+
+    with (dataset_dir / "train.csv").open(encoding="utf-8", newline="") as handle:
+        train_texts = [row["text"] for row in csv.DictReader(handle)]
+    protected = tmp_path / "protected"  # its dev holds 5 of our training texts
+    for split, texts in {"train": ["x y z", "q r"] * 4, "dev": train_texts[:5]}.items():
+        rows = [{"text": t, "label": "ab"[i % 2]} for i, t in enumerate(texts)]
+        write_csv(protected / f"{split}.csv", rows)
+    output = tmp_path / "model"
+    command = ["-q", "train", "--method", "tfidf-lr", "--data", str(dataset_dir),
+               "--exclude-overlap-with", str(protected), "--output", str(output)]  # fmt: skip
+    assert main(command) == 0
+    metadata = json.loads((output / "bertsent.json").read_text())
+    excluded = metadata["data"]["excluded_overlap"]
+    assert excluded["with"] == str(protected) and excluded["removed"]["train"] >= 5
+    seen = np.load(output / "train_texts.npy", allow_pickle=False)
+    assert not np.isin(text_hashes(train_texts[:5]), seen).any()
