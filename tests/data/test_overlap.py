@@ -9,7 +9,7 @@ import numpy as np
 
 from bertsent.data import DatasetSplits, Split, load_dataset
 from bertsent.data.overlap import SpanFilter, span_words, without_overlap
-from bertsent.data.splits import text_hashes
+from bertsent.data.splits import normalise_text, text_hashes
 
 
 def test_the_two_tokenisations_give_the_same_words() -> None:
@@ -64,12 +64,14 @@ def test_no_sst_phrase_left_shares_a_span_with_rotten_tomatoes_evaluation(
     for phrase in kept:
         words = " ".join(span_words(phrase))
         assert f" {words} " not in snippets, phrase  # not a span of any snippet
+    letters = {normalise_text(text) for text in protected}
     dropped = set(sst.train.texts) - set(filtered.train.texts)
     for phrase in random.Random(1).sample(sorted(dropped), 300):
         words = " ".join(span_words(phrase))
         inside = f" {words} " in snippets
         holds = any(f" {' '.join(span_words(text))} " in f" {words} " for text in protected)
-        assert inside or holds, phrase
+        equal = normalise_text(phrase) in letters  # e.g. the scrape's lost dashes
+        assert inside or holds or equal, phrase
 
 
 def test_train_records_what_it_excluded_and_never_sees_it(
