@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bertsent.data import DatasetSplits, Split
+from bertsent.data import DEFAULT_DATASET, DatasetSplits, Split, load_dataset
 from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -153,3 +153,22 @@ def trained_model_dir(
     )
     assert code == 0
     return output
+
+
+@pytest.fixture
+def rotten_tomatoes_slice(monkeypatch: pytest.MonkeyPatch) -> DatasetSplits:
+    """The demo's own data (same name, labels and texts) cut to 240/80/80 reviews."""
+    full = load_dataset(DEFAULT_DATASET)
+    assert full.test is not None
+    small = DatasetSplits(
+        full.name,
+        train=full.train.subset(range(240)),
+        dev=full.dev.subset(range(80)),
+        test=full.test.subset(range(80)),
+        notes=full.notes,
+    )
+    assert set(small.train.labels) == {"fresh", "rotten"}
+    import bertsent.demo
+
+    monkeypatch.setattr(bertsent.demo, "DEFAULT_DATASET", small)
+    return small

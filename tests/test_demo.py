@@ -7,7 +7,7 @@ import pytest
 
 import bertsent.demo
 from bertsent.cli import main
-from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
+from bertsent.data import DatasetSplits
 from bertsent.demo import run_demo
 from bertsent.evaluation.puzzles import PUZZLES
 from bertsent.training.config import TrainingConfig
@@ -25,23 +25,6 @@ def check_demo_outputs(result: bertsent.demo.DemoResult) -> None:
     assert [p["text"] for p in result.puzzles] == [text for text, _ in PUZZLES]
     assert all(p["label"] in ("fresh", "rotten") for p in result.puzzles)
     assert "rotten-tomatoes" in result.paths["report"].read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def rotten_tomatoes_slice(monkeypatch: pytest.MonkeyPatch) -> DatasetSplits:
-    """The demo's own data (same name, labels and texts) cut to 240/80/80 reviews."""
-    full = load_dataset(DEFAULT_DATASET)
-    assert full.test is not None
-    small = DatasetSplits(
-        full.name,
-        train=full.train.subset(range(240)),
-        dev=full.dev.subset(range(80)),
-        test=full.test.subset(range(80)),
-        notes=full.notes,
-    )
-    assert set(small.train.labels) == {"fresh", "rotten"}
-    monkeypatch.setattr(bertsent.demo, "DEFAULT_DATASET", small)
-    return small
 
 
 def test_demo_pipeline_on_a_slice_of_its_data(

@@ -105,22 +105,8 @@ def check_output_folder(
     Raises:
         OutputExistsError: ``folder`` is a file, or naming the first file in the way.
     """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputExistsError(
-            f"{folder} is an existing file: refusing to replace it with a {what} folder",
-            hint="give the path of a folder to write into",
-        )
-    if overwrite or any((folder / marker).is_file() for marker in markers):
-        return
-    for name in files:
-        path = folder / name
-        if path.exists() or path.is_symlink():
-            raise OutputExistsError(
-                f"{path} is an existing file, and {folder} is not a {what} folder "
-                f"(it has no {' or '.join(markers)}): refusing to replace it",
-                hint=OVERWRITE_HINT,
-            )
+    ours = any((Path(folder) / marker).is_file() for marker in markers)
+    check_files_in_folder(folder, files, what, replaceable=overwrite or ours)
 
 
 # The first key of every JSON object a command writes as its output names the command,

@@ -16,7 +16,7 @@ from PIL import Image
 import bertsent.demo
 from bertsent.atomic import written_by
 from bertsent.cli import main
-from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
+from bertsent.data import DatasetSplits
 from bertsent.training.run import train
 from tests.cli.test_outputs import listing, refused, train_tfidf
 
@@ -177,17 +177,8 @@ def test_embed_map_replaces_only_its_own_map(
 
 
 @pytest.fixture
-def quick_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+def quick_demo(rotten_tomatoes_slice: DatasetSplits, monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's whole path, on 240/80/80 of its reviews, with TF-IDF for the fine-tune."""
-    full = load_dataset(DEFAULT_DATASET)
-    assert full.test is not None
-    small = DatasetSplits(
-        full.name,
-        train=full.train.subset(range(240)),
-        dev=full.dev.subset(range(80)),
-        test=full.test.subset(range(80)),
-    )
-    monkeypatch.setattr(bertsent.demo, "DEFAULT_DATASET", small)
     monkeypatch.setattr(
         bertsent.demo,
         "train",

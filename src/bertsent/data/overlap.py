@@ -16,16 +16,19 @@ dashes between words ("the charmyeah, baby"), which SST's parse kept apart.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bertsent.data.splits import DatasetSplits, Split, normalise_text
+from bertsent.data.splits import (
+    NOT_ALPHANUMERIC,
+    DatasetSplits,
+    Split,
+    fold_text,
+    normalise_text,
+)
 
-_PTB_BRACKETS = re.compile(r"-(?:lrb|rrb|lsb|rsb|lcb|rcb)-")
 _SPLIT_CONTRACTION = re.compile(r"\s+(n't|'s|'re|'ve|'d|'ll|'m)\b")  # PTB: "does n't"
 _APOSTROPHES = re.compile(r"['’`]")
-_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 
 
 def span_words(text: str) -> tuple[str, ...]:
@@ -34,9 +37,8 @@ def span_words(text: str) -> tuple[str, ...]:
     >>> span_words("it does n't -LRB- quite -RRB- work .") == span_words("It doesn't (quite) work.")
     True
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    folded = _SPLIT_CONTRACTION.sub(r"\1", _PTB_BRACKETS.sub(" ", folded))
-    return tuple(word for word in _NOT_ALPHANUMERIC.split(_APOSTROPHES.sub("", folded)) if word)
+    folded = _SPLIT_CONTRACTION.sub(r"\1", fold_text(text))
+    return tuple(word for word in NOT_ALPHANUMERIC.split(_APOSTROPHES.sub("", folded)) if word)
 
 
 def _spans(words: tuple[str, ...]) -> Iterable[str]:

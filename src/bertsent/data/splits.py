@@ -15,7 +15,7 @@ from bertsent.errors import DataError
 
 # PTB bracket tokens (SST, MR) stand where other copies of a sentence have brackets
 _PTB_BRACKETS = re.compile(r"-(?:lrb|rrb|lsb|rsb|lcb|rcb)-")
-_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
+NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 HASH_BYTES = 8
 
 
@@ -126,8 +126,12 @@ def normalise_text(text: str) -> str:
     >>> normalise_text("It 's a -LRB- charming -RRB- journey .")
     'itsacharmingjourney'
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return _NOT_ALPHANUMERIC.sub("", _PTB_BRACKETS.sub(" ", folded))
+    return NOT_ALPHANUMERIC.sub("", fold_text(text))
+
+
+def fold_text(text: str) -> str:
+    """``text`` in NFKC, case-folded, with PTB bracket tokens ("-lrb-") blanked out."""
+    return _PTB_BRACKETS.sub(" ", unicodedata.normalize("NFKC", text).casefold())
 
 
 def text_hashes(texts: Iterable[str]) -> np.ndarray:

@@ -241,9 +241,10 @@ def check_evaluation_outputs(
         ConfigError: both paths are the same file.
     """
     report_ours = figure_ours = overwrite
+    earlier_report = json_path is not None and written_by(Path(json_path), "evaluate")
     if json_path is not None:
         json_path = Path(json_path)
-        report_ours = overwrite or written_by(json_path, "evaluate")
+        report_ours = overwrite or earlier_report
         check_file_replaceable(json_path, "bertsent evaluate report", overwrite=report_ours)
     if figure_path is not None:
         figure_path = Path(figure_path)
@@ -252,7 +253,7 @@ def check_evaluation_outputs(
                 f"--json and --figure are the same file, {figure_path}",
                 hint="give the figure its own path, e.g. ending in .png",
             )
-        if not overwrite and json_path is not None and written_by(json_path, "evaluate"):
+        if not overwrite and json_path is not None and earlier_report:
             figure_ours = _recorded_figure(json_path) == figure_path.resolve()
         check_file_replaceable(figure_path, overwrite=figure_ours)
     return report_ours, figure_ours

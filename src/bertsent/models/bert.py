@@ -52,9 +52,10 @@ class BertClassifier(SentimentClassifier):
     method = "bert"
     session_: Any  # ONNX Runtime session of an exported graph (onnx backends)
     export_: dict[str, Any]  # that graph's measured record (accuracy, agreement)
-    # After ``load`` with an ONNX backend the transformers model and tokenizer are read
-    # from ``_saved_at`` only when something needs them (explain, export): scoring needs
-    # the graph and tokenizer.json alone, and starts seconds sooner without them.
+    # After ``load`` the transformers tokenizer (and, with an ONNX backend, the model) is
+    # read from ``_saved_at`` only when something needs it (PyTorch scoring, explain,
+    # export): ONNX scoring needs the graph and tokenizer.json alone, and starts seconds
+    # sooner without them.
     _saved_at: Path | None = None
     _model: Any = None
     _tokenizer: Any = None
@@ -246,17 +247,13 @@ class BertClassifier(SentimentClassifier):
 
             graph, classifier.export_ = read_export(path, backend)
             classifier.session_ = open_session(str(graph), threads)
-        else:
+        else:  # the tokenizer is read on first use, like after an ONNX load
             import torch
-            from transformers import AutoTokenizer
 
             half = HALF_DTYPES.get(backend)
             model = load_sequence_classifier(path).eval()
             classifier.model_ = model.to(
                 device=device, dtype=getattr(torch, half) if half else None
-            )
-            classifier.tokenizer_ = AutoTokenizer.from_pretrained(
-                str(path), trust_remote_code=False
             )
         if classifier.labels_ != metadata["labels"]:
             raise ModelError(

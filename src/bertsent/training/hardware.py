@@ -55,11 +55,11 @@ def cpu_has_fast_bf16() -> bool:
 
     Measured on an AVX2-only AMD EPYC: bf16 autocast trained 20x slower than fp32.
     """
-    import torch
-
     forced = _forced_bf16()
     if forced is not None:
         return forced
+    import torch
+
     amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
     avx512_bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
     return bool(amx or avx512_bf16)
@@ -67,11 +67,11 @@ def cpu_has_fast_bf16() -> bool:
 
 def gpu_has_bf16() -> bool:
     """Whether the CUDA card computes in bf16 natively (compute capability 8.0 and later)."""
-    import torch
-
     forced = _forced_bf16()
     if forced is not None:
         return forced
+    import torch
+
     return bool(
         torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     )
