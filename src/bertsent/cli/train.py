@@ -6,9 +6,20 @@ import argparse
 from typing import Any
 
 from bertsent.cli.options import add_data_options, add_overwrite_option
+from bertsent.data.augment import AUGMENTATIONS
 from bertsent.models import METHODS
 from bertsent.models.tokenization import TRUNCATION_STRATEGIES
 from bertsent.training.config import BEST_METRICS, PRECISIONS, TrainingConfig
+
+
+def augmentations(value: str) -> tuple[str, ...]:
+    kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
+    unknown = [kind for kind in kinds if kind not in AUGMENTATIONS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"unknown augmentation {','.join(unknown)!r}; choose from {', '.join(AUGMENTATIONS)}"
+        )
+    return kinds
 
 
 def add_parser(commands: Any) -> None:
@@ -25,6 +36,15 @@ def add_parser(commands: Any) -> None:
         metavar="DATASET",
         help="first remove every example sharing a span with DATASET's dev/test texts "
         "(e.g. SST phrases for a model later scored on rotten-tomatoes)",
+    )
+    parser.add_argument(
+        "--augment",
+        type=augmentations,
+        default=(),
+        metavar="KIND[,KIND]",
+        help="add generated training examples: contrast (negation, contrast clauses, "
+        "sarcasm), intensity (boosted and hedged wording); templates and words disjoint "
+        "from the behaviour suite's",
     )
     parser.add_argument(
         "--method",
@@ -154,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         label_column=args.label_column,
         overwrite=args.overwrite,
         exclude_overlap_with=args.exclude_overlap_with,
+        augment=args.augment,
     )
     report = result.dev_report
     low, high = report["accuracy_ci"]

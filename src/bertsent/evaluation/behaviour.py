@@ -22,12 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from bertsent.data.augment import NEGATIVE_LABELS, POSITIVE_LABELS
 from bertsent.errors import ModelError
 from bertsent.evaluation import lexicon as words
 from bertsent.models.base import SentimentClassifier
 
-POSITIVE_LABELS = {"positive", "pos", "fresh", "good", "very positive", "1", "true"}
-NEGATIVE_LABELS = {"negative", "neg", "rotten", "bad", "very negative", "0", "false"}
 CATEGORIES = ("vocabulary", "negation", "sarcasm", "contrast", "intensity", "invariance")
 
 

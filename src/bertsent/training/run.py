@@ -6,7 +6,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ def train(
     callbacks: list[Any] | None = None,
     overwrite: bool = False,
     exclude_overlap_with: str | None = None,
+    augment: Sequence[str] = (),
 ) -> TrainingRun:
     """Train ``method`` on ``data``, select on dev, and save the model directory.
 
@@ -75,6 +76,8 @@ def train(
         exclude_overlap_with: A dataset (as ``data``) whose dev and test texts must stay
             unseen: every train or dev example sharing a span with them is removed
             first (e.g. SST phrases for a model later scored on rotten-tomatoes).
+        augment: Kinds of generated examples to add to train: ``contrast`` (negation,
+            contrast clauses, sarcasm), ``intensity`` (see :mod:`bertsent.data.augment`).
 
     >>> run = train("rotten-tomatoes", TrainingConfig(epochs=3), "runs/rt")  # doctest: +SKIP
     >>> run.dev_report["accuracy"]  # doctest: +SKIP
@@ -92,6 +95,11 @@ def train(
     if exclude_overlap_with is not None:
         splits, removed = _exclude_overlap(splits, exclude_overlap_with)
         excluded = {"with": exclude_overlap_with, "removed": removed}
+    augmented: dict[str, Any] | None = None
+    if augment:
+        from bertsent.data.augment import with_augmentation
+
+        splits, augmented = with_augmentation(splits, augment, seed=config.seed)
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training
     check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)
@@ -147,6 +155,7 @@ def train(
             "label_column": label_column,
             **splits.summary(),
             "excluded_overlap": excluded,
+            "augmented": augmented,
         },
         "metrics": {"dev": _headline(dev_report)},
         "best": model.best_,

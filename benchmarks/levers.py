@@ -1,0 +1,116 @@
+"""Recipes compared over seeds: held-out accuracy and behaviour, mean and sd, paired.
+
+Each recipe is a set of saved models, one per seed, trained with ``bertsent train``
+(the commands are in the README's "Is BERT worth it?" section). This script scores
+every model itself: accuracy on one split (test by default), the behaviour suite's
+failure rate per category, and whether the model orders "Absolutely incredible" >
+"Good" > "Somewhat good". The first recipe is the reference; each other recipe gets
+its mean difference over the seeds both share (paired by seed). Prints a table and
+writes JSON under benchmarks/results/.
+
+    python benchmarks/levers.py --data rotten-tomatoes \\
+        --recipe default=runs/rt-seed42,runs/rt-seed7,runs/rt-seed1 \\
+        --recipe contrast=runs/rt-contrast-seed42,runs/rt-contrast-seed7,runs/rt-contrast-seed1
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from bertsent.evaluation.behaviour import positive_log_odds, run_suite
+from bertsent.evaluation.evaluate import evaluate
+from bertsent.models import load
+
+RESULTS = Path(__file__).parent / "results"
+INTENSITY_ORDER = ("Absolutely incredible", "Good", "Somewhat good")
+CATEGORIES = ("negation", "sarcasm", "contrast", "intensity", "invariance")
+
+
+def score_model(model_dir: str, data: str, split: str) -> dict[str, Any]:
+    model = load(model_dir)
+    report = evaluate(model, data, split=split)
+    suite = run_suite(model)
+    odds = positive_log_odds(model, list(INTENSITY_ORDER))
+    ordered = all(odds[a] > odds[b] for a, b in itertools.pairwise(INTENSITY_ORDER))
+    metadata = model.metadata_  # type: ignore[attr-defined]
+    return {
+        "model": model_dir,
+        "seed": (metadata.get("training_config") or {}).get("seed"),
+        "dev_accuracy": metadata["metrics"]["dev"]["accuracy"],
+        f"{split}_accuracy": report["accuracy"],
+        "failure_rates": {c: suite["categories"][c]["failure_rate"] for c in CATEGORIES},
+        "intensity_ordered": ordered,
+        "intensity_log_odds": {text: round(odds[text], 3) for text in INTENSITY_ORDER},
+    }
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "sd": sd, "n": len(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="rotten-tomatoes")
+    parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--recipe", action="append", required=True, metavar="NAME=DIR[,DIR...]",
+        help="a recipe's models, one per seed; the first recipe is the reference",
+    )  # fmt: skip
+    parser.add_argument("--name", help="results file suffix (default: the data name)")
+    args = parser.parse_args()
+
+    recipes: dict[str, list[dict[str, Any]]] = {}
+    for spec in args.recipe:
+        name, _, dirs = spec.partition("=")
+        recipes[name] = [score_model(d, args.data, args.split) for d in dirs.split(",")]
+    metric = f"{args.split}_accuracy"
+    reference_name, reference = next(iter(recipes.items()))
+    by_seed = {run["seed"]: run for run in reference}
+    table: dict[str, Any] = {}
+    for name, runs in recipes.items():
+        row: dict[str, Any] = {
+            "dev_accuracy": summary([r["dev_accuracy"] for r in runs]),
+            metric: summary([r[metric] for r in runs]),
+            "failure_rates": {
+                c: summary([r["failure_rates"][c] for r in runs]) for c in CATEGORIES
+            },
+            "intensity_ordered": sum(r["intensity_ordered"] for r in runs),
+            "runs": runs,
+        }
+        paired = [r[metric] - by_seed[r["seed"]][metric] for r in runs if r["seed"] in by_seed]
+        if name != reference_name and paired:
+            row[f"{metric}_paired_difference"] = summary(paired)
+        table[name] = row
+
+    header = f"{'recipe':<28}{'dev':>14}{args.split:>14}{'vs ref':>9}" + "".join(
+        f"{c[:9]:>11}" for c in CATEGORIES
+    )
+    print(header + f"{'ordered':>9}")
+    for name, row in table.items():
+        dev, held = row["dev_accuracy"], row[metric]
+        diff = row.get(f"{metric}_paired_difference", {}).get("mean")
+        cells = [
+            f"{name:<28}",
+            f"{100 * dev['mean']:>8.2f}±{100 * dev['sd']:.2f}",
+            f"{100 * held['mean']:>8.2f}±{100 * held['sd']:.2f}",
+            f"{100 * diff:>+9.2f}" if diff is not None else f"{'':>9}",
+            *(f"{100 * row['failure_rates'][c]['mean']:>10.1f}%" for c in CATEGORIES),
+            f"{row['intensity_ordered']:>6}/{len(row['runs'])}",
+        ]
+        print("".join(cells))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"levers-{args.name or Path(args.data).name}.json"
+    record = {"bertsent": "benchmarks/levers.py", "data": args.data, "split": args.split,
+              "reference": reference_name, "recipes": table}  # fmt: skip
+    out.write_text(json.dumps(record, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Contrast examples for training: negation, contrast clauses and sarcasm, from templates.
+
+Review corpora rarely show a model that "hardly" flips a word, that the clause after
+"yet" decides, or that praise can frame a complaint; bag-of-words features cannot learn
+it at all. These short reviews state it directly, with both polarities in every frame,
+so a model must read the construction rather than a cue word.
+
+They share no template and no content word with the behaviour suite
+(:mod:`bertsent.evaluation.lexicon`): the suite still measures whether a model
+generalises, not whether it remembers (checked by ``tests/data/test_augment.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bertsent.data.splits import DatasetSplits, Split
+from bertsent.errors import ConfigError
+
+AUGMENTATIONS = ("contrast", "intensity")
+# label names that say which side of a two-sided label set a class is on
+POSITIVE_LABELS = frozenset({"positive", "pos", "fresh", "good", "very positive", "1", "true"})
+NEGATIVE_LABELS = frozenset({"negative", "neg", "rotten", "bad", "very negative", "0", "false"})
+
+PRAISE = (
+    "splendid", "marvelous", "stellar", "outstanding", "gripping", "riveting", "magnificent",
+    "captivating", "exceptional", "polished", "heartfelt", "inventive", "clever", "witty",
+    "engaging", "stunning", "elegant", "sturdy", "reliable", "solid",
+)  # fmt: skip
+CRITICISM = (
+    "clumsy", "lifeless", "sloppy", "bland", "shoddy", "flimsy", "incoherent", "hollow",
+    "lackluster", "unwatchable", "stale", "messy", "dismal", "inept", "wretched", "grating",
+    "overlong", "cheap", "unreliable", "painful",
+)  # fmt: skip
+THINGS = (
+    "picture", "feature", "flick", "musical", "western", "romance", "biopic", "mystery",
+    "miniseries", "cartoon", "tablet", "speaker", "kettle", "printer", "router", "backpack",
+    "toaster", "monitor", "microwave", "smartwatch",
+)  # fmt: skip
+PARTS = (
+    "pacing", "cinematography", "visuals", "score", "editing", "direction", "storyline",
+    "costumes", "display", "trackpad", "strap", "interface", "build quality", "lid",
+    "touchscreen", "speakers", "remote", "casting",
+)  # fmt: skip
+CHERISH = ("savor", "admire", "cherish", "treasure", "relish")
+CHEERS = ("Bravo", "Hooray", "Oh joy", "Well done", "How thrilling", "What a treat")
+ORDEALS = (
+    "a twist anyone could see coming from the opening credits",
+    "an entire runtime of characters yelling at each other",
+    "a remote that needs new batteries each morning",
+    "a kettle that leaks onto the counter",
+    "a villain who explains his whole plan twice",
+    "a printer that jams constantly",
+    "subplots that go nowhere",
+    "a router that drops the connection at dinnertime",
+)
+MERITS = (
+    "a finale that earns its tears",
+    "performances that feel lived in",
+    "a kettle that boils in under a minute",
+    "a printer that has never once jammed",
+    "jokes that still land on a second viewing",
+    "a router that covers the whole house",
+)
+
+# (template, label side): every construction appears with both outcomes
+TEMPLATES: tuple[tuple[str, str], ...] = (
+    # negation of a positive or a negative word, in forms without "not"
+    ("the {part} was hardly {praise}.", "negative"),
+    ("the {part} was hardly {criticism}.", "positive"),
+    ("nobody could call this {thing} {praise}.", "negative"),
+    ("nobody could call this {thing} {criticism}.", "positive"),
+    ("the {thing} is far from {praise}.", "negative"),
+    ("the {thing} is far from {criticism}.", "positive"),
+    ("I wouldn't describe the {part} as {praise}.", "negative"),
+    ("I wouldn't describe the {part} as {criticism}.", "positive"),
+    ("the {part} turned out anything but {praise}.", "negative"),
+    ("the {part} turned out anything but {criticism}.", "positive"),
+    ("no part of this {thing} felt {praise}.", "negative"),
+    ("no part of this {thing} felt {criticism}.", "positive"),
+    ("I found nothing to {cherish} in this {thing}.", "negative"),
+    ("I found plenty to {cherish} in this {thing}.", "positive"),
+    # contrast: the later or main clause decides
+    ("the {part} had {praise} moments, yet the {thing} as a whole felt {criticism}.", "negative"),
+    ("the {part} had {criticism} moments, yet the {thing} as a whole felt {praise}.", "positive"),
+    ("for all its {praise} {part}, the {thing} is {criticism}.", "negative"),
+    ("for all its {criticism} {part}, the {thing} is {praise}.", "positive"),
+    ("even with a {praise} {part}, the {thing} ends up {criticism}.", "negative"),
+    ("even with a {criticism} {part}, the {thing} ends up {praise}.", "positive"),
+    ("a {praise} {part} cannot rescue this {criticism} {thing}.", "negative"),
+    ("a {criticism} {part} hardly spoils this {praise} {thing}.", "positive"),
+    ("the {part} starts {praise}; still, the {thing} ends {criticism}.", "negative"),
+    ("the {part} starts {criticism}; still, the {thing} ends {praise}.", "positive"),
+    # sarcasm: cheering framing an ordeal, and the same cheers meant sincerely
+    ("{cheer}, {ordeal}.", "negative"),
+    ("{cheer}, {merit}.", "positive"),
+    ("{cheer} to whoever thought this {thing} needed {ordeal}.", "negative"),
+    ("{cheer} to whoever gave this {thing} {merit}.", "positive"),
+    ("ten out of ten for {ordeal}, said no one.", "negative"),
+    ("ten out of ten for {merit}.", "positive"),
+)
+# intensity: how sure a review is, taught by how often each wording carries its side's
+# label (label proportions are soft targets that every classifier can learn from)
+BOOSTERS = ("exceptionally", "tremendously", "thoroughly", "wildly", "immensely")
+HEDGES = ("moderately", "reasonably", "passably", "marginally", "rather", "more or less")
+GRADED_TEMPLATES = (
+    "this {thing} feels {grade}{adjective}.",
+    "I'd rate the {part} as {grade}{adjective}.",
+)
+# (modifiers, times labelled with the adjective's side, times with the other side)
+GRADES: tuple[tuple[Sequence[str], int, int], ...] = (
+    (BOOSTERS, 4, 0),
+    (("",), 4, 1),
+    (HEDGES, 3, 2),
+)
+
+SLOTS: dict[str, Sequence[str]] = {
+    "praise": PRAISE,
+    "criticism": CRITICISM,
+    "thing": THINGS,
+    "part": PARTS,
+    "cherish": CHERISH,
+    "cheer": CHEERS,
+    "ordeal": ORDEALS,
+    "merit": MERITS,
+}
+
+
+def contrast_examples(per_template: int = 60, seed: int = 0) -> list[tuple[str, str]]:
+    """(text, "positive"|"negative") pairs: up to ``per_template`` fillings of each template.
+
+    >>> contrast_examples(1, seed=0)[0][1]
+    'negative'
+    """
+    rng = np.random.default_rng(seed)
+    examples: dict[str, str] = {}
+    for template, side in TEMPLATES:
+        names = list(dict.fromkeys(re.findall(r"{(\w+)}", template)))
+        for _ in range(per_template):
+            values = {name: SLOTS[name][int(rng.integers(len(SLOTS[name])))] for name in names}
+            text = template.format(**values)
+            examples.setdefault(text[0].upper() + text[1:], side)
+    return list(examples.items())
+
+
+def intensity_examples(per_template: int = 24, seed: int = 0) -> list[tuple[str, str]]:
+    """(text, side) pairs where a text recurs with both sides in proportion to its strength.
+
+    A boosted adjective is always labelled with its own side, a plain one 4 times in 5,
+    a hedged one 3 times in 5: a model fitted to these proportions orders "exceptionally
+    sturdy" > "sturdy" > "moderately sturdy".
+    """
+    rng = np.random.default_rng(seed)
+    examples = []
+    for template in GRADED_TEMPLATES:
+        for adjectives, side, other in ((PRAISE, "positive", "negative"),
+                                        (CRITICISM, "negative", "positive")):  # fmt: skip
+            for _ in range(per_template):
+                thing = THINGS[int(rng.integers(len(THINGS)))]
+                part = PARTS[int(rng.integers(len(PARTS)))]
+                adjective = adjectives[int(rng.integers(len(adjectives)))]
+                for modifiers, same, opposite in GRADES:
+                    modifier = modifiers[int(rng.integers(len(modifiers)))]
+                    grade = f"{modifier} " if modifier else ""
+                    text = template.format(thing=thing, part=part, grade=grade, adjective=adjective)
+                    text = text[0].upper() + text[1:]
+                    examples += [(text, side)] * same + [(text, other)] * opposite
+    return examples
+
+
+def label_sides(labels: Sequence[str]) -> dict[str, str]:
+    """{"positive": label, "negative": label} for a two-class dataset naming both sides.
+
+    Raises:
+        ConfigError: the labels are not one positive and one negative name.
+    """
+    positive = [label for label in labels if label.lower() in POSITIVE_LABELS]
+    negative = [label for label in labels if label.lower() in NEGATIVE_LABELS]
+    if len(labels) != 2 or len(positive) != 1 or len(negative) != 1:
+        raise ConfigError(
+            f"--augment needs two labels, one positive and one negative; this data has "
+            f"{', '.join(labels)}",
+            hint=f"positive names: {', '.join(sorted(POSITIVE_LABELS))}; negative names: "
+            f"{', '.join(sorted(NEGATIVE_LABELS))}",
+        )
+    return {"positive": positive[0], "negative": negative[0]}
+
+
+def with_augmentation(
+    splits: DatasetSplits, kinds: Sequence[str], seed: int = 0
+) -> tuple[DatasetSplits, dict[str, Any]]:
+    """``splits`` with generated examples of ``kinds`` added to train only (dev and test
+    stay real reviews). Returns the splits and {"kinds", "added"} for the metadata.
+    """
+    unknown = [kind for kind in kinds if kind not in AUGMENTATIONS]
+    if unknown or not kinds:
+        raise ConfigError(
+            f"unknown augmentation '{','.join(unknown)}'", hint=f"use {', '.join(AUGMENTATIONS)}"
+        )
+    sides = label_sides(splits.labels)
+    generators = {"contrast": contrast_examples, "intensity": intensity_examples}
+    examples = [example for kind in kinds for example in generators[kind](seed=seed)]
+    name = "+".join(kinds)
+    train = Split(
+        name=splits.train.name,
+        texts=[*splits.train.texts, *(text for text, _ in examples)],
+        labels=[*splits.train.labels, *(sides[side] for _, side in examples)],
+        origins=[splits.train.where(i) for i in range(len(splits.train))]
+        + [f"{name} example {i + 1}" for i in range(len(examples))],
+    )
+    note = f"added {len(examples)} generated {name} examples (bertsent.data.augment) to train"
+    augmented = DatasetSplits(
+        splits.name, train=train, dev=splits.dev, test=splits.test, notes=[*splits.notes, note]
+    )
+    return augmented, {"kinds": list(kinds), "added": len(examples)}

@@ -1,0 +1,138 @@
+"""Contrast examples: disjoint from the behaviour suite, added to train only, recorded."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertsent.data import augment
+from bertsent.data.augment import (
+    contrast_examples,
+    intensity_examples,
+    label_sides,
+    with_augmentation,
+)
+from bertsent.data.splits import DatasetSplits, Split, text_hashes
+from bertsent.errors import ConfigError
+from bertsent.evaluation import lexicon
+from bertsent.evaluation.behaviour import generate_suite
+
+WORD_LISTS = ("PRAISE", "CRITICISM", "THINGS", "PARTS", "CHERISH", "CHEERS", "ORDEALS", "MERITS",
+              "BOOSTERS", "HEDGES")  # fmt: skip
+FUNCTION_WORDS = {"a", "an", "the", "of", "that", "to", "this", "it", "is", "for", "and"}
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    tokens = words(text)
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def suite_texts() -> list[str]:
+    return [text for test in generate_suite() for case in test.cases for text in case.texts]
+
+
+def test_word_lists_share_only_function_words_with_the_behaviour_suite() -> None:
+    ours = {w for name in WORD_LISTS for entry in getattr(augment, name) for w in words(entry)}
+    theirs = set()
+    for name in (n for n in dir(lexicon) if n.isupper()):
+        value = getattr(lexicon, name)
+        entries = (
+            [e for group in value.values() for e in group] if isinstance(value, dict) else value
+        )
+        theirs |= {w for entry in entries for w in words(entry)}
+    assert ours & theirs <= FUNCTION_WORDS
+
+
+def test_no_three_word_sequence_of_a_suite_case_occurs_in_the_examples() -> None:
+    """Templates differ, not only the slot words: the suite measures generalisation."""
+    examples = contrast_examples(seed=0) + intensity_examples(seed=0)
+    ours = set().union(*(ngrams(text, 3) for text, _ in examples))
+    theirs = set().union(*(ngrams(text, 3) for text in suite_texts()))
+    assert not ours & theirs
+
+
+def test_every_cue_word_comes_with_both_outcomes() -> None:
+    """Praise, criticism and cheers each occur in positive and in negative examples, so
+    only the construction around them tells the label."""
+    examples = contrast_examples(per_template=60, seed=3)
+    sides = [side for _, side in examples]
+    assert abs(sides.count("positive") - sides.count("negative")) < 0.05 * len(sides)
+    seen_with: dict[str, set[str]] = {}
+    for text, side in examples:
+        for cue in (*augment.PRAISE, *augment.CRITICISM, *augment.CHEERS):
+            if re.search(rf"\b{cue}\b", text, flags=re.IGNORECASE):
+                seen_with.setdefault(cue, set()).add(side)
+    assert len(seen_with) == len(augment.PRAISE) + len(augment.CRITICISM) + len(augment.CHEERS)
+    assert all(outcomes == {"positive", "negative"} for outcomes in seen_with.values())
+    assert contrast_examples(per_template=60, seed=3) == examples  # reproducible by seed
+
+
+def test_intensity_examples_label_stronger_wording_more_often_with_its_side() -> None:
+    shares: dict[str, list[float]] = {"boosted": [], "plain": [], "hedged": []}
+    labels_of: dict[str, list[str]] = {}
+    for text, side in intensity_examples(seed=0):
+        labels_of.setdefault(text, []).append(side)
+    for text, sides in labels_of.items():
+        adjective = words(text)[-1]
+        own = "positive" if adjective in augment.PRAISE else "negative"
+        grade = ("boosted" if any(b in text for b in augment.BOOSTERS)
+                 else "hedged" if any(h in text for h in augment.HEDGES) else "plain")  # fmt: skip
+        shares[grade].append(sides.count(own) / len(sides))
+    assert min(shares["boosted"]) > max(shares["plain"]) > max(shares["hedged"]) > 0.5
+
+
+def test_unknown_augmentation_is_refused_by_name() -> None:
+    splits = DatasetSplits(
+        "rt", train=Split("train", ["a"], ["fresh"]), dev=Split("dev", ["b"], ["rotten"])
+    )
+    with pytest.raises(ConfigError, match="unknown augmentation 'typos'"):
+        with_augmentation(splits, ("contrast", "typos"))
+
+
+def test_label_sides_names_the_data_labels_or_refuses() -> None:
+    assert label_sides(["fresh", "rotten"]) == {"positive": "fresh", "negative": "rotten"}
+    with pytest.raises(ConfigError, match="one positive and one negative; this data has joy"):
+        label_sides(["joy", "anger"])
+    with pytest.raises(ConfigError, match="two labels"):
+        label_sides(["negative", "neutral", "positive"])
+
+
+def test_examples_go_to_train_only_with_the_data_labels() -> None:
+    splits = DatasetSplits(
+        "rt",
+        train=Split("train", ["a fine film", "a dull film"], ["fresh", "rotten"]),
+        dev=Split("dev", ["fine"], ["fresh"]),
+        test=Split("test", ["dull"], ["rotten"]),
+    )
+    augmented, record = with_augmentation(splits, ("contrast", "intensity"), seed=1)
+    added = len(contrast_examples(seed=1)) + len(intensity_examples(seed=1))
+    assert record == {"kinds": ["contrast", "intensity"], "added": added}
+    assert len(augmented.train) == 2 + added and augmented.train.texts[:2] == splits.train.texts
+    assert set(augmented.train.labels) == {"fresh", "rotten"}
+    assert augmented.dev == splits.dev and augmented.test == splits.test
+    assert augmented.train.where(2) == "contrast+intensity example 1"
+    assert "added" in augmented.notes[-1]
+
+
+def test_train_augment_trains_on_the_examples_and_records_them(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    from bertsent.cli import main
+
+    output = tmp_path / "model"
+    command = ["-q", "train", "--method", "tfidf-lr", "--data", str(dataset_dir),
+               "--augment", "contrast", "--output", str(output)]  # fmt: skip
+    assert main(command) == 0
+    metadata = json.loads((output / "bertsent.json").read_text())
+    assert metadata["data"]["augmented"]["kinds"] == ["contrast"]
+    seen = np.load(output / "train_texts.npy", allow_pickle=False)
+    generated = [text for text, _ in contrast_examples(seed=42)]
+    assert np.isin(text_hashes(generated), seen).all()
