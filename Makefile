@@ -51,7 +51,11 @@ format: setup
 typecheck: setup
 	$(BIN)/mypy
 
-check: lint typecheck test-fast
+# the layering in pyproject.toml's [tool.importlinter]: imports only go downward
+layers: setup
+	$(BIN)/lint-imports
+
+check: lint typecheck layers test-fast
 
 benchmark: setup
 	$(BIN)/python benchmarks/finetune.py

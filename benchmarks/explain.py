@@ -26,8 +26,8 @@ from bertsent.explain.attention import attention_maps
 from bertsent.explain.attributions import faithfulness, integrated_gradients
 from bertsent.explain.explanation import explain_text, write_explanation
 from bertsent.explain.tokens import encode_text
+from bertsent.hardware import describe
 from bertsent.models import load
-from bertsent.training.hardware import describe
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 2.0

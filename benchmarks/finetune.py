@@ -28,9 +28,9 @@ import torch
 
 import bertsent
 from bertsent.data import DatasetSplits, load_dataset
-from bertsent.models.pretrained import resolve_model
+from bertsent.encoders.pretrained import resolve_model
+from bertsent.hardware import describe, device_name
 from bertsent.training.config import TrainingConfig
-from bertsent.training.hardware import describe, device_name
 
 RESULTS = Path(__file__).parent / "results"
 

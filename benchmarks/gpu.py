@@ -33,9 +33,9 @@ import torch
 
 import bertsent
 from bertsent.data import DatasetSplits, Split, load_dataset
+from bertsent.hardware import describe, device_name
 from bertsent.models import load
 from bertsent.training.config import TrainingConfig
-from bertsent.training.hardware import describe, device_name
 
 sys.path.insert(0, str(Path(__file__).parent))
 from finetune import plain_trainer_recipe  # the same plain recipe as on CPUs

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from bertsent.data import load_dataset
-from bertsent.inference.engine import cpu_threads
+from bertsent.encoders.engine import cpu_threads
+from bertsent.hardware import cpu_has_fast_bf16, describe
 from bertsent.models import load
-from bertsent.training.hardware import cpu_has_fast_bf16, describe
 
 RESULTS = Path(__file__).parent / "results"
 SPEEDUP_TARGET = 5.0  # best backend vs pipeline batch 32

@@ -66,7 +66,7 @@ def tiny_model(folder: Path) -> str:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from bertsent.cli import main
-    from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
+    from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
 
     encoder = folder / "encoder"
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL))

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bertsent.data import load_dataset
-from bertsent.inference.engine import cpu_threads
+from bertsent.encoders.engine import cpu_threads
 from bertsent.models import load
 
 RESULTS = Path(__file__).parent / "results"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, Split, load_dataset
-from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
+from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -50,7 +50,7 @@ def tiny_classifier(**head_options: Any) -> Any:
     import torch
     import transformers
 
-    from bertsent.models.heads import ClsLinearClassifier
+    from bertsent.encoders.heads import ClsLinearClassifier
 
     torch.manual_seed(0)
     config = transformers.BertConfig(

@@ -25,7 +25,7 @@ _PUBLIC = {
     "evaluate": "bertsent.evaluation.evaluate",
     "load": "bertsent.models",
     "load_dataset": "bertsent.data",
-    "train": "bertsent.training.run",
+    "train": "bertsent.pipeline",
 }
 
 if TYPE_CHECKING:
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from bertsent.evaluation.evaluate import evaluate
     from bertsent.models import load
     from bertsent.models.bert import BertClassifier
+    from bertsent.pipeline import train
     from bertsent.training.config import TrainingConfig
-    from bertsent.training.run import train
 
 __all__ = [
     "BertClassifier",

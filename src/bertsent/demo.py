@@ -18,9 +18,9 @@ from bertsent.data import DEFAULT_DATASET
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.evaluation.puzzles import PUZZLES, score_puzzles
 from bertsent.models.base import METADATA_FILE
+from bertsent.pipeline import DYNAMICS_FIGURE, TrainingRun, train
 from bertsent.report.build import build_report
 from bertsent.training.config import TrainingConfig
-from bertsent.training.run import DYNAMICS_FIGURE, TrainingRun, train
 
 # Written first into the demo's folder: a rerun knows the folder, and the files below, as
 # its own. Only these and model/ are ever replaced there; nothing else in it is touched.

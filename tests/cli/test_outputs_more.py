@@ -17,7 +17,7 @@ import bertsent.demo
 from bertsent.atomic import written_by
 from bertsent.cli import main
 from bertsent.data import DatasetSplits
-from bertsent.training.run import train
+from bertsent.pipeline import train
 from tests.cli.test_outputs import listing, refused, train_tfidf
 
 NO_MODEL = "no-such-model"  # loading it would fail: a refusal naming the file came first

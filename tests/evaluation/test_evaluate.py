@@ -16,7 +16,7 @@ from bertsent.errors import DataError
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.models import load
 from bertsent.models.base import METADATA_FILE, TRAIN_HASHES_FILE
-from bertsent.training.run import train
+from bertsent.pipeline import train
 from tests.conftest import synthetic_reviews, write_csv
 
 

@@ -12,13 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bertsent.encoders.exports import choose_backend, fastest_within_band, hardware_key
 from bertsent.errors import ConfigError, ModelError
-from bertsent.inference.export import (
-    _fastest_within_band,
-    choose_backend,
-    export_onnx,
-    hardware_key,
-)
+from bertsent.inference.export import export_onnx
 from bertsent.models import load
 
 
@@ -70,7 +66,7 @@ def test_unexported_or_changed_graphs_are_refused(
         load(exported_dir, backend="tensorrt")
 
 
-def test_export_measures_every_backend_and_auto_picks_the_fastest_within_band(
+def test_export_measures_every_backend_and_auto_picks_thefastest_within_band(
     exported_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record = json.loads((exported_dir / "onnx" / "exports.json").read_text())
@@ -92,7 +88,7 @@ def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_p
     torch_accuracy = record["torch_accuracy"]
     record["backends"]["onnx-int8"].update(accuracy=torch_accuracy - 0.01, reviews_per_second=1e9)
     record["backends"]["onnx"].update(accuracy=torch_accuracy - 0.002, reviews_per_second=1e8)
-    record["auto"] = _fastest_within_band(record)
+    record["auto"] = fastest_within_band(record)
     assert record["auto"] == "onnx"  # int8 is faster but 1 point worse: outside the band
     path.write_text(json.dumps(record))
     assert choose_backend(folder) == "onnx"

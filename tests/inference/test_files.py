@@ -15,8 +15,8 @@ import bertsent
 from bertsent.data import DatasetSplits
 from bertsent.errors import ConfigError, DataError, OutputExistsError
 from bertsent.inference.files import _count_rows, predict_file
+from bertsent.pipeline import TrainingRun, train
 from bertsent.training.config import TrainingConfig
-from bertsent.training.run import TrainingRun, train
 from tests.conftest import synthetic_reviews, write_csv
 
 

@@ -13,8 +13,9 @@ from scipy import sparse
 from bertsent.data import DatasetSplits
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models import METHODS, create, load
-from bertsent.models.baselines import LEGACY_PIPELINE_FILE, NBSVM, LinearBaseline
+from bertsent.models.baselines import LEGACY_PIPELINE_FILE, LinearBaseline
 from bertsent.models.linear_state import SPEC_FILE
+from bertsent.models.nbsvm import NBSVM
 
 BASELINES = [method for method in METHODS if method != "bert"]
 

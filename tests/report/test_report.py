@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bertsent.evaluation.compare import compare
+from bertsent.comparison.compare import compare
 from bertsent.report.build import build_report
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
 

@@ -53,7 +53,7 @@ def default_output(data: str, command: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertsent.evaluation.compare import compare
+    from bertsent.comparison.compare import compare
 
     output = Path(args.output) if args.output else default_output(args.data, "compare")
     curve_file = (

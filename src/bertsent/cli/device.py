@@ -21,9 +21,9 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from bertsent.inference.engine import default_batch_size as inference_batch
+    from bertsent.encoders.engine import default_batch_size as inference_batch
+    from bertsent.hardware import describe, device_name, resolve_precision, summary_line
     from bertsent.training.config import TrainingConfig
-    from bertsent.training.hardware import describe, device_name, resolve_precision, summary_line
 
     device = device_name()
     config = TrainingConfig().for_device(device)

@@ -56,7 +56,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertsent.evaluation.learning_curve import learning_curve
+    from bertsent.comparison.learning_curve import learning_curve
 
     output = Path(args.output) if args.output else default_output(args.data, "compare")
     result = learning_curve(

@@ -42,7 +42,7 @@ def parse_methods(value: str) -> list[str]:
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    from bertsent.inference import BACKENDS
+    from bertsent.encoders.exports import BACKENDS
 
     parser.add_argument(
         "--backend",
@@ -61,7 +61,7 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
 
 def load_for_inference(args: argparse.Namespace) -> SentimentClassifier:
     """Load ``args.model_dir`` with the chosen backend and thread count."""
-    from bertsent.inference.engine import load_for_inference as load
+    from bertsent.inference.loading import load_for_inference as load
 
     return load(args.model_dir, backend=args.backend, threads=args.threads)
 

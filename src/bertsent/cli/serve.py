@@ -23,7 +23,7 @@ SETTINGS = {
 
 
 def add_parser(commands: Any) -> None:
-    from bertsent.inference import BACKENDS
+    from bertsent.encoders.exports import BACKENDS
 
     parser = commands.add_parser(
         "serve",

@@ -7,8 +7,8 @@ from typing import Any
 
 from bertsent.cli.options import add_data_options, add_overwrite_option
 from bertsent.data.augment import AUGMENTATIONS
+from bertsent.encoders.tokenization import TRUNCATION_STRATEGIES
 from bertsent.models import METHODS
-from bertsent.models.tokenization import TRUNCATION_STRATEGIES
 from bertsent.training.config import BEST_METRICS, PRECISIONS, TrainingConfig
 
 
@@ -162,7 +162,7 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertsent.training.run import train
+    from bertsent.pipeline import train
 
     result = train(
         args.data,

@@ -6,14 +6,12 @@ module's faithfulness check measures the difference on each explanation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
+from bertsent.encoders.attention import eager_attention
 from bertsent.explain.tokens import EncodedText, encode_text, pool_square, require_transformer
 from bertsent.models.base import SentimentClassifier
 
@@ -41,17 +39,6 @@ class AttentionMaps:
     def cls_rollout(self) -> np.ndarray:
         """The [CLS] row of the rollout: each word's share of what the classifier reads."""
         return self.rollout[0]
-
-
-@contextmanager
-def eager_attention(model: Any) -> Iterator[None]:
-    """Fused attention kernels return no weights; switch to the eager path for a while."""
-    previous = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        model.set_attn_implementation(previous)
 
 
 def attention_rollout(attentions: np.ndarray) -> np.ndarray:

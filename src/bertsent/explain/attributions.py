@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from bertsent.encoders.engine import pad_batch
 from bertsent.errors import MissingDependencyError
 from bertsent.explain.tokens import EncodedText, encode_text, pool_columns, require_transformer
-from bertsent.inference.engine import pad_batch
 from bertsent.models.base import SentimentClassifier
 
 DELETION_FRACTION = 0.2  # share of the words removed by the faithfulness check

@@ -18,12 +18,12 @@ import numpy as np
 
 from bertsent.atomic import check_files_in_folder, written_by
 from bertsent.data.splits import Split
+from bertsent.encoders.engine import TorchEngine
+from bertsent.encoders.pretrained import load_encoder
 from bertsent.errors import DataError
 from bertsent.evaluation.behaviour import generate_suite, polarity_columns
 from bertsent.explain.tokens import require_transformer
-from bertsent.inference.engine import TorchEngine
 from bertsent.models.base import SentimentClassifier
-from bertsent.models.pretrained import load_encoder
 
 MARKED_CATEGORIES = ("sarcasm", "negation")
 STAGES = ("before", "after")

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from bertsent.encoders.tokenization import encode
 from bertsent.errors import DataError, ModelError
 from bertsent.models.base import SentimentClassifier
-from bertsent.models.tokenization import encode
 
 WORD_START_MARKS = ("Ġ", "▁")  # byte-level BPE (RoBERTa) and SentencePiece word starts
 CONTINUATION_MARK = "##"  # WordPiece (BERT) continues a word

@@ -222,7 +222,7 @@ def model_fingerprint(model_dir: str | Path, model: SentimentClassifier) -> dict
     when it was opened), else the weights in the folder (hashed here, once per run).
     The backend counts too: fp32 and INT8 scores differ.
     """
-    from bertsent.inference.export import file_sha256
+    from bertsent.encoders.exports import file_sha256
 
     folder = Path(model_dir).resolve()
     backend = getattr(model, "backend", None)

@@ -10,15 +10,17 @@ from typing import Any, Self
 
 import numpy as np
 
-from bertsent.errors import ConfigError, ModelError
-from bertsent.inference import BACKENDS
-from bertsent.inference.engine import (
+from bertsent.encoders.engine import (
     HALF_DTYPES,
     Engine,
     OnnxEngine,
     TorchEngine,
     open_session,
 )
+from bertsent.encoders.exports import BACKENDS
+from bertsent.encoders.pretrained import load_sequence_classifier, resolve_model
+from bertsent.encoders.tokenization import load_rust_tokenizer
+from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import (
     DAMAGED_HINT,
     METADATA_FILE,
@@ -29,8 +31,7 @@ from bertsent.models.base import (
     require_fitted,
     train_and_dev,
 )
-from bertsent.models.pretrained import load_sequence_classifier, resolve_model
-from bertsent.models.tokenization import load_rust_tokenizer
+from bertsent.progress import progress
 from bertsent.training.config import TrainingConfig, check_position_limit
 
 
@@ -99,14 +100,18 @@ class BertClassifier(SentimentClassifier):
         ]
         train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, config.seed)
         class_names = sorted(set(train.labels))
+        soft_targets = (
+            teacher_logits(config.teacher, list(train.texts), class_names)
+            if config.teacher
+            else None
+        )
+        options: dict[str, Any] = {"callbacks": callbacks, "teacher_logits": soft_targets}
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="bertsent-train-") as temporary:
-                result = fine_tune(
-                    config, train, dev, class_names, Path(temporary), callbacks=callbacks
-                )
+                result = fine_tune(config, train, dev, class_names, Path(temporary), **options)
         else:
             result = fine_tune(
-                config, train, dev, class_names, Path(work_dir), resume=resume, callbacks=callbacks
+                config, train, dev, class_names, Path(work_dir), resume=resume, **options
             )
         self.config = result.config  # with the batch size and learning rate it ran with
         self.labels_ = class_names
@@ -215,7 +220,7 @@ class BertClassifier(SentimentClassifier):
         """Read a saved model; an ONNX ``backend`` also opens its measured export.
 
         ``auto`` becomes the fastest backend measured on this kind of machine within
-        0.3 points of fp32 (see :func:`bertsent.inference.export.choose_backend`).
+        0.3 points of fp32 (see :func:`bertsent.encoders.exports.choose_backend`).
 
         Raises:
             ConfigError: unknown backend, or fp16 weights asked for on a CPU.
@@ -224,7 +229,7 @@ class BertClassifier(SentimentClassifier):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend '{backend}'", hint=f"choose {', '.join(BACKENDS)}")
         if backend == "auto":
-            from bertsent.inference.export import choose_backend
+            from bertsent.encoders.exports import choose_backend
 
             backend = choose_backend(path)
         if backend == "torch-fp16" and device == "cpu":
@@ -243,7 +248,7 @@ class BertClassifier(SentimentClassifier):
         classifier._pad_id = model_config.get("pad_token_id")
         classifier._saved_at = Path(path)
         if backend.startswith("onnx"):
-            from bertsent.inference.export import read_export
+            from bertsent.encoders.exports import read_export
 
             graph, classifier.export_ = read_export(path, backend)
             classifier.session_ = open_session(str(graph), threads)
@@ -279,3 +284,20 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict) or not isinstance(config.get("id2label"), dict):
         raise ModelError(f"{file}: no id2label mapping", hint=DAMAGED_HINT)
     return config
+
+
+def teacher_logits(teacher_dir: str, texts: list[str], labels: list[str]) -> list[list[float]]:
+    """A fine-tuned teacher's logits for ``texts``, columns in ``labels`` order.
+
+    Raises:
+        ConfigError: the teacher was trained on other labels.
+    """
+    from bertsent.models import load  # the package imports this module
+
+    teacher = load(teacher_dir)
+    if sorted(teacher.labels_) != sorted(labels):
+        raise ConfigError(f"teacher {teacher_dir} has labels {teacher.labels_}, this data {labels}")
+    with progress(f"teacher {Path(teacher_dir).name} scoring the training texts"):
+        logits = teacher.logits(texts)  # type: ignore[attr-defined]
+    columns = [teacher.labels_.index(label) for label in labels]
+    return logits[:, columns].tolist()

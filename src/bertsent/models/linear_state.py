@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from bertsent.errors import ModelError
+from bertsent.models.nbsvm import NBSVM
 
 SPEC_FILE = "pipeline.json"
 ARRAYS_FILE = "pipeline.safetensors"
@@ -34,9 +35,7 @@ VECTORIZERS: dict[str, type[CountVectorizer]] = {
 
 
 def linear_models() -> dict[str, type[Any]]:
-    """The linear classifiers a saved pipeline may name (NBSVM lives with the baselines)."""
-    from bertsent.models.baselines import NBSVM
-
+    """The linear classifiers a saved pipeline may name."""
     return {"LogisticRegression": LogisticRegression, "LinearSVC": LinearSVC, "NBSVM": NBSVM}
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from bertsent.encoders.engine import pad_batch, softmax
 from bertsent.errors import ModelError
-from bertsent.inference.engine import pad_batch, softmax
 from bertsent.models.base import (
     SentimentClassifier,
     check_safetensors,

@@ -25,8 +25,8 @@ from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import classification_report
 from bertsent.evaluation.puzzles import PUZZLES
 from bertsent.models import DISPLAY_NAMES, SentimentClassifier, load
+from bertsent.pipeline import DYNAMICS_FIGURE
 from bertsent.progress import progress
-from bertsent.training.run import DYNAMICS_FIGURE
 
 logger = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ class ServiceState:
 
 def load_classifier(settings: ServeSettings) -> Any:
     """Load and warm up the model; raises our errors (e.g. ModelError) for a bad directory."""
-    from bertsent.inference.engine import load_for_inference
+    from bertsent.inference.loading import load_for_inference
 
     classifier = load_for_inference(settings.model_dir, settings.backend, settings.threads)
     classifier.batch_size = settings.engine_batch_size

@@ -6,10 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
+from bertsent.encoders.tokenization import TRUNCATION_STRATEGIES
 from bertsent.errors import ConfigError
-from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
-from bertsent.models.tokenization import TRUNCATION_STRATEGIES
-from bertsent.training.hardware import PRECISIONS, default_batch_size, scaled_learning_rate
+from bertsent.hardware import PRECISIONS, default_batch_size, scaled_learning_rate
 
 BEST_METRICS = ("accuracy", "macro_f1", "loss")
 REFERENCE_BATCH = 32  # the batch size the default learning rate was chosen for

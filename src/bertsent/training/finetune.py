@@ -20,16 +20,21 @@ import numpy as np
 import torch
 
 from bertsent.data.splits import Split
-from bertsent.errors import ConfigError, TrainingInterrupted
-from bertsent.models.heads import (
+from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
     check_supported,
     export_to_transformers,
 )
-from bertsent.models.pretrained import keep_layers, load_encoder, load_tokenizer
-from bertsent.models.tokenization import encode, pad_ids
-from bertsent.progress import progress
+from bertsent.encoders.pretrained import keep_layers, load_encoder, load_tokenizer
+from bertsent.encoders.tokenization import encode, pad_ids
+from bertsent.errors import ConfigError, TrainingInterrupted
+from bertsent.hardware import (
+    device_name,
+    resolve_precision,
+    summary_line,
+    trainer_precision_arguments,
+)
 from bertsent.training.callbacks import (
     HistoryCallback,
     InterruptCallback,
@@ -37,12 +42,6 @@ from bertsent.training.callbacks import (
     history_from_state,
 )
 from bertsent.training.config import TrainingConfig
-from bertsent.training.hardware import (
-    device_name,
-    resolve_precision,
-    summary_line,
-    trainer_precision_arguments,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -111,23 +110,6 @@ class PadCollator:
         return batch
 
 
-def teacher_logits(teacher_dir: str, texts: list[str], labels: list[str]) -> list[list[float]]:
-    """A fine-tuned teacher's logits for ``texts``, columns in ``labels`` order.
-
-    Raises:
-        ConfigError: the teacher was trained on other labels.
-    """
-    from bertsent.models import load
-
-    teacher = load(teacher_dir)
-    if sorted(teacher.labels_) != sorted(labels):
-        raise ConfigError(f"teacher {teacher_dir} has labels {teacher.labels_}, this data {labels}")
-    with progress(f"teacher {Path(teacher_dir).name} scoring the training texts"):
-        logits = teacher.logits(texts)  # type: ignore[attr-defined]
-    columns = [teacher.labels_.index(label) for label in labels]
-    return logits[:, columns].tolist()
-
-
 def latest_checkpoint(work_dir: Path) -> Path | None:
     """The newest ``checkpoint-STEP`` folder with a saved trainer state, if any."""
     found = []
@@ -167,6 +149,7 @@ def fine_tune(
     *,
     resume: bool = False,
     callbacks: list[Any] | None = None,
+    teacher_logits: list[list[float]] | None = None,
 ) -> FineTuneResult:
     """Fine-tune ``config.model`` on ``train``, select the best evaluation on ``dev``.
 
@@ -178,6 +161,8 @@ def fine_tune(
         work_dir: Where checkpoints go; ``resume=True`` continues from the newest one.
         resume: Continue an interrupted run from its last checkpoint.
         callbacks: Extra ``transformers.TrainerCallback`` objects.
+        teacher_logits: A teacher's logits per training example (columns in ``labels``
+            order) to distil, weighted by ``config.distill_alpha``.
 
     Raises:
         TrainingInterrupted: on Ctrl-C/SIGTERM, after a checkpoint was written.
@@ -224,17 +209,16 @@ def fine_tune(
     label_index = {label: i for i, label in enumerate(labels)}
     train_ids = [label_index[label] for label in train.labels]
     weights = balanced_class_weights(train_ids, len(labels)) if config.class_weights else None
-    distillation = (config.distill_alpha, config.distill_temperature) if config.teacher else None
+    distillation = (
+        (config.distill_alpha, config.distill_temperature) if teacher_logits is not None else None
+    )
     module = ClsLinearClassifier(encoder, len(labels), config.dropout, weights, distillation)
 
     # 2. tokenise once; sort dev by length so evaluation batches carry little padding
-    soft_targets = (
-        teacher_logits(config.teacher, list(train.texts), labels) if config.teacher else None
-    )
     train_data = EncodedDataset(
         encode(tokenizer, train.texts, config.max_length, config.truncation),
         train_ids,
-        soft_targets,
+        teacher_logits,
     )
     dev_encoded = encode(tokenizer, dev.texts, config.max_length, config.truncation)
     order = sorted(range(len(dev_encoded)), key=lambda i: len(dev_encoded[i]))

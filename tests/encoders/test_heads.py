@@ -4,13 +4,13 @@ import pytest
 import torch
 import transformers
 
-from bertsent.errors import ModelError
-from bertsent.models.heads import (
+from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
     check_supported,
     export_to_transformers,
 )
+from bertsent.errors import ModelError
 from tests.conftest import tiny_classifier
 
 TINY = {

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from bertsent.encoders.engine import TorchEngine
+from bertsent.encoders.tokenization import pad_ids
 from bertsent.errors import ConfigError
-from bertsent.inference.engine import TorchEngine
 from bertsent.models import load
-from bertsent.models.tokenization import pad_ids
 
 TEXTS = [f"{'a really ' * (i % 9)}great film number {i}" for i in range(37)] + ["", "dull"]
 

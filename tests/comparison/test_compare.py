@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bertsent.data import DatasetSplits
-from bertsent.data.splits import held_out_splits
-from bertsent.evaluation.compare import compare
-from bertsent.evaluation.learning_curve import (
+from bertsent.comparison.compare import compare
+from bertsent.comparison.learning_curve import (
     bert_config_for,
     learning_curve,
     subsample,
     with_full_data,
 )
-from bertsent.evaluation.recommend import recommend
+from bertsent.comparison.recommend import recommend
+from bertsent.data import DatasetSplits
+from bertsent.data.splits import held_out_splits
 from bertsent.training.config import TrainingConfig
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from bertsent.models.pretrained import DEFAULT_MODEL, resolve_model
-from bertsent.models.tokenization import encode, load_rust_tokenizer, truncate
+from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
+from bertsent.encoders.tokenization import encode, load_rust_tokenizer, truncate
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,12 @@ from typing import Any
 from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.evaluation.metrics import classification_report
+from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE
 from bertsent.models.bert import BertClassifier
 from bertsent.training.config import TrainingConfig, check_position_limit
 from bertsent.training.curves import plot_training_dynamics
-from bertsent.training.hardware import describe
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertsent.models.tokenization import encode, pad_ids
+from bertsent.encoders.tokenization import encode, pad_ids
 from bertsent.progress import progress_bar
-from bertsent.training.hardware import device_name
 
 if TYPE_CHECKING:
     import torch
@@ -226,24 +225,3 @@ def cpu_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def load_for_inference(model_dir: str, backend: str = "auto", threads: int | None = None) -> Any:
-    """Load a saved model to serve: ``threads`` for this machine, a GPU when there is one.
-
-    PyTorch's thread count is process-wide, so only the CLI and the server call this.
-    Models that run in ONNX Runtime (and the scikit-learn baselines) never import torch.
-    """
-    from bertsent.inference.export import choose_backend
-    from bertsent.models import load, read_metadata
-
-    threads = threads or cpu_threads()
-    method = read_metadata(model_dir).get("method")
-    if method == "bert" and backend == "auto":
-        backend = choose_backend(model_dir)
-    if method in ("bert", "lstm") and not backend.startswith("onnx"):
-        import torch
-
-        torch.set_num_threads(threads)
-        return load(model_dir, backend=backend, threads=threads, device=device_name())
-    return load(model_dir, backend=backend, threads=threads)

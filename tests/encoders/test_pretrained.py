@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from bertsent.errors import ConfigError, HubUnavailableError, ModelError
-from bertsent.models.pretrained import (
+from bertsent.encoders.pretrained import (
     DEFAULT_MODEL,
     keep_layers,
     load_encoder,
     load_tokenizer,
     resolve_model,
 )
+from bertsent.errors import ConfigError, HubUnavailableError, ModelError
 
 
 def test_default_hub_id_resolves_to_the_packaged_copy() -> None:

@@ -15,16 +15,16 @@ import torch
 import transformers
 
 from bertsent.data import DatasetSplits
+from bertsent.encoders.heads import ClsLinearClassifier, check_export, export_to_transformers
 from bertsent.errors import ConfigError, ModelError
-from bertsent.models.heads import ClsLinearClassifier, check_export, export_to_transformers
-from bertsent.training.config import TrainingConfig
-from bertsent.training.hardware import (
+from bertsent.hardware import (
     cpu_has_fast_bf16,
     device_name,
     resolve_precision,
     trainer_precision_arguments,
 )
-from bertsent.training.run import train
+from bertsent.pipeline import train
+from bertsent.training.config import TrainingConfig
 from tests.conftest import tiny_classifier
 
 

@@ -25,9 +25,9 @@ import numpy as np
 from bertsent.atomic import atomic_file, check_output_folder, write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import held_out_splits, stratified_split
+from bertsent.hardware import default_batch_size, device_name
 from bertsent.models import DISPLAY_NAMES, create
 from bertsent.training.config import TrainingConfig
-from bertsent.training.hardware import default_batch_size, device_name
 
 logger = logging.getLogger(__name__)
 

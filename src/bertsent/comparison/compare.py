@@ -21,17 +21,17 @@ from typing import Any
 import numpy as np
 
 from bertsent.atomic import check_output_folder, write_text_atomic
-from bertsent.data import DatasetSplits, load_dataset
-from bertsent.data.splits import held_out_splits
-from bertsent.evaluation.behaviour import run_suite
-from bertsent.evaluation.learning_curve import (
+from bertsent.comparison.learning_curve import (
     CURVE_FILES,
     OUTPUT_MARKERS,
     with_full_data,
     write_learning_curve,
 )
+from bertsent.comparison.recommend import recommend
+from bertsent.data import DatasetSplits, load_dataset
+from bertsent.data.splits import held_out_splits
+from bertsent.evaluation.behaviour import run_suite
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, classification_report
-from bertsent.evaluation.recommend import recommend
 from bertsent.models import DISPLAY_NAMES, METHODS, SentimentClassifier, load, read_metadata
 from bertsent.training.config import TrainingConfig
 
@@ -73,7 +73,7 @@ def _train_or_reuse(
     reuse: bool,
 ) -> tuple[SentimentClassifier, float]:
     """A model trained on exactly these splits, and the seconds its training took."""
-    from bertsent.training.run import train
+    from bertsent.pipeline import train
 
     if reuse and (folder / "bertsent.json").is_file():
         metadata = read_metadata(folder)
@@ -108,7 +108,7 @@ def compare(
         output_dir: Models go to ``models/METHOD-seedN``; the table to ``compare.*``.
         config: The BERT fine-tuning recipe (default: the seed recipe).
         reuse: Keep a model already in ``output_dir`` when it was trained on the same data.
-        learning_curve: Results of :func:`bertsent.evaluation.learning_curve.learning_curve`
+        learning_curve: Results of :func:`bertsent.comparison.learning_curve.learning_curve`
             on the same data: completed with this comparison's full-train runs, rewritten
             to ``output_dir`` and used by the recommendation.
         command: The command line that made the comparison, recorded with the table.

@@ -18,9 +18,9 @@ from transformers import TrainerCallback
 import bertsent
 from bertsent.data import DatasetSplits, Split
 from bertsent.errors import ConfigError, TrainingInterrupted
+from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import balanced_class_weights
-from bertsent.training.run import checkpoint_dir, train
 
 
 def tiny_config(model_dir: Path, **overrides: Any) -> TrainingConfig:

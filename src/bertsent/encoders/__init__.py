@@ -1,0 +1,2 @@
+"""Below the models: tokenisation, pre-trained loading, heads, the batching engine and
+export records."""

@@ -1,0 +1,107 @@
+"""Reading an export record: which graph a backend runs, and which backend ``auto`` picks.
+
+``bertsent export`` (:mod:`bertsent.inference.export`) measures each graph and writes
+``onnx/exports.json``; models read it here, below the code that writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+from pathlib import Path
+from typing import Any
+
+from bertsent.errors import ModelError
+from bertsent.hardware import cpu_flags, device_name
+
+logger = logging.getLogger(__name__)
+
+# listed without importing torch, so the CLI can offer them at once
+BACKENDS = ("auto", "torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
+ONNX_FOLDER = "onnx"
+RECORD_FILE = "exports.json"
+GRAPH_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+ACCURACY_BAND = 0.003  # ``auto`` keeps backends within 0.3 points of fp32 PyTorch
+
+
+def hardware_key() -> dict[str, Any]:
+    """What makes speeds comparable between machines: the GPU, or the CPU's kind and flags.
+
+    The flags (AVX2, AVX-512, VNNI, BF16, AMX) decide which backend is fastest; on a
+    machine without a GPU they are read without importing torch, so ``--backend auto``
+    costs nothing at start-up.
+    """
+    if device_name() == "cuda":
+        import torch
+
+        return {"device": "cuda", "gpu": torch.cuda.get_device_name(0)}
+    return {"device": "cpu", "machine": platform.machine(), "cpu_flags": cpu_flags()}
+
+
+def fastest_within_band(record: dict[str, Any]) -> str:
+    """The measured backend with the most reviews/s whose accuracy is within the band."""
+    floor = record["torch_accuracy"] - ACCURACY_BAND - 1e-12
+    kept = {
+        name: measured["reviews_per_second"]
+        for name, measured in record["backends"].items()
+        if measured["accuracy"] >= floor
+    }
+    return max(kept, key=kept.__getitem__)
+
+
+def choose_backend(model_dir: str | Path) -> str:
+    """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here.
+
+    Falls back to ``torch`` (fp32) when the model was never exported, or was measured
+    on another kind of machine, whose speeds say nothing about this one.
+    """
+    record_path = Path(model_dir) / ONNX_FOLDER / RECORD_FILE
+    if not record_path.is_file():
+        return "torch"
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if "auto" not in record or record.get("hardware") != hardware_key():
+        logger.info(
+            "backend auto: %s was measured on other hardware; using torch "
+            "(export again here to measure this machine)",
+            record_path,
+        )
+        return "torch"
+    choice = str(record["auto"])
+    logger.info("backend auto: %s (fastest within 0.3 points of fp32 here)", choice)
+    return choice
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_export(model_dir: str | Path, backend: str) -> tuple[Path, dict[str, Any]]:
+    """The graph file of ``backend`` and its measured record, checked against each other.
+
+    Raises:
+        ModelError: the model was not exported for this backend, or the graph file
+            differs from the one that was measured.
+    """
+    folder = Path(model_dir) / ONNX_FOLDER
+    record_path = folder / RECORD_FILE
+    hint = f"bertsent export {model_dir} --onnx" + (" --int8" if backend == "onnx-int8" else "")
+    if not record_path.is_file():
+        raise ModelError(
+            f"{model_dir}: no ONNX export (missing {record_path})", hint=f"run: {hint}"
+        )
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    graph = record.get("graphs", {}).get(backend)
+    if graph is None:
+        raise ModelError(f"{record_path}: no '{backend}' graph was exported", hint=f"run: {hint}")
+    path = folder / graph["file"]
+    if not path.is_file() or file_sha256(path) != graph["sha256"]:
+        raise ModelError(
+            f"{path}: missing or changed since it was measured", hint=f"export again: {hint}"
+        )
+    return path, {**graph, "measured_on": record["measured_on"], "torch": record["torch_accuracy"]}

@@ -1,0 +1,28 @@
+"""Loading a saved model to serve or score files: threads, device and backend chosen here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bertsent.encoders.engine import cpu_threads
+from bertsent.encoders.exports import choose_backend
+from bertsent.hardware import device_name
+from bertsent.models import load, read_metadata
+
+
+def load_for_inference(model_dir: str, backend: str = "auto", threads: int | None = None) -> Any:
+    """Load a saved model to serve: ``threads`` for this machine, a GPU when there is one.
+
+    PyTorch's thread count is process-wide, so only the CLI and the server call this.
+    Models that run in ONNX Runtime (and the scikit-learn baselines) never import torch.
+    """
+    threads = threads or cpu_threads()
+    method = read_metadata(model_dir).get("method")
+    if method == "bert" and backend == "auto":
+        backend = choose_backend(model_dir)
+    if method in ("bert", "lstm") and not backend.startswith("onnx"):
+        import torch
+
+        torch.set_num_threads(threads)
+        return load(model_dir, backend=backend, threads=threads, device=device_name())
+    return load(model_dir, backend=backend, threads=threads)
