@@ -119,7 +119,7 @@ def bertsent_recipe(
         "train_seconds": run.train_seconds,
         "dev_accuracy": run.dev_report["accuracy"],
         "best_epoch": run.best.get("epoch"),
-        "precision": run.model.training_.precision,  # type: ignore[attr-defined]
+        "precision": run.model.fit_record_["precision"],
         "batch_size": run.model.config.batch_size,  # type: ignore[attr-defined]
         "learning_rate": run.model.config.learning_rate,  # type: ignore[attr-defined]
     }

@@ -102,7 +102,7 @@ def main() -> None:
             "train_examples_per_second": run.train_examples_per_second,
             "train_seconds": run.train_seconds,
             "dev_accuracy": run.dev_report["accuracy"],
-            "precision": run.model.training_.precision,  # type: ignore[attr-defined]
+            "precision": run.model.fit_record_["precision"],
             "batch_size": trained.batch_size,
             "learning_rate": trained.learning_rate,
         }

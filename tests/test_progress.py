@@ -18,8 +18,7 @@ import logging, sys
 import bertsent
 from bertsent.progress import progress
 logging.getLogger("bertsent").setLevel(logging.WARNING if sys.argv[2] == "quiet" else logging.INFO)
-model = bertsent.load(sys.argv[1])
-model.batch_size = 2
+model = bertsent.load(sys.argv[1], batch_size=2)
 with progress("scoring the test split"):
     model.predict_proba(["a superb film", "a dull mess"] * 20)
 """

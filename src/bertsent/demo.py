@@ -18,7 +18,8 @@ from bertsent.data import DEFAULT_DATASET
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.evaluation.puzzles import PUZZLES, score_puzzles
 from bertsent.models.base import METADATA_FILE
-from bertsent.pipeline import DYNAMICS_FIGURE, TrainingRun, train
+from bertsent.models.bert import DYNAMICS_FIGURE
+from bertsent.pipeline import TrainingRun, train
 from bertsent.report.build import build_report
 from bertsent.training.config import TrainingConfig
 

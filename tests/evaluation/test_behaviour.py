@@ -29,7 +29,7 @@ class KeywordCounter(SentimentClassifier):
 
     method = "keyword-counter"
 
-    def __init__(self, labels: Sequence[str] = ("negative", "positive")) -> None:
+    def __init__(self, *, labels: Sequence[str] = ("negative", "positive")) -> None:
         self.labels_ = list(labels)
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> Self:
@@ -49,11 +49,11 @@ class KeywordCounter(SentimentClassifier):
     def count_parameters(self) -> int:
         return 0
 
-    def save(self, path: str | Path, metadata: Any = None, extras: Any = None) -> Path:
+    def _write_model(self, folder: Path) -> None:
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
+    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
         raise NotImplementedError
 
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import argparse
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from bertsent.cli.options import training_config
 from bertsent.errors import ConfigError
 from bertsent.training.config import TrainingConfig, check_position_limit
 
@@ -26,7 +29,42 @@ def test_round_trip() -> None:
 )
 def test_invalid_values_name_the_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"training setting {field}="):
-        TrainingConfig(**{field: value}).validate()  # type: ignore[arg-type]
+        TrainingConfig(**{field: value})  # type: ignore[arg-type]  # refused when made
+
+
+def test_a_setting_changed_later_is_checked_again_by_validate() -> None:
+    config = TrainingConfig()
+    config.dropout = 1.5
+    with pytest.raises(ConfigError, match=r"training setting dropout=1\.5"):
+        config.validate()
+
+
+def train_parser() -> argparse.ArgumentParser:
+    from bertsent.cli.options import add_training_options
+
+    parser = argparse.ArgumentParser()
+    add_training_options(parser)
+    return parser
+
+
+def test_every_setting_has_a_generated_train_flag() -> None:
+    destinations = {action.dest for action in train_parser()._actions}
+    assert {f.name for f in dataclasses.fields(TrainingConfig)} <= destinations
+    assert training_config(train_parser().parse_args([])) == TrainingConfig()
+
+
+def test_flags_become_the_config_with_their_types() -> None:
+    args = train_parser().parse_args(
+        ["--epochs", "2", "--metric", "loss", "--no-group-by-length", "--class-weights",
+         "--gradient-accumulation", "4", "--learning-rate", "3e-5", "--teacher", "t"]
+    )  # fmt: skip
+    config = training_config(args)
+    assert config == TrainingConfig(
+        epochs=2.0, metric_for_best="loss", group_by_length=False, class_weights=True,
+        gradient_accumulation_steps=4, learning_rate=3e-5, teacher="t",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"training setting warmup_ratio=1\.5"):
+        training_config(train_parser().parse_args(["--warmup-ratio", "1.5"]))
 
 
 def test_unknown_keys_are_rejected() -> None:

@@ -9,13 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_data_options, add_overwrite_option, parse_methods
+from bertsent.cli.options import (
+    add_data_options,
+    add_overwrite_option,
+    add_training_options,
+    parse_methods,
+    training_config,
+)
 from bertsent.models import METHODS
-from bertsent.training.config import TrainingConfig
 
 
 def add_parser(commands: Any) -> None:
-    defaults = TrainingConfig()
     parser = commands.add_parser(
         "compare",
         help="train every method on the same splits and print the comparison table",
@@ -42,8 +46,7 @@ def add_parser(commands: Any) -> None:
         help="learning-curve.json for the recommendation (default: OUTPUT/learning-curve.json "
         "when present)",
     )
-    parser.add_argument("--model", default=defaults.model, help="encoder for the bert method")
-    parser.add_argument("--epochs", type=float, default=defaults.epochs, help="bert epochs")
+    add_training_options(parser, ("model", "epochs"))  # of the bert method
     add_overwrite_option(parser, "compare.* / learning-curve.* files in a folder of yours")
     parser.set_defaults(handler=run)
 
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         methods=args.methods,
         seeds=args.seeds,
         output_dir=output,
-        config=TrainingConfig(model=args.model, epochs=args.epochs),
+        config=training_config(args),
         reuse=not args.retrain,
         learning_curve=curve,
         command=shlex.join(["bertsent", *sys.argv[1:]]),

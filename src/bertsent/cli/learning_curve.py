@@ -7,8 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.cli.compare import default_output
-from bertsent.cli.options import add_data_options, add_overwrite_option, parse_methods
-from bertsent.training.config import TrainingConfig
+from bertsent.cli.options import (
+    add_data_options,
+    add_overwrite_option,
+    add_training_options,
+    parse_methods,
+    training_config,
+)
 
 
 def parse_sizes(value: str) -> list[int | str]:
@@ -25,7 +30,6 @@ def parse_sizes(value: str) -> list[int | str]:
 
 
 def add_parser(commands: Any) -> None:
-    defaults = TrainingConfig()
     parser = commands.add_parser(
         "learning-curve",
         help="accuracy against training-set size for several methods and seeds",
@@ -50,7 +54,7 @@ def add_parser(commands: Any) -> None:
         help="folder for learning-curve.json/png (default: runs/compare-DATASET, where "
         "`bertsent compare` picks it up)",
     )
-    parser.add_argument("--model", default=defaults.model, help="encoder for the bert method")
+    add_training_options(parser, ("model",))  # of the bert method
     add_overwrite_option(parser, "learning-curve.* files in a folder of yours")
     parser.set_defaults(handler=run)
 
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         sizes=args.sizes,
         seeds=args.seeds,
         output_dir=output,
-        config=TrainingConfig(model=args.model),
+        config=training_config(args),
         text_column=args.text_column,
         label_column=args.label_column,
         overwrite=args.overwrite,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bertsent.data import DEFAULT_DATASET
 
 if TYPE_CHECKING:
     from bertsent.models.base import SentimentClassifier
+    from bertsent.training.config import TrainingConfig
 
 
 def add_data_options(
@@ -63,7 +66,8 @@ def load_for_inference(args: argparse.Namespace) -> SentimentClassifier:
     """Load ``args.model_dir`` with the chosen backend and thread count."""
     from bertsent.inference.loading import load_for_inference as load
 
-    return load(args.model_dir, backend=args.backend, threads=args.threads)
+    batch_size = getattr(args, "batch_size", None)
+    return load(args.model_dir, backend=args.backend, threads=args.threads, batch_size=batch_size)
 
 
 def add_overwrite_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -73,3 +77,37 @@ def add_overwrite_option(parser: argparse.ArgumentParser, what: str) -> None:
         action="store_true",
         help=f"replace {what} even if bertsent did not write it (default: refuse)",
     )
+
+
+def add_training_options(parser: argparse.ArgumentParser, names: Sequence[str] = ()) -> None:
+    """One flag per :class:`TrainingConfig` field (only ``names`` when given), generated
+    from the field's type, default and help: a new setting needs no CLI code."""
+    from bertsent.training.config import TrainingConfig
+
+    types = {"int": int, "float": float, "str": str}
+    for setting in dataclasses.fields(TrainingConfig):
+        if names and setting.name not in names:
+            continue
+        settings = dict(setting.metadata)
+        flag = settings.pop("flag", "--" + setting.name.replace("_", "-"))
+        kind = str(setting.type).split("|")[0].strip()
+        default = setting.default
+        if kind == "bool":  # a flag that turns the default around
+            action = "store_false" if default else "store_true"
+            parser.add_argument(flag, dest=setting.name, action=action, **settings)
+            continue
+        if default is not None:
+            settings["help"] += " (default: %(default)s)"
+        parser.add_argument(flag, dest=setting.name, type=types[kind], default=default, **settings)
+
+
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    """The :class:`TrainingConfig` of the flags ``add_training_options`` added; checked."""
+    from bertsent.training.config import TrainingConfig
+
+    given = {
+        setting.name: getattr(args, setting.name)
+        for setting in dataclasses.fields(TrainingConfig)
+        if hasattr(args, setting.name)
+    }
+    return TrainingConfig(**given)

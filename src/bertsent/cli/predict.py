@@ -49,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.texts and not args.input:
         raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
     model = load_for_inference(args)
-    if args.batch_size:
-        model.batch_size = args.batch_size  # type: ignore[attr-defined]
     if args.input:
         from bertsent.inference.files import model_fingerprint, predict_file
 

@@ -35,7 +35,7 @@ class EncodedText:
 def require_transformer(classifier: SentimentClassifier) -> Any:
     """The underlying transformers model, or a clear error for the baselines."""
     model = getattr(classifier, "model_", None)
-    if classifier.method != "bert" or model is None:
+    if not classifier.has_encoder or model is None:
         raise ModelError(
             f"explaining needs a fine-tuned transformer; this model's method is "
             f"'{classifier.method}'",

@@ -10,7 +10,9 @@ from bertsent.hardware import device_name
 from bertsent.models import load, read_metadata
 
 
-def load_for_inference(model_dir: str, backend: str = "auto", threads: int | None = None) -> Any:
+def load_for_inference(
+    model_dir: str, backend: str = "auto", threads: int | None = None, batch_size: int | None = None
+) -> Any:
     """Load a saved model to serve: ``threads`` for this machine, a GPU when there is one.
 
     PyTorch's thread count is process-wide, so only the CLI and the server call this.
@@ -24,5 +26,6 @@ def load_for_inference(model_dir: str, backend: str = "auto", threads: int | Non
         import torch
 
         torch.set_num_threads(threads)
-        return load(model_dir, backend=backend, threads=threads, device=device_name())
-    return load(model_dir, backend=backend, threads=threads)
+        device = device_name()
+        return load(model_dir, backend, threads, device=device, batch_size=batch_size)
+    return load(model_dir, backend=backend, threads=threads, batch_size=batch_size)

@@ -78,6 +78,7 @@ def load(
     backend: str = "torch",
     threads: int | None = None,
     device: str = "cpu",
+    batch_size: int | None = None,
 ) -> SentimentClassifier:
     """Load any saved bertsent model directory, whatever method made it.
 
@@ -85,7 +86,8 @@ def load(
     (half-precision weights), its measured ``onnx`` / ``onnx-int8`` export, or ``auto``:
     the fastest backend measured by ``bertsent export`` on this kind of machine whose
     accuracy stays within 0.3 points of ``torch``. ``threads`` sets ONNX Runtime's
-    intra-op threads; ``device`` is where PyTorch backends run (``cpu`` or ``cuda``).
+    intra-op threads; ``device`` is where PyTorch backends run (``cpu`` or ``cuda``);
+    ``batch_size`` is how many texts one forward pass scores (default: by device).
 
     >>> model = load("runs/demo/model")  # doctest: +SKIP
     >>> model.predict(["This is not a bad film"])  # doctest: +SKIP
@@ -97,7 +99,9 @@ def load(
     if method == "bert":
         from bertsent.models.bert import BertClassifier
 
-        return BertClassifier.load(path, backend=backend, threads=threads, device=device)
+        return BertClassifier.load(
+            path, backend=backend, threads=threads, device=device, batch_size=batch_size
+        )
     if backend not in ("torch", "auto"):
         raise ConfigError(
             f"{path}: the '{backend}' backend is for BERT models; this one is '{method}'",

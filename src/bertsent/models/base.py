@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import platform
 from abc import ABC, abstractmethod
@@ -28,17 +29,81 @@ DAMAGED_HINT = "retrain the model, or copy the model folder again"
 class SentimentClassifier(ABC):
     """``fit(texts, labels) -> self``, ``predict``, ``predict_proba``, ``save`` and ``load``.
 
-    The constructor only stores keyword arguments; learned state lives in attributes
-    ending in ``_`` (``labels_`` holds the class names in ``predict_proba`` column order).
+    As in scikit-learn, the constructor only stores its keyword arguments (so
+    ``get_params``, ``set_params``, ``repr`` and ``sklearn.base.clone`` work); learned
+    state lives in attributes ending in ``_`` (``labels_`` holds the class names in
+    ``predict_proba`` column order). ``save`` and ``load`` are written once, here; a
+    method supplies ``_write_model`` and ``_from_saved``.
     """
 
     method: ClassVar[str]
+    fitted_attribute: ClassVar[str]  # set by fit and load: its absence means "not fitted"
+    resumable: ClassVar[bool] = False  # fit(work_dir=, resume=, callbacks=) keeps checkpoints
+    has_encoder: ClassVar[bool] = False  # a transformer to explain (attention, [CLS] vectors)
     labels_: list[str]
     metadata_: dict[str, Any]  # bertsent.json of a loaded model
     history_: list[dict[str, Any]]  # one entry per epoch or per setting tried on dev
     best_: dict[str, Any]  # the setting model selection kept, e.g. {"epoch": 3} or {"C": 0.1}
+    fit_record_: dict[str, Any]  # how the last fit ran: seconds, examples/s, precision...
     # hashes of the training texts (see training_text_hashes); None: not recorded
     train_hashes_: np.ndarray | None
+
+    @classmethod
+    def _parameter_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [
+            name
+            for name, parameter in signature.parameters.items()
+            if name != "self" and parameter.kind is parameter.KEYWORD_ONLY
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn's estimator protocol)."""
+        return {name: getattr(self, name) for name in self._parameter_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change constructor arguments; unknown names are refused, as in scikit-learn."""
+        known = self._parameter_names()
+        for name, value in params.items():
+            if name not in known:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter '{name}' (has: {', '.join(known)})"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+        }
+        changed = [
+            f"{name}={value!r}"
+            for name, value in self.get_params().items()
+            if value is not defaults.get(name) and value != defaults.get(name)
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _record_fit(self, seconds: float, examples: int, **details: Any) -> None:
+        """Keep how the fit ran, for the saved metadata (``fit_record_``)."""
+        self.fit_record_ = {
+            "seconds": round(seconds, 1),
+            "examples_per_second": round(examples / max(seconds, 1e-9), 2),
+            **details,
+        }
+
+    def describe(self) -> str:
+        """What is trained, for log lines: the method, or the checkpoint a fine-tune starts from."""
+        return self.method
+
+    def check_settings(self) -> None:  # noqa: B027 - a hook: most methods have nothing to check
+        """Refuse impossible settings before any data is read."""
+
+    def extra_files(
+        self, metadata: dict[str, Any], dev_report: dict[str, Any]
+    ) -> Callable[[Path], None] | None:
+        """Files the training pipeline writes beside the model (history, figures, a card)."""
+        return None
 
     @abstractmethod
     def fit(
@@ -81,7 +146,6 @@ class SentimentClassifier(ABC):
     def count_parameters(self) -> int:
         """How many learned numbers the model holds (weights, biases, calibration)."""
 
-    @abstractmethod
     def save(
         self,
         path: str | Path,
@@ -99,6 +163,18 @@ class SentimentClassifier(ABC):
             extras: Called with the temporary folder to add files (figures, card).
             overwrite: Replace whatever is at ``path``, not only an earlier model.
         """
+        require_fitted(self)
+        return self._write_directory(
+            path, self._write_model, self._saved_settings(), metadata, extras, overwrite=overwrite
+        )
+
+    @abstractmethod
+    def _write_model(self, folder: Path) -> None:
+        """Write the learned state (weights, vocabulary...) into ``folder``."""
+
+    def _saved_settings(self) -> dict[str, Any]:
+        """What ``bertsent.json`` records to rebuild the classifier: its parameters."""
+        return {"params": self.get_params(), "best": self.best_, "history": self.history_}
 
     def _write_directory(
         self,
@@ -162,9 +238,27 @@ class SentimentClassifier(ABC):
         return json.dumps(record, indent=2)
 
     @classmethod
+    def load(cls, path: str | Path, **options: Any) -> Self:
+        """Read a model written by ``save``; ``options`` are the method's (e.g. ``backend``).
+
+        Raises:
+            ModelError: the folder is missing, damaged, or its parts disagree.
+        """
+        metadata = read_metadata(path)
+        classifier = cls._from_saved(Path(path), metadata, **options)
+        if classifier.labels_ != metadata["labels"]:
+            raise ModelError(
+                f"{path}: the saved model's labels {classifier.labels_} differ from "
+                f"{METADATA_FILE}'s {metadata['labels']}",
+                hint=DAMAGED_HINT,
+            )
+        classifier._restore(metadata, path)
+        return classifier
+
+    @classmethod
     @abstractmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read a model written by ``save``."""
+    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
+        """A classifier with ``labels_`` and its learned state read from ``path``."""
 
 
 def package_versions() -> dict[str, str]:
@@ -193,9 +287,9 @@ def train_and_dev(
     return train, Split("dev", list(eval_texts), list(eval_labels))
 
 
-def require_fitted(model: SentimentClassifier, attribute: str) -> None:
+def require_fitted(model: SentimentClassifier, attribute: str | None = None) -> None:
     """Raise a clear error when a model is used before ``fit`` or ``load``."""
-    if not hasattr(model, attribute):
+    if not hasattr(model, attribute or model.fitted_attribute):
         raise ModelError(
             f"this {model.method} classifier is not fitted yet", hint="call fit() or load() first"
         )

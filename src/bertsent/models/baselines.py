@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -24,9 +24,7 @@ from sklearn.svm import LinearSVC
 
 from bertsent.errors import DataError, ModelError
 from bertsent.models.base import (
-    METADATA_FILE,
     SentimentClassifier,
-    read_metadata,
     require_fitted,
     train_and_dev,
 )
@@ -49,6 +47,7 @@ class LinearBaseline(SentimentClassifier):
     description: ClassVar[str]
     c_grid: ClassVar[tuple[float, ...]] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
     min_per_class: ClassVar[int] = 1  # training examples each class needs
+    fitted_attribute = "pipeline_"
 
     def __init__(self, *, C: float | None = None, seed: int = 42) -> None:
         self.C = C
@@ -95,7 +94,7 @@ class LinearBaseline(SentimentClassifier):
         self.labels_ = [str(label) for label in classifier.classes_]
         self.best_ = dict(best)
         self._remember_training_texts(texts)
-        self.fit_seconds_ = time.perf_counter() - started
+        self._record_fit(time.perf_counter() - started, len(train))
         return self
 
     def _check_class_sizes(self, labels: Sequence[str]) -> None:
@@ -110,14 +109,14 @@ class LinearBaseline(SentimentClassifier):
             )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        require_fitted(self, "pipeline_")
+        require_fitted(self)
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)))
         return np.asarray(self.pipeline_.predict_proba(list(texts)))
 
     def count_parameters(self) -> int:
         """Weights and biases of the linear model(s), plus calibration parameters."""
-        require_fitted(self, "pipeline_")
+        require_fitted(self)
         classifier = self.pipeline_.named_steps["classifier"]
         if isinstance(classifier, CalibratedClassifierCV):
             total = 0
@@ -127,43 +126,22 @@ class LinearBaseline(SentimentClassifier):
             return total
         return _linear_size(classifier)
 
-    def save(
-        self,
-        path: str | Path,
-        metadata: dict[str, Any] | None = None,
-        extras: Callable[[Path], None] | None = None,
-        *,
-        overwrite: bool = False,
-    ) -> Path:
-        """Write the pipeline (JSON, safetensors) and ``bertsent.json`` to ``path``, atomically."""
-        require_fitted(self, "pipeline_")
-        return self._write_directory(
-            path,
-            lambda folder: save_pipeline(self.pipeline_, folder),
-            {"params": {"C": self.C, "seed": self.seed}, "best": self.best_},
-            {"history": self.history_, **(metadata or {})},
-            extras,
-            overwrite=overwrite,
-        )
+    def _write_model(self, folder: Path) -> None:
+        """The pipeline as JSON and safetensors (see :mod:`bertsent.models.linear_state`)."""
+        save_pipeline(self.pipeline_, folder)
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
+    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
         """Rebuild the pipeline from allow-listed classes and plain arrays; nothing is unpickled."""
-        metadata = read_metadata(path)
-        if (Path(path) / LEGACY_PIPELINE_FILE).is_file() and not (Path(path) / SPEC_FILE).is_file():
+        if (path / LEGACY_PIPELINE_FILE).is_file() and not (path / SPEC_FILE).is_file():
             raise ModelError(
                 f"{path}: saved by an earlier bertsent ({LEGACY_PIPELINE_FILE})",
                 hint="train it again with this version",
             )
-        pipeline = load_pipeline(Path(path))
         classifier = cls(**metadata.get("params", {}))
-        classifier.pipeline_ = pipeline
-        classifier.labels_ = [
-            str(label) for label in classifier.pipeline_.named_steps["classifier"].classes_
-        ]
-        if classifier.labels_ != metadata["labels"]:
-            raise ModelError(f"{path}: pipeline labels differ from {METADATA_FILE}")
-        classifier._restore(metadata, path)
+        classifier.pipeline_ = load_pipeline(path)
+        classes = classifier.pipeline_.named_steps["classifier"].classes_
+        classifier.labels_ = [str(label) for label in classes]
         return classifier
 
 

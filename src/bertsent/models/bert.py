@@ -17,22 +17,23 @@ from bertsent.encoders.engine import (
     TorchEngine,
     open_session,
 )
-from bertsent.encoders.exports import BACKENDS
+from bertsent.encoders.exports import BACKENDS, choose_backend, read_export
 from bertsent.encoders.pretrained import load_sequence_classifier, resolve_model
 from bertsent.encoders.tokenization import load_rust_tokenizer
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import (
     DAMAGED_HINT,
-    METADATA_FILE,
     SentimentClassifier,
     check_safetensors,
-    read_metadata,
     read_train_hashes,
     require_fitted,
     train_and_dev,
 )
 from bertsent.progress import progress
 from bertsent.training.config import TrainingConfig, check_position_limit
+
+HISTORY_FILE = "training_history.json"
+DYNAMICS_FIGURE = "training_dynamics.png"
 
 
 class BertClassifier(SentimentClassifier):
@@ -51,6 +52,9 @@ class BertClassifier(SentimentClassifier):
     """
 
     method = "bert"
+    fitted_attribute = "labels_"
+    resumable = True
+    has_encoder = True
     session_: Any  # ONNX Runtime session of an exported graph (onnx backends)
     export_: dict[str, Any]  # that graph's measured record (accuracy, agreement)
     # After ``load`` the transformers tokenizer (and, with an ONNX backend, the model) is
@@ -117,7 +121,14 @@ class BertClassifier(SentimentClassifier):
         self.labels_ = class_names
         self.model_ = result.model
         self.tokenizer_ = result.tokenizer
-        self.training_ = result
+        self._record_fit(
+            result.train_seconds,
+            len(train),
+            precision=result.precision,
+            warmup_steps=result.warmup_steps,
+            steps_per_epoch=result.steps_per_epoch,
+        )
+        self.fit_record_["examples_per_second"] = round(result.train_examples_per_second, 2)
         self.history_ = result.history
         self.best_ = result.best
         self._remember_training_texts(texts, *inherited)
@@ -189,33 +200,52 @@ class BertClassifier(SentimentClassifier):
         require_fitted(self, "model_")
         return sum(parameter.numel() for parameter in self.model_.parameters())
 
-    def save(
-        self,
-        path: str | Path,
-        metadata: dict[str, Any] | None = None,
-        extras: Callable[[Path], None] | None = None,
-        *,
-        overwrite: bool = False,
-    ) -> Path:
-        """Write a standard Hugging Face folder plus ``bertsent.json``, atomically."""
+    def describe(self) -> str:
+        return (self.config or TrainingConfig()).model
+
+    def check_settings(self) -> None:
+        check_position_limit(self.config or TrainingConfig())
+
+    def extra_files(
+        self, metadata: dict[str, Any], dev_report: dict[str, Any]
+    ) -> Callable[[Path], None]:
+        """The epoch history, the training-dynamics figure and a Hugging Face model card."""
+        from bertsent.training.curves import plot_training_dynamics
+
+        record, history, best = self.fit_record_, self.history_, self.best_
+        card = model_card(self.config or TrainingConfig(), metadata, dev_report)
+
+        def write(folder: Path) -> None:
+            (folder / HISTORY_FILE).write_text(json.dumps(history, indent=2), encoding="utf-8")
+            plot_training_dynamics(
+                history,
+                folder / DYNAMICS_FIGURE,
+                warmup_epochs=record["warmup_steps"] / max(record["steps_per_epoch"], 1e-9),
+                best_epoch=best.get("epoch"),
+            )
+            (folder / "README.md").write_text(card, encoding="utf-8")
+
+        return write
+
+    def _write_model(self, folder: Path) -> None:
+        """A standard Hugging Face folder: config, safetensors weights, tokenizer."""
         require_fitted(self, "model_")
+        self.model_.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer_.save_pretrained(folder)
 
-        def write_model(folder: Path) -> None:
-            self.model_.save_pretrained(folder, safe_serialization=True)
-            self.tokenizer_.save_pretrained(folder)
-
-        settings = {"training_config": (self.config or TrainingConfig()).to_dict()}
-        return self._write_directory(
-            path, write_model, settings, metadata, extras, overwrite=overwrite
-        )
+    def _saved_settings(self) -> dict[str, Any]:
+        return {"training_config": (self.config or TrainingConfig()).to_dict()}
 
     @classmethod
-    def load(
+    def _from_saved(
         cls,
-        path: str | Path,
+        path: Path,
+        metadata: dict[str, Any],
         backend: str = "torch",
         threads: int | None = None,
         device: str = "cpu",
+        batch_size: int | None = None,
+        **options: Any,
     ) -> Self:
         """Read a saved model; an ONNX ``backend`` also opens its measured export.
 
@@ -229,27 +259,24 @@ class BertClassifier(SentimentClassifier):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend '{backend}'", hint=f"choose {', '.join(BACKENDS)}")
         if backend == "auto":
-            from bertsent.encoders.exports import choose_backend
-
             backend = choose_backend(path)
         if backend == "torch-fp16" and device == "cpu":
             raise ConfigError(
                 "the torch-fp16 backend needs a CUDA GPU", hint="on a CPU use torch-bf16 or onnx"
             )
-        metadata = read_metadata(path)
         classifier = cls(
-            config=TrainingConfig.from_dict(metadata["training_config"]), backend=backend
+            config=TrainingConfig.from_dict(metadata["training_config"]),
+            batch_size=batch_size,
+            backend=backend,
         )
-        for weights in sorted(Path(path).glob("*.safetensors")):
+        for weights in sorted(path.glob("*.safetensors")):
             check_safetensors(weights)
         model_config = read_model_config(path)
         id2label = {int(index): label for index, label in model_config["id2label"].items()}
         classifier.labels_ = [id2label[i] for i in range(len(id2label))]
         classifier._pad_id = model_config.get("pad_token_id")
-        classifier._saved_at = Path(path)
+        classifier._saved_at = path
         if backend.startswith("onnx"):
-            from bertsent.encoders.exports import read_export
-
             graph, classifier.export_ = read_export(path, backend)
             classifier.session_ = open_session(str(graph), threads)
         else:  # the tokenizer is read on first use, like after an ONNX load
@@ -260,12 +287,7 @@ class BertClassifier(SentimentClassifier):
             classifier.model_ = model.to(
                 device=device, dtype=getattr(torch, half) if half else None
             )
-        if classifier.labels_ != metadata["labels"]:
-            raise ModelError(
-                f"{path}: config.json labels {classifier.labels_} differ from {METADATA_FILE}"
-            )
-        classifier._restore(metadata, path)  # the full history is in training_history.json
-        return classifier
+        return classifier  # the full history is in training_history.json
 
 
 def read_model_config(path: str | Path) -> dict[str, Any]:
@@ -301,3 +323,47 @@ def teacher_logits(teacher_dir: str, texts: list[str], labels: list[str]) -> lis
         logits = teacher.logits(texts)  # type: ignore[attr-defined]
     columns = [teacher.labels_.index(label) for label in labels]
     return logits[:, columns].tolist()
+
+
+def model_card(config: TrainingConfig, metadata: dict[str, Any], dev_report: dict[str, Any]) -> str:
+    """A short Hugging Face model card: what it is, how it was trained, how well it does."""
+    data = metadata["data"]
+    low, high = dev_report["accuracy_ci"]
+    sizes = ", ".join(f"{k} {v}" for k, v in data["sizes"].items())
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+base_model: {config.model}
+tags: [sentiment-analysis, bertsent]
+---
+
+# Sentiment classifier fine-tuned with bertsent
+
+- Base encoder: `{config.model}`, with a linear layer on the final [CLS] vector
+  (Xavier-uniform init, zero bias), trained end to end with cross-entropy.
+- Labels: {", ".join(f"`{label}`" for label in data["labels"])}
+- Data: `{data["name"]}` ({sizes}); fingerprint `{data["fingerprint"][:16]}`.
+- Recipe: AdamW (lr {config.learning_rate:g}, weight decay
+  {config.weight_decay:g}), {config.warmup_ratio:.0%} linear warmup then linear decay,
+  {config.epochs:g} epochs, batch {config.batch_size}, max length {config.max_length}
+  ({config.truncation} truncation), seed {config.seed};
+  best evaluation by dev {config.metric_for_best} (epoch {metadata["best"].get("epoch")}).
+
+## Dev results
+
+Accuracy {dev_report["accuracy"]:.2%} (95% bootstrap interval {low:.2%} to {high:.2%}),
+macro-F1 {dev_report["macro_f1"]:.4f}, expected calibration error {dev_report["ece"]:.4f}
+on {dev_report["n"]} examples. Test scores are written by `bertsent evaluate`.
+
+## Use
+
+```python
+from transformers import pipeline
+classifier = pipeline("text-classification", model="path/to/this/folder")
+classifier("This is not a bad film")
+```
+
+Note for further training with plain transformers: the standard head's dense layer
+is set to a scaled identity so that it passes the [CLS] vector through unchanged;
+re-initialise the head before fine-tuning this folder again.
+"""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -21,7 +20,6 @@ from bertsent.errors import ModelError
 from bertsent.models.base import (
     SentimentClassifier,
     check_safetensors,
-    read_metadata,
     require_fitted,
     train_and_dev,
 )
@@ -85,6 +83,7 @@ class LstmClassifier(SentimentClassifier):
     """
 
     method = "lstm"
+    fitted_attribute = "network_"
 
     def __init__(
         self,
@@ -112,10 +111,6 @@ class LstmClassifier(SentimentClassifier):
         self.max_vocabulary = max_vocabulary
         self.max_length = max_length
         self.seed = seed
-
-    def _params(self) -> dict[str, Any]:
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
 
     def _network(self) -> BiLstmNetwork:
         return BiLstmNetwork(
@@ -193,11 +188,11 @@ class LstmClassifier(SentimentClassifier):
         self.network_.load_state_dict(best_state)
         self.network_.eval()
         self._remember_training_texts(texts)
-        self.fit_seconds_ = time.perf_counter() - started
+        self._record_fit(time.perf_counter() - started, len(train))
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        require_fitted(self, "network_")
+        require_fitted(self)
         self.network_.eval()
         encoded = self._encode(texts)
         logits = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
@@ -210,52 +205,30 @@ class LstmClassifier(SentimentClassifier):
         return softmax(logits)
 
     def count_parameters(self) -> int:
-        require_fitted(self, "network_")
+        require_fitted(self)
         return sum(parameter.numel() for parameter in self.network_.parameters())
 
-    def save(
-        self,
-        path: str | Path,
-        metadata: dict[str, Any] | None = None,
-        extras: Callable[[Path], None] | None = None,
-        *,
-        overwrite: bool = False,
-    ) -> Path:
-        """Write ``model.safetensors``, ``vocabulary.json`` and ``bertsent.json``, atomically."""
+    def _write_model(self, folder: Path) -> None:
+        """``model.safetensors`` and the vocabulary as a JSON list of words."""
         from safetensors.torch import save_file
 
-        require_fitted(self, "network_")
-
-        def write_model(folder: Path) -> None:
-            save_file(self.network_.state_dict(), str(folder / WEIGHTS_FILE))
-            words = sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)
-            (folder / VOCABULARY_FILE).write_text(json.dumps(words), encoding="utf-8")
-
-        return self._write_directory(
-            path,
-            write_model,
-            {"params": self._params(), "best": self.best_},
-            {"history": self.history_, **(metadata or {})},
-            extras,
-            overwrite=overwrite,
-        )
+        save_file(self.network_.state_dict(), str(folder / WEIGHTS_FILE))
+        words = sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)
+        (folder / VOCABULARY_FILE).write_text(json.dumps(words), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
+    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
         from safetensors.torch import load_file
 
-        metadata = read_metadata(path)
-        directory = Path(path)
         for name in (WEIGHTS_FILE, VOCABULARY_FILE):
-            if not (directory / name).is_file():
-                raise ModelError(f"{directory}: missing {name}", hint="retrain the model")
-        check_safetensors(directory / WEIGHTS_FILE)
+            if not (path / name).is_file():
+                raise ModelError(f"{path}: missing {name}", hint="retrain the model")
+        check_safetensors(path / WEIGHTS_FILE)
         classifier = cls(**metadata.get("params", {}))
-        words = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
+        words = json.loads((path / VOCABULARY_FILE).read_text(encoding="utf-8"))
         classifier.vocabulary_ = {word: i for i, word in enumerate(words)}
         classifier.labels_ = list(metadata["labels"])
         classifier.network_ = classifier._network()
-        classifier.network_.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        classifier.network_.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
         classifier.network_.eval()
-        classifier._restore(metadata, path)
         return classifier

@@ -25,7 +25,7 @@ from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import classification_report
 from bertsent.evaluation.puzzles import PUZZLES
 from bertsent.models import DISPLAY_NAMES, SentimentClassifier, load
-from bertsent.pipeline import DYNAMICS_FIGURE
+from bertsent.models.bert import DYNAMICS_FIGURE
 from bertsent.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def build_report(
     classifier = load(model_path)
     metadata = classifier.metadata_
     dataset, test = data_split(classifier, data, "test")
-    stages = 4 if classifier.method == "bert" else 2
+    stages = 4 if classifier.has_encoder else 2
     logger.info("report 1/%d: scoring %d %s test reviews", stages, len(test), dataset)
     with progress("report: test split"):
         probabilities = classifier.predict_proba(test.texts)
@@ -210,7 +210,7 @@ def build_report(
         if (model_path / DYNAMICS_FIGURE).is_file():
             figures["dynamics"] = model_path / DYNAMICS_FIGURE
         context["figures"] = {name: image_uri(path) for name, path in figures.items()}
-        if classifier.method == "bert":
+        if classifier.has_encoder:
             context.update(
                 _bert_sections(classifier, test, context["mistakes"], sample, seed, folder)
             )

@@ -78,8 +78,9 @@ def load_classifier(settings: ServeSettings) -> Any:
     """Load and warm up the model; raises our errors (e.g. ModelError) for a bad directory."""
     from bertsent.inference.loading import load_for_inference
 
-    classifier = load_for_inference(settings.model_dir, settings.backend, settings.threads)
-    classifier.batch_size = settings.engine_batch_size
+    classifier = load_for_inference(
+        settings.model_dir, settings.backend, settings.threads, settings.engine_batch_size
+    )
     classifier.predict_proba(["warm-up run, so the first request is not slow"])
     return classifier
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
@@ -16,45 +16,77 @@ REFERENCE_BATCH = 32  # the batch size the default learning rate was chosen for
 REFERENCE_LEARNING_RATE = 5e-5
 
 
+def option(default: Any, help: str, **argparse_settings: Any) -> Any:
+    """A setting with the help (and any argparse flag name, choices, metavar) of its
+    command-line option: ``bertsent train``'s flags are generated from these fields."""
+    return field(default=default, metadata={"help": help, **argparse_settings})
+
+
 @dataclass
 class TrainingConfig:
     """How to fine-tune an encoder; saved next to the model as part of ``bertsent.json``.
 
     Defaults are the recipe of the seed: cross-entropy, AdamW with weight decay,
-    10% linear warmup then linear decay to zero, 3 epochs, best epoch on dev.
+    10% linear warmup then linear decay to zero, 3 epochs, best epoch on dev. Every
+    setting is checked when the config is made (a :class:`ConfigError` names it).
 
-    >>> TrainingConfig(epochs=2, learning_rate=3e-5).validate().epochs
+    >>> TrainingConfig(epochs=2, learning_rate=3e-5).epochs
     2.0
     """
 
-    model: str = DEFAULT_MODEL
-    epochs: float = 3.0
-    batch_size: int | None = None  # None: by device (32 on a CPU, 128 on a GPU)
-    eval_batch_size: int = 128
-    learning_rate: float | None = None  # None: 5e-5 at batch 32, square-root scaled
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_length: int = 128
-    truncation: str = "head"
-    gradient_accumulation_steps: int = 1
-    eval_steps: int | None = None  # None: evaluate (and checkpoint) once per epoch
-    metric_for_best: str = "accuracy"
-    early_stopping_patience: int | None = None
-    class_weights: bool = False  # weight the loss by inverse class frequency
-    dropout: float = 0.1
-    seed: int = 42
-    precision: str = (
-        "auto"  # auto: bf16 where the hardware runs it fast, else fp32 (fp16 on old GPUs)
+    model: str = option(DEFAULT_MODEL, "Hub id or local folder of the encoder")
+    epochs: float = option(3.0, "passes over the training data")
+    batch_size: int | None = option(None, "examples per step (default: 32 on a CPU, 128 on a GPU)")
+    eval_batch_size: int = option(128, "examples per evaluation batch")
+    learning_rate: float | None = option(
+        None, "peak AdamW learning rate (default: 5e-5 at batch 32, scaled by sqrt(batch / 32))"
     )
-    group_by_length: bool = True
-    threads: int | None = None  # None: PyTorch's default (one per core)
-    # keep this many of the encoder's layers, evenly spaced up to the top one: a smaller,
-    # faster student initialised from a bigger (e.g. already fine-tuned) model
-    encoder_layers: int | None = None
-    # knowledge distillation: a fine-tuned teacher's logits as soft targets
-    teacher: str | None = None  # a bertsent model directory
-    distill_alpha: float = 0.5  # weight of the gold-label loss; the rest is the teacher's
-    distill_temperature: float = 2.0
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup_ratio: float = option(0.1, "share of the steps spent warming up the learning rate")
+    max_length: int = option(128, "tokens kept per text")
+    truncation: str = option(
+        "head", "which tokens a long text keeps", choices=TRUNCATION_STRATEGIES
+    )
+    gradient_accumulation_steps: int = option(
+        1, "batches summed per optimizer step", flag="--gradient-accumulation"
+    )
+    eval_steps: int | None = option(None, "evaluate every N steps (default: every epoch)")
+    metric_for_best: str = option(
+        "accuracy", "dev metric for the best checkpoint", flag="--metric", choices=BEST_METRICS
+    )
+    early_stopping_patience: int | None = option(
+        None,
+        "stop after PATIENCE evaluations without improvement",
+        flag="--early-stopping",
+        metavar="PATIENCE",
+    )
+    class_weights: bool = option(False, "weight the loss by inverse class frequency")
+    dropout: float = option(0.1, "dropout before the linear head")
+    seed: int = option(42, "seed for initialisation, batch order and splits made here")
+    precision: str = option(
+        "auto",
+        "auto: bf16 on CPUs with AVX-512 BF16/AMX and on bf16 GPUs, fp16 on older GPUs, else fp32",
+        choices=PRECISIONS,
+    )
+    group_by_length: bool = option(
+        True, "random batches instead of length-grouped ones", flag="--no-group-by-length"
+    )
+    threads: int | None = option(None, "CPU threads (default: one per core)")
+    encoder_layers: int | None = option(
+        None,
+        "keep N evenly spaced layers of --model: a smaller student of a bigger model",
+        metavar="N",
+    )
+    teacher: str | None = option(
+        None,
+        "distil: also learn a fine-tuned teacher's soft targets (see --distill-alpha)",
+        metavar="MODEL_DIR",
+    )
+    distill_alpha: float = option(0.5, "weight of the gold-label loss against the teacher's")
+    distill_temperature: float = option(2.0, "softmax temperature of the distilled targets")
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> TrainingConfig:
         """Check every field; returns self so calls can be chained.
@@ -135,7 +167,7 @@ class TrainingConfig:
                 f"unknown training setting(s): {', '.join(unknown)}",
                 hint=f"known settings: {', '.join(sorted(known))}",
             )
-        return cls(**values).validate()
+        return cls(**values)
 
 
 # families that number positions after the padding index: 514 embeddings hold 512 tokens

@@ -1,0 +1,79 @@
+"""Every method is one kind of estimator: parameters in __init__, clone, repr, one save/load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from bertsent.data.splits import DatasetSplits
+from bertsent.models import METHODS, classifier_class, load
+from bertsent.models.baselines import TfidfLrClassifier
+from bertsent.models.bert import BertClassifier
+from bertsent.models.lstm import LstmClassifier
+from bertsent.pipeline import train
+from bertsent.training.config import TrainingConfig
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_get_params_are_the_constructor_arguments(method: str) -> None:
+    cls = classifier_class(method)
+    params = cls().get_params()
+    assert params and set(params) == set(cls._parameter_names())
+    rebuilt = cls(**params)
+    assert rebuilt.get_params() == params
+
+
+def test_clone_gives_an_unfitted_copy_with_the_same_parameters(
+    synthetic_splits: DatasetSplits,
+) -> None:
+    fitted = TfidfLrClassifier(C=0.3, seed=5).fit(
+        synthetic_splits.train.texts, synthetic_splits.train.labels
+    )
+    copy = clone(fitted)
+    assert type(copy) is TfidfLrClassifier and copy.get_params() == {"C": 0.3, "seed": 5}
+    assert not hasattr(copy, "pipeline_") and hasattr(fitted, "pipeline_")
+    config = TrainingConfig(epochs=2, learning_rate=1e-4)
+    bert = clone(BertClassifier(config=config, batch_size=8))
+    assert bert.config == config and bert.config is not config and bert.batch_size == 8
+
+
+def test_set_params_changes_one_and_refuses_unknown_names() -> None:
+    model = LstmClassifier().set_params(hidden_size=32, epochs=2)
+    assert (model.hidden_size, model.epochs) == (32, 2)
+    with pytest.raises(ValueError, match=r"has no parameter 'hidden'.*hidden_size"):
+        model.set_params(hidden=3)
+
+
+def test_repr_shows_the_parameters_that_differ_from_the_defaults() -> None:
+    assert repr(TfidfLrClassifier()) == "TfidfLrClassifier()"
+    assert repr(TfidfLrClassifier(C=0.1)) == "TfidfLrClassifier(C=0.1)"
+    assert repr(LstmClassifier(epochs=3, seed=1)) == "LstmClassifier(epochs=3, seed=1)"
+
+
+def test_train_takes_a_ready_classifier_and_saves_its_parameters(
+    synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    run = train(synthetic_splits, output_dir=tmp_path / "model", method=TfidfLrClassifier(C=3.0))
+    saved = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    assert saved["method"] == "tfidf-lr" and saved["params"]["C"] == 3.0
+    assert [entry["C"] for entry in run.history] == [3.0]  # no search: C was fixed
+    assert saved["training"]["seconds"] >= 0 and saved["training"]["examples_per_second"] > 0
+    reloaded = load(tmp_path / "model")
+    texts = synthetic_splits.dev.texts
+    assert np.allclose(reloaded.predict_proba(texts), run.model.predict_proba(texts))
+
+
+def test_a_model_whose_parts_disagree_on_labels_is_refused(
+    synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    from bertsent.errors import ModelError
+
+    train(synthetic_splits, output_dir=tmp_path / "model", method="tfidf-lr")
+    file = tmp_path / "model" / "bertsent.json"
+    file.write_text(json.dumps({**json.loads(file.read_text()), "labels": ["a", "b"]}))
+    with pytest.raises(ModelError, match=r"labels \['negative', 'positive'\] differ"):
+        load(tmp_path / "model")
