@@ -11,6 +11,7 @@ from typing import Any
 
 from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
+from bertsent.data.tasks import detect_task
 from bertsent.evaluation.metrics import classification_report
 from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
@@ -52,6 +53,7 @@ def train(
     overwrite: bool = False,
     exclude_overlap_with: str | None = None,
     augment: Sequence[str] = (),
+    task: str = "auto",
 ) -> TrainingRun:
     """Train ``method`` on ``data``, select on dev, and save the model directory.
 
@@ -71,6 +73,8 @@ def train(
             first (e.g. SST phrases for a model later scored on rotten-tomatoes).
         augment: Kinds of generated examples to add to train: ``contrast`` (negation,
             contrast clauses, sarcasm), ``intensity`` (see :mod:`bertsent.data.augment`).
+        task: ``single-label``, ``fine-grained`` (ordered classes with an intensity
+            score), or ``auto``: read from the labels (see :mod:`bertsent.data.tasks`).
 
     >>> run = train("rotten-tomatoes", TrainingConfig(epochs=3), "runs/rt")  # doctest: +SKIP
     >>> run.dev_report["accuracy"]  # doctest: +SKIP
@@ -97,6 +101,7 @@ def train(
         from bertsent.data.augment import with_augmentation
 
         splits, augmented = with_augmentation(splits, augment, seed=config.seed)
+    chosen_task = detect_task(splits.labels, task)
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training
     check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)
@@ -122,6 +127,8 @@ def train(
         **fit_options,
     )
     training = {**model.fit_record_, "hardware": describe()}
+
+    model.task_ = chosen_task
 
     # 2. score the selected model on dev with the same code path users run
     dev_report = classification_report(

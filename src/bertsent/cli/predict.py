@@ -78,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("text", "label", "score", *model.labels_)
+    extra = model.task_.output_names  # e.g. a fine-grained model's intensity
+    table = Table("text", "label", "score", *model.labels_, *extra)
     for item in rows:
         table.add_row(
             item["text"],
             item["label"],
             f"{item['score']:.4f}",
             *(f"{v:.4f}" for v in item["scores"].values()),
+            *(f"{item[name]:+.4f}" for name in extra),
         )
     Console().print(table)
     return 0

@@ -12,6 +12,7 @@ from bertsent.cli.options import (
     training_config,
 )
 from bertsent.data.augment import AUGMENTATIONS
+from bertsent.data.tasks import TASK_NAMES
 from bertsent.models import METHODS
 
 
@@ -49,6 +50,13 @@ def add_parser(commands: Any) -> None:
         "from the behaviour suite's",
     )
     parser.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        default="auto",
+        help="single-label, fine-grained (ordered classes such as SST-5, with an intensity "
+        "score), or auto: fine-grained when the labels form a scale (default: auto)",
+    )
+    parser.add_argument(
         "--method",
         choices=METHODS,
         default="bert",
@@ -77,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         exclude_overlap_with=args.exclude_overlap_with,
         augment=args.augment,
+        task=args.task,
     )
     report = result.dev_report
     low, high = report["accuracy_ci"]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bertsent.data.augment import NEGATIVE_LABELS, POSITIVE_LABELS
+from bertsent.data.tasks import FineGrainedTask
 from bertsent.errors import ModelError
 from bertsent.evaluation import lexicon as words
 from bertsent.models.base import SentimentClassifier
@@ -364,6 +365,13 @@ def run_suite(
     tests = list(tests) if tests is not None else generate_suite()
     everything = [text for test in tests for case in test.cases for text in case.texts]
     odds = positive_log_odds(model, everything)
+    # how strongly positive a text is: a fine-grained model's intensity (the expected place
+    # on its scale) sees "really good" rise within one class, where the sides' odds may not
+    strength, measure = odds, "log_odds"
+    if isinstance(model.task_, FineGrainedTask):
+        unique = list(odds)
+        values = model.task_.intensity(model.predict_proba(unique))
+        strength, measure = dict(zip(unique, values, strict=True)), "intensity"
     results: list[dict[str, Any]] = []
     for test in tests:
         failures: list[dict[str, Any]] = []
@@ -376,11 +384,11 @@ def run_suite(
                          "predicted": _side(scores[0]),
                          "p_positive": round(1 / (1 + math.exp(-scores[0])), 4)}  # fmt: skip
             elif test.kind == "dir":
-                before, after = (_confidence(s, case.polarity) for s in scores)
+                before, after = (_confidence(strength[t], case.polarity) for t in case.texts)
                 passed = after > before if case.expect == "up" else after < before
                 shown = {"base": case.texts[0], "changed": case.texts[1],
                          "expected": f"confidence in {case.polarity} {case.expect}",
-                         "log_odds_change": round(after - before, 4)}  # fmt: skip
+                         f"{measure}_change": round(after - before, 4)}  # fmt: skip
             else:
                 passed = _side(scores[0]) == _side(scores[1])
                 shown = {"base": case.texts[0], "changed": case.texts[1],

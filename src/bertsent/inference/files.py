@@ -18,7 +18,7 @@ import itertools
 import json
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,7 +149,7 @@ def predict_file(
     # Everything that can be refused is refused before the work folder appears.
     allow_long_csv_fields()
     input_columns = _input_columns(source, in_format)
-    new_columns = output_columns(model.labels_, out_format, prefix)
+    new_columns = output_columns(model.labels_, out_format, prefix, model.task_.output_names)
     _refuse_clashes(str(source), input_columns, new_columns)
     work = target.with_name(f"{target.name}.partial")
     stat = source.stat()
@@ -207,11 +207,16 @@ def predict_file(
     return count
 
 
-def output_columns(labels: list[str], out_format: str, prefix: str = "") -> list[str]:
-    """The columns scoring adds, in order: label, score and the per-class scores."""
+def output_columns(
+    labels: list[str], out_format: str, prefix: str = "", extra: Sequence[str] = ()
+) -> list[str]:
+    """The columns scoring adds, in order: label, score, the per-class scores, then the
+    task's own outputs (``extra``, e.g. a fine-grained model's intensity)."""
+    ours = [f"{prefix}{name}" for name in extra]
     if out_format == "jsonl":
-        return [f"{prefix}label", f"{prefix}score", f"{prefix}scores"]
-    return [f"{prefix}label", f"{prefix}score", *(f"{prefix}score_{label}" for label in labels)]
+        return [f"{prefix}label", f"{prefix}score", f"{prefix}scores", *ours]
+    scores = [f"{prefix}score_{label}" for label in labels]
+    return [f"{prefix}label", f"{prefix}score", *scores, *ours]
 
 
 def model_fingerprint(model_dir: str | Path, model: SentimentClassifier) -> dict[str, Any]:
@@ -370,6 +375,7 @@ def _score(
             row[f"{prefix}scores"] = result["scores"]
         else:
             row.update({f"{prefix}score_{label}": v for label, v in result["scores"].items()})
+        row.update({f"{prefix}{name}": result[name] for name in model.task_.output_names})
         rows.append(row)
     return rows
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from bertsent.atomic import atomic_directory
 from bertsent.data.splits import Split, carve, training_text_hashes
+from bertsent.data.tasks import Task, task_from_record
 from bertsent.errors import ModelError
 
 METADATA_FILE = "bertsent.json"
@@ -92,6 +93,20 @@ class SentimentClassifier(ABC):
             **details,
         }
 
+    @property
+    def task_(self) -> Task:
+        """The task (see :mod:`bertsent.data.tasks`): as saved, as set, or read from the labels."""
+        task: Task | None = getattr(self, "_task", None)
+        if task is None or task.labels != self.labels_:
+            recorded = getattr(self, "metadata_", {}).get("task")
+            task = task_from_record(recorded, self.labels_)
+            self._task = task
+        return task
+
+    @task_.setter
+    def task_(self, task: Task) -> None:
+        self._task = task
+
     def describe(self) -> str:
         """What is trained, for log lines: the method, or the checkpoint a fine-tune starts from."""
         return self.method
@@ -128,18 +143,23 @@ class SentimentClassifier(ABC):
     def predict_scores(
         self, texts: Sequence[str], digits: int | None = None
     ) -> list[dict[str, Any]]:
-        """For each text its ``label``, that label's probability ``score`` and all ``scores``.
+        """For each text its ``label``, that label's probability ``score``, all ``scores``
+        and the task's own outputs (``intensity`` for a fine-grained model).
 
         This is the shape ``bertsent predict --json`` prints; ``digits`` rounds the numbers.
         """
+
+        def number(value: float) -> float:
+            return float(value) if digits is None else round(float(value), digits)
+
+        probabilities = self.predict_proba(texts)
+        outputs = self.task_.outputs(probabilities)  # e.g. a fine-grained model's intensity
         results = []
-        for row in self.predict_proba(texts):
-            scores = {
-                label: float(p) if digits is None else round(float(p), digits)
-                for label, p in zip(self.labels_, row, strict=True)
-            }
+        for i, row in enumerate(probabilities):
+            scores = {label: number(p) for label, p in zip(self.labels_, row, strict=True)}
             label = self.labels_[int(row.argmax())]
-            results.append({"label": label, "score": scores[label], "scores": scores})
+            extra = {name: number(values[i]) for name, values in outputs.items()}
+            results.append({"label": label, "score": scores[label], "scores": scores, **extra})
         return results
 
     @abstractmethod
@@ -223,6 +243,7 @@ class SentimentClassifier(ABC):
             "format_version": FORMAT_VERSION,
             "method": self.method,
             "labels": self.labels_,
+            "task": self.task_.to_dict(),
             **settings,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": package_versions(),

@@ -272,13 +272,15 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
                 headers={"Retry-After": str(overloaded.retry_after_s)},
             ) from None
         labels = classifier.labels_
+        outputs = classifier.task_.outputs(probabilities)  # e.g. intensity
         return [
             {
                 "label": labels[int(row.argmax())],
                 "score": float(row.max()),
                 "scores": {label: float(p) for label, p in zip(labels, row, strict=True)},
+                **{name: float(values[i]) for name, values in outputs.items()},
             }
-            for row in probabilities
+            for i, row in enumerate(probabilities)
         ]
 
     @app.post(

@@ -11,6 +11,12 @@ class Prediction(BaseModel):
     label: str = Field(description="the most probable class")
     score: float = Field(description="probability of that class")
     scores: dict[str, float] = Field(description="probability of every class")
+    intensity: float | None = Field(
+        None,
+        description="fine-grained models only: the expected place on the label scale, from "
+        "-1 (lowest class) to +1 (highest); orders 'Absolutely incredible' > 'Good' > "
+        "'Somewhat good' within one class",
+    )
 
 
 class PredictResponse(BaseModel):

@@ -1,0 +1,129 @@
+"""What a model predicts: its task, read from the data's labels or chosen with ``--task``.
+
+A task is one small object the rest of the code asks instead of branching on label
+sets: which outputs a prediction carries besides the label and the class
+probabilities, and how it is written into ``bertsent.json``.
+
+- ``single-label``: one class per review (positive/negative, fresh/rotten, ...).
+- ``fine-grained``: ordered classes (SST-5's very negative ... very positive, or the
+  stars 1-5); each prediction also has an ``intensity``, the expected position on the
+  scale mapped to [-1, 1], which orders "Absolutely incredible" above "Good" above
+  "Somewhat good" even when all three are the same class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bertsent.errors import ConfigError
+
+# the SST scale; a label set made of 3 or more of these, both ends included, is ordered
+FIVE_POINT = ("very negative", "negative", "neutral", "positive", "very positive")
+TASK_NAMES = ("auto", "single-label", "fine-grained")
+
+
+class Task:
+    """One class per review, chosen by the largest probability."""
+
+    name: ClassVar[str] = "single-label"
+    output_names: ClassVar[tuple[str, ...]] = ()  # what ``outputs`` returns, by name
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+
+    def outputs(self, probabilities: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-review outputs besides ``label`` and ``scores``: (n,) arrays by name."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and (self.to_dict(), self.labels) == (
+            other.to_dict(),
+            other.labels,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.labels})"
+
+
+class FineGrainedTask(Task):
+    """Ordered classes, and an intensity score: the expected scale position in [-1, 1]."""
+
+    name = "fine-grained"
+    output_names = ("intensity",)
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        super().__init__(labels)
+        scale = ordinal_scale(labels)
+        if scale is None:
+            raise ConfigError(
+                f"a fine-grained task needs ordered labels; these are {', '.join(labels)}",
+                hint=f"use 3 or more of: {', '.join(FIVE_POINT)} (both ends), or numbers such "
+                "as 1-5 stars",
+            )
+        self.scale = scale
+        # each model column's place on the scale, from -1 (lowest) to +1 (highest)
+        place = {label: i for i, label in enumerate(scale)}
+        self.positions = np.array(
+            [2 * place[label] / (len(scale) - 1) - 1 for label in self.labels], dtype=np.float64
+        )
+
+    def intensity(self, probabilities: np.ndarray) -> np.ndarray:
+        """(n,) expected scale positions of (n, classes) probabilities, in [-1, 1]."""
+        return np.asarray(probabilities, dtype=np.float64) @ self.positions
+
+    def outputs(self, probabilities: np.ndarray) -> dict[str, np.ndarray]:
+        return {"intensity": self.intensity(probabilities)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "scale": self.scale}
+
+
+def ordinal_scale(labels: Sequence[str]) -> list[str] | None:
+    """``labels`` from lowest to highest when they form a known scale, else None.
+
+    >>> ordinal_scale(["positive", "very negative", "neutral", "negative", "very positive"])
+    ['very negative', 'negative', 'neutral', 'positive', 'very positive']
+    >>> ordinal_scale(["2", "10", "1"])
+    ['1', '2', '10']
+    """
+    if len(set(labels)) < 3:
+        return None
+    folded = {label: label.strip().lower() for label in labels}
+    if all(name in FIVE_POINT for name in folded.values()):
+        places = {FIVE_POINT.index(name) for name in folded.values()}
+        if {0, len(FIVE_POINT) - 1} <= places or {1, 3} <= places:
+            return sorted(labels, key=lambda label: FIVE_POINT.index(folded[label]))
+        return None
+    try:
+        return sorted(labels, key=lambda label: float(label))
+    except ValueError:
+        return None
+
+
+def detect_task(labels: Sequence[str], requested: str = "auto") -> Task:
+    """The task for a model with these classes: ``requested``, or read from the labels.
+
+    ``auto`` makes ordered label sets (SST-5, star ratings) fine-grained and everything
+    else single-label.
+
+    Raises:
+        ConfigError: an unknown task, or fine-grained asked for unordered labels.
+    """
+    if requested not in TASK_NAMES:
+        raise ConfigError(f"unknown task '{requested}'", hint=f"use {', '.join(TASK_NAMES)}")
+    if requested == "fine-grained" or (requested == "auto" and ordinal_scale(labels)):
+        return FineGrainedTask(labels)
+    return Task(labels)
+
+
+def task_from_record(record: dict[str, Any] | None, labels: Sequence[str]) -> Task:
+    """The task a saved model recorded in ``bertsent.json`` (older models: from its labels)."""
+    if not record:
+        return detect_task(labels)
+    return detect_task(labels, record.get("name", "auto"))

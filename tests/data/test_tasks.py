@@ -1,0 +1,168 @@
+"""Tasks: read from the labels, saved with the model, and asked for their outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pytest
+
+from bertsent.data.splits import DatasetSplits, Split
+from bertsent.data.tasks import FIVE_POINT, FineGrainedTask, Task, detect_task, ordinal_scale
+from bertsent.errors import ConfigError
+from bertsent.evaluation.behaviour import BehaviourTest, Case, run_suite
+from bertsent.models import load
+from bertsent.models.base import SentimentClassifier
+from bertsent.pipeline import train
+
+WORDS = {"very negative": "atrocious", "negative": "weak", "neutral": "average",
+         "positive": "nice", "very positive": "sublime"}  # fmt: skip
+
+
+def five_class_splits() -> DatasetSplits:
+    rng = random.Random(0)
+    filler = ["the", "plot", "cast", "film", "was", "and", "ending", "quite"]
+
+    def split(name: str, n: int) -> Split:
+        labels = [FIVE_POINT[i % 5] for i in range(n)]
+        texts = [" ".join([*rng.sample(filler, 3), WORDS[label]]) for label in labels]
+        return Split(name, texts, labels)
+
+    return DatasetSplits("stars", train=split("train", 150), dev=split("dev", 50))
+
+
+@pytest.mark.parametrize(
+    ("labels", "scale"),
+    [
+        (["positive", "very negative", "neutral", "negative", "very positive"], list(FIVE_POINT)),
+        (["Positive", "Negative", "Neutral"], ["Negative", "Neutral", "Positive"]),
+        (["3", "1", "5", "2", "4"], ["1", "2", "3", "4", "5"]),
+        (["negative", "positive"], None),  # two classes: the score already orders them
+        (["joy", "anger", "fear"], None),
+        (["very negative", "negative", "neutral"], None),  # one side only
+    ],
+)
+def test_ordinal_scales_are_recognised(labels: list[str], scale: list[str] | None) -> None:
+    assert ordinal_scale(labels) == scale
+
+
+def test_detect_task_reads_the_labels_or_takes_the_request() -> None:
+    assert type(detect_task(["negative", "positive"])) is Task
+    assert isinstance(detect_task(list(FIVE_POINT)), FineGrainedTask)
+    assert type(detect_task(list(FIVE_POINT), "single-label")) is Task
+    with pytest.raises(ConfigError, match="needs ordered labels; these are joy, anger"):
+        detect_task(["joy", "anger", "fear"], "fine-grained")
+    with pytest.raises(ConfigError, match="unknown task 'ordinal'"):
+        detect_task(["a", "b"], "ordinal")
+
+
+def test_intensity_is_the_expected_place_on_the_scale() -> None:
+    task = FineGrainedTask(sorted(FIVE_POINT))  # model columns in sorted label order
+    column = {label: i for i, label in enumerate(task.labels)}
+
+    def mass(**shares: float) -> np.ndarray:
+        row = np.zeros(5)
+        for name, share in shares.items():
+            row[column[name.replace("_", " ")]] = share
+        return row
+
+    rows = np.stack([mass(very_positive=1.0), mass(positive=0.5, very_positive=0.5),
+                     mass(positive=1.0), mass(neutral=1.0), mass(very_negative=1.0)])  # fmt: skip
+    assert task.intensity(rows).tolist() == [1.0, 0.75, 0.5, 0.0, -1.0]
+
+
+def test_a_fine_grained_model_saves_its_task_and_scores_intensity(tmp_path: Path) -> None:
+    run = train(five_class_splits(), output_dir=tmp_path / "model", method="tfidf-lr")
+    saved = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    assert saved["task"] == {"name": "fine-grained", "scale": list(FIVE_POINT)}
+    model = load(tmp_path / "model")
+    assert isinstance(model.task_, FineGrainedTask) and model.task_ == run.model.task_
+    texts = ["the film was sublime", "the film was average", "the film was atrocious"]
+    high, middle, low = (scored["intensity"] for scored in model.predict_scores(texts))
+    assert 1 >= high > middle > low >= -1 and high > 0 > low
+
+    source, output = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("text\nthe cast was nice\n", encoding="utf-8")
+    from bertsent.cli import main
+
+    assert main(["-q", "predict", str(tmp_path / "model"), "--input", str(source),
+                 "--output", str(output)]) == 0  # fmt: skip
+    with output.open(encoding="utf-8", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    assert float(row["intensity"]) == pytest.approx(
+        model.predict_scores(["the cast was nice"])[0]["intensity"], abs=1e-5
+    )
+
+
+def test_single_label_can_be_asked_for_ordered_labels(tmp_path: Path) -> None:
+    run = train(
+        five_class_splits(), output_dir=tmp_path / "model", method="tfidf-lr", task="single-label"
+    )
+    assert "intensity" not in run.model.predict_scores(["nice"])[0]
+    assert json.loads((tmp_path / "model" / "bertsent.json").read_text())["task"] == {
+        "name": "single-label"
+    }
+
+
+class MoreOfTheSameSide(SentimentClassifier):
+    """'really good' moves mass from positive to very positive: the sides' odds stay the
+    same, the intensity rises."""
+
+    method = "fixed"
+    fitted_attribute = "labels_"
+
+    def __init__(self) -> None:
+        self.labels_ = sorted(FIVE_POINT)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> Self:
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        rows = []
+        for text in texts:
+            share = 0.6 if "really" in text else 0.1
+            row = dict.fromkeys(self.labels_, 0.0) | {"positive": 1 - share, "very positive": share}
+            rows.append([row[label] for label in self.labels_])
+        return np.array(rows)
+
+    def count_parameters(self) -> int:
+        return 0
+
+    def _write_model(self, folder: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
+        raise NotImplementedError
+
+
+def test_the_behaviour_suite_reads_intensity_from_fine_grained_models() -> None:
+    test = BehaviourTest("intensifier", "intensity", "dir", "up",
+                         (Case(("The film is good.", "The film is really good."), "up",
+                               "positive"),))  # fmt: skip
+    model = MoreOfTheSameSide()
+    assert run_suite(model, [test])["tests"][0]["failures"] == 0
+    model.task_ = Task(model.labels_)  # the sides' log-odds alone cannot see the change
+    assert run_suite(model, [test])["tests"][0]["failures"] == 1
+
+
+def test_the_http_service_answers_intensity_for_a_fine_grained_model(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.serve.conftest import start_server
+
+    train(five_class_splits(), output_dir=tmp_path / "model", method="tfidf-lr")
+    server = start_server(tmp_path / "model")
+    try:
+        answer = httpx.post(f"{server.url}/v1/predict", json={"texts": ["it was sublime"]})
+        schema = httpx.get(f"{server.url}/openapi.json").json()
+    finally:
+        server.stop()
+    expected = load(tmp_path / "model").predict_scores(["it was sublime"])[0]["intensity"]
+    assert answer.json()["predictions"][0]["intensity"] == pytest.approx(expected, abs=1e-6)
+    assert "intensity" in schema["components"]["schemas"]["Prediction"]["properties"]
