@@ -121,7 +121,7 @@ class StopAfterFirstChunk:
 
     def __init__(self, model: bertsent.SentimentClassifier) -> None:
         self.model, self.chunks = model, 0
-        self.labels_, self.method = model.labels_, model.method
+        self.labels_, self.method, self.task_ = model.labels_, model.method, model.task_
 
     def predict_scores(self, texts: list[str], digits: int | None = None) -> list[dict[str, Any]]:
         self.chunks += 1

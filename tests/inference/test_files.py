@@ -83,7 +83,7 @@ class StopAfter:
 
     def __init__(self, model: bertsent.SentimentClassifier, batches: int) -> None:
         self.model, self.batches = model, batches
-        self.labels_, self.method = model.labels_, model.method
+        self.labels_, self.method, self.task_ = model.labels_, model.method, model.task_
 
     def predict_scores(self, texts: list[str], digits: int | None = None) -> list[dict[str, Any]]:
         if self.batches == 0:
