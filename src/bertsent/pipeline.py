@@ -11,6 +11,7 @@ from typing import Any
 
 from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
+from bertsent.data.augment import resolve_augmentation, with_augmentation
 from bertsent.data.tasks import detect_task
 from bertsent.evaluation.metrics import classification_report
 from bertsent.hardware import describe
@@ -52,7 +53,7 @@ def train(
     callbacks: list[Any] | None = None,
     overwrite: bool = False,
     exclude_overlap_with: str | None = None,
-    augment: Sequence[str] = (),
+    augment: str | Sequence[str] = "none",
     task: str = "auto",
 ) -> TrainingRun:
     """Train ``method`` on ``data``, select on dev, and save the model directory.
@@ -71,8 +72,10 @@ def train(
         exclude_overlap_with: A dataset (as ``data``) whose dev and test texts must stay
             unseen: every train or dev example sharing a span with them is removed
             first (e.g. SST phrases for a model later scored on rotten-tomatoes).
-        augment: Kinds of generated examples to add to train: ``contrast`` (negation,
-            contrast clauses, sarcasm), ``intensity`` (see :mod:`bertsent.data.augment`).
+        augment: Generated examples to add to train: ``contrast`` (negation, contrast
+            clauses, sarcasm), ``intensity`` (graded wording), a list of them, ``none``
+            (default), or ``auto``: both where the labels are one positive and one
+            negative side, else none (see :mod:`bertsent.data.augment`).
         task: ``single-label``, ``fine-grained`` (ordered classes with an intensity
             score), or ``auto``: read from the labels (see :mod:`bertsent.data.tasks`).
 
@@ -97,10 +100,9 @@ def train(
         splits, removed = _exclude_overlap(splits, exclude_overlap_with)
         excluded = {"with": exclude_overlap_with, "removed": removed}
     augmented: dict[str, Any] | None = None
-    if augment:
-        from bertsent.data.augment import with_augmentation
-
-        splits, augmented = with_augmentation(splits, augment, seed=config.seed)
+    kinds = resolve_augmentation(augment, splits.labels)
+    if kinds:
+        splits, augmented = with_augmentation(splits, kinds, seed=config.seed)
     chosen_task = detect_task(splits.labels, task)
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training

@@ -136,3 +136,12 @@ def test_train_augment_trains_on_the_examples_and_records_them(
     seen = np.load(output / "train_texts.npy", allow_pickle=False)
     generated = [text for text, _ in contrast_examples(seed=42)]
     assert np.isin(text_hashes(generated), seen).all()
+
+
+def test_auto_adds_both_kinds_only_to_two_sided_label_sets() -> None:
+    from bertsent.data.augment import DEFAULT_AUGMENTATION, resolve_augmentation
+
+    assert resolve_augmentation("auto", ["fresh", "rotten"]) == DEFAULT_AUGMENTATION
+    assert resolve_augmentation("auto", ["negative", "neutral", "positive"]) == ()
+    assert resolve_augmentation("none", ["fresh", "rotten"]) == ()
+    assert resolve_augmentation(("intensity",), ["fresh", "rotten"]) == ("intensity",)

@@ -16,12 +16,15 @@ from bertsent.data.tasks import TASK_NAMES
 from bertsent.models import METHODS
 
 
-def augmentations(value: str) -> tuple[str, ...]:
+def augmentations(value: str) -> str | tuple[str, ...]:
+    if value in ("auto", "none"):
+        return value
     kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
     unknown = [kind for kind in kinds if kind not in AUGMENTATIONS]
     if unknown or not kinds:
         raise argparse.ArgumentTypeError(
-            f"unknown augmentation {','.join(unknown)!r}; choose from {', '.join(AUGMENTATIONS)}"
+            f"unknown augmentation {','.join(unknown)!r}; choose auto, none or from "
+            f"{', '.join(AUGMENTATIONS)}"
         )
     return kinds
 
@@ -43,11 +46,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--augment",
         type=augmentations,
-        default=(),
-        metavar="KIND[,KIND]",
-        help="add generated training examples: contrast (negation, contrast clauses, "
-        "sarcasm), intensity (boosted and hedged wording); templates and words disjoint "
-        "from the behaviour suite's",
+        default="none",
+        metavar="none|auto|KIND[,KIND]",
+        help="generated training examples: contrast (negation, contrast clauses, sarcasm), "
+        "intensity (boosted and hedged wording), templates and words disjoint from the "
+        "behaviour suite's; auto: both where the labels are one positive and one negative "
+        "side; none (default): real reviews only",
     )
     parser.add_argument(
         "--task",

@@ -22,6 +22,8 @@ from bertsent.data.splits import DatasetSplits, Split
 from bertsent.errors import ConfigError
 
 AUGMENTATIONS = ("contrast", "intensity")
+# what ``--augment auto`` adds to data with one positive and one negative label
+DEFAULT_AUGMENTATION = ("contrast", "intensity")
 # label names that say which side of a two-sided label set a class is on
 POSITIVE_LABELS = frozenset({"positive", "pos", "fresh", "good", "very positive", "1", "true"})
 NEGATIVE_LABELS = frozenset({"negative", "neg", "rotten", "bad", "very negative", "0", "false"})
@@ -188,6 +190,24 @@ def label_sides(labels: Sequence[str]) -> dict[str, str]:
             f"{', '.join(sorted(NEGATIVE_LABELS))}",
         )
     return {"positive": positive[0], "negative": negative[0]}
+
+
+def resolve_augmentation(requested: str | Sequence[str], labels: Sequence[str]) -> tuple[str, ...]:
+    """The kinds to add: ``auto`` is :data:`DEFAULT_AUGMENTATION` where the labels name a
+    positive and a negative side (and nothing otherwise), ``none`` is nothing.
+
+    >>> resolve_augmentation("auto", ["fresh", "rotten"]), resolve_augmentation("auto", ["a", "b"])
+    (('contrast', 'intensity'), ())
+    """
+    if requested == "none":
+        return ()
+    if requested == "auto":
+        try:
+            label_sides(labels)
+        except ConfigError:
+            return ()
+        return DEFAULT_AUGMENTATION
+    return (requested,) if isinstance(requested, str) else tuple(requested)
 
 
 def with_augmentation(
