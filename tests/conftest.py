@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import random
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, Split, load_dataset
 from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
+from bertsent.models.base import SentimentClassifier
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -25,6 +27,27 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+class FixedClassifier(SentimentClassifier):
+    """A classifier whose probabilities a test writes by hand (``predict_proba``): it
+    learns nothing and is never saved."""
+
+    fitted_attribute = "labels_"
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> Self:
+        return self
+
+    def count_parameters(self) -> int:
+        return 0
+
+    def _write_model(self, folder: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
+        raise NotImplementedError
+
 
 POSITIVE = ["great", "wonderful", "superb", "moving", "delightful", "brilliant", "charming", "fun"]
 NEGATIVE = ["awful", "boring", "dreadful", "dull", "tedious", "clumsy", "lifeless", "mess"]

@@ -7,7 +7,6 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
 
 import numpy as np
 import pytest
@@ -17,8 +16,8 @@ from bertsent.data.tasks import FIVE_POINT, FineGrainedTask, Task, detect_task, 
 from bertsent.errors import ConfigError
 from bertsent.evaluation.behaviour import BehaviourTest, Case, run_suite
 from bertsent.models import load
-from bertsent.models.base import SentimentClassifier
 from bertsent.pipeline import train
+from tests.conftest import FixedClassifier
 
 WORDS = {"very negative": "atrocious", "negative": "weak", "neutral": "average",
          "positive": "nice", "very positive": "sublime"}  # fmt: skip
@@ -109,18 +108,14 @@ def test_single_label_can_be_asked_for_ordered_labels(tmp_path: Path) -> None:
     }
 
 
-class MoreOfTheSameSide(SentimentClassifier):
+class MoreOfTheSameSide(FixedClassifier):
     """'really good' moves mass from positive to very positive: the sides' odds stay the
     same, the intensity rises."""
 
     method = "fixed"
-    fitted_attribute = "labels_"
 
     def __init__(self) -> None:
         self.labels_ = sorted(FIVE_POINT)
-
-    def fit(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> Self:
-        return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         rows = []
@@ -129,16 +124,6 @@ class MoreOfTheSameSide(SentimentClassifier):
             row = dict.fromkeys(self.labels_, 0.0) | {"positive": 1 - share, "very positive": share}
             rows.append([row[label] for label in self.labels_])
         return np.array(rows)
-
-    def count_parameters(self) -> int:
-        return 0
-
-    def _write_model(self, folder: Path) -> None:
-        raise NotImplementedError
-
-    @classmethod
-    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
-        raise NotImplementedError
 
 
 def test_the_behaviour_suite_reads_intensity_from_fine_grained_models() -> None:

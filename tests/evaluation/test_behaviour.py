@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Self
 
 import numpy as np
 import pytest
@@ -21,19 +19,16 @@ from bertsent.evaluation.behaviour import (
     polarity_columns,
     run_suite,
 )
-from bertsent.models.base import SentimentClassifier
+from tests.conftest import FixedClassifier
 
 
-class KeywordCounter(SentimentClassifier):
+class KeywordCounter(FixedClassifier):
     """Counts lexicon words: the pure bag-of-words behaviour the suite is meant to expose."""
 
     method = "keyword-counter"
 
     def __init__(self, *, labels: Sequence[str] = ("negative", "positive")) -> None:
         self.labels_ = list(labels)
-
-    def fit(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> Self:
-        return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         positive = set(lexicon.POSITIVE_ADJECTIVES) | set(lexicon.MILD_ADJECTIVES["positive"])
@@ -45,16 +40,6 @@ class KeywordCounter(SentimentClassifier):
             p = 1 / (1 + math.exp(-(score + 0.01)))
             rows.append([1 - p, p])
         return np.array(rows)
-
-    def count_parameters(self) -> int:
-        return 0
-
-    def _write_model(self, folder: Path) -> None:
-        raise NotImplementedError
-
-    @classmethod
-    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
-        raise NotImplementedError
 
 
 def test_suite_is_reproducible_and_covers_every_category() -> None:

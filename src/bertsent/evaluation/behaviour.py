@@ -333,13 +333,16 @@ def positive_log_odds(model: SentimentClassifier, texts: Sequence[str]) -> dict[
 
     Log-odds keep differences visible where probabilities saturate near 1.
     """
-    positive, negative = polarity_columns(model.labels_)
+    sides = polarity_columns(model.labels_)  # before scoring: other label sets fail fast
     unique = list(dict.fromkeys(texts))
-    probabilities = model.predict_proba(unique)
+    odds = _log_odds(model.predict_proba(unique), *sides)
+    return dict(zip(unique, (float(value) for value in odds), strict=True))
+
+
+def _log_odds(probabilities: np.ndarray, positive: list[int], negative: list[int]) -> np.ndarray:
     p_positive = probabilities[:, positive].sum(axis=1).clip(1e-12)
     p_negative = probabilities[:, negative].sum(axis=1).clip(1e-12)
-    odds = np.log(p_positive) - np.log(p_negative)
-    return dict(zip(unique, (float(value) for value in odds), strict=True))
+    return np.log(p_positive) - np.log(p_negative)
 
 
 def _side(log_odds: float) -> str:
@@ -364,13 +367,15 @@ def run_suite(
     """
     tests = list(tests) if tests is not None else generate_suite()
     everything = [text for test in tests for case in test.cases for text in case.texts]
-    odds = positive_log_odds(model, everything)
+    sides = polarity_columns(model.labels_)  # before scoring: other label sets fail fast
+    unique = list(dict.fromkeys(everything))
+    probabilities = model.predict_proba(unique)
+    odds = dict(zip(unique, (float(v) for v in _log_odds(probabilities, *sides)), strict=True))
     # how strongly positive a text is: a fine-grained model's intensity (the expected place
     # on its scale) sees "really good" rise within one class, where the sides' odds may not
     strength, measure = odds, "log_odds"
     if isinstance(model.task_, FineGrainedTask):
-        unique = list(odds)
-        values = model.task_.intensity(model.predict_proba(unique))
+        values = model.task_.intensity(probabilities)
         strength, measure = dict(zip(unique, values, strict=True)), "intensity"
     results: list[dict[str, Any]] = []
     for test in tests:

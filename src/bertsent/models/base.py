@@ -86,7 +86,8 @@ class SentimentClassifier(ABC):
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def _record_fit(self, seconds: float, examples: int, **details: Any) -> None:
-        """Keep how the fit ran, for the saved metadata (``fit_record_``)."""
+        """Keep how the fit ran, for the saved metadata (``fit_record_``); ``details`` add
+        entries or replace the computed ones."""
         self.fit_record_ = {
             "seconds": round(seconds, 1),
             "examples_per_second": round(examples / max(seconds, 1e-9), 2),
@@ -149,18 +150,7 @@ class SentimentClassifier(ABC):
         This is the shape ``bertsent predict --json`` prints; ``digits`` rounds the numbers.
         """
 
-        def number(value: float) -> float:
-            return float(value) if digits is None else round(float(value), digits)
-
-        probabilities = self.predict_proba(texts)
-        outputs = self.task_.outputs(probabilities)  # e.g. a fine-grained model's intensity
-        results = []
-        for i, row in enumerate(probabilities):
-            scores = {label: number(p) for label, p in zip(self.labels_, row, strict=True)}
-            label = self.labels_[int(row.argmax())]
-            extra = {name: number(values[i]) for name, values in outputs.items()}
-            results.append({"label": label, "score": scores[label], "scores": scores, **extra})
-        return results
+        return prediction_rows(self.labels_, self.task_, self.predict_proba(texts), digits)
 
     @abstractmethod
     def count_parameters(self) -> int:
@@ -280,6 +270,25 @@ class SentimentClassifier(ABC):
     @abstractmethod
     def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
         """A classifier with ``labels_`` and its learned state read from ``path``."""
+
+
+def prediction_rows(
+    labels: Sequence[str], task: Task, probabilities: np.ndarray, digits: int | None = None
+) -> list[dict[str, Any]]:
+    """``label``, ``score``, ``scores`` and the task's outputs for each probability row:
+    the shape of ``predict --json`` and of the HTTP service's predictions."""
+
+    def number(value: float) -> float:
+        return float(value) if digits is None else round(float(value), digits)
+
+    outputs = task.outputs(probabilities)  # e.g. a fine-grained model's intensity
+    results = []
+    for i, row in enumerate(probabilities):
+        scores = {label: number(p) for label, p in zip(labels, row, strict=True)}
+        label = labels[int(row.argmax())]
+        extra = {name: number(values[i]) for name, values in outputs.items()}
+        results.append({"label": label, "score": scores[label], "scores": scores, **extra})
+    return results
 
 
 def package_versions() -> dict[str, str]:

@@ -124,11 +124,11 @@ class BertClassifier(SentimentClassifier):
         self._record_fit(
             result.train_seconds,
             len(train),
+            examples_per_second=round(result.train_examples_per_second, 2),  # the Trainer's
             precision=result.precision,
             warmup_steps=result.warmup_steps,
             steps_per_epoch=result.steps_per_epoch,
         )
-        self.fit_record_["examples_per_second"] = round(result.train_examples_per_second, 2)
         self.history_ = result.history
         self.best_ = result.best
         self._remember_training_texts(texts, *inherited)

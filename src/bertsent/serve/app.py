@@ -22,6 +22,7 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException
 
 from bertsent import __version__
+from bertsent.models.base import prediction_rows
 from bertsent.serve.batcher import MicroBatcher, Overloaded
 from bertsent.serve.docs import api_reference
 from bertsent.serve.guards import BodyGuard, RequestMetrics
@@ -271,17 +272,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
                 "too many texts waiting; retry later",
                 headers={"Retry-After": str(overloaded.retry_after_s)},
             ) from None
-        labels = classifier.labels_
-        outputs = classifier.task_.outputs(probabilities)  # e.g. intensity
-        return [
-            {
-                "label": labels[int(row.argmax())],
-                "score": float(row.max()),
-                "scores": {label: float(p) for label, p in zip(labels, row, strict=True)},
-                **{name: float(values[i]) for name, values in outputs.items()},
-            }
-            for i, row in enumerate(probabilities)
-        ]
+        return prediction_rows(classifier.labels_, classifier.task_, probabilities)
 
     @app.post(
         "/v1/predict",
