@@ -11,7 +11,7 @@ from typing import Any
 
 from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
-from bertsent.data.augment import resolve_augmentation, with_augmentation
+from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import detect_task
 from bertsent.evaluation.metrics import classification_report
 from bertsent.hardware import describe
@@ -53,7 +53,7 @@ def train(
     callbacks: list[Any] | None = None,
     overwrite: bool = False,
     exclude_overlap_with: str | None = None,
-    augment: str | Sequence[str] = "none",
+    augment: str | Sequence[str] = "auto",
     task: str = "auto",
 ) -> TrainingRun:
     """Train ``method`` on ``data``, select on dev, and save the model directory.
@@ -73,9 +73,10 @@ def train(
             unseen: every train or dev example sharing a span with them is removed
             first (e.g. SST phrases for a model later scored on rotten-tomatoes).
         augment: Generated examples to add to train: ``contrast`` (negation, contrast
-            clauses, sarcasm), ``intensity`` (graded wording), a list of them, ``none``
-            (default), or ``auto``: both where the labels are one positive and one
-            negative side, else none (see :mod:`bertsent.data.augment`).
+            clauses, sarcasm), ``intensity`` (graded wording), a list of them, ``none``,
+            or ``auto`` (default): both where the labels are one positive and one
+            negative side and the training set is large enough that they stay a
+            minority, else none (see :mod:`bertsent.data.augment`).
         task: ``single-label``, ``fine-grained`` (ordered classes with an intensity
             score), or ``auto``: read from the labels (see :mod:`bertsent.data.tasks`).
 
@@ -99,10 +100,7 @@ def train(
     if exclude_overlap_with is not None:
         splits, removed = _exclude_overlap(splits, exclude_overlap_with)
         excluded = {"with": exclude_overlap_with, "removed": removed}
-    augmented: dict[str, Any] | None = None
-    kinds = resolve_augmentation(augment, splits.labels)
-    if kinds:
-        splits, augmented = with_augmentation(splits, kinds, seed=config.seed)
+    splits, augmented = augment_for_training(splits, augment, seed=config.seed)
     chosen_task = detect_task(splits.labels, task)
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training

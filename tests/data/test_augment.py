@@ -145,3 +145,32 @@ def test_auto_adds_both_kinds_only_to_two_sided_label_sets() -> None:
     assert resolve_augmentation("auto", ["negative", "neutral", "positive"]) == ()
     assert resolve_augmentation("none", ["fresh", "rotten"]) == ()
     assert resolve_augmentation(("intensity",), ["fresh", "rotten"]) == ("intensity",)
+
+
+def two_sided_splits(train_size: int) -> DatasetSplits:
+    labels = ["positive", "negative"] * (train_size // 2)
+    train = Split("train", [f"review number {i}" for i in range(train_size)], labels)
+    dev = Split("dev", ["a fine film", "a dull film"], ["positive", "negative"])
+    return DatasetSplits("toy", train=train, dev=dev)
+
+
+@pytest.mark.parametrize(
+    ("train_size", "expected_kinds"), [(400, None), (6000, ["contrast", "intensity"])]
+)
+def test_auto_adds_examples_only_while_they_stay_a_minority(
+    train_size: int, expected_kinds: list[str] | None
+) -> None:
+    from bertsent.data.augment import MAX_GENERATED_SHARE, augment_for_training
+
+    splits = two_sided_splits(train_size)
+    trained_on, record = augment_for_training(splits, "auto", seed=3)
+    if expected_kinds is None:
+        assert record is None and trained_on is splits
+    else:
+        assert record is not None and record["kinds"] == expected_kinds
+        assert len(trained_on.train) == train_size + record["added"]
+        assert record["added"] <= MAX_GENERATED_SHARE * train_size
+        assert trained_on.dev is splits.dev
+    # an explicit request is honoured whatever the size
+    _, explicit = augment_for_training(splits, ("intensity",), seed=3)
+    assert explicit is not None and explicit["kinds"] == ["intensity"]

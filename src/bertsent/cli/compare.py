@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.cli.options import (
+    add_augment_option,
     add_data_options,
     add_overwrite_option,
     add_training_options,
@@ -46,6 +47,7 @@ def add_parser(commands: Any) -> None:
         help="learning-curve.json for the recommendation (default: OUTPUT/learning-curve.json "
         "when present)",
     )
+    add_augment_option(parser)
     add_training_options(parser, ("model", "epochs"))  # of the bert method
     add_overwrite_option(parser, "compare.* / learning-curve.* files in a folder of yours")
     parser.set_defaults(handler=run)
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         label_column=args.label_column,
         overwrite=args.overwrite,
+        augment=args.augment,
     )
     print((output / "compare.md").read_text(encoding="utf-8"))
     print(f"written: {output / 'compare.md'}, {output / 'compare.json'}, {output / 'compare.png'}")

@@ -31,6 +31,36 @@ def add_data_options(
     )
 
 
+def augmentations(value: str) -> str | tuple[str, ...]:
+    """``auto``, ``none`` or ``contrast,intensity`` -> what ``train(augment=)`` takes."""
+    from bertsent.data.augment import AUGMENTATIONS
+
+    if value in ("auto", "none"):
+        return value
+    kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
+    unknown = [kind for kind in kinds if kind not in AUGMENTATIONS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"unknown augmentation {','.join(unknown)!r}; choose auto, none or from "
+            f"{', '.join(AUGMENTATIONS)}"
+        )
+    return kinds
+
+
+def add_augment_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--augment",
+        type=augmentations,
+        default="auto",
+        metavar="auto|none|KIND[,KIND]",
+        help="generated training examples: contrast (negation, contrast clauses, sarcasm), "
+        "intensity (boosted and hedged wording), templates and words disjoint from the "
+        "behaviour suite's; auto (default): both where the labels are one positive and one "
+        "negative side and the real training reviews are at least twice as many; none: "
+        "real reviews only",
+    )
+
+
 def parse_methods(value: str) -> list[str]:
     """``bow-svm,bert`` -> a checked list of method names."""
     from bertsent.models import METHODS

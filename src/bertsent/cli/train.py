@@ -6,27 +6,14 @@ import argparse
 from typing import Any
 
 from bertsent.cli.options import (
+    add_augment_option,
     add_data_options,
     add_overwrite_option,
     add_training_options,
     training_config,
 )
-from bertsent.data.augment import AUGMENTATIONS
 from bertsent.data.tasks import TASK_NAMES
 from bertsent.models import METHODS
-
-
-def augmentations(value: str) -> str | tuple[str, ...]:
-    if value in ("auto", "none"):
-        return value
-    kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
-    unknown = [kind for kind in kinds if kind not in AUGMENTATIONS]
-    if unknown or not kinds:
-        raise argparse.ArgumentTypeError(
-            f"unknown augmentation {','.join(unknown)!r}; choose auto, none or from "
-            f"{', '.join(AUGMENTATIONS)}"
-        )
-    return kinds
 
 
 def add_parser(commands: Any) -> None:
@@ -43,16 +30,7 @@ def add_parser(commands: Any) -> None:
         help="first remove every example sharing a span with DATASET's dev/test texts "
         "(e.g. SST phrases for a model later scored on rotten-tomatoes)",
     )
-    parser.add_argument(
-        "--augment",
-        type=augmentations,
-        default="none",
-        metavar="none|auto|KIND[,KIND]",
-        help="generated training examples: contrast (negation, contrast clauses, sarcasm), "
-        "intensity (boosted and hedged wording), templates and words disjoint from the "
-        "behaviour suite's; auto: both where the labels are one positive and one negative "
-        "side; none (default): real reviews only",
-    )
+    add_augment_option(parser)
     parser.add_argument(
         "--task",
         choices=TASK_NAMES,

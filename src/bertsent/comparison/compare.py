@@ -29,6 +29,7 @@ from bertsent.comparison.learning_curve import (
 )
 from bertsent.comparison.recommend import recommend
 from bertsent.data import DatasetSplits, load_dataset
+from bertsent.data.augment import augment_for_training
 from bertsent.data.splits import held_out_splits
 from bertsent.evaluation.behaviour import run_suite
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, classification_report
@@ -71,17 +72,20 @@ def _train_or_reuse(
     folder: Path,
     config: TrainingConfig,
     reuse: bool,
+    augment: str | Sequence[str],
 ) -> tuple[SentimentClassifier, float]:
-    """A model trained on exactly these splits, and the seconds its training took."""
+    """A model trained on exactly these splits (plus ``augment``'s generated examples),
+    and the seconds its training took."""
     from bertsent.pipeline import train
 
     if reuse and (folder / "bertsent.json").is_file():
         metadata = read_metadata(folder)
-        same_data = metadata.get("data", {}).get("fingerprint") == splits.fingerprint()
+        trained_on, _ = augment_for_training(splits, augment, seed=seed)
+        same_data = metadata.get("data", {}).get("fingerprint") == trained_on.fingerprint()
         if same_data and metadata.get("method") == method:
             logger.info("reusing %s (trained on the same data)", folder)
             return load(folder), float(metadata["training"]["seconds"])
-    run = train(splits, replace(config, seed=seed), folder, method=method)
+    run = train(splits, replace(config, seed=seed), folder, method=method, augment=augment)
     return run.model, run.train_seconds
 
 
@@ -98,6 +102,7 @@ def compare(
     text_column: str = "text",
     label_column: str = "label",
     overwrite: bool = False,
+    augment: str | Sequence[str] = "auto",
 ) -> dict[str, Any]:
     """Train and measure every method in ``methods`` on the same splits.
 
@@ -115,6 +120,8 @@ def compare(
         overwrite: Replace ``compare.*`` (and ``learning-curve.*``) files in
             ``output_dir`` even when the folder is not a compare or learning-curve
             output (otherwise refused). Models there are only ever replaced by models.
+        augment: Generated examples added to every method's training set (see
+            :func:`bertsent.pipeline.train`); dev and test stay real reviews.
 
     Returns:
         ``{"dataset", "splits", "rows": [...per method], "runs": [...per seed],
@@ -140,7 +147,9 @@ def compare(
         correct_by_seed = []
         for seed in range(config.seed, config.seed + seeds):
             folder = output / "models" / f"{method}-seed{seed}"
-            model, train_seconds = _train_or_reuse(method, seed, splits, folder, config, reuse)
+            model, train_seconds = _train_or_reuse(
+                method, seed, splits, folder, config, reuse, augment
+            )
             probabilities = model.predict_proba(test.texts)
             report = classification_report(test.labels, probabilities, model.labels_)
             correct_by_seed.append(np.asarray(model.labels_)[probabilities.argmax(1)] == gold)
@@ -171,6 +180,7 @@ def compare(
         "evaluated_on": "test",
         "seeds": seeds,
         "command": command,
+        "augment": augment if isinstance(augment, str) else list(augment),
         "rows": rows,
         "runs": runs,
         "paired": _paired_differences(correctness),
