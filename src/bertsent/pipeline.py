@@ -101,7 +101,7 @@ def train(
         splits, removed = _exclude_overlap(splits, exclude_overlap_with)
         excluded = {"with": exclude_overlap_with, "removed": removed}
     splits, augmented = augment_for_training(splits, augment, seed=config.seed)
-    chosen_task = detect_task(splits.labels, task)
+    chosen_task = detect_task(splits.labels, task, splits.train.texts)
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training
     check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from typing import Any
 
 from bertsent.cli.options import add_backend_options, add_overwrite_option, load_for_inference
+from bertsent.data.tasks import ASPECT_COLUMN, Task, aspect_missing
 from bertsent.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 def add_parser(commands: Any) -> None:
@@ -17,6 +21,16 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--input", help="a .csv/.tsv/.jsonl/.parquet file to score")
     parser.add_argument("--output", help="where to write the scored rows (format from the suffix)")
     parser.add_argument("--text-column", default="text")
+    parser.add_argument(
+        "--aspect",
+        help="aspect models: the aspect the texts are judged on, e.g. --aspect battery "
+        "(with --input, each row's 'aspect' column)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse an --aspect that does not occur in a text (default: warn)",
+    )
     parser.add_argument(
         "--prefix",
         default="",
@@ -43,6 +57,25 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def model_inputs(task: Task, texts: list[str], aspect: str | None, strict: bool) -> list[str]:
+    """The model's inputs for texts from the command line (with ``--aspect`` for aspects)."""
+    if aspect is not None and ASPECT_COLUMN not in task.input_names:
+        raise ConfigError(f"--aspect is for aspect models; this model's task is {task.name}")
+    fields = {ASPECT_COLUMN: aspect} if aspect is not None else {}
+    if ASPECT_COLUMN in task.input_names and aspect is None:
+        raise ConfigError(
+            "this model judges a text towards an aspect: say which",
+            hint='e.g. bertsent predict MODEL --aspect battery "The battery dies by noon"',
+        )
+    if aspect is not None:
+        missing = [text for text in texts if aspect_missing(text, aspect)]
+        if missing and strict:
+            raise ConfigError(f"aspect '{aspect}' does not occur in: {missing[0]!r}")
+        for text in missing:
+            logger.warning("aspect '%s' does not occur in %r", aspect, text)
+    return [task.model_input(text, fields, f"text {i + 1}") for i, text in enumerate(texts)]
+
+
 def run(args: argparse.Namespace) -> int:
     if bool(args.input) != bool(args.output):
         raise ConfigError("--input and --output go together")
@@ -67,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{count} rows scored -> {args.output}")
         return 0
+    inputs = model_inputs(model.task_, args.texts, args.aspect, strict=args.strict)
+    given = {"aspect": args.aspect} if args.aspect else {}
     rows = [
-        {"text": text, **scored}
-        for text, scored in zip(args.texts, model.predict_scores(args.texts, digits=4), strict=True)
+        {"text": text, **given, **scored}
+        for text, scored in zip(args.texts, model.predict_scores(inputs, digits=4), strict=True)
     ]
     if args.json:
         for item in rows:
@@ -79,10 +114,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     extra = model.task_.output_names  # e.g. a fine-grained model's intensity
-    table = Table("text", "label", "score", *model.labels_, *extra)
+    table = Table("text", *given, "label", "score", *model.labels_, *extra)
     for item in rows:
         table.add_row(
             item["text"],
+            *given.values(),
             item["label"],
             f"{item['score']:.4f}",
             *(f"{v:.4f}" for v in item["scores"].values()),

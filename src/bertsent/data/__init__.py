@@ -14,8 +14,15 @@ import logging
 from pathlib import Path
 
 from bertsent.data import hub, rotten_tomatoes
-from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, iter_records, read_records
-from bertsent.data.splits import DatasetSplits, Split, carve, validate
+from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, iter_records
+from bertsent.data.splits import DatasetSplits, Split, carve, grouped_split, validate
+from bertsent.data.tasks import (
+    ASPECT_COLUMN,
+    PAIR_SEPARATOR,
+    aspect_field,
+    join_aspect,
+    split_aspect,
+)
 from bertsent.errors import DataError
 
 __all__ = [
@@ -92,13 +99,21 @@ def single_file(spec: str) -> Path | None:
 def read_split(
     path: Path, name: str, text_column: str = "text", label_column: str = "label"
 ) -> Split:
-    """Read one labelled file into a Split, keeping each row's origin for error messages."""
-    records = read_records(path, text_column, label_column)
+    """Read one labelled file into a Split, keeping each row's origin for error messages.
+
+    With an ``aspect`` column each text is the pair (text, aspect) of an aspect task.
+    """
+    records = list(iter_records(path, text_column, label_column, keep_row=True))
     if not records:
         raise DataError(f"{path}: no rows")
+    texts = [r.text for r in records]
+    if ASPECT_COLUMN in records[0].row:
+        texts = [
+            join_aspect(r.text, aspect_field(r.row, f"{path.parent / r.where}")) for r in records
+        ]
     return Split(
         name=name,
-        texts=[r.text for r in records],
+        texts=texts,
         labels=[r.label or "" for r in records],
         origins=[r.where for r in records],
     )
@@ -118,8 +133,7 @@ def _load_path(path: Path, text_column: str, label_column: str, seed: int) -> Da
             )
         if "train" in files:
             train = read_split(files["train"], "train", text_column, label_column)
-            train, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, str(files["train"]))
-            note = f"dev carved from {files['train'].name} (10%, stratified, seed {seed})"
+            train, dev, note = _carve_dev(train, files["train"], seed)
             test = (
                 read_split(files["test"], "test", text_column, label_column)
                 if "test" in files
@@ -138,6 +152,17 @@ def _load_path(path: Path, text_column: str, label_column: str, seed: int) -> Da
         f"dataset '{path}' not found",
         hint="use rotten-tomatoes, a directory, a .csv/.tsv/.jsonl/.parquet file, or hub:NAME",
     )
+
+
+def _carve_dev(train: Split, path: Path, seed: int) -> tuple[Split, Split, str]:
+    """10% of ``train`` as dev: stratified, or for aspect pairs by sentence, so that no
+    sentence (with its other aspects) is in both."""
+    if all(PAIR_SEPARATOR in text for text in train.texts):
+        sentences = [split_aspect(text)[0] for text in train.texts]
+        carved, dev = grouped_split(train, sentences, (0.9, 0.1), ("train", "dev"))
+        return carved, dev, f"dev carved from {path.name} (10% of sentences, by sentence hash)"
+    carved, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, str(path))
+    return carved, dev, f"dev carved from {path.name} (10%, stratified, seed {seed})"
 
 
 def _split_single_file(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from bertsent.data.tasks import PAIR_SEPARATOR
 from bertsent.errors import DataError
 
 # PTB bracket tokens (SST, MR) stand where other copies of a sentence have brackets
@@ -294,7 +295,11 @@ def held_out_splits(splits: DatasetSplits, seed: int = 42) -> DatasetSplits:
     """
     if splits.test is not None:
         return splits
-    train, dev = carve(splits.train, (0.9, 0.1), ("train", "dev"), seed, f"{splits.name} train")
+    if all(PAIR_SEPARATOR in text for text in splits.train.texts):  # aspects: by sentence
+        sentences = [text.rpartition(PAIR_SEPARATOR)[0] for text in splits.train.texts]
+        train, dev = grouped_split(splits.train, sentences, (0.9, 0.1), ("train", "dev"))
+    else:
+        train, dev = carve(splits.train, (0.9, 0.1), ("train", "dev"), seed, f"{splits.name} train")
     note = (
         f"no test split: models select on 10% carved from train ({len(dev)}) and are "
         f"reported on the official dev split ({len(splits.dev)})"

@@ -5,6 +5,12 @@ sets: which outputs a prediction carries besides the label and the class
 probabilities, and how it is written into ``bertsent.json``.
 
 - ``single-label``: one class per review (positive/negative, fresh/rotten, ...).
+- ``aspect``: the sentiment a sentence expresses towards one of its aspects ("The
+  screen is gorgeous but the battery dies by noon": screen positive, battery negative).
+  The input is the pair (sentence, aspect), written ``sentence [SEP] aspect`` so that
+  every method sees one text: the encoder reads it as the pair ``[CLS] sentence [SEP]
+  aspect [SEP]`` (BERT-SPC, Song et al. 2019), bag-of-words baselines as the sentence's
+  words plus the aspect's.
 - ``fine-grained``: ordered classes (SST-5's very negative ... very positive, or the
   stars 1-5); each prediction also has an ``intensity``, the expected position on the
   scale mapped to [-1, 1], which orders "Absolutely incredible" above "Good" above
@@ -13,16 +19,21 @@ probabilities, and how it is written into ``bertsent.json``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from bertsent.errors import ConfigError
+from bertsent.errors import ConfigError, DataError
 
 # the SST scale; a label set made of 3 or more of these, both ends included, is ordered
 FIVE_POINT = ("very negative", "negative", "neutral", "positive", "very positive")
-TASK_NAMES = ("auto", "single-label", "fine-grained")
+TASK_NAMES = ("auto", "single-label", "fine-grained", "aspect")
+# joins a sentence and its aspect into one model input; the BERT separator token, so
+# the tokenizer encodes the joined text as the pair (see encoders.tokenization)
+PAIR_SEPARATOR = " [SEP] "
+ASPECT_COLUMN = "aspect"
 
 
 class Task:
@@ -30,6 +41,7 @@ class Task:
 
     name: ClassVar[str] = "single-label"
     output_names: ClassVar[tuple[str, ...]] = ()  # what ``outputs`` returns, by name
+    input_names: ClassVar[tuple[str, ...]] = ("text",)  # what one prediction needs
 
     def __init__(self, labels: Sequence[str]) -> None:
         self.labels = list(labels)
@@ -37,6 +49,10 @@ class Task:
     def outputs(self, probabilities: np.ndarray) -> dict[str, np.ndarray]:
         """Per-review outputs besides ``label`` and ``scores``: (n,) arrays by name."""
         return {}
+
+    def model_input(self, text: str, fields: Mapping[str, object], where: str) -> str:
+        """What the model reads for one review given with its other ``fields`` (a row)."""
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name}
@@ -84,6 +100,54 @@ class FineGrainedTask(Task):
         return {"name": self.name, "scale": self.scale}
 
 
+class AspectTask(Task):
+    """The sentiment of a sentence towards one aspect: inputs are (text, aspect) pairs."""
+
+    name = "aspect"
+    input_names = ("text", ASPECT_COLUMN)
+
+    def model_input(self, text: str, fields: Mapping[str, object], where: str) -> str:
+        return join_aspect(text, aspect_field(fields, where))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "separator": PAIR_SEPARATOR}
+
+
+def join_aspect(text: str, aspect: str) -> str:
+    """One model input for ``text`` judged on ``aspect``.
+
+    >>> join_aspect("The battery dies by noon", "battery")
+    'The battery dies by noon [SEP] battery'
+    """
+    return f"{text}{PAIR_SEPARATOR}{aspect.strip()}"
+
+
+def aspect_field(fields: Mapping[str, object], where: str) -> str:
+    """The aspect in a row's ``fields``, checked; ``where`` names the row in errors."""
+    value = fields.get(ASPECT_COLUMN)
+    if not isinstance(value, str) or not value.strip():
+        state = "missing" if value is None else "empty"
+        raise DataError(
+            f"{where}: field '{ASPECT_COLUMN}' is {state}",
+            hint="an aspect model judges a text towards an aspect: give each row one",
+        )
+    if PAIR_SEPARATOR.strip() in value:
+        raise DataError(f"{where}: '{PAIR_SEPARATOR.strip()}' is reserved in '{ASPECT_COLUMN}'")
+    return value.strip()
+
+
+def split_aspect(text: str) -> tuple[str, str | None]:
+    """(sentence, aspect) of a joined input; (text, None) for a plain text."""
+    sentence, separator, aspect = text.rpartition(PAIR_SEPARATOR)
+    return (sentence, aspect) if separator else (text, None)
+
+
+def aspect_missing(text: str, aspect: str) -> bool:
+    """True when ``aspect`` does not occur in ``text`` (case-insensitive, as words)."""
+    pattern = r"(?<!\w)" + re.escape(aspect.strip().lower()) + r"(?!\w)"
+    return re.search(pattern, text.lower()) is None
+
+
 def ordinal_scale(labels: Sequence[str]) -> list[str] | None:
     """``labels`` from lowest to highest when they form a known scale, else None.
 
@@ -106,17 +170,25 @@ def ordinal_scale(labels: Sequence[str]) -> list[str] | None:
         return None
 
 
-def detect_task(labels: Sequence[str], requested: str = "auto") -> Task:
-    """The task for a model with these classes: ``requested``, or read from the labels.
+def detect_task(labels: Sequence[str], requested: str = "auto", texts: Sequence[str] = ()) -> Task:
+    """The task for a model with these classes: ``requested``, or read from the data.
 
-    ``auto`` makes ordered label sets (SST-5, star ratings) fine-grained and everything
-    else single-label.
+    ``auto`` makes (sentence, aspect) pairs an aspect task, ordered label sets (SST-5,
+    star ratings) fine-grained and everything else single-label.
 
     Raises:
         ConfigError: an unknown task, or fine-grained asked for unordered labels.
     """
     if requested not in TASK_NAMES:
         raise ConfigError(f"unknown task '{requested}'", hint=f"use {', '.join(TASK_NAMES)}")
+    pairs = bool(texts) and all(PAIR_SEPARATOR in text for text in texts)
+    if requested == "aspect" and texts and not pairs:
+        raise ConfigError(
+            "an aspect task needs an aspect for every review",
+            hint=f"give the data an '{ASPECT_COLUMN}' column (text,{ASPECT_COLUMN},label)",
+        )
+    if requested == "aspect" or (requested == "auto" and pairs):
+        return AspectTask(labels)
     if requested == "fine-grained" or (requested == "auto" and ordinal_scale(labels)):
         return FineGrainedTask(labels)
     return Task(labels)

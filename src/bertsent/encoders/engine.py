@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertsent.encoders.tokenization import encode, pad_ids
+from bertsent.encoders.tokenization import encode, pad_ids, segment_ids, special_tokens
 from bertsent.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -75,6 +75,14 @@ class Engine(ABC):
         if pad_id is None:  # a transformers tokenizer knows it; pass it with a bare one
             pad_id = getattr(tokenizer, "pad_token_id", None)
         self.pad_id = pad_id if pad_id is not None else 0
+        suffix = special_tokens(tokenizer)[1]
+        self.separator = suffix[-1] if suffix else None  # splits a (sentence, aspect) pair
+
+    def segments(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """token_type_ids of a batch: 1 on the second text of a pair, else 0."""
+        if self.separator is None:
+            return np.zeros_like(input_ids)
+        return segment_ids(input_ids, attention_mask, self.separator)
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         return encode(self.tokenizer, texts, self.max_length, self.truncation)
@@ -137,18 +145,22 @@ class TorchEngine(Engine):
         self.device = next(model.parameters()).device.type
         num_labels = getattr(model.config, "num_labels", 0)
         super().__init__(tokenizer, num_labels=num_labels, **settings)
+        # encoders without segment embeddings (DistilBERT, RoBERTa) take no token_type_ids
+        self.takes_segments = getattr(model.config, "type_vocab_size", 0) >= 2
 
     def _output(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Any:
         import torch
 
-        ids, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.takes_segments:
+            inputs["token_type_ids"] = self.segments(input_ids, attention_mask)
         gpu = self.device == "cuda"
+        tensors = {name: torch.from_numpy(array) for name, array in inputs.items()}
         if gpu:  # page-locked copies overlap the transfer with the previous batch's work
-            ids, mask = ids.pin_memory(), mask.pin_memory()
+            tensors = {name: tensor.pin_memory() for name, tensor in tensors.items()}
         with torch.inference_mode():
             return self.model(
-                input_ids=ids.to(self.device, non_blocking=gpu),
-                attention_mask=mask.to(self.device, non_blocking=gpu),
+                **{name: t.to(self.device, non_blocking=gpu) for name, t in tensors.items()}
             )
 
     def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -189,7 +201,7 @@ class OnnxEngine(Engine):
     def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self.input_names:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+            feed["token_type_ids"] = self.segments(input_ids, attention_mask)
         (logits,) = self.session.run(["logits"], feed)
         return np.asarray(logits, dtype=np.float32)
 

@@ -86,9 +86,13 @@ class ClsLinearClassifier(nn.Module):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         teacher_logits: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         # (batch, seq) -> (batch, seq, hidden); the [CLS] vector is position 0
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, **segments
+        ).last_hidden_state
         logits = self.head(self.dropout(hidden[:, 0]))  # (batch, num_labels)
         loss = None
         if labels is not None:

@@ -1,5 +1,10 @@
 """Turn texts into token ids with a chosen truncation strategy.
 
+A text holding the tokenizer's separator, "The battery dies by noon [SEP] battery", is a
+pair (sentence, aspect) and becomes ``[CLS] sentence [SEP] aspect [SEP]`` with the
+second part in segment 1, exactly as ``tokenizer(sentence, aspect)`` would encode it;
+only the sentence is truncated.
+
 ``head`` keeps the start of a long review, ``tail`` its end, and ``head+tail`` the
 first 128 tokens and the last ones, the best strategy for long IMDb reviews in
 Sun et al. (2019), "How to Fine-Tune BERT for Text Classification?".
@@ -73,9 +78,29 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int, strategy: str)
     """
     prefix, suffix = special_tokens(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
+    separator = suffix[-1] if suffix else None
     backend = rust_tokenizer(tokenizer)
-    pieces = [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)]
-    return [prefix + truncate(p, budget, strategy) + suffix for p in pieces]
+    encoded = []
+    for piece in (e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)):
+        if separator in piece:  # a pair: truncate the first part only
+            cut = len(piece) - 1 - piece[::-1].index(separator)
+            second = piece[cut + 1 :][: max(budget - len(suffix) - 1, 0)]
+            first = truncate(piece[:cut], budget - len(second) - len(suffix), strategy)
+            encoded.append(prefix + first + suffix + second + suffix)
+        else:
+            encoded.append(prefix + truncate(piece, budget, strategy) + suffix)
+    return encoded
+
+
+def segment_ids(input_ids: np.ndarray, attention_mask: np.ndarray, separator: int) -> np.ndarray:
+    """BERT's token_type_ids: 1 for the second text of a pair (after the first [SEP]).
+
+    >>> segment_ids(np.array([[101, 7, 102, 8, 102, 0]]), np.array([[1, 1, 1, 1, 1, 0]]), 102)
+    array([[0, 0, 0, 1, 1, 0]])
+    """
+    is_separator = input_ids == separator
+    after_first = np.cumsum(is_separator, axis=1) - is_separator > 0
+    return (after_first & (attention_mask > 0)).astype(input_ids.dtype)
 
 
 def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -365,6 +365,12 @@ def run_suite(
         ``{"pass_rate", "cases", "categories": {name: {"cases", "failures",
         "failure_rate"}}, "tests": [...]}``; each test lists up to ``examples`` failures.
     """
+    if len(model.task_.input_names) > 1:
+        raise ModelError(
+            f"the behaviour suite scores single reviews; this {model.task_.name} model reads "
+            f"{' + '.join(model.task_.input_names)}",
+            hint="measure it with `bertsent evaluate` on its own kind of data",
+        )
     tests = list(tests) if tests is not None else generate_suite()
     everything = [text for test in tests for case in test.cases for text in case.texts]
     sides = polarity_columns(model.labels_)  # before scoring: other label sets fail fast

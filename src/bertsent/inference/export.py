@@ -20,6 +20,7 @@ import numpy as np
 
 from bertsent.atomic import atomic_directory, check_replaceable
 from bertsent.data import DatasetSplits
+from bertsent.data.tasks import ASPECT_COLUMN
 from bertsent.encoders.engine import OnnxEngine, open_session
 from bertsent.encoders.exports import (
     GRAPH_FILES,
@@ -182,9 +183,17 @@ def _export_graph(classifier: Any, path: Path) -> None:
     from bertsent.encoders.attention import eager_attention
 
     model = classifier.model_.eval()
+    # (sentence, aspect) pairs need segment ids; other models' graphs take two inputs
+    pairs = ASPECT_COLUMN in classifier.task_.input_names
     sample = classifier.tokenizer_(
-        ["a sample review", "another one"], return_tensors="pt", padding=True
+        ["a sample review", "another one"],
+        ["review", "one"] if pairs else None,
+        return_tensors="pt",
+        padding=True,
     )
+    names = ["input_ids", "attention_mask"]
+    if pairs and "token_type_ids" in sample:
+        names.append("token_type_ids")
     dynamic = {0: "batch", 1: "sequence"}
     started = time.perf_counter()
     # the tracer warns about Python branches on shapes; the exported axes stay dynamic
@@ -193,11 +202,11 @@ def _export_graph(classifier: Any, path: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            (sample["input_ids"], sample["attention_mask"]),
+            tuple(sample[name] for name in names),
             str(path),
-            input_names=["input_ids", "attention_mask"],
+            input_names=names,
             output_names=["logits"],
-            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "logits": {0: "batch"}},
+            dynamic_axes={**dict.fromkeys(names, dynamic), "logits": {0: "batch"}},
             opset_version=OPSET,
             dynamo=False,
         )

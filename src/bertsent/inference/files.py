@@ -364,7 +364,8 @@ def _score(
     for record in chunk:  # jsonl rows may add columns after the first
         _refuse_clashes(record.where, record.row, new_columns)
     rows = []
-    scored = model.predict_scores([r.text for r in chunk], digits=6)
+    inputs = [model.task_.model_input(r.text, r.row, r.where) for r in chunk]
+    scored = model.predict_scores(inputs, digits=6)
     for record, result in zip(chunk, scored, strict=True):
         row: dict[str, Any] = {
             **record.row,

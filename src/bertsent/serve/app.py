@@ -22,6 +22,8 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException
 
 from bertsent import __version__
+from bertsent.data.tasks import ASPECT_COLUMN
+from bertsent.errors import DataError
 from bertsent.models.base import prediction_rows
 from bertsent.serve.batcher import MicroBatcher, Overloaded
 from bertsent.serve.docs import api_reference
@@ -237,6 +239,29 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             )
         return state.classifier, state.batcher
 
+    def model_inputs(texts: list[str], aspects: list[str] | None) -> list[str]:
+        """What the model reads: the texts, paired with their aspects for an aspect model."""
+        task = require_ready()[0].task_
+        if aspects is None:
+            fields: list[dict[str, str]] = [{} for _ in texts]
+        elif ASPECT_COLUMN not in task.input_names:
+            raise ServiceError(
+                422, "invalid_request", f"aspects are for aspect models; this one is {task.name}",
+                "aspects",
+            )  # fmt: skip
+        elif len(aspects) != len(texts):
+            message = f"one aspect per text: {len(aspects)} aspects, {len(texts)} texts"
+            raise ServiceError(422, "invalid_request", message, "aspects")
+        else:
+            fields = [{ASPECT_COLUMN: aspect} for aspect in aspects]
+        try:
+            return [
+                task.model_input(text, row, f"aspects[{i}]")
+                for i, (text, row) in enumerate(zip(texts, fields, strict=True))
+            ]
+        except DataError as error:
+            raise ServiceError(422, "invalid_request", error.message, "aspects") from None
+
     async def score(
         texts: list[str], receive: Callable[[], Awaitable[Any]]
     ) -> list[dict[str, Any]]:
@@ -284,7 +309,8 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:  # type: ignore[valid-type]
         """Label, score and class scores of each text, in input order."""
         texts: list[str] = body.texts  # type: ignore[attr-defined]
-        predictions = await score(texts, request.receive)
+        aspects: list[str] | None = body.aspects  # type: ignore[attr-defined]
+        predictions = await score(model_inputs(texts, aspects), request.receive)
         # built as plain JSON: validating our own output per request costs throughput;
         # the schema conformance of this shape is checked by the API fuzz test
         return JSONResponse(

@@ -53,6 +53,16 @@ def request_models(max_texts: int, max_chars: int) -> tuple[type[BaseModel], typ
         "PredictRequest",
         __config__=strict,
         texts=(list[text], Field(min_length=1, max_length=max_texts, description="reviews")),
+        aspects=(
+            list[text] | None,
+            Field(
+                None,
+                max_length=max_texts,
+                description="aspect models only, and required there: the aspect each text is "
+                "judged on, one per text (e.g. texts ['The screen is gorgeous but the battery "
+                "dies by noon'], aspects ['battery'] -> negative)",
+            ),
+        ),
     )
     # a text without a word has nothing to explain: refused as a bad request, not a 500
     words = Annotated[str, StringConstraints(max_length=max_chars, strict=True, pattern=r"\S")]

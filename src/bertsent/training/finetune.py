@@ -27,7 +27,7 @@ from bertsent.encoders.heads import (
     export_to_transformers,
 )
 from bertsent.encoders.pretrained import keep_layers, load_encoder, load_tokenizer
-from bertsent.encoders.tokenization import encode, pad_ids
+from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
 from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.hardware import (
     device_name,
@@ -95,8 +95,9 @@ class PadCollator:
     building batches stays off the critical path on a GPU.
     """
 
-    def __init__(self, pad_id: int) -> None:
+    def __init__(self, pad_id: int, separator: int | None = None) -> None:
         self.pad_id = pad_id
+        self.separator = separator  # with one, batches carry token_type_ids (pairs)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         input_ids, mask = pad_ids([e["input_ids"] for e in examples], self.pad_id)
@@ -105,6 +106,9 @@ class PadCollator:
             "attention_mask": torch.from_numpy(mask),
             "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.long),
         }
+        if self.separator is not None:
+            segments = segment_ids(input_ids, mask, self.separator)
+            batch["token_type_ids"] = torch.from_numpy(segments)
         if "teacher_logits" in examples[0]:
             batch["teacher_logits"] = torch.tensor([e["teacher_logits"] for e in examples])
         return batch
@@ -272,7 +276,11 @@ def fine_tune(
         args=args,
         train_dataset=train_data,
         eval_dataset=dev_data,
-        data_collator=PadCollator(tokenizer.pad_token_id or 0),
+        data_collator=PadCollator(
+            tokenizer.pad_token_id or 0,
+            # segment ids only for encoders that have segment embeddings (BERT, MiniLM)
+            tokenizer.sep_token_id if getattr(encoder.config, "type_vocab_size", 0) >= 2 else None,
+        ),
         compute_metrics=classification_metrics,
         callbacks=[
             recorder,

@@ -1,0 +1,209 @@
+"""Aspect-based sentiment: (sentence, aspect) pairs from the data to the HTTP service."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertsent.cli import main
+from bertsent.data import load_dataset
+from bertsent.data.tasks import AspectTask, join_aspect, split_aspect
+from bertsent.encoders.pretrained import DEFAULT_MODEL, load_tokenizer
+from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
+from bertsent.errors import DataError
+from bertsent.models import load
+from tests.conftest import write_csv
+
+ASPECTS = ["screen", "battery", "keyboard", "speakers", "hinge", "camera"]
+GOOD = ["gorgeous", "superb", "excellent", "lovely"]
+BAD = ["awful", "dreadful", "terrible", "flimsy"]
+
+
+def aspect_rows(sentences: int, seed: int) -> list[dict[str, str]]:
+    """Two aspects per sentence, one praised and one criticised: the aspect decides."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(sentences):
+        first, second = rng.sample(ASPECTS, 2)
+        good, bad = rng.choice(GOOD), rng.choice(BAD)
+        if rng.random() < 0.5:
+            text = f"the {first} is {good} but the {second} is {bad}"
+        else:
+            text = f"the {second} is {bad} but the {first} is {good}"
+        rows += [{"text": text, "aspect": first, "label": "positive"},
+                 {"text": text, "aspect": second, "label": "negative"}]  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def aspect_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Only a train.csv, as in SemEval-2014: dev is carved from it by sentence."""
+    folder = tmp_path_factory.mktemp("absa")
+    write_csv(folder / "train.csv", aspect_rows(120, seed=0))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def aspect_model(
+    aspect_data: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    output = tmp_path_factory.mktemp("aspect") / "model"
+    command = ["-q", "train", "--data", str(aspect_data), "--model", str(tiny_model_dir),
+               "--output", str(output), "--epochs", "2", "--batch-size", "16",
+               "--learning-rate", "3e-3", "--max-length", "32"]  # fmt: skip
+    assert main(command) == 0
+    return output
+
+
+def test_a_pair_is_encoded_as_the_tokenizer_encodes_two_texts() -> None:
+    tokenizer = load_tokenizer(DEFAULT_MODEL)
+    sentence, aspect = "The screen is gorgeous but the battery dies by noon", "battery life"
+    expected = tokenizer(sentence, aspect)
+    (ids,) = encode(tokenizer, [join_aspect(sentence, aspect)], 128, "head")
+    assert ids == expected["input_ids"]
+    input_ids, mask = pad_ids([ids, [101, 102]], pad_id=0)
+    segments = segment_ids(input_ids, mask, tokenizer.sep_token_id)
+    assert segments[0].tolist() == expected["token_type_ids"]
+    assert segments[1].tolist() == [0] * len(ids)  # one text, padded: all segment 0
+    # a long sentence is cut, never the aspect
+    (short,) = encode(tokenizer, [join_aspect(sentence * 10, aspect)], 16, "head")
+    assert len(short) == 16 and short[-4:] == expected["input_ids"][-4:]
+
+
+def test_an_aspect_column_makes_pairs_and_dev_is_carved_by_sentence(aspect_data: Path) -> None:
+    splits = load_dataset(str(aspect_data))
+    assert splits.labels == ["negative", "positive"]
+    assert all(split_aspect(text)[1] in ASPECTS for text in splits.train.texts)
+    train_sentences = {split_aspect(text)[0] for text in splits.train.texts}
+    dev_sentences = {split_aspect(text)[0] for text in splits.dev.texts}
+    assert dev_sentences and not train_sentences & dev_sentences
+    assert "by sentence" in splits.notes[0]
+
+
+def test_an_empty_aspect_cell_is_named_by_file_line_and_field(tmp_path: Path) -> None:
+    rows = aspect_rows(10, seed=1)
+    rows[3]["aspect"] = " "
+    write_csv(tmp_path / "train.csv", rows)
+    with pytest.raises(DataError, match=r"train\.csv line 5: field 'aspect' is empty"):
+        load_dataset(str(tmp_path))
+
+
+def test_an_aspect_model_is_a_plain_model_for_the_transformers_text_pair_pipeline(
+    aspect_model: Path,
+) -> None:
+    from transformers import pipeline
+
+    metadata = json.loads((aspect_model / "bertsent.json").read_text())
+    assert metadata["task"]["name"] == "aspect"
+    model = load(aspect_model)
+    assert isinstance(model.task_, AspectTask)
+    sentence = "the hinge is flimsy but the camera is superb"
+    ours = model.predict_proba([join_aspect(sentence, "hinge"), join_aspect(sentence, "camera")])
+    classify = pipeline("text-classification", model=str(aspect_model), device="cpu", top_k=None)
+    for row, aspect in zip(ours, ("hinge", "camera"), strict=True):
+        scores = classify({"text": sentence, "text_pair": aspect})
+        theirs = {item["label"]: item["score"] for item in scores}
+        assert [theirs[label] for label in model.labels_] == pytest.approx(row, abs=1e-5)
+    # segment ids matter: the same ids read as one text give other scores
+    (single,) = classify([f"{sentence} [SEP] hinge"])
+    assert {item["label"]: item["score"] for item in single} != pytest.approx(
+        dict(zip(model.labels_, ours[0], strict=True)), abs=1e-5
+    )
+
+
+def test_predict_pairs_texts_with_aspect_and_says_what_it_needs(
+    aspect_model: Path, trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sentence = "the hinge is flimsy but the camera is superb"
+    assert main(["-q", "predict", str(aspect_model), "--aspect", "camera", "--json", sentence]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    expected = load(aspect_model).predict_scores([join_aspect(sentence, "camera")], digits=4)[0]
+    assert answer == {"text": sentence, "aspect": "camera", **expected}
+
+    assert main(["-q", "predict", str(aspect_model), sentence]) != 0
+    assert "judges a text towards an aspect" in capsys.readouterr().err
+    assert main(["-q", "predict", str(trained_model_dir), "--aspect", "plot", "a fine film"]) != 0
+    assert "--aspect is for aspect models" in capsys.readouterr().err
+    command = ["-q", "predict", str(aspect_model), "--aspect", "price", sentence]
+    assert main([*command, "--strict"]) != 0
+    assert "'price' does not occur" in capsys.readouterr().err
+    assert main(command) == 0  # without --strict: a warning, and the answer
+
+    source, output = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(
+        source, [{"text": sentence, "aspect": "hinge"}, {"text": sentence, "aspect": "camera"}]
+    )
+    assert main(["-q", "predict", str(aspect_model), "--input", str(source),
+                 "--output", str(output)]) == 0  # fmt: skip
+    with output.open(encoding="utf-8", newline="") as handle:
+        scored = list(csv.DictReader(handle))
+    probabilities = load(aspect_model).predict_proba(
+        [join_aspect(sentence, "hinge"), join_aspect(sentence, "camera")]
+    )
+    assert [float(row["score_positive"]) for row in scored] == pytest.approx(
+        probabilities[:, 1], abs=1e-5
+    )
+    write_csv(source, [{"text": sentence}])
+    assert main(["-q", "predict", str(aspect_model), "--input", str(source), "--output",
+                 str(tmp_path / "none.csv")]) != 0  # fmt: skip
+    assert "in.csv line 2: field 'aspect' is missing" in capsys.readouterr().err
+
+
+def test_the_http_service_scores_texts_with_their_aspects(aspect_model: Path) -> None:
+    import httpx
+
+    from tests.serve.conftest import start_server
+
+    sentence = "the hinge is flimsy but the camera is superb"
+    server = start_server(aspect_model)
+    try:
+        url = f"{server.url}/v1/predict"
+        answer = httpx.post(url, json={"texts": [sentence] * 2, "aspects": ["hinge", "camera"]})
+        missing = httpx.post(url, json={"texts": [sentence]})
+        miscounted = httpx.post(url, json={"texts": [sentence], "aspects": ["a", "b"]})
+        schema = httpx.get(f"{server.url}/openapi.json").json()
+    finally:
+        server.stop()
+    expected = load(aspect_model).predict_proba(
+        [join_aspect(sentence, "hinge"), join_aspect(sentence, "camera")]
+    )
+    scores = [[p["scores"][label] for label in ("negative", "positive")]
+              for p in answer.json()["predictions"]]  # fmt: skip
+    assert np.allclose(scores, expected, atol=1e-5)
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "aspects"
+    assert miscounted.status_code == 422 and "one aspect per text" in miscounted.text
+    assert "aspects" in schema["components"]["schemas"]["PredictRequest"]["properties"]
+
+
+def test_an_exported_aspect_graph_reads_segment_ids(aspect_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import onnxruntime
+
+    from bertsent.inference.export import export_onnx
+
+    folder = tmp_path / "model"
+    shutil.copytree(aspect_model, folder)
+    record = export_onnx(folder)
+    assert record["graphs"]["onnx"]["agreement_with_torch"] == 1.0
+    inputs = onnxruntime.InferenceSession(str(folder / "onnx" / "model.onnx")).get_inputs()
+    assert "token_type_ids" in {node.name for node in inputs}
+    sentence = "the hinge is flimsy but the camera is superb"
+    texts = [join_aspect(sentence, "hinge"), join_aspect(sentence, "camera")]
+    np.testing.assert_allclose(
+        load(folder, backend="onnx").predict_proba(texts), load(folder).predict_proba(texts),
+        atol=1e-4,
+    )  # fmt: skip
+
+
+def test_the_behaviour_suite_refuses_an_aspect_model(aspect_model: Path) -> None:
+    from bertsent.errors import ModelError
+    from bertsent.evaluation.behaviour import run_suite
+
+    with pytest.raises(ModelError, match="reads text \\+ aspect"):
+        run_suite(load(aspect_model))
