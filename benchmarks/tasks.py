@@ -5,10 +5,14 @@ For every task given as ``--task NAME=MODEL_DIR`` (a BERT model trained with
 data, scores all of them on the dev split (our test splits are held out), and reports
 the metric, the best baseline and the paired bootstrap difference. Fine-grained models
 also report how they order "Absolutely incredible" > "Good" > "Somewhat good" by their
-intensity score. Prints a table and writes benchmarks/results/tasks.json.
+intensity score; aspect models, what they say about each aspect of "The screen is
+gorgeous but the battery dies by noon" (baselines read "sentence [SEP] aspect" as one
+bag of words). Prints a table and writes benchmarks/results/tasks.json.
 
     bertsent train --data ../shared/data/sst-fine --output runs/sst5
-    python benchmarks/tasks.py --task intensity=runs/sst5
+    bertsent train --data ../shared/data/absa/laptops --epochs 5 --metric macro_f1 \
+        --output runs/absa-laptops
+    python benchmarks/tasks.py --task intensity=runs/sst5 --task aspects-laptops=runs/absa-laptops
 """
 
 from __future__ import annotations
@@ -20,22 +24,53 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import f1_score
 
 from bertsent.data import load_dataset
-from bertsent.data.tasks import FineGrainedTask
-from bertsent.evaluation.metrics import bootstrap_accuracy_interval, classification_report
+from bertsent.data.tasks import AspectTask, FineGrainedTask, MultiLabelTask, join_aspect
+from bertsent.evaluation.metrics import (
+    bootstrap_accuracy_interval,
+    classification_report,
+    multi_label_report,
+)
 from bertsent.models import create, load
 
 RESULTS = Path(__file__).parent / "results"
 BASELINES = ("bow-svm", "tfidf-lr", "nbsvm")
 INTENSITY_ORDER = ("Absolutely incredible", "Good", "Somewhat good")
+HEADLINE = ("accuracy", "accuracy_ci", "macro_f1", "macro_f1_at_0_5", "thresholds")
+TWO_ASPECTS = ("The screen is gorgeous but the battery dies by noon", ("screen", "battery"))
 
 
 def score(model: Any, texts: list[str], labels: list[str]) -> tuple[dict[str, Any], np.ndarray]:
+    """The task's report and the per-example 0/1 correctness (every label, multi-label)."""
     probabilities = model.predict_proba(texts)
+    if isinstance(model.task_, MultiLabelTask):
+        return multi_label_scores(model.labels_, probabilities, labels)
     report = classification_report(labels, probabilities, model.labels_)
-    gold = np.array([model.labels_.index(label) for label in labels])
-    return report, (probabilities.argmax(axis=1) == gold).astype(float)
+    return report, model.task_.correct(probabilities, labels).astype(float)
+
+
+def multi_label_scores(
+    names: list[str], probabilities: np.ndarray, gold: list[str]
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Macro-F1 at 0.5 and at thresholds tuned on dev without scoring what they were
+    tuned on: each half of dev is decided with the thresholds of the other half."""
+    halves = np.random.default_rng(0).permutation(len(gold)) % 2 == 0
+    chosen = np.zeros(probabilities.shape, dtype=bool)
+    for tune, apply in ((halves, ~halves), (~halves, halves)):
+        task = MultiLabelTask(names)
+        task.tune_thresholds(probabilities[tune], [g for g, t in zip(gold, tune, strict=True) if t])
+        chosen[apply] = task.chosen(probabilities[apply])
+    truth = MultiLabelTask(names).targets(gold).astype(bool)
+    at_half = multi_label_report(gold, probabilities, MultiLabelTask(names))
+    report = {
+        "accuracy": float((chosen == truth).all(axis=1).mean()),
+        "macro_f1": float(f1_score(truth, chosen, average="macro", zero_division=0)),
+        "macro_f1_at_0_5": at_half["macro_f1"],
+        "thresholds": "cross-fitted on the two halves of dev",
+    }
+    return report, (chosen == truth).all(axis=1).astype(float)
 
 
 def measure(name: str, model_dir: str) -> dict[str, Any]:
@@ -44,15 +79,16 @@ def measure(name: str, model_dir: str) -> dict[str, Any]:
     splits = load_dataset(data)
     texts, labels = list(splits.dev.texts), list(splits.dev.labels)
     report, bert_correct = score(bert, texts, labels)
-    rows: dict[str, Any] = {"bert": {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-                                     "accuracy_ci": report["accuracy_ci"]}}  # fmt: skip
+    rows: dict[str, Any] = {"bert": {key: report[key] for key in HEADLINE if key in report}}
     correct = {}
-    for method in BASELINES:
+    # the baselines that can fit the task: one logistic regression per label for multi-label
+    baselines = ("tfidf-lr",) if isinstance(bert.task_, MultiLabelTask) else BASELINES
+    for method in baselines:
         # baselines select on 10% carved from train, as bertsent compare does
         baseline = create(method, seed=42).fit(splits.train.texts, splits.train.labels)
         base_report, correct[method] = score(baseline, texts, labels)
-        rows[method] = {"accuracy": base_report["accuracy"], "macro_f1": base_report["macro_f1"]}
-    best = max(BASELINES, key=lambda m: rows[m]["accuracy"])
+        rows[method] = {key: base_report[key] for key in HEADLINE if key in base_report}
+    best = max(baselines, key=lambda m: rows[m]["accuracy"])
     difference = bert_correct - correct[best]
     result: dict[str, Any] = {
         "task": name,
@@ -65,6 +101,7 @@ def measure(name: str, model_dir: str) -> dict[str, Any]:
         "best_baseline": best,
         "difference_vs_best": round(float(difference.mean()), 4),
         "difference_ci": list(bootstrap_accuracy_interval(difference)),
+        "macro_f1_difference": round(rows["bert"]["macro_f1"] - rows[best]["macro_f1"], 4),
     }
     if isinstance(bert.task_, FineGrainedTask):
         scored = bert.predict_scores(list(INTENSITY_ORDER))
@@ -73,6 +110,10 @@ def measure(name: str, model_dir: str) -> dict[str, Any]:
         values = list(intensity.values())
         result["intensity"] = intensity
         result["intensity_ordered"] = all(a > b for a, b in itertools.pairwise(values))
+    if isinstance(bert.task_, AspectTask):
+        sentence, aspects = TWO_ASPECTS
+        answers = bert.predict([join_aspect(sentence, aspect) for aspect in aspects])
+        result["two_aspects"] = {"text": sentence, **dict(zip(aspects, answers, strict=True))}
     return result
 
 
@@ -90,8 +131,12 @@ def main() -> None:
             f"{best:>14} {100 * r['methods'][best]['accuracy']:>7.2f}%"
             f"{100 * r['difference_vs_best']:>+12.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
         )
+        print(f"{'':<12}macro-F1: BERT {r['methods']['bert']['macro_f1']:.4f}, {best} "
+              f"{r['methods'][best]['macro_f1']:.4f}")  # fmt: skip
         if "intensity" in r:
             print(f"{'':<12}intensity: {r['intensity']} ordered: {r['intensity_ordered']}")
+        if "two_aspects" in r:
+            print(f"{'':<12}{r['two_aspects']}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "tasks.json"
     out.write_text(json.dumps({"bertsent": "benchmarks/tasks.py", "tasks": results}, indent=2))

@@ -12,8 +12,8 @@ from typing import Any
 from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
-from bertsent.data.tasks import detect_task
-from bertsent.evaluation.metrics import classification_report
+from bertsent.data.tasks import MultiLabelTask, detect_task
+from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE
@@ -101,7 +101,7 @@ def train(
         splits, removed = _exclude_overlap(splits, exclude_overlap_with)
         excluded = {"with": exclude_overlap_with, "removed": removed}
     splits, augmented = augment_for_training(splits, augment, seed=config.seed)
-    chosen_task = detect_task(splits.labels, task, splits.train.texts)
+    chosen_task = detect_task(splits.labels, task, splits.train.texts, splits.train.labels)
     output = Path(output_dir)
     # refuse a user's folder or file before spending minutes on training
     check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)
@@ -128,12 +128,13 @@ def train(
     )
     training = {**model.fit_record_, "hardware": describe()}
 
+    # 2. score the selected model on dev with the same code path users run; a
+    # multi-label model first sets each label's threshold there
+    dev_probabilities = model.predict_proba(splits.dev.texts)
+    if isinstance(chosen_task, MultiLabelTask):
+        chosen_task.tune_thresholds(dev_probabilities, splits.dev.labels)
     model.task_ = chosen_task
-
-    # 2. score the selected model on dev with the same code path users run
-    dev_report = classification_report(
-        splits.dev.labels, model.predict_proba(splits.dev.texts), model.labels_
-    )
+    dev_report = task_report(chosen_task, splits.dev.labels, dev_probabilities)
 
     # 3. save: the model + bertsent.json + the method's extra files (history, card...)
     metadata = {

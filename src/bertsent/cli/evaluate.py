@@ -55,7 +55,13 @@ def print_report(report: dict[str, Any]) -> None:
         f"accuracy {report['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f})  "
         f"macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}"
     )
-    table = Table("class", "precision", "recall", "F1", "support")
+    if "macro_f1_at_0_5" in report:  # multi-label: accuracy is every label of a review right
+        console.print(
+            f"multi-label: macro-F1 {report['macro_f1_at_0_5']:.4f} at threshold 0.5, "
+            f"micro-F1 {report['micro_f1']:.4f}"
+        )
+    thresholds = "threshold" in next(iter(report["per_class"].values()))
+    table = Table("class", "precision", "recall", "F1", "support", *["threshold"] * thresholds)
     for label, values in report["per_class"].items():
         table.add_row(
             label,
@@ -63,12 +69,14 @@ def print_report(report: dict[str, Any]) -> None:
             f"{values['recall']:.4f}",
             f"{values['f1']:.4f}",
             str(values["support"]),
+            *([f"{values['threshold']:.2f}"] if thresholds else []),
         )
     console.print(table)
-    matrix = Table("gold \\ predicted", *report["labels"], title="confusion matrix")
-    for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
-        matrix.add_row(label, *map(str, row))
-    console.print(matrix)
+    if "confusion_matrix" in report:
+        matrix = Table("gold \\ predicted", *report["labels"], title="confusion matrix")
+        for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
+            matrix.add_row(label, *map(str, row))
+        console.print(matrix)
     console.print(overlap_line(report["train_overlap"], report["n"]), soft_wrap=True)
 
 

@@ -12,6 +12,7 @@ from bertsent.data.tasks import ASPECT_COLUMN, Task, aspect_missing
 from bertsent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+MAX_SCORE_COLUMNS = 6  # classes shown as columns of their own; more are listed in one
 
 
 def add_parser(commands: Any) -> None:
@@ -52,6 +53,13 @@ def add_parser(commands: Any) -> None:
         "--batch-size", type=int, default=None, help="default: 64 on a CPU, 512 on a GPU"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        metavar="K",
+        help="also list the K most probable labels with their scores (a model with more "
+        f"than {MAX_SCORE_COLUMNS} labels lists its predicted ones by default)",
+    )
     add_overwrite_option(parser, "an existing --output file")
     add_backend_options(parser)
     parser.set_defaults(handler=run)
@@ -100,12 +108,18 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{count} rows scored -> {args.output}")
         return 0
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, not {args.top_k}")
     inputs = model_inputs(model.task_, args.texts, args.aspect, strict=args.strict)
     given = {"aspect": args.aspect} if args.aspect else {}
     rows = [
         {"text": text, **given, **scored}
         for text, scored in zip(args.texts, model.predict_scores(inputs, digits=4), strict=True)
     ]
+    if args.top_k is not None:
+        for item in rows:
+            ranked = sorted(item["scores"].items(), key=lambda pair: -pair[1])[: args.top_k]
+            item["top"] = [{"label": label, "score": score} for label, score in ranked]
     if args.json:
         for item in rows:
             print(json.dumps(item, ensure_ascii=False))
@@ -114,14 +128,21 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     extra = model.task_.output_names  # e.g. a fine-grained model's intensity
-    table = Table("text", *given, "label", "score", *model.labels_, *extra)
+    columns = model.labels_ if len(model.labels_) <= MAX_SCORE_COLUMNS else []
+    listed = "top" in rows[0] or not columns
+    table = Table("text", *given, "label", "score", *columns, *["scores"] * listed, *extra)
     for item in rows:
+        chosen = item.get("top") or [
+            {"label": name, "score": item["scores"][name]}
+            for name in model.task_.names(item["label"])
+        ]
         table.add_row(
             item["text"],
             *given.values(),
             item["label"],
             f"{item['score']:.4f}",
-            *(f"{v:.4f}" for v in item["scores"].values()),
+            *(f"{item['scores'][label]:.4f}" for label in columns),
+            *[", ".join(f"{c['label']} {c['score']:.4f}" for c in chosen)] * listed,
             *(f"{item[name]:+.4f}" for name in extra),
         )
     Console().print(table)

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from bertsent.data import hub, rotten_tomatoes
-from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, iter_records
+from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, column_names, iter_records
 from bertsent.data.splits import DatasetSplits, Split, carve, grouped_split, validate
 from bertsent.data.tasks import (
     ASPECT_COLUMN,
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET = rotten_tomatoes.NAME
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+MULTI_LABEL_COLUMN = "labels"  # read when a file has no "label" column
 
 
 def load_dataset(
@@ -102,7 +103,11 @@ def read_split(
     """Read one labelled file into a Split, keeping each row's origin for error messages.
 
     With an ``aspect`` column each text is the pair (text, aspect) of an aspect task.
+    Without a ``label`` column, a ``labels`` one (``joy;surprise``) is read: multi-label.
     """
+    columns = column_names(path) if label_column == "label" else []
+    if MULTI_LABEL_COLUMN in columns and "label" not in columns:
+        label_column = MULTI_LABEL_COLUMN
     records = list(iter_records(path, text_column, label_column, keep_row=True))
     if not records:
         raise DataError(f"{path}: no rows")

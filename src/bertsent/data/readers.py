@@ -208,3 +208,30 @@ def _iter_parquet(
         for row in batch.to_pylist():
             row_number += 1
             yield f"row {row_number}", row
+
+
+def column_names(path: Path, fmt: str | None = None) -> list[str]:
+    """The input's column names, read ahead of the rows (empty if they cannot be read).
+
+    A jsonl file names its columns row by row: this is the first row's; later rows are
+    checked as they are scored. Unreadable headers are left for the reader to report
+    with their line.
+    """
+    fmt = fmt or file_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        if fmt == "jsonl":
+            first = next((line for line in handle if line.strip()), "")
+            try:
+                row = json.loads(first)
+            except ValueError:
+                return []
+            return list(row) if isinstance(row, dict) else []
+        try:
+            header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
+        except csv.Error:
+            return []
+        return [name.strip() for name in header]

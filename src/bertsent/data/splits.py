@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from bertsent.data.tasks import PAIR_SEPARATOR
+from bertsent.data.tasks import PAIR_SEPARATOR, is_multi_label, label_names, split_labels
 from bertsent.errors import DataError
 
 # PTB bracket tokens (SST, MR) stand where other copies of a sentence have brackets
@@ -69,7 +69,8 @@ class DatasetSplits:
 
     @property
     def labels(self) -> list[str]:
-        return sorted(set(self.train.labels))
+        """Class names; a multi-label dataset's ``joy;surprise`` cells count each name."""
+        return label_names(self.train.labels)
 
     def split(self, name: str) -> Split:
         """Return the split called ``name`` (train, dev or test)."""
@@ -165,7 +166,17 @@ def validate(splits: DatasetSplits) -> DatasetSplits:
             split, or a dev/test label that never occurs in train (naming the first
             place it occurs).
     """
-    counts = Counter(splits.train.labels)
+    multi_label = is_multi_label(splits.train.labels)
+    if multi_label:
+        for part in (s for s in (splits.train, splits.dev, splits.test) if s is not None):
+            for index, value in enumerate(part.labels):
+                if not split_labels(value):
+                    raise DataError(f"{part.where(index)}: no label in '{value}'")
+
+    def names(value: str) -> list[str]:
+        return split_labels(value) if multi_label else [value]
+
+    counts = Counter(name for value in splits.train.labels for name in names(value))
     if len(counts) < 2:
         raise DataError(
             f"{splits.name}: train has {len(counts)} class ({', '.join(counts) or 'none'}); "
@@ -173,7 +184,8 @@ def validate(splits: DatasetSplits) -> DatasetSplits:
         )
     for label, count in sorted(counts.items()):
         if count < 2:
-            where = splits.train.where(splits.train.labels.index(label))
+            first = next(i for i, v in enumerate(splits.train.labels) if label in names(v))
+            where = splits.train.where(first)
             raise DataError(
                 f"{where}: class '{label}' has only {count} example in train; "
                 "each class needs at least 2",
@@ -187,7 +199,7 @@ def validate(splits: DatasetSplits) -> DatasetSplits:
                 f"{splits.name}: the {split.name} split is empty",
                 hint="add examples to it (dev selects the model, test scores it)",
             )
-        for index, label in enumerate(split.labels):
+        for index, label in ((i, n) for i, v in enumerate(split.labels) for n in names(v)):
             if label not in counts:
                 raise DataError(
                     f"{split.where(index)}: label '{label}' never occurs in train "

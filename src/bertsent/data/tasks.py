@@ -11,6 +11,10 @@ probabilities, and how it is written into ``bertsent.json``.
   every method sees one text: the encoder reads it as the pair ``[CLS] sentence [SEP]
   aspect [SEP]`` (BERT-SPC, Song et al. 2019), bag-of-words baselines as the sentence's
   words plus the aspect's.
+- ``multi-label``: any number of labels per review (GoEmotions: joy and surprise at
+  once), written ``joy;surprise`` in the data and in predictions; one sigmoid per
+  label, and a label is predicted when its probability reaches its own threshold
+  (tuned on dev; at least the most probable label is always given).
 - ``fine-grained``: ordered classes (SST-5's very negative ... very positive, or the
   stars 1-5); each prediction also has an ``intensity``, the expected position on the
   scale mapped to [-1, 1], which orders "Absolutely incredible" above "Good" above
@@ -29,7 +33,8 @@ from bertsent.errors import ConfigError, DataError
 
 # the SST scale; a label set made of 3 or more of these, both ends included, is ordered
 FIVE_POINT = ("very negative", "negative", "neutral", "positive", "very positive")
-TASK_NAMES = ("auto", "single-label", "fine-grained", "aspect")
+TASK_NAMES = ("auto", "single-label", "fine-grained", "aspect", "multi-label")
+LABEL_SEPARATOR = ";"  # joins the labels of one multi-label review
 # joins a sentence and its aspect into one model input; the BERT separator token, so
 # the tokenizer encodes the joined text as the pair (see encoders.tokenization)
 PAIR_SEPARATOR = " [SEP] "
@@ -53,6 +58,18 @@ class Task:
     def model_input(self, text: str, fields: Mapping[str, object], where: str) -> str:
         """What the model reads for one review given with its other ``fields`` (a row)."""
         return text
+
+    def decide(self, probabilities: np.ndarray) -> list[str]:
+        """The predicted label of each (n, classes) probability row: the most probable."""
+        return [self.labels[i] for i in np.asarray(probabilities).argmax(axis=1)]
+
+    def names(self, label: str) -> list[str]:
+        """The class names one label cell stands for."""
+        return [label]
+
+    def correct(self, probabilities: np.ndarray, gold: Sequence[str]) -> np.ndarray:
+        """(n,) booleans: the prediction is the gold label (every label, for multi-label)."""
+        return np.asarray(self.decide(probabilities)) == np.asarray(gold)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name}
@@ -113,6 +130,91 @@ class AspectTask(Task):
         return {"name": self.name, "separator": PAIR_SEPARATOR}
 
 
+class MultiLabelTask(Task):
+    """Any number of labels per review: each label whose probability reaches its threshold.
+
+    ``thresholds`` default to 0.5; :meth:`tune_thresholds` sets each to the value that
+    maximises that label's F1 on dev.
+    """
+
+    name = "multi-label"
+
+    def __init__(
+        self, labels: Sequence[str], thresholds: Mapping[str, float] | None = None
+    ) -> None:
+        super().__init__(labels)
+        thresholds = thresholds or {}
+        self.thresholds = np.array([float(thresholds.get(label, 0.5)) for label in self.labels])
+
+    def targets(self, gold: Sequence[str]) -> np.ndarray:
+        """(n, labels) 0/1 matrix of ``joy;surprise``-style gold strings."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        matrix = np.zeros((len(gold), len(self.labels)), dtype=np.float32)
+        for row, names in enumerate(gold):
+            for name in split_labels(names):
+                matrix[row, index[name]] = 1.0
+        return matrix
+
+    def chosen(self, probabilities: np.ndarray) -> np.ndarray:
+        """(n, labels) booleans: at or above each threshold, and always the most probable."""
+        probabilities = np.asarray(probabilities)
+        chosen = probabilities >= self.thresholds
+        chosen[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = True
+        return chosen
+
+    def decide(self, probabilities: np.ndarray) -> list[str]:
+        return [
+            LABEL_SEPARATOR.join(np.asarray(self.labels)[row].tolist())
+            for row in self.chosen(probabilities)
+        ]
+
+    def names(self, label: str) -> list[str]:
+        return split_labels(label)
+
+    def correct(self, probabilities: np.ndarray, gold: Sequence[str]) -> np.ndarray:
+        return np.asarray((self.chosen(probabilities) == self.targets(gold).astype(bool)).all(1))
+
+    def tune_thresholds(self, probabilities: np.ndarray, gold: Sequence[str]) -> None:
+        """Per label, the threshold in 0.05 ... 0.95 with the best F1 on these examples."""
+        truth = self.targets(gold).astype(bool)
+        grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+        for column in range(len(self.labels)):
+            scores = []
+            for threshold in grid:
+                predicted = probabilities[:, column] >= threshold
+                hits = float((predicted & truth[:, column]).sum())
+                scores.append(2 * hits / max(predicted.sum() + truth[:, column].sum(), 1))
+            self.thresholds[column] = grid[int(np.argmax(scores))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "separator": LABEL_SEPARATOR,
+            "thresholds": dict(zip(self.labels, self.thresholds.tolist(), strict=True)),
+        }
+
+
+def split_labels(value: str) -> list[str]:
+    """The label names of a ``joy;surprise`` cell.
+
+    >>> split_labels("joy; surprise")
+    ['joy', 'surprise']
+    """
+    return [name.strip() for name in value.split(LABEL_SEPARATOR) if name.strip()]
+
+
+def is_multi_label(gold: Sequence[str]) -> bool:
+    """True when some label cell names several labels (``joy;surprise``)."""
+    return any(LABEL_SEPARATOR in value for value in gold)
+
+
+def label_names(gold: Sequence[str]) -> list[str]:
+    """The sorted class names of gold cells, each multi-label cell split into its names."""
+    if is_multi_label(gold):
+        return sorted({name for value in gold for name in split_labels(value)})
+    return sorted(set(gold))
+
+
 def join_aspect(text: str, aspect: str) -> str:
     """One model input for ``text`` judged on ``aspect``.
 
@@ -170,17 +272,37 @@ def ordinal_scale(labels: Sequence[str]) -> list[str] | None:
         return None
 
 
-def detect_task(labels: Sequence[str], requested: str = "auto", texts: Sequence[str] = ()) -> Task:
-    """The task for a model with these classes: ``requested``, or read from the data.
+def detect_task(
+    labels: Sequence[str],
+    requested: str = "auto",
+    texts: Sequence[str] = (),
+    gold: Sequence[str] = (),
+) -> Task:
+    """The task for a model with these classes: ``requested``, or read from the data
+    (``texts`` and ``gold`` label cells, when given).
 
-    ``auto`` makes (sentence, aspect) pairs an aspect task, ordered label sets (SST-5,
-    star ratings) fine-grained and everything else single-label.
+    ``auto`` makes ``joy;surprise`` label cells multi-label, (sentence, aspect) pairs an
+    aspect task, ordered label sets (SST-5, star ratings) fine-grained and everything
+    else single-label.
 
     Raises:
         ConfigError: an unknown task, or fine-grained asked for unordered labels.
     """
     if requested not in TASK_NAMES:
         raise ConfigError(f"unknown task '{requested}'", hint=f"use {', '.join(TASK_NAMES)}")
+    if requested == "multi-label" and gold and not is_multi_label(gold):
+        raise ConfigError(
+            f"a multi-label task needs '{LABEL_SEPARATOR}'-joined label cells (joy;surprise)",
+            hint="give the data a 'labels' column",
+        )
+    if requested == "multi-label" or (requested == "auto" and is_multi_label(gold)):
+        return MultiLabelTask(labels)
+    if is_multi_label(gold):
+        raise ConfigError(
+            f"the data has several labels per review ('{LABEL_SEPARATOR}'-joined); a "
+            f"{requested} model has one",
+            hint="train with --task multi-label (or auto)",
+        )
     pairs = bool(texts) and all(PAIR_SEPARATOR in text for text in texts)
     if requested == "aspect" and texts and not pairs:
         raise ConfigError(
@@ -198,4 +320,6 @@ def task_from_record(record: dict[str, Any] | None, labels: Sequence[str]) -> Ta
     """The task a saved model recorded in ``bertsent.json`` (older models: from its labels)."""
     if not record:
         return detect_task(labels)
+    if record.get("name") == MultiLabelTask.name:
+        return MultiLabelTask(labels, record.get("thresholds"))
     return detect_task(labels, record.get("name", "auto"))

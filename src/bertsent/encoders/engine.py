@@ -65,8 +65,10 @@ class Engine(ABC):
         batch_size: int | None = None,
         chunk_size: int = CHUNK_SIZE,
         pad_id: int | None = None,
+        multi_label: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
+        self.multi_label = multi_label
         self.num_labels = num_labels
         self.max_length = max_length
         self.truncation = truncation
@@ -125,7 +127,9 @@ class Engine(ABC):
         return result
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return softmax(self.logits(texts))
+        """Class probabilities: a softmax, or one sigmoid per label for a multi-label model."""
+        logits = self.logits(texts)
+        return 1.0 / (1.0 + np.exp(-logits)) if self.multi_label else softmax(logits)
 
     @abstractmethod
     def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

@@ -97,7 +97,10 @@ class ClsLinearClassifier(nn.Module):
         loss = None
         if labels is not None:
             weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
-            loss = nn.functional.cross_entropy(logits.float(), labels, weight=weights)
+            if labels.dim() == 2:  # multi-label: one sigmoid per label, 0/1 float targets
+                loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+            else:
+                loss = nn.functional.cross_entropy(logits.float(), labels, weight=weights)
             if teacher_logits is not None and self.distillation is not None:
                 alpha, temperature = self.distillation
                 soft = nn.functional.kl_div(
@@ -109,13 +112,22 @@ class ClsLinearClassifier(nn.Module):
                 loss = alpha * loss + (1 - alpha) * temperature**2 * soft  # Hinton et al. 2015
             if self.training:
                 self.running_loss += loss.item() * len(labels)
-                self.running_correct += int((logits.argmax(-1) == labels).sum())
+                if labels.dim() == 2:  # exact match of the labels at 0.5
+                    matches = ((logits > 0) == (labels > 0.5)).all(dim=-1)
+                else:
+                    matches = logits.argmax(-1) == labels
+                self.running_correct += int(matches.sum())
                 self.running_seen += len(labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def export_to_transformers(module: ClsLinearClassifier, labels: list[str]) -> Any:
+def export_to_transformers(
+    module: ClsLinearClassifier, labels: list[str], multi_label: bool = False
+) -> Any:
     """Build the family's standard sequence classifier computing the same logits.
+
+    A multi-label model declares ``problem_type: multi_label_classification``, so that
+    ``transformers.pipeline`` applies a sigmoid per label instead of a softmax.
 
     Returns:
         A ``PreTrainedModel`` in eval mode whose config has ``id2label``/``label2id``.
@@ -129,7 +141,9 @@ def export_to_transformers(module: ClsLinearClassifier, labels: list[str]) -> An
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
-    config.problem_type = "single_label_classification"
+    config.problem_type = (
+        "multi_label_classification" if multi_label else "single_label_classification"
+    )
     model_type = config.model_type
     check_supported(model_type)
 

@@ -28,8 +28,9 @@ from bertsent.data import (
     single_file,
 )
 from bertsent.data.splits import text_hashes
+from bertsent.data.tasks import LABEL_SEPARATOR, MultiLabelTask, Task, is_multi_label
 from bertsent.errors import ConfigError, DataError
-from bertsent.evaluation.metrics import classification_report
+from bertsent.evaluation.metrics import task_report
 from bertsent.models import SentimentClassifier, load
 from bertsent.models.base import TRAIN_HASHES_FILE
 
@@ -63,21 +64,34 @@ def check_no_leakage(trained_on: str | None, scored_on: str) -> None:
         )
 
 
-def check_known_labels(split: Split, labels: Sequence[str]) -> None:
+def check_known_labels(split: Split, task: Task) -> None:
     """Refuse gold labels the model cannot predict, naming where the first one is.
 
     Raises:
-        DataError: naming the file and line (or row) of the first unknown label.
+        DataError: naming the file and line (or row) of the first unknown label, or of
+            the first ``joy;surprise`` cell given to a model with one label per review.
     """
-    known = set(labels)
-    unknown = sorted(set(split.labels) - known)
+    if is_multi_label(split.labels) and not isinstance(task, MultiLabelTask):
+        index = next(i for i, value in enumerate(split.labels) if LABEL_SEPARATOR in value)
+        raise DataError(
+            f"{split.where(index)}: '{split.labels[index]}' names several labels; this "
+            f"model is {task.name} (one label per review)",
+            hint="score this file with a multi-label model (trained on such data)",
+        )
+    known = set(task.labels)
+
+    def unknown_in(value: str) -> list[str]:
+        return [name for name in task.names(value) if name not in known]
+
+    unknown = sorted({name for value in split.labels for name in unknown_in(value)})
     if not unknown:
         return
-    index = next(i for i, label in enumerate(split.labels) if label not in known)
-    others = [label for label in unknown if label != split.labels[index]]
+    index = next(i for i, value in enumerate(split.labels) if unknown_in(value))
+    first = unknown_in(split.labels[index])[0]
+    others = [label for label in unknown if label != first]
     raise DataError(
-        f"{split.where(index)}: label '{split.labels[index]}' is not one of the model's labels "
-        f"({', '.join(labels)})"
+        f"{split.where(index)}: label '{first}' is not one of the model's labels "
+        f"({', '.join(task.labels)})"
         + (f"; other unknown labels: {', '.join(others)}" if others else ""),
         hint="fix or drop those rows, or score them with a model trained on these labels",
     )
@@ -119,7 +133,7 @@ def data_split(
     )
     check_no_leakage(trained_on, splits.name)
     chosen = splits.split(split)
-    check_known_labels(chosen, classifier.labels_)
+    check_known_labels(chosen, classifier.task_)
     return splits.name, chosen
 
 
@@ -142,7 +156,7 @@ def evaluation_data(
         return name, split or "test", chosen
     check_no_leakage(_trained_on(classifier), path.stem)
     whole = read_split(path, WHOLE_FILE, text_column, label_column)
-    check_known_labels(whole, classifier.labels_)
+    check_known_labels(whole, classifier.task_)
     return path.stem, WHOLE_FILE, whole
 
 
@@ -316,9 +330,8 @@ def evaluate(
     seen = train_overlap(classifier, chosen.texts)
     check_overlap(seen, f"{dataset} [{split_name}]", allow_overlap)
     probabilities = classifier.predict_proba(chosen.texts)
-    report = classification_report(chosen.labels, probabilities, classifier.labels_)
-    gold = np.array([classifier.labels_.index(label) for label in chosen.labels])
-    correct = probabilities.argmax(axis=1) == gold
+    report = task_report(classifier.task_, chosen.labels, probabilities)
+    correct = classifier.task_.correct(probabilities, chosen.labels)
     report = {
         "dataset": dataset,
         "split": split_name,
@@ -335,6 +348,6 @@ def evaluate(
         write_text_atomic(
             json_path, json.dumps(marked("evaluate", saved), indent=2), overwrite=report_ours
         )
-    if figure_path is not None:
+    if figure_path is not None and "confusion_matrix" in report:  # not for multi-label
         _write_figure(report, Path(figure_path), f"{dataset} [{split_name}]", overwrite=figure_ours)
     return report

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from bertsent.data.tasks import MultiLabelTask, Task
+
 
 def bootstrap_accuracy_interval(
     correct: np.ndarray, *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
@@ -113,3 +115,61 @@ def classification_report(
         "ece": expected_calibration_error(probabilities, y_true),
         "reliability": reliability_bins(probabilities, y_true),
     }
+
+
+def multi_label_report(
+    gold: Sequence[str], probabilities: np.ndarray, task: MultiLabelTask, *, seed: int = 0
+) -> dict[str, Any]:
+    """The metrics of a multi-label task at its thresholds (and at 0.5, for reference).
+
+    Returns:
+        accuracy (every label of a review right), accuracy_ci, macro_f1 (mean of the
+        labels' F1; the GoEmotions metric), macro_f1_at_0_5, micro_f1, per_class
+        precision/recall/F1/support/threshold, ece (mean per-label calibration error), n.
+    """
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    truth = task.targets(gold).astype(bool)  # (n, labels)
+    chosen = task.chosen(probabilities)
+    at_half = MultiLabelTask(task.labels).chosen(probabilities)
+    precision, recall, f1, support = precision_recall_fscore_support(truth, chosen, zero_division=0)
+    correct = task.correct(probabilities, gold).astype(float)
+    present = truth.any(axis=0)  # labels the scored file has: as for single-label macro-F1
+    per_label_ece = [
+        expected_calibration_error(
+            np.stack([1 - probabilities[:, k], probabilities[:, k]], axis=1), truth[:, k]
+        )
+        for k in range(len(task.labels))
+    ]
+    return {
+        "n": len(truth),
+        "accuracy": float(correct.mean()),
+        "accuracy_ci": list(bootstrap_accuracy_interval(correct, seed=seed)),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "macro_f1_at_0_5": float(
+            f1_score(truth[:, present], at_half[:, present], average="macro", zero_division=0)
+        ),
+        "micro_f1": float(f1_score(truth, chosen, average="micro", zero_division=0)),
+        "per_class": {
+            label: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+                "threshold": float(task.thresholds[i]),
+            }
+            for i, label in enumerate(task.labels)
+        },
+        "labels": list(task.labels),
+        "task": "multi-label",
+        "ece": float(np.mean(per_label_ece)),
+    }
+
+
+def task_report(
+    task: Task, gold: Sequence[str], probabilities: np.ndarray, *, seed: int = 0
+) -> dict[str, Any]:
+    """The report that fits the model's task (see :func:`classification_report`)."""
+    if isinstance(task, MultiLabelTask):
+        return multi_label_report(gold, probabilities, task, seed=seed)
+    return classification_report(gold, probabilities, task.labels, seed=seed)

@@ -20,7 +20,7 @@ import numpy as np
 
 from bertsent.atomic import atomic_directory, check_replaceable
 from bertsent.data import DatasetSplits
-from bertsent.data.tasks import ASPECT_COLUMN
+from bertsent.data.tasks import ASPECT_COLUMN, MultiLabelTask
 from bertsent.encoders.engine import OnnxEngine, open_session
 from bertsent.encoders.exports import (
     GRAPH_FILES,
@@ -81,15 +81,14 @@ def export_onnx(
             f"{model_dir}: only BERT-family models export to ONNX (this is '{classifier.method}')"
         )
     dataset, chosen = data_split(classifier, data, split)
-    gold = np.asarray(chosen.labels)
-    labels = np.asarray(classifier.labels_)
+    task = classifier.task_
     logger.info("measuring each backend on %d %s %s reviews", len(chosen.texts), dataset, split)
     reference, speed = _timed(classifier._engine(), chosen.texts, "torch")
     record: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "measured_on": {"data": dataset, "split": split, "size": len(chosen.texts)},
         "hardware": hardware_key(),
-        "torch_accuracy": float((labels[reference.argmax(1)] == gold).mean()),
+        "torch_accuracy": float(task.correct(reference, chosen.labels).mean()),
         "opset": OPSET,
         "graphs": {},
         "backends": {},
@@ -98,8 +97,10 @@ def export_onnx(
     def measure(backend: str, engine: Any) -> dict[str, Any]:
         probabilities, reviews_per_second = _timed(engine, chosen.texts, backend)
         measured = {
-            "accuracy": float((labels[probabilities.argmax(1)] == gold).mean()),
-            "agreement_with_torch": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
+            "accuracy": float(task.correct(probabilities, chosen.labels).mean()),
+            "agreement_with_torch": float(
+                np.mean(np.asarray(task.decide(probabilities)) == task.decide(reference))
+            ),
             "max_probability_difference": float(np.abs(probabilities - reference).max()),
             "reviews_per_second": round(reviews_per_second, 1),
         }
@@ -138,6 +139,7 @@ def export_onnx(
                 open_session(str(path)),
                 classifier.tokenizer_,
                 num_labels=len(classifier.labels_),
+                multi_label=isinstance(task, MultiLabelTask),
                 max_length=classifier.config.max_length,  # type: ignore[union-attr]
                 truncation=classifier.config.truncation,  # type: ignore[union-attr]
             )

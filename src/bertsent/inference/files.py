@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bertsent.atomic import atomic_directory, atomic_file, check_file_replaceable, publish_file
-from bertsent.data.readers import Record, allow_long_csv_fields, file_format, iter_records
+from bertsent.data.readers import (
+    Record,
+    allow_long_csv_fields,
+    column_names,
+    file_format,
+    iter_records,
+)
 from bertsent.errors import ConfigError, DataError
 from bertsent.models.base import SentimentClassifier
 
@@ -148,7 +154,7 @@ def predict_file(
     check_file_replaceable(target, overwrite=overwrite)
     # Everything that can be refused is refused before the work folder appears.
     allow_long_csv_fields()
-    input_columns = _input_columns(source, in_format)
+    input_columns = column_names(source, in_format)
     new_columns = output_columns(model.labels_, out_format, prefix, model.task_.output_names)
     _refuse_clashes(str(source), input_columns, new_columns)
     work = target.with_name(f"{target.name}.partial")
@@ -238,32 +244,6 @@ def model_fingerprint(model_dir: str | Path, model: SentimentClassifier) -> dict
         files = sorted({path for pattern in WEIGHT_FILES for path in folder.glob(pattern)})
         weights = {path.name: file_sha256(path) for path in files if path.is_file()}
     return {"path": str(folder), "method": model.method, "backend": backend, "weights": weights}
-
-
-def _input_columns(path: Path, fmt: str) -> list[str]:
-    """The input's column names, read ahead of the rows (empty if they cannot be read).
-
-    A jsonl file names its columns row by row: this is the first row's; later rows are
-    checked as they are scored. Unreadable headers are left for the reader to report
-    with their line.
-    """
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names)
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        if fmt == "jsonl":
-            first = next((line for line in handle if line.strip()), "")
-            try:
-                row = json.loads(first)
-            except ValueError:
-                return []
-            return list(row) if isinstance(row, dict) else []
-        try:
-            header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
-        except csv.Error:
-            return []
-        return [name.strip() for name in header]
 
 
 def _refuse_clashes(where: str, columns: Any, new_columns: list[str]) -> None:

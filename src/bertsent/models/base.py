@@ -137,9 +137,10 @@ class SentimentClassifier(ABC):
         """(n, n_classes) class probabilities, columns in ``labels_`` order."""
 
     def predict(self, texts: Sequence[str]) -> list[str]:
-        """The most probable label name for each text."""
-        probabilities = self.predict_proba(texts)
-        return [self.labels_[i] for i in probabilities.argmax(axis=1)]
+        """The predicted label of each text: the most probable class (a multi-label
+        model: every label at or above its threshold, ``;``-joined)."""
+        probabilities = self.predict_proba(texts)  # first: an unfitted model says so
+        return self.task_.decide(probabilities)
 
     def predict_scores(
         self, texts: Sequence[str], digits: int | None = None
@@ -282,12 +283,14 @@ def prediction_rows(
         return float(value) if digits is None else round(float(value), digits)
 
     outputs = task.outputs(probabilities)  # e.g. a fine-grained model's intensity
+    decided = task.decide(probabilities)
     results = []
     for i, row in enumerate(probabilities):
         scores = {label: number(p) for label, p in zip(labels, row, strict=True)}
-        label = labels[int(row.argmax())]
+        label = decided[i]
+        score = max(scores[name] for name in task.names(label))  # the most probable chosen
         extra = {name: number(values[i]) for name, values in outputs.items()}
-        results.append({"label": label, "score": scores[label], "scores": scores, **extra})
+        results.append({"label": label, "score": score, "scores": scores, **extra})
     return results
 
 

@@ -22,7 +22,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from bertsent.errors import DataError, ModelError
+from bertsent.data.tasks import MultiLabelTask, is_multi_label
+from bertsent.errors import ConfigError, DataError, ModelError
 from bertsent.models.base import (
     SentimentClassifier,
     require_fitted,
@@ -30,6 +31,7 @@ from bertsent.models.base import (
 )
 from bertsent.models.linear_state import SPEC_FILE, load_pipeline, save_pipeline
 from bertsent.models.nbsvm import NBSVM
+from bertsent.models.one_vs_rest import OneVsRestLogistic
 
 LEGACY_PIPELINE_FILE = "pipeline.skops"  # how bertsent 0.1 saved them, before pipeline.json
 CALIBRATION_FOLDS = 5
@@ -63,6 +65,13 @@ class LinearBaseline(SentimentClassifier):
         """The classifier that is kept; subclasses add probability calibration here."""
         return self._classifier(C)
 
+    def _multi_label_classifier(self, C: float) -> BaseEstimator:
+        """The classifier for ``joy;surprise`` labels; only some methods have one."""
+        raise ConfigError(
+            f"{self.method} gives one label per review; this data has several",
+            hint="use tfidf-lr (one logistic regression per label) or bert",
+        )
+
     def fit(
         self,
         texts: Sequence[str],
@@ -74,7 +83,12 @@ class LinearBaseline(SentimentClassifier):
         """Vectorize once, try each ``C`` on dev, refit the best with probabilities."""
         started = time.perf_counter()
         train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, self.seed)
-        self._check_class_sizes(train.labels)
+        multi_label = is_multi_label(train.labels)
+        make, make_final = self._classifier, self._final_classifier
+        if multi_label:
+            make = make_final = self._multi_label_classifier
+        else:
+            self._check_class_sizes(train.labels)
         vectorizer = self._vectorizer()
         features = vectorizer.fit_transform(train.texts)  # (n_train, vocabulary) sparse
         dev_features = vectorizer.transform(dev.texts)
@@ -83,15 +97,17 @@ class LinearBaseline(SentimentClassifier):
         # 1. model selection: dev accuracy for each C (ties go to the stronger regulariser)
         self.history_ = []
         for C in [self.C] if self.C is not None else self.c_grid:
-            candidate = self._classifier(C).fit(features, train.labels)
+            candidate = make(C).fit(features, train.labels)
             accuracy = float((candidate.predict(dev_features) == dev_labels).mean())
             self.history_.append({"C": C, "dev_accuracy": round(accuracy, 4)})
         best = max(self.history_, key=lambda entry: entry["dev_accuracy"])
 
         # 2. the kept model: the best C, with probabilities
-        classifier = self._final_classifier(best["C"]).fit(features, train.labels)
+        classifier = make_final(best["C"]).fit(features, train.labels)
         self.pipeline_ = Pipeline([("features", vectorizer), ("classifier", classifier)])
         self.labels_ = [str(label) for label in classifier.classes_]
+        if multi_label:  # thresholds 0.5 until tuned on dev (see bertsent.pipeline.train)
+            self.task_ = MultiLabelTask(self.labels_)
         self.best_ = dict(best)
         self._remember_training_texts(texts)
         self._record_fit(time.perf_counter() - started, len(train))
@@ -185,6 +201,9 @@ class TfidfLrClassifier(LinearBaseline):
 
     def _classifier(self, C: float) -> BaseEstimator:
         return LogisticRegression(C=C, max_iter=2000, random_state=self.seed)
+
+    def _multi_label_classifier(self, C: float) -> BaseEstimator:
+        return OneVsRestLogistic(C=C, max_iter=2000, random_state=self.seed)
 
 
 class NbSvmClassifier(LinearBaseline):

@@ -10,6 +10,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from bertsent.data.tasks import MultiLabelTask, is_multi_label, label_names
 from bertsent.encoders.engine import (
     HALF_DTYPES,
     Engine,
@@ -103,13 +104,20 @@ class BertClassifier(SentimentClassifier):
             read_train_hashes(resolve_model(s)) for s in (config.model, config.teacher) if s
         ]
         train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, config.seed)
-        class_names = sorted(set(train.labels))
+        class_names = label_names(train.labels)
+        multi_label = is_multi_label(train.labels)
+        if multi_label and config.teacher:
+            raise ConfigError("distillation (--teacher) is for single-label models")
         soft_targets = (
             teacher_logits(config.teacher, list(train.texts), class_names)
             if config.teacher
             else None
         )
-        options: dict[str, Any] = {"callbacks": callbacks, "teacher_logits": soft_targets}
+        options: dict[str, Any] = {
+            "callbacks": callbacks,
+            "teacher_logits": soft_targets,
+            "multi_label": multi_label,
+        }
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="bertsent-train-") as temporary:
                 result = fine_tune(config, train, dev, class_names, Path(temporary), **options)
@@ -119,6 +127,8 @@ class BertClassifier(SentimentClassifier):
             )
         self.config = result.config  # with the batch size and learning rate it ran with
         self.labels_ = class_names
+        if multi_label:  # thresholds 0.5 until tuned on dev (see bertsent.pipeline.train)
+            self.task_ = MultiLabelTask(class_names)
         self.model_ = result.model
         self.tokenizer_ = result.tokenizer
         self._record_fit(
@@ -170,6 +180,7 @@ class BertClassifier(SentimentClassifier):
             "max_length": config.max_length,
             "truncation": config.truncation,
             "batch_size": self.batch_size,
+            "multi_label": isinstance(self.task_, MultiLabelTask),
         }
         if self.backend == "torch" or self.backend in HALF_DTYPES:
             require_fitted(self, "model_")
@@ -194,6 +205,7 @@ class BertClassifier(SentimentClassifier):
         return self._engine().logits(list(texts))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities (softmax); a multi-label model's are a sigmoid per label."""
         return self._engine().predict_proba(list(texts))
 
     def count_parameters(self) -> int:

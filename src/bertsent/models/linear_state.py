@@ -23,6 +23,7 @@ from sklearn.svm import LinearSVC
 
 from bertsent.errors import ModelError
 from bertsent.models.nbsvm import NBSVM
+from bertsent.models.one_vs_rest import OneVsRestLogistic
 
 SPEC_FILE = "pipeline.json"
 ARRAYS_FILE = "pipeline.safetensors"
@@ -36,7 +37,12 @@ VECTORIZERS: dict[str, type[CountVectorizer]] = {
 
 def linear_models() -> dict[str, type[Any]]:
     """The linear classifiers a saved pipeline may name."""
-    return {"LogisticRegression": LogisticRegression, "LinearSVC": LinearSVC, "NBSVM": NBSVM}
+    return {
+        "LogisticRegression": LogisticRegression,
+        "LinearSVC": LinearSVC,
+        "NBSVM": NBSVM,
+        "OneVsRestLogistic": OneVsRestLogistic,
+    }
 
 
 def save_pipeline(pipeline: Pipeline, folder: Path) -> None:

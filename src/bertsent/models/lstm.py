@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from bertsent.data.tasks import is_multi_label
 from bertsent.encoders.engine import pad_batch, softmax
-from bertsent.errors import ModelError
+from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import (
     SentimentClassifier,
     check_safetensors,
@@ -142,6 +143,11 @@ class LstmClassifier(SentimentClassifier):
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, self.seed)
+        if is_multi_label(train.labels):
+            raise ConfigError(
+                "lstm gives one label per review; this data has several",
+                hint="use tfidf-lr (one logistic regression per label) or bert",
+            )
 
         # 1. vocabulary and label ids from train only
         counts = Counter(token for text in train.texts for token in tokenize(text))

@@ -331,6 +331,14 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     async def explain(body: ExplainRequest, request: Request) -> ExplainResponse:  # type: ignore[valid-type]
         """Integrated-gradients attribution of each word toward the predicted class."""
         text: str = body.text  # type: ignore[attr-defined]
+        task = require_ready()[0].task_
+        if task.input_names != ("text",):
+            raise ServiceError(
+                409,
+                "no_explanations",
+                f"explanations are for models of one text; this {task.name} model reads "
+                f"{' + '.join(task.input_names)}: use /v1/predict",
+            )
         (prediction,) = await score([text], request.receive)
         predicted_label = prediction["label"]
         if state.explainer is None:
@@ -386,6 +394,8 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
-        return HTMLResponse(page)
+        # what one prediction needs (e.g. "text aspect"): the page asks for those inputs
+        inputs = state.classifier.task_.input_names if state.classifier else ("text",)
+        return HTMLResponse(page.replace('data-inputs="text"', f'data-inputs="{" ".join(inputs)}"'))
 
     return app

@@ -8,8 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 
 
 class Prediction(BaseModel):
-    label: str = Field(description="the most probable class")
-    score: float = Field(description="probability of that class")
+    label: str = Field(
+        description="the most probable class; multi-label models: every label at or above "
+        "its threshold, ';'-joined (e.g. 'joy;surprise')"
+    )
+    score: float = Field(description="probability of that class (multi-label: the highest)")
     scores: dict[str, float] = Field(description="probability of every class")
     intensity: float | None = Field(
         None,

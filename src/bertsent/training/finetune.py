@@ -12,14 +12,16 @@ import logging
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from bertsent.data.splits import Split
+from bertsent.data.tasks import MultiLabelTask
 from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
@@ -71,7 +73,7 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __init__(
         self,
         input_ids: list[list[int]],
-        labels: list[int],
+        labels: list[int] | list[list[float]],
         teacher_logits: list[list[float]] | None = None,
     ) -> None:
         self.input_ids = input_ids
@@ -104,7 +106,11 @@ class PadCollator:
         batch = {
             "input_ids": torch.from_numpy(input_ids),
             "attention_mask": torch.from_numpy(mask),
-            "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.long),
+            # class ids, or 0/1 rows of a multi-label task
+            "labels": torch.tensor(
+                [e["labels"] for e in examples],
+                dtype=torch.float32 if isinstance(examples[0]["labels"], list) else torch.long,
+            ),
         }
         if self.separator is not None:
             segments = segment_ids(input_ids, mask, self.separator)
@@ -125,15 +131,33 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
 
 
 def classification_metrics(eval_prediction: Any) -> dict[str, float]:
-    """Accuracy and macro-F1 from the Trainer's (logits, label ids)."""
+    """Accuracy and macro-F1 from the Trainer's (logits, label ids); for a multi-label
+    task (0/1 label rows) exact-match accuracy and macro-F1 at 0.5."""
     from sklearn.metrics import f1_score
 
     logits, label_ids = eval_prediction.predictions, eval_prediction.label_ids
+    if np.ndim(label_ids) == 2:
+        chosen, truth = np.asarray(logits) > 0, np.asarray(label_ids) > 0.5
+        return {
+            "accuracy": float((chosen == truth).all(axis=1).mean()),
+            "macro_f1": float(f1_score(truth, chosen, average="macro", zero_division=0)),
+        }
     predicted = np.asarray(logits).argmax(axis=-1)
     return {
         "accuracy": float((predicted == label_ids).mean()),
         "macro_f1": float(f1_score(label_ids, predicted, average="macro")),
     }
+
+
+def label_targets(
+    labels: list[str], multi_label: bool
+) -> Callable[[Sequence[str]], list[int] | list[list[float]]]:
+    """Gold cells -> the loss's targets: class ids, or 0/1 rows for a multi-label task."""
+    if multi_label:
+        task = MultiLabelTask(labels)
+        return lambda gold: task.targets(gold).tolist()
+    index = {label: i for i, label in enumerate(labels)}
+    return lambda gold: [index[label] for label in gold]
 
 
 def balanced_class_weights(label_ids: list[int], num_labels: int) -> torch.Tensor:
@@ -154,6 +178,7 @@ def fine_tune(
     resume: bool = False,
     callbacks: list[Any] | None = None,
     teacher_logits: list[list[float]] | None = None,
+    multi_label: bool = False,
 ) -> FineTuneResult:
     """Fine-tune ``config.model`` on ``train``, select the best evaluation on ``dev``.
 
@@ -167,6 +192,7 @@ def fine_tune(
         callbacks: Extra ``transformers.TrainerCallback`` objects.
         teacher_logits: A teacher's logits per training example (columns in ``labels``
             order) to distil, weighted by ``config.distill_alpha``.
+        multi_label: Labels are ``joy;surprise`` cells: binary cross-entropy per label.
 
     Raises:
         TrainingInterrupted: on Ctrl-C/SIGTERM, after a checkpoint was written.
@@ -210,9 +236,11 @@ def fine_tune(
     if config.encoder_layers:
         encoder = keep_layers(encoder, config.encoder_layers)
     check_supported(encoder.config.model_type)
-    label_index = {label: i for i, label in enumerate(labels)}
-    train_ids = [label_index[label] for label in train.labels]
-    weights = balanced_class_weights(train_ids, len(labels)) if config.class_weights else None
+    targets = label_targets(labels, multi_label)
+    train_ids = targets(train.labels)
+    weights = None
+    if config.class_weights and not multi_label:
+        weights = balanced_class_weights(cast(list[int], train_ids), len(labels))
     distillation = (
         (config.distill_alpha, config.distill_temperature) if teacher_logits is not None else None
     )
@@ -227,7 +255,7 @@ def fine_tune(
     dev_encoded = encode(tokenizer, dev.texts, config.max_length, config.truncation)
     order = sorted(range(len(dev_encoded)), key=lambda i: len(dev_encoded[i]))
     dev_data = EncodedDataset(
-        [dev_encoded[i] for i in order], [label_index[dev.labels[i]] for i in order]
+        [dev_encoded[i] for i in order], targets([dev.labels[i] for i in order])
     )
 
     # 3. the Trainer: AdamW, warmup then linear decay, evaluation and checkpoints
@@ -313,7 +341,7 @@ def fine_tune(
     # 5. write the head into the family's standard layout, and check it computes the same;
     # mixed precision wrapped the module's forward in autocast: compare without it
     module = trainer.accelerator.unwrap_model(module, keep_fp32_wrapper=False)
-    native = export_to_transformers(module, labels)
+    native = export_to_transformers(module, labels, multi_label)
     check_export(module, native, torch.tensor([dev_data.input_ids[-1]]))
     steps_per_epoch = len(trainer.get_train_dataloader()) / config.gradient_accumulation_steps
     return FineTuneResult(

@@ -1,0 +1,148 @@
+"""Multi-label emotions: ';'-joined labels from the data to predictions, thresholds, errors."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertsent.cli import main
+from bertsent.data import load_dataset
+from bertsent.data.tasks import MultiLabelTask
+from bertsent.errors import ConfigError, DataError
+from bertsent.evaluation.evaluate import evaluate
+from bertsent.models import load
+from bertsent.pipeline import train
+from tests.conftest import write_csv
+
+EMOTION_WORDS = {
+    "joy": ["delighted", "cheerful", "thrilled"],
+    "anger": ["furious", "livid"],
+    "surprise": ["astonished", "stunned"],
+    "sadness": ["heartbroken", "gloomy"],
+}
+FILLER = ["the", "news", "today", "was", "about", "my", "team", "and", "so", "i", "am"]
+
+
+def emotion_rows(n: int, seed: int) -> list[dict[str, str]]:
+    """Each review names one or two emotions by word; its labels are those emotions."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        emotions = sorted(rng.sample(sorted(EMOTION_WORDS), 1 + (i % 3 == 0)))
+        words = [*rng.sample(FILLER, 4), *(rng.choice(EMOTION_WORDS[e]) for e in emotions)]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "labels": ";".join(reversed(emotions))})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def emotion_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("emotions")
+    write_csv(folder / "train.csv", emotion_rows(240, seed=0))
+    write_csv(folder / "dev.csv", emotion_rows(60, seed=1))
+    return folder
+
+
+def test_a_labels_column_makes_a_multi_label_task_with_thresholds(
+    emotion_data: Path, tmp_path: Path
+) -> None:
+    splits = load_dataset(str(emotion_data))
+    assert splits.labels == sorted(EMOTION_WORDS)
+    run = train(str(emotion_data), output_dir=tmp_path / "model", method="tfidf-lr")
+    saved = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    assert saved["task"]["name"] == "multi-label"
+    assert set(saved["task"]["thresholds"]) == set(EMOTION_WORDS)
+    assert run.dev_report["macro_f1"] > 0.9 and "macro_f1_at_0_5" in run.dev_report
+    model = load(tmp_path / "model")
+    assert isinstance(model.task_, MultiLabelTask)
+    both, one = model.predict(["i am thrilled and stunned", "the team was furious"])
+    assert both == "joy;surprise" and one == "anger"
+    probabilities = model.predict_proba(["i am thrilled and stunned"])
+    assert probabilities.sum() > 1.5  # independent sigmoids, not a softmax
+    report = evaluate(model, str(emotion_data), split="dev")
+    assert report["accuracy"] > 0.8 and report["per_class"]["joy"]["threshold"] > 0
+
+
+def test_thresholds_are_tuned_per_label_for_f1() -> None:
+    task = MultiLabelTask(["a", "b"])
+    # label a is on when its probability is above 0.3; label b above 0.7
+    probabilities = np.array([[0.35, 0.75], [0.2, 0.6], [0.4, 0.9], [0.1, 0.65]])
+    task.tune_thresholds(probabilities, ["a;b", "a", "a;b", "b"])
+    assert task.decide(probabilities) != MultiLabelTask(["a", "b"]).decide(probabilities)
+    assert task.thresholds[0] <= 0.2 and 0.6 < task.thresholds[1] <= 0.75
+
+
+def test_predict_lists_labels_with_scores_and_top_k(
+    emotion_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(str(emotion_data), output_dir=tmp_path / "model", method="tfidf-lr")
+    text = "i am thrilled and stunned"
+    assert main(["-q", "predict", str(tmp_path / "model"), "--json", "--top-k", "3", text]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["label"] == "joy;surprise"
+    assert [item["label"] for item in answer["top"]][:2] in (
+        ["joy", "surprise"],
+        ["surprise", "joy"],
+    )
+    assert len(answer["top"]) == 3
+    assert answer["score"] == max(answer["scores"]["joy"], answer["scores"]["surprise"])
+
+
+def test_single_label_methods_and_models_refuse_several_labels(
+    emotion_data: Path, trained_model_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="bow-svm gives one label per review"):
+        train(str(emotion_data), output_dir=tmp_path / "svm", method="bow-svm")
+    with pytest.raises(ConfigError, match="a single-label model has one"):
+        train(str(emotion_data), output_dir=tmp_path / "one", method="tfidf-lr",
+              task="single-label")  # fmt: skip
+    with pytest.raises(DataError, match=r"dev\.csv line \d+: '.*;.*' names several labels"):
+        evaluate(trained_model_dir, str(emotion_data / "dev.csv"))
+
+
+def test_bad_label_cells_are_named(emotion_data: Path, tmp_path: Path) -> None:
+    rows = emotion_rows(40, seed=2)
+    rows[5]["labels"] = ";"
+    write_csv(tmp_path / "bad" / "train.csv", rows)
+    write_csv(tmp_path / "bad" / "dev.csv", emotion_rows(20, seed=3))
+    with pytest.raises(DataError, match=r"train\.csv line 7: no label in ';'"):
+        load_dataset(str(tmp_path / "bad"))
+    train(str(emotion_data), output_dir=tmp_path / "model", method="tfidf-lr")
+    unknown = emotion_rows(10, seed=4)
+    unknown[2]["labels"] = "joy;pride"
+    write_csv(tmp_path / "unknown.csv", unknown)
+    with pytest.raises(DataError, match=r"unknown\.csv line 4: label 'pride' is not one of"):
+        evaluate(tmp_path / "model", str(tmp_path / "unknown.csv"))
+
+
+def test_a_multi_label_bert_declares_its_problem_type_for_transformers(
+    emotion_data: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import pipeline
+
+    output = tmp_path / "bert"
+    command = ["-q", "train", "--data", str(emotion_data), "--model", str(tiny_model_dir),
+               "--output", str(output), "--epochs", "1", "--batch-size", "16",
+               "--max-length", "32"]  # fmt: skip
+    assert main(command) == 0
+    config = json.loads((output / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"
+    model = load(output)
+    text = "i am thrilled and stunned"
+    ours = model.predict_proba([text])[0]
+    classify = pipeline("text-classification", model=str(output), device="cpu", top_k=None)
+    (theirs,) = classify([text])
+    by_label = {item["label"]: item["score"] for item in theirs}
+    assert [by_label[label] for label in model.labels_] == pytest.approx(ours, abs=1e-5)
+    assert sum(by_label.values()) != pytest.approx(1.0, abs=1e-3)  # sigmoids, not a softmax
+
+    from bertsent.inference.export import export_onnx
+
+    record = export_onnx(output)
+    assert record["graphs"]["onnx"]["agreement_with_torch"] == 1.0
+    onnx = load(output, backend="onnx").predict_proba([text])[0]
+    assert onnx == pytest.approx(ours, abs=1e-4)
