@@ -240,3 +240,38 @@ def test_the_page_asks_an_aspect_model_for_the_aspect(aspect_model: Path) -> Non
     assert problems == [] and label == expected["label"]
     assert confidence == f"confidence {100 * expected['score']:.1f}%"
     assert refused.status_code == 409 and "use /v1/predict" in refused.text
+
+
+def test_compare_measures_aspect_models_without_the_review_suite(
+    aspect_data: Path, tmp_path: Path
+) -> None:
+    from bertsent.comparison.compare import compare
+
+    result = compare(str(aspect_data), methods=["bow-svm", "tfidf-lr"], output_dir=tmp_path)
+    assert [row["method"] for row in result["rows"]] == ["bow-svm", "tfidf-lr"]
+    assert all(row["behaviour_pass_rate"] is None for row in result["rows"])
+    assert "| n/a |" in (tmp_path / "compare.md").read_text()
+
+
+def test_auto_adds_generated_aspect_pairs_to_large_enough_aspect_data() -> None:
+    from bertsent.data.augment import augment_for_training
+    from bertsent.data.splits import DatasetSplits, Split
+    from bertsent.errors import ConfigError
+
+    rows = aspect_rows(1000, seed=5)
+    labelled = [(join_aspect(r["text"], r["aspect"]), r["label"]) for r in rows]
+    train = Split("train", [t for t, _ in labelled], [y for _, y in labelled])
+    splits = DatasetSplits("absa", train=train, dev=train.subset(range(20), "dev"))
+    trained_on, record = augment_for_training(splits, "auto", seed=1)
+    assert record is not None and record["kinds"] == ["aspects"]
+    added = trained_on.train.texts[len(train) :]
+    labels = trained_on.train.labels[len(train) :]
+    assert added and all(split_aspect(text)[1] for text in added)  # still all pairs
+    by_sentence: dict[str, set[str]] = {}
+    for text, label in zip(added, labels, strict=True):
+        by_sentence.setdefault(split_aspect(text)[0], set()).add(label)
+    assert all(sides == {"positive", "negative"} for sides in by_sentence.values())
+    with pytest.raises(ConfigError, match="aspect data takes 'aspects'"):
+        augment_for_training(splits, ("contrast",))
+    small = DatasetSplits("absa", train=train.subset(range(200)), dev=splits.dev)
+    assert augment_for_training(small, "auto")[1] is None

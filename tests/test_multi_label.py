@@ -146,3 +146,15 @@ def test_a_multi_label_bert_declares_its_problem_type_for_transformers(
     assert record["graphs"]["onnx"]["agreement_with_torch"] == 1.0
     onnx = load(output, backend="onnx").predict_proba([text])[0]
     assert onnx == pytest.approx(ours, abs=1e-4)
+
+
+def test_compare_keeps_the_methods_with_one_output_per_label(
+    emotion_data: Path, tmp_path: Path
+) -> None:
+    from bertsent.comparison.compare import compare
+
+    result = compare(str(emotion_data), methods=["tfidf-lr"], output_dir=tmp_path)
+    (row,) = result["rows"]
+    assert row["accuracy"] > 0.8 and row["behaviour_pass_rate"] is None
+    with pytest.raises(ConfigError, match="nbsvm gives one label per review"):
+        compare(str(emotion_data), methods=["nbsvm"], output_dir=tmp_path / "other")

@@ -31,12 +31,14 @@ from bertsent.comparison.recommend import recommend
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.splits import held_out_splits
-from bertsent.evaluation.behaviour import run_suite
-from bertsent.evaluation.metrics import bootstrap_accuracy_interval, classification_report
+from bertsent.data.tasks import is_multi_label
+from bertsent.evaluation.behaviour import run_suite, suite_applies
+from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import DISPLAY_NAMES, METHODS, SentimentClassifier, load, read_metadata
 from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
+MULTI_LABEL_METHODS = ("tfidf-lr", "bert")  # the methods with one output per label
 
 LATENCY_SAMPLES = 50
 COMPARE_FILES = ("compare.json", "compare.md", "compare.png")
@@ -141,7 +143,9 @@ def compare(
     )
     splits = held_out_splits(loaded, config.seed)
     test = splits.split("test")
-    gold = np.asarray(test.labels)
+    if is_multi_label(splits.train.labels) and list(methods) == list(METHODS):
+        methods = [method for method in methods if method in MULTI_LABEL_METHODS]
+        logger.info("several labels per review: comparing %s", ", ".join(methods))
     runs, correctness = [], {}
     for method in methods:
         correct_by_seed = []
@@ -151,9 +155,10 @@ def compare(
                 method, seed, splits, folder, config, reuse, augment
             )
             probabilities = model.predict_proba(test.texts)
-            report = classification_report(test.labels, probabilities, model.labels_)
-            correct_by_seed.append(np.asarray(model.labels_)[probabilities.argmax(1)] == gold)
-            behaviour = run_suite(model)
+            report = task_report(model.task_, test.labels, probabilities)
+            correct_by_seed.append(model.task_.correct(probabilities, test.labels))
+            # the suite scores single positive/negative reviews: not aspects or emotions
+            behaviour = run_suite(model) if suite_applies(model) else None
             runs.append(
                 {
                     "method": method,
@@ -206,8 +211,9 @@ def _summarise(method: str, runs: list[dict[str, Any]], correct: np.ndarray) -> 
         return float(statistics.stdev(run[key] for run in mine)) if len(mine) > 1 else 0.0
 
     categories: dict[str, float] = {}
-    for category in mine[0]["behaviour"]["categories"]:
-        rates = [run["behaviour"]["categories"][category]["failure_rate"] for run in mine]
+    suites = [run["behaviour"] for run in mine if run["behaviour"] is not None]
+    for category in suites[0]["categories"] if suites else []:
+        rates = [suite["categories"][category]["failure_rate"] for suite in suites]
         categories[category] = round(statistics.fmean(rates), 4)
     return {
         "method": method,
@@ -217,9 +223,9 @@ def _summarise(method: str, runs: list[dict[str, Any]], correct: np.ndarray) -> 
         "accuracy_sd": round(spread("accuracy"), 4),
         "accuracy_ci": list(bootstrap_accuracy_interval(correct)),
         "macro_f1": round(mean("macro_f1"), 4),
-        "behaviour_pass_rate": round(
-            statistics.fmean(run["behaviour"]["pass_rate"] for run in mine), 4
-        ),
+        "behaviour_pass_rate": round(statistics.fmean(s["pass_rate"] for s in suites), 4)
+        if suites
+        else None,
         "failure_rates": categories,
         "train_seconds": round(mean("train_seconds"), 1),
         "reviews_per_second": round(mean("reviews_per_second"), 1),
@@ -262,6 +268,10 @@ def _count(count: int) -> str:
     return f"{count / 1e6:.1f} M" if count >= 1e5 else f"{count / 1e3:.0f} k"
 
 
+def _rate(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.1%}"
+
+
 def comparison_markdown(result: dict[str, Any]) -> str:
     """The comparison table and the recommendation, as Markdown."""
     sizes = result["splits"]["sizes"]
@@ -281,20 +291,21 @@ def comparison_markdown(result: dict[str, Any]) -> str:
         spread = f" ± {row['accuracy_sd']:.2%}" if row["seeds"] > 1 else ""
         lines.append(
             f"| {row['name']} | {row['accuracy']:.2%}{spread} [{low:.1%}, {high:.1%}] "
-            f"| {row['macro_f1']:.3f} | {row['behaviour_pass_rate']:.1%} "
+            f"| {row['macro_f1']:.3f} | {_rate(row['behaviour_pass_rate'])} "
             f"| {row['train_seconds']:.0f} s | {row['reviews_per_second']:,.0f} "
             f"| {row['latency_p50_ms']:.1f} / {row['latency_p95_ms']:.1f} ms "
             f"| {_size(row['size_bytes'])} | {_count(row['parameters'])} |"
         )
     categories = list(result["rows"][0]["failure_rates"])
-    lines += [
-        "",
-        "Behaviour suite failure rates (lower is better):",
-        "",
-        "| method | " + " | ".join(categories) + " |",
-        "|---|" + "---|" * len(categories),
-    ]
-    for row in result["rows"]:
+    if categories:
+        lines += [
+            "",
+            "Behaviour suite failure rates (lower is better):",
+            "",
+            "| method | " + " | ".join(categories) + " |",
+            "|---|" + "---|" * len(categories),
+        ]
+    for row in result["rows"] if categories else []:
         rates = " | ".join(f"{row['failure_rates'][c]:.0%}" for c in categories)
         lines.append(f"| {row['name']} | {rates} |")
     if result["paired"]:

@@ -20,11 +20,14 @@ from typing import Any
 import numpy as np
 
 from bertsent.data.splits import DatasetSplits, Split
+from bertsent.data.tasks import PAIR_SEPARATOR, join_aspect
 from bertsent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-AUGMENTATIONS = ("contrast", "intensity")
+AUGMENTATIONS = ("contrast", "intensity", "aspects")
+# what ``--augment auto`` adds to aspect data (a positive and a negative label among its)
+ASPECT_AUGMENTATION = ("aspects",)
 # what ``--augment auto`` (the default) adds to data with one positive and one negative label
 DEFAULT_AUGMENTATION = ("contrast", "intensity")
 # ``auto`` adds them only while they stay at most this share of the real training reviews:
@@ -127,6 +130,17 @@ GRADES: tuple[tuple[Sequence[str], int, int], ...] = (
     (HEDGES, 3, 2),
 )
 
+# aspects: two parts of one thing judged in opposite ways, each the aspect of one example,
+# so the sentence alone cannot decide; the first slot is praised, the second criticised
+ASPECT_TEMPLATES = (
+    "the {first} is {praise}, but the {second} is {criticism}.",
+    "the {second} is {criticism}, while the {first} is {praise}.",
+    "I found the {first} {praise}, although the {second} felt {criticism}.",
+    "{second} {criticism}; {first} {praise}.",
+    "the {first} could hardly be more {praise}, yet the {second} is {criticism}.",
+    "despite a {criticism} {second}, the {first} is {praise}.",
+)
+
 SLOTS: dict[str, Sequence[str]] = {
     "praise": PRAISE,
     "criticism": CRITICISM,
@@ -181,6 +195,33 @@ def intensity_examples(per_template: int = 24, seed: int = 0) -> list[tuple[str,
     return examples
 
 
+def aspect_examples(per_template: int = 70, seed: int = 0) -> list[tuple[str, str]]:
+    """(``sentence [SEP] aspect``, side) pairs: each sentence judges two parts oppositely
+    and appears once per part, labelled with that part's side."""
+    rng = np.random.default_rng(seed)
+    examples: dict[str, str] = {}
+    for template in ASPECT_TEMPLATES:
+        for _ in range(per_template):
+            first, second = (PARTS[int(i)] for i in rng.choice(len(PARTS), 2, replace=False))
+            praise = PRAISE[int(rng.integers(len(PRAISE)))]
+            criticism = CRITICISM[int(rng.integers(len(CRITICISM)))]
+            text = template.format(first=first, second=second, praise=praise, criticism=criticism)
+            sentence = text[0].upper() + text[1:]
+            examples.setdefault(join_aspect(sentence, first), "positive")
+            examples.setdefault(join_aspect(sentence, second), "negative")
+    return list(examples.items())
+
+
+def polarity_labels(labels: Sequence[str]) -> dict[str, str] | None:
+    """{"positive": label, "negative": label} when ``labels`` name exactly one of each
+    (others, such as neutral, may be there too), else None."""
+    positive = [label for label in labels if label.lower() in POSITIVE_LABELS]
+    negative = [label for label in labels if label.lower() in NEGATIVE_LABELS]
+    if len(positive) != 1 or len(negative) != 1:
+        return None
+    return {"positive": positive[0], "negative": negative[0]}
+
+
 def label_sides(labels: Sequence[str]) -> dict[str, str]:
     """{"positive": label, "negative": label} for a two-class dataset naming both sides.
 
@@ -199,9 +240,12 @@ def label_sides(labels: Sequence[str]) -> dict[str, str]:
     return {"positive": positive[0], "negative": negative[0]}
 
 
-def resolve_augmentation(requested: str | Sequence[str], labels: Sequence[str]) -> tuple[str, ...]:
-    """The kinds to add: ``auto`` is :data:`DEFAULT_AUGMENTATION` where the labels name a
-    positive and a negative side (and nothing otherwise), ``none`` is nothing.
+def resolve_augmentation(
+    requested: str | Sequence[str], labels: Sequence[str], aspects: bool = False
+) -> tuple[str, ...]:
+    """The kinds to add: ``auto`` is :data:`ASPECT_AUGMENTATION` for aspect data with a
+    positive and a negative label, :data:`DEFAULT_AUGMENTATION` where the labels are one
+    positive and one negative side, and nothing otherwise; ``none`` is nothing.
 
     >>> resolve_augmentation("auto", ["fresh", "rotten"]), resolve_augmentation("auto", ["a", "b"])
     (('contrast', 'intensity'), ())
@@ -209,6 +253,8 @@ def resolve_augmentation(requested: str | Sequence[str], labels: Sequence[str]) 
     if requested == "none":
         return ()
     if requested == "auto":
+        if aspects:
+            return ASPECT_AUGMENTATION if polarity_labels(labels) else ()
         try:
             label_sides(labels)
         except ConfigError:
@@ -226,7 +272,8 @@ def augment_for_training(
 
     Returns the splits and the metadata record (None when nothing was added).
     """
-    kinds = resolve_augmentation(requested, splits.labels)
+    aspects = all(PAIR_SEPARATOR in text for text in splits.train.texts)
+    kinds = resolve_augmentation(requested, splits.labels, aspects)
     if not kinds:
         return splits, None
     augmented, record = with_augmentation(splits, kinds, seed=seed)
@@ -253,8 +300,24 @@ def with_augmentation(
         raise ConfigError(
             f"unknown augmentation '{','.join(unknown)}'", hint=f"use {', '.join(AUGMENTATIONS)}"
         )
-    sides = label_sides(splits.labels)
-    generators = {"contrast": contrast_examples, "intensity": intensity_examples}
+    aspects = all(PAIR_SEPARATOR in text for text in splits.train.texts)
+    if aspects != (set(kinds) <= set(ASPECT_AUGMENTATION)):
+        raise ConfigError(
+            f"--augment {','.join(kinds)} does not fit this data: "
+            + ("aspect data takes 'aspects'" if aspects else "'aspects' is for aspect data"),
+        )
+    found = polarity_labels(splits.labels) if aspects else label_sides(splits.labels)
+    if found is None:
+        raise ConfigError(
+            f"--augment aspects needs a positive and a negative label; this data has "
+            f"{', '.join(splits.labels)}"
+        )
+    sides = found
+    generators = {
+        "contrast": contrast_examples,
+        "intensity": intensity_examples,
+        "aspects": aspect_examples,
+    }
     examples = [example for kind in kinds for example in generators[kind](seed=seed)]
     name = "+".join(kinds)
     train = Split(

@@ -328,6 +328,18 @@ def polarity_columns(labels: Sequence[str]) -> tuple[list[int], list[int]]:
     return positive, negative
 
 
+def suite_applies(model: SentimentClassifier) -> bool:
+    """Whether the suite can score ``model``: single reviews, one positive and one
+    negative class among its labels, one label per review."""
+    if model.task_.input_names != ("text",) or model.task_.name == "multi-label":
+        return False
+    try:
+        polarity_columns(model.labels_)
+    except ModelError:
+        return False
+    return True
+
+
 def positive_log_odds(model: SentimentClassifier, texts: Sequence[str]) -> dict[str, float]:
     """log P(positive side) - log P(negative side) for each distinct text.
 

@@ -83,7 +83,10 @@ def plot_comparison(result: dict[str, Any], path: Path) -> Path:
         behaviour.barh(positions - 0.4 + (k + 0.5) * height, rates, height=height, label=category)
     behaviour.set_xlim(0, 1)
     behaviour.set_xlabel("behaviour suite failure rate (lower is better)")
-    behaviour.legend(fontsize=8, loc="lower right")
+    if categories:
+        behaviour.legend(fontsize=8, loc="lower right")
+    else:  # aspects, emotions: the suite scores single positive/negative reviews
+        behaviour.text(0.5, positions.mean(), "not applicable to this task", ha="center")
 
     throughput = [row["reviews_per_second"] for row in rows]
     speed.barh(positions, throughput, color=colours)
