@@ -174,3 +174,18 @@ def test_auto_adds_examples_only_while_they_stay_a_minority(
     # an explicit request is honoured whatever the size
     _, explicit = augment_for_training(splits, ("intensity",), seed=3)
     assert explicit is not None and explicit["kinds"] == ["intensity"]
+
+
+def test_auto_leaves_the_baselines_on_real_reviews(tmp_path: Path) -> None:
+    from bertsent.data.augment import augment_for_training
+    from bertsent.pipeline import train
+
+    splits = two_sided_splits(6000)
+    assert augment_for_training(splits, "auto", encoder=False) == (splits, None)
+    run = train(splits, output_dir=tmp_path / "model", method="bow-svm")
+    assert len(run.data.train) == 6000
+    assert (
+        json.loads((tmp_path / "model" / "bertsent.json").read_text())["data"]["augmented"] is None
+    )
+    explicit = train(splits, output_dir=tmp_path / "asked", method="bow-svm", augment=("contrast",))
+    assert len(explicit.data.train) > 6000

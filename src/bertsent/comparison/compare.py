@@ -34,7 +34,14 @@ from bertsent.data.splits import held_out_splits
 from bertsent.data.tasks import is_multi_label
 from bertsent.evaluation.behaviour import run_suite, suite_applies
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
-from bertsent.models import DISPLAY_NAMES, METHODS, SentimentClassifier, load, read_metadata
+from bertsent.models import (
+    DISPLAY_NAMES,
+    METHODS,
+    SentimentClassifier,
+    classifier_class,
+    load,
+    read_metadata,
+)
 from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -82,7 +89,8 @@ def _train_or_reuse(
 
     if reuse and (folder / "bertsent.json").is_file():
         metadata = read_metadata(folder)
-        trained_on, _ = augment_for_training(splits, augment, seed=seed)
+        encoder = classifier_class(method).has_encoder
+        trained_on, _ = augment_for_training(splits, augment, seed=seed, encoder=encoder)
         same_data = metadata.get("data", {}).get("fingerprint") == trained_on.fingerprint()
         if same_data and metadata.get("method") == method:
             logger.info("reusing %s (trained on the same data)", folder)
