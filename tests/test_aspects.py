@@ -275,3 +275,12 @@ def test_auto_adds_generated_aspect_pairs_to_large_enough_aspect_data() -> None:
         augment_for_training(splits, ("contrast",))
     small = DatasetSplits("absa", train=train.subset(range(200)), dev=splits.dev)
     assert augment_for_training(small, "auto")[1] is None
+
+
+def test_the_report_says_it_covers_one_label_per_review(aspect_model: Path, tmp_path: Path) -> None:
+    from bertsent.errors import ModelError
+    from bertsent.report.build import build_report
+
+    with pytest.raises(ModelError, match="this model's task is aspect"):
+        build_report(aspect_model, tmp_path / "report.html")
+    assert not (tmp_path / "report.html").exists()

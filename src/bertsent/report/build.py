@@ -20,6 +20,7 @@ import numpy as np
 
 from bertsent.atomic import check_file_replaceable, write_text_atomic
 from bertsent.data.splits import Split
+from bertsent.data.tasks import MultiLabelTask
 from bertsent.errors import ModelError
 from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import classification_report
@@ -179,6 +180,12 @@ def build_report(
     replaceable = overwrite or is_report(output_path)
     check_file_replaceable(output_path, "bertsent report", overwrite=replaceable)
     classifier = load(model_path)
+    task = classifier.task_
+    if task.input_names != ("text",) or isinstance(task, MultiLabelTask):
+        raise ModelError(
+            f"the report covers models with one label per review; this model's task is {task.name}",
+            hint=f"measure it with `bertsent evaluate {model_path} --split dev --json FILE`",
+        )
     metadata = classifier.metadata_
     dataset, test = data_split(classifier, data, "test")
     stages = 4 if classifier.has_encoder else 2
