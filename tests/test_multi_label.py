@@ -158,3 +158,19 @@ def test_compare_keeps_the_methods_with_one_output_per_label(
     assert row["accuracy"] > 0.8 and row["behaviour_pass_rate"] is None
     with pytest.raises(ConfigError, match="nbsvm gives one label per review"):
         compare(str(emotion_data), methods=["nbsvm"], output_dir=tmp_path / "other")
+
+
+def test_the_http_service_answers_every_chosen_label(emotion_data: Path, tmp_path: Path) -> None:
+    import httpx
+
+    from tests.serve.conftest import start_server
+
+    train(str(emotion_data), output_dir=tmp_path / "model", method="tfidf-lr")
+    server = start_server(tmp_path / "model")
+    try:
+        answer = httpx.post(f"{server.url}/v1/predict", json={"texts": ["thrilled and stunned"]})
+    finally:
+        server.stop()
+    (prediction,) = answer.json()["predictions"]
+    assert prediction["label"] == "joy;surprise" and len(prediction["scores"]) == 4
+    assert prediction == load(tmp_path / "model").predict_scores(["thrilled and stunned"])[0]

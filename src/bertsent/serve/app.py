@@ -356,7 +356,8 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
                 settings.explain_steps,
             )
         # IG explains the PyTorch weights' top class; toward the served label if they differ
-        sign = 1.0 if attribution.label == predicted_label else -1.0
+        # (a multi-label prediction names several labels: its top one among them)
+        sign = 1.0 if attribution.label in task.names(predicted_label) else -1.0
         encoded = attribution.encoded
         words = [
             WordAttribution(word=word, attribution=sign * float(value))
