@@ -57,8 +57,8 @@ def add_augment_option(parser: argparse.ArgumentParser) -> None:
         "intensity (boosted and hedged wording), aspects (two parts judged oppositely, for "
         "aspect data), templates and words disjoint from the behaviour suite's; auto "
         "(default): for BERT, contrast,intensity where the labels are one positive and one "
-        "negative side (aspects for aspect data) and the real training reviews are at least "
-        "twice as many; none: real reviews only",
+        "negative side and the real training reviews are at least twice as many; none: real "
+        "reviews only",
     )
 
 
