@@ -136,8 +136,8 @@ def learning_curve(
                     eval_labels=subset.dev.labels,
                 )
                 seconds = time.perf_counter() - started
-                predicted = np.asarray(model.predict(test.texts))
-                accuracy = float((predicted == np.asarray(test.labels)).mean())
+                probabilities = model.predict_proba(test.texts)
+                accuracy = float(model.task_.correct(probabilities, test.labels).mean())
                 run = {"size": size, "seed": seed, "accuracy": round(accuracy, 4),
                        "train_seconds": round(seconds, 1)}  # fmt: skip
                 if method == "bert":
