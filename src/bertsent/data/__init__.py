@@ -15,14 +15,8 @@ from pathlib import Path
 
 from bertsent.data import hub, rotten_tomatoes
 from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, column_names, iter_records
-from bertsent.data.splits import DatasetSplits, Split, carve, grouped_split, validate
-from bertsent.data.tasks import (
-    ASPECT_COLUMN,
-    PAIR_SEPARATOR,
-    aspect_field,
-    join_aspect,
-    split_aspect,
-)
+from bertsent.data.splits import DatasetSplits, Split, carve, carve_dev, validate
+from bertsent.data.tasks import ASPECT_COLUMN, aspect_field, join_aspect
 from bertsent.errors import DataError
 
 __all__ = [
@@ -138,7 +132,8 @@ def _load_path(path: Path, text_column: str, label_column: str, seed: int) -> Da
             )
         if "train" in files:
             train = read_split(files["train"], "train", text_column, label_column)
-            train, dev, note = _carve_dev(train, files["train"], seed)
+            train, dev, how = carve_dev(train, seed, str(files["train"]))
+            note = f"dev carved from {files['train'].name} ({how})"
             test = (
                 read_split(files["test"], "test", text_column, label_column)
                 if "test" in files
@@ -157,17 +152,6 @@ def _load_path(path: Path, text_column: str, label_column: str, seed: int) -> Da
         f"dataset '{path}' not found",
         hint="use rotten-tomatoes, a directory, a .csv/.tsv/.jsonl/.parquet file, or hub:NAME",
     )
-
-
-def _carve_dev(train: Split, path: Path, seed: int) -> tuple[Split, Split, str]:
-    """10% of ``train`` as dev: stratified, or for aspect pairs by sentence, so that no
-    sentence (with its other aspects) is in both."""
-    if all(PAIR_SEPARATOR in text for text in train.texts):
-        sentences = [split_aspect(text)[0] for text in train.texts]
-        carved, dev = grouped_split(train, sentences, (0.9, 0.1), ("train", "dev"))
-        return carved, dev, f"dev carved from {path.name} (10% of sentences, by sentence hash)"
-    carved, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, str(path))
-    return carved, dev, f"dev carved from {path.name} (10%, stratified, seed {seed})"
 
 
 def _split_single_file(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bertsent.data.splits import DatasetSplits, Split
-from bertsent.data.tasks import PAIR_SEPARATOR, join_aspect
+from bertsent.data.tasks import is_aspect_data, join_aspect
 from bertsent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -284,8 +284,7 @@ def augment_for_training(
     """
     if requested == "auto" and not encoder:
         return splits, None
-    aspects = all(PAIR_SEPARATOR in text for text in splits.train.texts)
-    kinds = resolve_augmentation(requested, splits.labels, aspects)
+    kinds = resolve_augmentation(requested, splits.labels, is_aspect_data(splits.train.texts))
     if not kinds:
         return splits, None
     augmented, record = with_augmentation(splits, kinds, seed=seed)
@@ -312,7 +311,7 @@ def with_augmentation(
         raise ConfigError(
             f"unknown augmentation '{','.join(unknown)}'", hint=f"use {', '.join(AUGMENTATIONS)}"
         )
-    aspects = all(PAIR_SEPARATOR in text for text in splits.train.texts)
+    aspects = is_aspect_data(splits.train.texts)
     if aspects != (set(kinds) <= set(ASPECT_AUGMENTATION)):
         raise ConfigError(
             f"--augment {','.join(kinds)} does not fit this data: "

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from bertsent.data.tasks import PAIR_SEPARATOR, is_multi_label, label_names, split_labels
+from bertsent.data.tasks import (
+    is_aspect_data,
+    is_multi_label,
+    label_names,
+    split_aspect,
+    split_labels,
+)
 from bertsent.errors import DataError
 
 # PTB bracket tokens (SST, MR) stand where other copies of a sentence have brackets
@@ -259,6 +265,17 @@ def carve(
     return parts
 
 
+def carve_dev(train: Split, seed: int, source: str) -> tuple[Split, Split, str]:
+    """10% of ``train`` as dev, and how: stratified (:func:`carve`), or for aspect pairs
+    by sentence, so that no sentence (with its other aspects) is in both."""
+    if is_aspect_data(train.texts):
+        sentences = [split_aspect(text)[0] for text in train.texts]
+        carved, dev = grouped_split(train, sentences, (0.9, 0.1), ("train", "dev"))
+        return carved, dev, "10% of sentences, by sentence hash"
+    carved, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, source)
+    return carved, dev, f"10%, stratified, seed {seed}"
+
+
 def minimum_per_class(fractions: Sequence[float]) -> int:
     """The fewest rows of a class with which (and with any more) :func:`stratified_split`
     gives every part at least one of them and the first part, train, two.
@@ -307,11 +324,7 @@ def held_out_splits(splits: DatasetSplits, seed: int = 42) -> DatasetSplits:
     """
     if splits.test is not None:
         return splits
-    if all(PAIR_SEPARATOR in text for text in splits.train.texts):  # aspects: by sentence
-        sentences = [text.rpartition(PAIR_SEPARATOR)[0] for text in splits.train.texts]
-        train, dev = grouped_split(splits.train, sentences, (0.9, 0.1), ("train", "dev"))
-    else:
-        train, dev = carve(splits.train, (0.9, 0.1), ("train", "dev"), seed, f"{splits.name} train")
+    train, dev, _ = carve_dev(splits.train, seed, f"{splits.name} train")
     note = (
         f"no test split: models select on 10% carved from train ({len(dev)}) and are "
         f"reported on the official dev split ({len(splits.dev)})"

@@ -47,6 +47,8 @@ class Task:
     name: ClassVar[str] = "single-label"
     output_names: ClassVar[tuple[str, ...]] = ()  # what ``outputs`` returns, by name
     input_names: ClassVar[tuple[str, ...]] = ("text",)  # what one prediction needs
+    # one review in, one class out: what the behaviour suite and the report assume
+    one_text_one_label: ClassVar[bool] = True
 
     def __init__(self, labels: Sequence[str]) -> None:
         self.labels = list(labels)
@@ -122,6 +124,7 @@ class AspectTask(Task):
 
     name = "aspect"
     input_names = ("text", ASPECT_COLUMN)
+    one_text_one_label = False
 
     def model_input(self, text: str, fields: Mapping[str, object], where: str) -> str:
         return join_aspect(text, aspect_field(fields, where))
@@ -138,6 +141,7 @@ class MultiLabelTask(Task):
     """
 
     name = "multi-label"
+    one_text_one_label = False
 
     def __init__(
         self, labels: Sequence[str], thresholds: Mapping[str, float] | None = None
@@ -201,6 +205,11 @@ def split_labels(value: str) -> list[str]:
     ['joy', 'surprise']
     """
     return [name.strip() for name in value.split(LABEL_SEPARATOR) if name.strip()]
+
+
+def is_aspect_data(texts: Sequence[str]) -> bool:
+    """True when every text is a ``sentence [SEP] aspect`` pair (and there are some)."""
+    return bool(texts) and all(PAIR_SEPARATOR in text for text in texts)
 
 
 def is_multi_label(gold: Sequence[str]) -> bool:
@@ -303,7 +312,7 @@ def detect_task(
             f"{requested} model has one",
             hint="train with --task multi-label (or auto)",
         )
-    pairs = bool(texts) and all(PAIR_SEPARATOR in text for text in texts)
+    pairs = is_aspect_data(texts)
     if requested == "aspect" and texts and not pairs:
         raise ConfigError(
             "an aspect task needs an aspect for every review",

@@ -331,7 +331,7 @@ def polarity_columns(labels: Sequence[str]) -> tuple[list[int], list[int]]:
 def suite_applies(model: SentimentClassifier) -> bool:
     """Whether the suite can score ``model``: single reviews, one positive and one
     negative class among its labels, one label per review."""
-    if model.task_.input_names != ("text",) or model.task_.name == "multi-label":
+    if not model.task_.one_text_one_label:
         return False
     try:
         polarity_columns(model.labels_)

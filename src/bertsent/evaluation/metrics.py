@@ -101,19 +101,30 @@ def classification_report(
         "macro_f1": float(
             f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)
         ),
-        "per_class": {
-            label: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(labels)
-        },
+        "per_class": per_class(labels, precision, recall, f1, support),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
         "labels": list(labels),
         "ece": expected_calibration_error(probabilities, y_true),
         "reliability": reliability_bins(probabilities, y_true),
+    }
+
+
+def per_class(
+    labels: Sequence[str],
+    precision: np.ndarray,
+    recall: np.ndarray,
+    f1: np.ndarray,
+    support: np.ndarray,
+) -> dict[str, dict[str, float]]:
+    """{label: {precision, recall, f1, support}} from scikit-learn's per-class arrays."""
+    return {
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
     }
 
 
@@ -151,14 +162,12 @@ def multi_label_report(
         ),
         "micro_f1": float(f1_score(truth, chosen, average="micro", zero_division=0)),
         "per_class": {
-            label: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-                "threshold": float(task.thresholds[i]),
-            }
-            for i, label in enumerate(task.labels)
+            label: {**row, "threshold": float(threshold)}
+            for (label, row), threshold in zip(
+                per_class(task.labels, precision, recall, f1, support).items(),
+                task.thresholds,
+                strict=True,
+            )
         },
         "labels": list(task.labels),
         "task": "multi-label",

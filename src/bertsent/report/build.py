@@ -20,7 +20,6 @@ import numpy as np
 
 from bertsent.atomic import check_file_replaceable, write_text_atomic
 from bertsent.data.splits import Split
-from bertsent.data.tasks import MultiLabelTask
 from bertsent.errors import ModelError
 from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import classification_report
@@ -181,7 +180,7 @@ def build_report(
     check_file_replaceable(output_path, "bertsent report", overwrite=replaceable)
     classifier = load(model_path)
     task = classifier.task_
-    if task.input_names != ("text",) or isinstance(task, MultiLabelTask):
+    if not task.one_text_one_label:
         raise ModelError(
             f"the report covers models with one label per review; this model's task is {task.name}",
             hint=f"measure it with `bertsent evaluate {model_path} --split dev --json FILE`",
