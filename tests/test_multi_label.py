@@ -174,3 +174,14 @@ def test_the_http_service_answers_every_chosen_label(emotion_data: Path, tmp_pat
     (prediction,) = answer.json()["predictions"]
     assert prediction["label"] == "joy;surprise" and len(prediction["scores"]) == 4
     assert prediction == load(tmp_path / "model").predict_scores(["thrilled and stunned"])[0]
+
+
+def test_model_selection_counts_a_gold_cell_in_any_label_order(tmp_path: Path) -> None:
+    from bertsent.models.baselines import TfidfLrClassifier
+
+    rows = emotion_rows(240, seed=0)
+    texts, gold = [r["text"] for r in rows], [r["labels"] for r in rows]
+    assert any(cell.split(";") != sorted(cell.split(";")) for cell in gold)  # "surprise;joy"
+    model = TfidfLrClassifier(C=10.0).fit(texts, gold, eval_texts=texts, eval_labels=gold)
+    correct = MultiLabelTask(model.labels_).correct(model.predict_proba(texts), gold)
+    assert model.history_[0]["dev_accuracy"] == pytest.approx(float(correct.mean()), abs=1e-4)

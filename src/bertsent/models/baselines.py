@@ -98,7 +98,12 @@ class LinearBaseline(SentimentClassifier):
         self.history_ = []
         for C in [self.C] if self.C is not None else self.c_grid:
             candidate = make(C).fit(features, train.labels)
-            accuracy = float((candidate.predict(dev_features) == dev_labels).mean())
+            if multi_label:  # every label right, whatever order a gold cell names them in
+                task = MultiLabelTask(list(candidate.classes_))
+                correct = task.correct(candidate.predict_proba(dev_features), dev.labels)
+            else:
+                correct = candidate.predict(dev_features) == dev_labels
+            accuracy = float(np.mean(correct))
             self.history_.append({"C": C, "dev_accuracy": round(accuracy, 4)})
         best = max(self.history_, key=lambda entry: entry["dev_accuracy"])
 
