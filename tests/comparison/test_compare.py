@@ -13,6 +13,7 @@ from PIL import Image
 from bertsent.comparison.compare import compare
 from bertsent.comparison.learning_curve import (
     bert_config_for,
+    label_advice,
     learning_curve,
     subsample,
     with_full_data,
@@ -204,3 +205,31 @@ def test_seeds_give_mean_and_spread(synthetic_splits: DatasetSplits, tmp_path: P
     )
     spread = f"{row['accuracy']:.2%} ± {row['accuracy_sd']:.2%} ["
     assert spread in (tmp_path / "compare.md").read_text()
+
+
+def test_zero_shot_is_one_point_at_no_labels_and_the_advice_names_the_crossing(
+    synthetic_splits: DatasetSplits, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    config = TrainingConfig(model=str(tiny_model_dir))
+    result = learning_curve(
+        synthetic_splits, methods=["zero-shot", "tfidf-lr"], sizes=[0, 20, "all"], seeds=2,
+        output_dir=tmp_path, config=config,
+    )  # fmt: skip
+    zero_shot, tfidf = result["methods"]["zero-shot"], result["methods"]["tfidf-lr"]
+    assert zero_shot["sizes"] == [0] and len(zero_shot["runs"]) == 1  # nothing to resample
+    assert zero_shot["needs_labels"] is False
+    assert tfidf["sizes"] == [20, len(synthetic_splits.train)]  # no model from 0 labels
+    assert result["advice"] == label_advice(result)
+    assert Image.open(tmp_path / "learning-curve.png").size[0] > 500
+
+    curve = {"methods": {
+        "zero-shot": {"name": "Zero-shot", "needs_labels": False, "sizes": [0], "mean": [0.70]},
+        "setfit": {"name": "SetFit", "sizes": [16, 64, 256], "mean": [0.65, 0.74, 0.78]},
+        "bert": {"name": "BERT", "sizes": [16, 64, 256], "mean": [0.55, 0.72, 0.80]},
+    }}  # fmt: skip
+    assert label_advice(curve) == (
+        "With fewer than 64 labels, use Zero-shot (70.0%); at 64 labels, SetFit (74.0%); "
+        "from 256 labels on, BERT (80.0%)."
+    )
+    curve["methods"]["zero-shot"]["mean"] = [0.9]
+    assert label_advice(curve) == "At every size measured, use Zero-shot."

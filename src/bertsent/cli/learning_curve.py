@@ -22,10 +22,12 @@ def parse_sizes(value: str) -> list[int | str]:
         item = item.strip()
         if item == "all":
             sizes.append(item)
-        elif item.isdigit() and int(item) >= 2:
-            sizes.append(int(item))
+        elif item.isdigit() and int(item) != 1:
+            sizes.append(int(item))  # 0: the methods that need no labels (zero-shot)
         else:
-            raise argparse.ArgumentTypeError(f"size '{item}' is not a count of 2 or more, or 'all'")
+            raise argparse.ArgumentTypeError(
+                f"size '{item}' is not 0 (no labels), a count of 2 or more, or 'all'"
+            )
     return sizes
 
 
@@ -45,8 +47,8 @@ def add_parser(commands: Any) -> None:
         "--sizes",
         type=parse_sizes,
         default=[100, 300, 1000, 3000],
-        help="comma-separated training sizes, 'all' for the full split "
-        "(default: 100,300,1000,3000)",
+        help="comma-separated training sizes, 'all' for the full split; 0 scores the methods "
+        "that need no labels (zero-shot) (default: 100,300,1000,3000)",
     )
     parser.add_argument("--seeds", type=int, default=3, help="runs per size (default: 3)")
     parser.add_argument(
@@ -80,5 +82,7 @@ def run(args: argparse.Namespace) -> int:
             for size, mean, sd in zip(entry["sizes"], entry["mean"], entry["sd"], strict=True)
         )
         print(f"{entry['name']:<18} {points}")
+    if result["advice"]:
+        print(result["advice"])
     print(f"written: {output / 'learning-curve.json'}, {output / 'learning-curve.png'}")
     return 0

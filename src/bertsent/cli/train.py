@@ -42,7 +42,15 @@ def add_parser(commands: Any) -> None:
         "--method",
         choices=METHODS,
         default="bert",
-        help="bert (default), or a baseline to compare against",
+        help="bert (default), a baseline to compare against, or zero-shot (no training: "
+        "each review against the label descriptions of --labels)",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="DESCRIPTIONS",
+        help='zero-shot label descriptions: "positive=a great movie, I loved it;'
+        'negative=a terrible movie, I hated it", or label names alone '
+        "(default: the data's labels; fresh/rotten, positive/negative come described)",
     )
     parser.add_argument("--output", required=True, help="directory for the saved model")
     add_overwrite_option(parser, "the --output folder or file")
@@ -54,13 +62,19 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bertsent.errors import ConfigError
+    from bertsent.models import create
     from bertsent.pipeline import train
 
+    config = training_config(args)
+    if args.labels is not None and args.method != "zero-shot":
+        raise ConfigError("--labels describes the labels of --method zero-shot")
+    params = {} if args.labels is None else {"descriptions": args.labels}
     result = train(
         args.data,
-        training_config(args),
+        config,
         args.output,
-        method=args.method,
+        method=create(args.method, seed=config.seed, config=config, **params),
         resume=args.resume,
         text_column=args.text_column,
         label_column=args.label_column,
@@ -71,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     )
     report = result.dev_report
     low, high = report["accuracy_ci"]
-    chosen = ", ".join(f"{key} {result.best[key]}" for key in ("epoch", "C") if key in result.best)
+    chosen = ", ".join(
+        f"{key} {result.best[key]}" for key in ("epoch", "C", "temperature") if key in result.best
+    )
     print(
         f"{args.method} ({chosen}): dev accuracy {report['accuracy']:.4f} "
         f"[{low:.4f}, {high:.4f}], macro-F1 {report['macro_f1']:.4f}, "

@@ -26,7 +26,7 @@ from bertsent.atomic import atomic_file, check_output_folder, write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import held_out_splits, stratified_split
 from bertsent.hardware import default_batch_size, device_name
-from bertsent.models import DISPLAY_NAMES, create
+from bertsent.models import DISPLAY_NAMES, classifier_class, create
 from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ METHOD_COLOURS = {
     "nbsvm": "#9467bd",
     "lstm": "#8c564b",
     "bert": "#d95f02",
+    "zero-shot": "#7f7f7f",
+    "setfit": "#e7298a",
 }
 
 
@@ -121,8 +123,14 @@ def learning_curve(
     }
     for method in methods:
         runs = []
-        for size in resolved:
-            for seed in range(config.seed, config.seed + seeds):
+        needs_labels = classifier_class(method).needs_labels
+        # a method without labels has one point, at 0 (and holds at every size); the
+        # others need at least one labelled review per class
+        method_sizes = [s for s in resolved if s > 0] if needs_labels else [0]
+        for size in method_sizes:
+            # the subset depends on the seed; a method that learns nothing from it runs once
+            run_seeds = range(config.seed, config.seed + (seeds if size else 1))
+            for seed in run_seeds:
                 subset = subsample(splits, size, seed)
                 recipe = replace(config, seed=seed)
                 if method == "bert":
@@ -144,17 +152,64 @@ def learning_curve(
                     run["epochs"] = recipe.epochs
                 runs.append(run)
                 logger.info("%s, %d examples, seed %d: accuracy %.4f", method, size, seed, accuracy)
-        by_size = {size: [r["accuracy"] for r in runs if r["size"] == size] for size in resolved}
+        by_size = {s: [r["accuracy"] for r in runs if r["size"] == s] for s in method_sizes}
         result["methods"][method] = {
             "name": DISPLAY_NAMES.get(method, method),
-            "sizes": resolved,
+            "needs_labels": needs_labels,
+            "sizes": method_sizes,
             "mean": [round(statistics.fmean(v), 4) for v in by_size.values()],
             "sd": [round(statistics.stdev(v), 4) if len(v) > 1 else 0.0 for v in by_size.values()],
             "runs": runs,
         }
+    result["advice"] = label_advice(result)
     check_curve_folder(Path(output_dir), overwrite=overwrite)  # nothing new appeared meanwhile
     write_learning_curve(result, Path(output_dir))
     return result
+
+
+def label_advice(curve: dict[str, Any]) -> str | None:
+    """ "With fewer than N labels, use X": the most accurate method at each measured size.
+
+    A method that needs no labels (zero-shot) competes at every size with its one score.
+    Consecutive sizes with the same winner form one range; a range ends where the next
+    winner was first measured ahead, so N is a measured size, not an interpolation.
+    """
+    methods = curve["methods"]
+    sizes = sorted({size for entry in methods.values() for size in entry["sizes"]})
+    winners: list[tuple[int, str, float]] = []
+    for size in sizes:
+        scored = []
+        for entry in methods.values():
+            points = dict(zip(entry["sizes"], entry["mean"], strict=True))
+            score = points.get(size) if entry.get("needs_labels", True) else points.get(0)
+            if score is not None:
+                scored.append((score, entry["name"]))
+        if scored:
+            score, name = max(scored)
+            winners.append((size, name, score))
+    if len({name for _, name, _ in winners}) < 2:
+        return f"At every size measured, use {winners[0][1]}." if winners else None
+    ranges: list[list[Any]] = []  # [name, first size, last size, scores]
+    for size, name, score in winners:
+        if ranges and ranges[-1][0] == name:
+            ranges[-1][2] = size
+            ranges[-1][3].append(score)
+        else:
+            ranges.append([name, size, size, [score]])
+    parts = []
+    for i, (name, first, last, scores) in enumerate(ranges):
+        low, high = min(scores), max(scores)
+        shown = f"{low:.1%}" + (f" to {high:.1%}" if high > low else "")
+        if i == 0:
+            parts.append(f"with fewer than {ranges[1][1]} labels, use {name} ({shown})")
+        elif i == len(ranges) - 1:
+            parts.append(f"from {first} labels on, {name} ({shown})")
+        elif first == last:
+            parts.append(f"at {first} labels, {name} ({shown})")
+        else:
+            parts.append(f"from {first} to {last} labels, {name} ({shown})")
+    sentence = "; ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."
 
 
 def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +226,7 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
     merged = json.loads(json.dumps(curve))  # deep copy
     for method, entry in merged["methods"].items():
         runs = [run for run in comparison["runs"] if run["method"] == method]
-        if not runs or curve["train_size"] in entry["sizes"]:
+        if not runs or curve["train_size"] in entry["sizes"] or not entry.get("needs_labels", 1):
             continue
         accuracies = [run["accuracy"] for run in runs]
         entry["sizes"].append(curve["train_size"])
@@ -198,7 +253,8 @@ def write_learning_curve(result: dict[str, Any], output: Path) -> None:
 
 
 def plot_learning_curve(result: dict[str, Any], path: Path) -> Path:
-    """Mean accuracy against training size (log scale), shaded by one standard deviation."""
+    """Mean accuracy against training size (log scale), shaded by one standard deviation;
+    a method that needs no labels is a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,6 +262,10 @@ def plot_learning_curve(result: dict[str, Any], path: Path) -> Path:
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for method, entry in result["methods"].items():
+        if not entry.get("needs_labels", True):  # one score, good at every size
+            axis.axhline(entry["mean"][0], linestyle="--", color=METHOD_COLOURS.get(method),
+                         label=f"{entry['name']} (no labels)")  # fmt: skip
+            continue
         sizes = np.array(entry["sizes"])
         mean, sd = np.array(entry["mean"]), np.array(entry["sd"])
         (line,) = axis.plot(
@@ -218,7 +278,7 @@ def plot_learning_curve(result: dict[str, Any], path: Path) -> Path:
         )
         axis.fill_between(sizes, mean - sd, mean + sd, alpha=0.2, color=line.get_color())
     axis.set_xscale("log")
-    axis.set_xlabel("training reviews (log scale)")
+    axis.set_xlabel("labelled training reviews (log scale)")
     axis.set_ylabel(f"test accuracy ({result['test_size']} reviews)")
     seeds = max(len({r["seed"] for r in e["runs"]}) for e in result["methods"].values())
     axis.set_title(f"{result['dataset']}: learning curves, mean ± sd over {seeds} seeds")

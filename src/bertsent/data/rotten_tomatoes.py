@@ -34,6 +34,15 @@ def corpus_path() -> Path:
     return path
 
 
+# what each label means, for zero-shot classification (see bertsent.models.zero_shot);
+# chosen on the dev split among 12 candidates (72.2% there; "a fresh review: a good
+# film, well worth seeing" 68.2%, "the critic praises / pans the film" 54.5%)
+LABEL_DESCRIPTIONS = {
+    "fresh": "a great movie, I loved it",
+    "rotten": "a terrible movie, I hated it",
+}
+
+
 def load() -> DatasetSplits:
     """Load the 12,808 fresh/rotten snippets, split 80/10/10 by movie.
 

@@ -7,7 +7,7 @@ from typing import Any
 from bertsent.encoders.engine import cpu_threads
 from bertsent.encoders.exports import choose_backend
 from bertsent.hardware import device_name
-from bertsent.models import load, read_metadata
+from bertsent.models import ENCODER_METHODS, load, read_metadata
 
 
 def load_for_inference(
@@ -20,9 +20,9 @@ def load_for_inference(
     """
     threads = threads or cpu_threads()
     method = read_metadata(model_dir).get("method")
-    if method == "bert" and backend == "auto":
+    if method in ENCODER_METHODS and backend == "auto":
         backend = choose_backend(model_dir)
-    if method in ("bert", "lstm") and not backend.startswith("onnx"):
+    if method in (*ENCODER_METHODS, "lstm") and not backend.startswith("onnx"):
         import torch
 
         torch.set_num_threads(threads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import METADATA_FILE, SentimentClassifier, read_metadata
@@ -10,6 +11,7 @@ from bertsent.training.config import TrainingConfig
 
 __all__ = [
     "DISPLAY_NAMES",
+    "ENCODER_METHODS",
     "METADATA_FILE",
     "METHODS",
     "SentimentClassifier",
@@ -29,6 +31,8 @@ _CLASSES = {
     "nbsvm": ("bertsent.models.baselines", "NbSvmClassifier"),
     "lstm": ("bertsent.models.lstm", "LstmClassifier"),
     "bert": ("bertsent.models.bert", "BertClassifier"),
+    "zero-shot": ("bertsent.models.zero_shot", "ZeroShotClassifier"),
+    "setfit": ("bertsent.models.setfit", "SetFitClassifier"),
 }
 
 
@@ -41,9 +45,14 @@ def classifier_class(method: str) -> type[SentimentClassifier]:
     return cls
 
 
-# Method names in the order comparisons list them: simplest first, the fine-tuned encoder last.
-METHODS = ("bow-svm", "tfidf-lr", "nbsvm", "lstm", "bert")
+# Method names in the order comparisons list them: no labels first, then simplest first,
+# the fine-tuned encoder last.
+METHODS = ("zero-shot", "bow-svm", "tfidf-lr", "nbsvm", "lstm", "setfit", "bert")
+# the methods whose saved models run on the encoder backends (torch, bf16, ONNX, INT8)
+ENCODER_METHODS = ("bert", "zero-shot", "setfit")
 DISPLAY_NAMES = {
+    "zero-shot": "Zero-shot (embeddings)",
+    "setfit": "SetFit (few-shot)",
     "bow-svm": "BOW + SVM",
     "tfidf-lr": "TF-IDF + LR",
     "nbsvm": "NB-SVM",
@@ -57,20 +66,26 @@ def available_methods() -> list[str]:
 
 
 def create(
-    method: str, *, seed: int = 42, config: TrainingConfig | None = None
+    method: str, *, seed: int = 42, config: TrainingConfig | None = None, **params: Any
 ) -> SentimentClassifier:
-    """A new, unfitted classifier of ``method``; ``config`` only shapes ``bert``.
+    """A new, unfitted classifier of ``method``; ``config`` only shapes the encoder
+    methods (``bert``, ``zero-shot``); ``params`` are the class's own (e.g. the zero-shot
+    label ``descriptions``).
 
     Raises:
-        ConfigError: ``method`` is not one of :data:`METHODS`.
+        ConfigError: ``method`` is not one of :data:`METHODS`, or a parameter is not its.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}'", hint=f"choose one of: {', '.join(METHODS)}")
-    if method == "bert":
+    cls = classifier_class(method)
+    unknown = sorted(set(params) - set(cls._parameter_names()))
+    if unknown:
+        raise ConfigError(f"method '{method}' has no setting {', '.join(unknown)}")
+    if method in ENCODER_METHODS:
         base = config or TrainingConfig()
         config = TrainingConfig.from_dict({**base.to_dict(), "seed": seed})
-        return classifier_class(method)(config=config)  # type: ignore[call-arg]
-    return classifier_class(method)(seed=seed)  # type: ignore[call-arg]
+        return cls(config=config, **params)  # type: ignore[call-arg]
+    return cls(seed=seed, **params)  # type: ignore[call-arg]
 
 
 def load(
@@ -96,10 +111,8 @@ def load(
     method = read_metadata(path).get("method")
     if method not in METHODS:
         raise ModelError(f"{path}: unknown method '{method}' (known: {', '.join(METHODS)})")
-    if method == "bert":
-        from bertsent.models.bert import BertClassifier
-
-        return BertClassifier.load(
+    if method in ENCODER_METHODS:
+        return classifier_class(method).load(
             path, backend=backend, threads=threads, device=device, batch_size=batch_size
         )
     if backend not in ("torch", "auto"):

@@ -41,6 +41,7 @@ class SentimentClassifier(ABC):
     fitted_attribute: ClassVar[str]  # set by fit and load: its absence means "not fitted"
     resumable: ClassVar[bool] = False  # fit(work_dir=, resume=, callbacks=) keeps checkpoints
     has_encoder: ClassVar[bool] = False  # a transformer to explain (attention, [CLS] vectors)
+    needs_labels: ClassVar[bool] = True  # False: works with no labelled examples (zero-shot)
     labels_: list[str]
     metadata_: dict[str, Any]  # bertsent.json of a loaded model
     history_: list[dict[str, Any]]  # one entry per epoch or per setting tried on dev

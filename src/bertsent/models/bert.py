@@ -148,7 +148,7 @@ class BertClassifier(SentimentClassifier):
     def model_(self) -> Any:
         """The transformers model (read on first use after an ONNX ``load``)."""
         if self._model is None and self._saved_at is not None:
-            self._model = load_sequence_classifier(self._saved_at).eval()
+            self._model = self._read_torch_model(self._saved_at).eval()
         if self._model is None:
             raise AttributeError("model_")  # not fitted: hasattr() says so
         return self._model
@@ -295,11 +295,16 @@ class BertClassifier(SentimentClassifier):
             import torch
 
             half = HALF_DTYPES.get(backend)
-            model = load_sequence_classifier(path).eval()
+            model = cls._read_torch_model(path).eval()
             classifier.model_ = model.to(
                 device=device, dtype=getattr(torch, half) if half else None
             )
         return classifier  # the full history is in training_history.json
+
+    @classmethod
+    def _read_torch_model(cls, path: Path) -> Any:
+        """The saved PyTorch model (a transformers sequence classifier)."""
+        return load_sequence_classifier(path)
 
 
 def read_model_config(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,74 @@
+"""SetFit: contrastive pairs move the encoder; the logistic regression becomes one linear layer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertsent.data import DatasetSplits
+from bertsent.errors import ConfigError
+from bertsent.models import load
+from bertsent.models.setfit import SetFitClassifier, contrastive_pairs
+from bertsent.training.config import TrainingConfig
+
+
+def test_pairs_are_half_same_label_half_other_and_capped() -> None:
+    labels = ["a"] * 3 + ["b"] * 5
+    pairs = contrastive_pairs(labels, pairs_per_example=4, max_pairs=1000, seed=0)
+    assert len(pairs) == 2 * 4 * len(labels)
+    assert Counter(target for _, _, target in pairs) == {1.0: 32, 0.0: 32}
+    for i, j, target in pairs:
+        assert (labels[i] == labels[j]) == (target == 1.0)
+    assert len(contrastive_pairs(labels, 4, max_pairs=10, seed=0)) == 10
+    assert contrastive_pairs(labels, 4, 1000, seed=1) != pairs
+
+
+def separation(model: SetFitClassifier, texts: list[str], labels: list[str]) -> float:
+    """Mean cosine of same-label pairs minus that of different-label pairs."""
+    vectors = model.embed(texts)
+    cosines = vectors @ vectors.T
+    same = np.equal.outer(np.array(labels), np.array(labels))
+    off_diagonal = ~np.eye(len(texts), dtype=bool)
+    return float(cosines[same & off_diagonal].mean() - cosines[~same].mean())
+
+
+def test_contrastive_steps_pull_same_labels_together_and_the_head_is_the_regression(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    train, test = synthetic_splits.train, synthetic_splits.test
+    config = TrainingConfig(model=str(tiny_model_dir), max_length=32)
+    untouched = SetFitClassifier(config=config, pairs_per_example=1, max_pairs=0)
+    untouched.fit(train.texts, train.labels)  # no pairs: the pre-trained encoder
+    model = SetFitClassifier(config=config, max_pairs=960, learning_rate=5e-3, pair_batch_size=32)
+    model.fit(train.texts, train.labels, eval_texts=test.texts, eval_labels=test.labels)
+    before = separation(untouched, test.texts, test.labels)
+    after = separation(model, test.texts, test.labels)
+    assert after > before + 0.02, (before, after)  # a random encoder: every cosine near 1
+    assert model.history_[0]["dev_accuracy"] >= 0.8
+
+    # the saved linear layer gives exactly the regression's probabilities
+    regression = LogisticRegression(C=model.C, max_iter=2000)
+    regression.fit(model.embed(train.texts), train.labels)
+    expected = regression.predict_proba(model.embed(test.texts))
+    np.testing.assert_allclose(model.predict_proba(test.texts), expected, atol=1e-4)
+    loaded = load(model.save(tmp_path / "setfit"))
+    assert type(loaded) is SetFitClassifier and loaded.labels_ == ["negative", "positive"]
+    np.testing.assert_allclose(loaded.predict_proba(test.texts), expected, atol=1e-4)
+
+
+def test_three_labels_and_refusals(tiny_model_dir: Path) -> None:
+    config = TrainingConfig(model=str(tiny_model_dir), max_length=16)
+    texts = [f"{word} film {i}" for i in range(8) for word in ("great", "awful", "average")]
+    labels = [label for _ in range(8) for label in ("pos", "neg", "mixed")]
+    model = SetFitClassifier(config=config, max_pairs=32).fit(texts, labels)
+    assert model.labels_ == ["mixed", "neg", "pos"]
+    assert model.predict_proba(texts).shape == (24, 3)
+    with pytest.raises(ConfigError, match="at least two labels"):
+        SetFitClassifier(config=config).fit(["a", "b"], ["pos", "pos"])
+    with pytest.raises(ConfigError, match="not multi-label"):
+        SetFitClassifier(config=config).fit(["a", "b"], ["joy;fear", "anger"])
