@@ -17,7 +17,7 @@ from bertsent.cli.options import (
     parse_methods,
     training_config,
 )
-from bertsent.models import METHODS
+from bertsent.models import COMPARED_METHODS
 
 
 def add_parser(commands: Any) -> None:
@@ -32,8 +32,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--methods",
         type=parse_methods,
-        default=list(METHODS),
-        help=f"comma-separated (default: {','.join(METHODS)})",
+        default=list(COMPARED_METHODS),
+        help=f"comma-separated (default: {','.join(COMPARED_METHODS)})",
     )
     parser.add_argument(
         "--seeds", type=int, default=1, help="train each method this many times (default: 1)"

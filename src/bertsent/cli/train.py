@@ -52,6 +52,22 @@ def add_parser(commands: Any) -> None:
         'negative=a terrible movie, I hated it", or label names alone '
         "(default: the data's labels; fresh/rotten, positive/negative come described)",
     )
+    llm = parser.add_argument_group(
+        "--method llm", "a chat-completions server you run (key: $BERTSENT_LLM_API_KEY)"
+    )
+    llm.add_argument("--endpoint", help="base URL, e.g. http://127.0.0.1:8080/v1")
+    llm.add_argument("--llm-model", default="default", help="the model name the server expects")
+    llm.add_argument(
+        "--prompt", metavar="FILE", help="prompt template file with {labels} and {text}"
+    )
+    llm.add_argument(
+        "--examples-per-label", type=int, default=0, metavar="N",
+        help="few-shot: N labelled training reviews per label before each question",
+    )  # fmt: skip
+    llm.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    llm.add_argument(
+        "--llm-cache", metavar="FILE", help="answer cache (default ~/.cache/bertsent/llm.sqlite)"
+    )
     parser.add_argument("--output", required=True, help="directory for the saved model")
     add_overwrite_option(parser, "the --output folder or file")
     parser.add_argument(
@@ -59,6 +75,28 @@ def add_parser(commands: Any) -> None:
     )
     add_training_options(parser)
     parser.set_defaults(handler=run)
+
+
+def llm_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The llm method's settings from the command line (the prompt read from its file)."""
+    from pathlib import Path
+
+    from bertsent.errors import ConfigError
+
+    params: dict[str, Any] = {
+        "endpoint": args.endpoint,
+        "llm_model": args.llm_model,
+        "examples_per_label": args.examples_per_label,
+        "concurrency": args.concurrency,
+    }
+    if args.llm_cache:
+        params["cache"] = args.llm_cache
+    if args.prompt:
+        try:
+            params["prompt"] = Path(args.prompt).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--prompt {args.prompt}: cannot read it ({exc})") from None
+    return params
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +107,11 @@ def run(args: argparse.Namespace) -> int:
     config = training_config(args)
     if args.labels is not None and args.method != "zero-shot":
         raise ConfigError("--labels describes the labels of --method zero-shot")
+    if args.endpoint is not None and args.method != "llm":
+        raise ConfigError("--endpoint is the server of --method llm")
     params = {} if args.labels is None else {"descriptions": args.labels}
+    if args.method == "llm":
+        params = llm_params(args)
     result = train(
         args.data,
         config,
@@ -89,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         f"{key} {result.best[key]}" for key in ("epoch", "C", "temperature") if key in result.best
     )
     print(
-        f"{args.method} ({chosen}): dev accuracy {report['accuracy']:.4f} "
+        f"{args.method}{f' ({chosen})' if chosen else ''}: dev accuracy {report['accuracy']:.4f} "
         f"[{low:.4f}, {high:.4f}], macro-F1 {report['macro_f1']:.4f}, "
         f"{result.train_examples_per_second:.1f} training examples/s"
     )

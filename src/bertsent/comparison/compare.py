@@ -35,8 +35,8 @@ from bertsent.data.tasks import is_multi_label
 from bertsent.evaluation.behaviour import run_suite, suite_applies
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import (
+    COMPARED_METHODS,
     DISPLAY_NAMES,
-    METHODS,
     SentimentClassifier,
     classifier_class,
     load,
@@ -102,7 +102,7 @@ def _train_or_reuse(
 def compare(
     data: str | DatasetSplits,
     *,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = COMPARED_METHODS,
     seeds: int = 1,
     output_dir: str | Path = "runs/compare",
     config: TrainingConfig | None = None,
@@ -151,7 +151,7 @@ def compare(
     )
     splits = held_out_splits(loaded, config.seed)
     test = splits.split("test")
-    if is_multi_label(splits.train.labels) and list(methods) == list(METHODS):
+    if is_multi_label(splits.train.labels) and list(methods) == list(COMPARED_METHODS):
         methods = [method for method in methods if method in MULTI_LABEL_METHODS]
         logger.info("several labels per review: comparing %s", ", ".join(methods))
     runs, correctness = [], {}

@@ -38,6 +38,9 @@ LABEL_SEPARATOR = ";"  # joins the labels of one multi-label review
 # joins a sentence and its aspect into one model input; the BERT separator token, so
 # the tokenizer encodes the joined text as the pair (see encoders.tokenization)
 PAIR_SEPARATOR = " [SEP] "
+# the label of a review a model declined to classify (a row of zero probabilities: an
+# LLM whose reply named no label); it counts as wrong, never as a guessed class
+ABSTAINED = "abstained"
 ASPECT_COLUMN = "aspect"
 
 
@@ -62,8 +65,12 @@ class Task:
         return text
 
     def decide(self, probabilities: np.ndarray) -> list[str]:
-        """The predicted label of each (n, classes) probability row: the most probable."""
-        return [self.labels[i] for i in np.asarray(probabilities).argmax(axis=1)]
+        """The predicted label of each (n, classes) probability row: the most probable
+        (``abstained`` for a row of zeros)."""
+        probabilities = np.asarray(probabilities)
+        chosen = probabilities.argmax(axis=1)
+        answered = probabilities.max(axis=1, initial=0.0) > 0
+        return [self.labels[i] if ok else ABSTAINED for i, ok in zip(chosen, answered, strict=True)]
 
     def names(self, label: str) -> list[str]:
         """The class names one label cell stands for."""

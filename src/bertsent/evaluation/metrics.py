@@ -88,7 +88,8 @@ def classification_report(
 
     index = {label: i for i, label in enumerate(labels)}
     y_true = np.array([index[g] for g in gold])
-    y_pred = probabilities.argmax(axis=1)
+    # -1: abstained (a row of zeros), wrong for every class and in no confusion column
+    y_pred = np.where(probabilities.max(axis=1, initial=0.0) > 0, probabilities.argmax(axis=1), -1)
     classes = list(range(len(labels)))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0
@@ -96,6 +97,7 @@ def classification_report(
     correct = (y_true == y_pred).astype(float)
     return {
         "n": len(y_true),
+        "abstained": int((y_pred == -1).sum()),
         "accuracy": float(correct.mean()),
         "accuracy_ci": list(bootstrap_accuracy_interval(correct, seed=seed)),
         "macro_f1": float(

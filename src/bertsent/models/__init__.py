@@ -10,6 +10,7 @@ from bertsent.models.base import METADATA_FILE, SentimentClassifier, read_metada
 from bertsent.training.config import TrainingConfig
 
 __all__ = [
+    "COMPARED_METHODS",
     "DISPLAY_NAMES",
     "ENCODER_METHODS",
     "METADATA_FILE",
@@ -33,6 +34,7 @@ _CLASSES = {
     "bert": ("bertsent.models.bert", "BertClassifier"),
     "zero-shot": ("bertsent.models.zero_shot", "ZeroShotClassifier"),
     "setfit": ("bertsent.models.setfit", "SetFitClassifier"),
+    "llm": ("bertsent.models.llm", "LlmClassifier"),
 }
 
 
@@ -47,12 +49,16 @@ def classifier_class(method: str) -> type[SentimentClassifier]:
 
 # Method names in the order comparisons list them: no labels first, then simplest first,
 # the fine-tuned encoder last.
-METHODS = ("zero-shot", "bow-svm", "tfidf-lr", "nbsvm", "lstm", "setfit", "bert")
+METHODS = ("zero-shot", "llm", "bow-svm", "tfidf-lr", "nbsvm", "lstm", "setfit", "bert")
+# what `bertsent compare` trains unless told: every method that runs on this machine
+# alone (the llm method needs the user's server)
+COMPARED_METHODS = tuple(method for method in METHODS if method != "llm")
 # the methods whose saved models run on the encoder backends (torch, bf16, ONNX, INT8)
 ENCODER_METHODS = ("bert", "zero-shot", "setfit")
 DISPLAY_NAMES = {
     "zero-shot": "Zero-shot (embeddings)",
     "setfit": "SetFit (few-shot)",
+    "llm": "LLM (prompted)",
     "bow-svm": "BOW + SVM",
     "tfidf-lr": "TF-IDF + LR",
     "nbsvm": "NB-SVM",

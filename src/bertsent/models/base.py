@@ -289,7 +289,8 @@ def prediction_rows(
     for i, row in enumerate(probabilities):
         scores = {label: number(p) for label, p in zip(labels, row, strict=True)}
         label = decided[i]
-        score = max(scores[name] for name in task.names(label))  # the most probable chosen
+        # the most probable chosen (0 for an abstention)
+        score = max(scores.get(name, 0.0) for name in task.names(label))
         extra = {name: number(values[i]) for name, values in outputs.items()}
         results.append({"label": label, "score": score, "scores": scores, **extra})
     return results

@@ -1,0 +1,313 @@
+"""Zero- or few-shot classification by a large language model the user runs.
+
+Any OpenAI-compatible chat-completions server works (vLLM, llama.cpp's server, Ollama,
+hosted APIs). Each review becomes one request; the reply must name one label. A reply
+outside the label set is asked again, then counted as abstained (a row of zero
+probabilities, the label ``abstained``), never guessed. Requests run ``concurrency`` at a
+time with retries and exponential backoff on 429/5xx and timeouts; every answer is kept
+in an on-disk cache keyed by server model, prompt and text, so a rerun (or a run that
+resumes after a failure) asks only what it has not asked before. The API key comes from
+an environment variable, never the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from bertsent.data.tasks import is_multi_label, label_names
+from bertsent.errors import ConfigError, ModelError
+from bertsent.models.base import SentimentClassifier, require_fitted
+from bertsent.progress import progress_bar
+
+SETTINGS_FILE = "llm.json"
+API_KEY_VARIABLE = "BERTSENT_LLM_API_KEY"
+DEFAULT_CACHE = Path("~/.cache/bertsent/llm.sqlite")
+DEFAULT_PROMPT = (
+    "Classify the sentiment of the movie review below. Answer with exactly one word, "
+    "one of: {labels}.\n\nReview: {text}\nAnswer:"
+)
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class LlmClassifier(SentimentClassifier):
+    """A chat-completions model asked for one label per review.
+
+    Args:
+        endpoint: The server's base URL, e.g. ``http://127.0.0.1:8080/v1``.
+        llm_model: The model name the server expects.
+        prompt: Template with ``{labels}`` and ``{text}``.
+        examples_per_label: Labelled reviews per label shown before each question (few-shot).
+        concurrency: Requests in flight at once.
+        attempts: Tries per request on connection errors, timeouts, 429 and 5xx.
+        invalid_retries: Extra asks when the reply names no label.
+        timeout: Seconds to wait for one reply.
+        cache: SQLite file of answers (shared by runs; ``None``: no cache).
+        seed: Picks the few-shot examples.
+    """
+
+    method = "llm"
+    fitted_attribute = "labels_"
+    needs_labels = False
+    calls_: int  # requests sent by the last predict_proba (0: all from the cache)
+    abstained_: int  # reviews of the last predict_proba without a valid label
+    examples_: list[tuple[str, str]]  # (text, label) shown before each question
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        llm_model: str = "default",
+        prompt: str = DEFAULT_PROMPT,
+        examples_per_label: int = 0,
+        concurrency: int = 4,
+        attempts: int = 4,
+        invalid_retries: int = 1,
+        timeout: float = 60.0,
+        cache: str | None = str(DEFAULT_CACHE),
+        seed: int = 42,
+    ) -> None:
+        self.endpoint = endpoint
+        self.llm_model = llm_model
+        self.prompt = prompt
+        self.examples_per_label = examples_per_label
+        self.concurrency = concurrency
+        self.attempts = attempts
+        self.invalid_retries = invalid_retries
+        self.timeout = timeout
+        self.cache = cache
+        self.seed = seed
+
+    def check_settings(self) -> None:
+        if not self.endpoint:
+            raise ConfigError(
+                "the llm method needs --endpoint (an OpenAI-compatible server's base URL)",
+                hint="e.g. --endpoint http://127.0.0.1:8080/v1 --llm-model NAME",
+            )
+        if "{text}" not in self.prompt or "{labels}" not in self.prompt:
+            raise ConfigError("the LLM prompt template needs both {labels} and {text}")
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        eval_texts: Sequence[str] | None = None,
+        eval_labels: Sequence[str] | None = None,
+        **unused: Any,
+    ) -> Self:
+        """Take the label set (and the few-shot examples) from the labelled reviews;
+        nothing is sent to the server here."""
+        self.check_settings()
+        seen = [*labels, *(eval_labels or [])]
+        if not seen:
+            raise ConfigError("the llm method needs labelled reviews to know the label set")
+        if is_multi_label(seen):
+            raise ConfigError("the llm method classifies one label per review, not multi-label")
+        self.labels_ = label_names(seen)
+        rng = random.Random(self.seed)
+        self.examples_ = []
+        for label in self.labels_:
+            pool = [text for text, gold in zip(texts, labels, strict=True) if gold == label]
+            chosen = rng.sample(pool, min(self.examples_per_label, len(pool)))
+            self.examples_ += [(text, label) for text in chosen]
+        rng.shuffle(self.examples_)
+        self.history_, self.best_ = [], {}
+        self._record_fit(0.0, 0)
+        self._remember_training_texts([text for text, _ in self.examples_])
+        return self
+
+    def messages(self, text: str) -> list[dict[str, str]]:
+        """The chat for one review: the few-shot examples as earlier turns, then the question."""
+        require_fitted(self)
+        names = ", ".join(self.labels_)
+        chat = []
+        for example, label in self.examples_:
+            chat.append({"role": "user", "content": self.prompt.format(labels=names, text=example)})
+            chat.append({"role": "assistant", "content": label})
+        chat.append({"role": "user", "content": self.prompt.format(labels=names, text=text)})
+        return chat
+
+    def parse(self, reply: str) -> str | None:
+        """The label a reply names: the whole reply, else the only label word in it."""
+        cleaned = reply.strip().strip(".!\"'`* \n").lower()
+        by_name = {label.lower(): label for label in self.labels_}
+        if cleaned in by_name:
+            return by_name[cleaned]
+        named = {
+            label for lower, label in by_name.items()
+            if re.search(rf"(?<!\w){re.escape(lower)}(?!\w)", cleaned)
+        }  # fmt: skip
+        return named.pop() if len(named) == 1 else None
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """One-hot rows of the labels the model named; zero rows where it abstained.
+
+        Raises:
+            ModelError: the server cannot be reached, or keeps failing, after retries
+                (answers received so far stay in the cache, so a rerun continues).
+        """
+        require_fitted(self)
+        result = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
+        cache = AnswerCache(self.cache)
+        client = ChatClient(self.endpoint or "", self.timeout, self.attempts)
+        lock = threading.Lock()
+        counts = {"calls": 0, "abstained": 0}
+
+        def answer(index: int) -> None:
+            messages = self.messages(texts[index])
+            key = cache.key(self.llm_model, messages)
+            reply = cache.get(key)
+            label = None if reply is None else self.parse(reply)
+            tries = 0
+            while label is None and tries <= self.invalid_retries:
+                reply = client.complete(self.llm_model, messages)
+                tries += 1
+                label = self.parse(reply)
+                if label is not None:
+                    cache.put(key, reply)
+            with lock:
+                counts["calls"] += tries
+                if label is None:
+                    counts["abstained"] += 1
+                else:
+                    result[index, self.labels_.index(label)] = 1.0
+
+        try:
+            with (
+                progress_bar(len(texts), "review") as bar,
+                ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool,
+            ):
+                for _ in pool.map(answer, range(len(texts))):
+                    bar.update(1)
+        finally:
+            cache.close()
+            self.calls_, self.abstained_ = counts["calls"], counts["abstained"]
+        return result
+
+    def count_parameters(self) -> int:
+        return 0  # held by the server, not by us
+
+    def _write_model(self, folder: Path) -> None:
+        settings = {"labels": self.labels_, "examples": self.examples_}
+        (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
+
+    @classmethod
+    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
+        try:
+            settings = json.loads((path / SETTINGS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path / SETTINGS_FILE} is missing or damaged ({exc})") from None
+        classifier = cls(**metadata["params"])
+        classifier.labels_ = list(settings["labels"])
+        classifier.examples_ = [(text, label) for text, label in settings["examples"]]
+        return classifier
+
+
+class ChatClient:
+    """POSTs to ``{endpoint}/chat/completions`` with retries and exponential backoff."""
+
+    def __init__(self, endpoint: str, timeout: float, attempts: int) -> None:
+        self.url = endpoint.rstrip("/") + "/chat/completions"
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        key = os.environ.get(API_KEY_VARIABLE)
+        self.headers = {"Content-Type": "application/json"}
+        if key:
+            self.headers["Authorization"] = f"Bearer {key}"
+
+    def complete(self, model: str, messages: list[dict[str, str]]) -> str:
+        """The reply's text.
+
+        Raises:
+            ModelError: after ``attempts`` failures, naming the last one.
+        """
+        body = json.dumps(
+            {"model": model, "messages": messages, "temperature": 0, "max_tokens": 8}
+        ).encode()
+        problem = ""
+        for attempt in range(self.attempts):
+            request = urllib.request.Request(self.url, body, self.headers, method="POST")
+            wait = min(30.0, 0.5 * 2**attempt)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    reply = json.loads(response.read())
+                return str(reply["choices"][0]["message"]["content"] or "")
+            except urllib.error.HTTPError as error:
+                problem = f"HTTP {error.code} {error.reason}"
+                if error.code not in RETRYABLE_STATUS:
+                    break
+                retry_after = error.headers.get("Retry-After", "")
+                if retry_after.replace(".", "", 1).isdigit():
+                    wait = min(60.0, float(retry_after))
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+                reason = getattr(error, "reason", error)
+                problem = (
+                    f"timed out after {self.timeout:g} s"
+                    if isinstance(reason, TimeoutError)
+                    else f"cannot connect ({reason})"
+                )
+            except (ValueError, KeyError, IndexError, TypeError) as error:
+                problem = f"a reply that is not a chat completion ({error})"
+                break
+            if attempt + 1 < self.attempts:
+                time.sleep(wait)
+        raise ModelError(
+            f"LLM endpoint {self.url}: {problem} (after {attempt + 1} attempts)",
+            hint="check --endpoint and that the server is running; answers received so far "
+            "are cached, so running again continues where this stopped",
+        )
+
+
+class AnswerCache:
+    """Valid replies in SQLite, keyed by a hash of the server model and the chat."""
+
+    def __init__(self, path: str | None) -> None:
+        self.connection: sqlite3.Connection | None = None
+        self.lock = threading.Lock()
+        if path is None:
+            return
+        file = Path(path).expanduser()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(str(file), check_same_thread=False, timeout=30)
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, reply TEXT NOT NULL)"
+        )
+
+    @staticmethod
+    def key(model: str, messages: list[dict[str, str]]) -> str:
+        text = json.dumps({"model": model, "messages": messages}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        if self.connection is None:
+            return None
+        with self.lock:
+            row = self.connection.execute(
+                "SELECT reply FROM answers WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, reply: str) -> None:
+        if self.connection is None:
+            return
+        with self.lock, self.connection:
+            self.connection.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, reply))
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
