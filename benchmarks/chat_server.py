@@ -25,16 +25,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-POSITIVE = set(
-    "good great best fine fun funny enjoyable entertaining moving wonderful excellent "
-    "brilliant beautiful charming delightful smart clever engaging compelling powerful "
-    "touching witty superb solid rare gem love loved lovely masterpiece terrific".split()  # noqa: SIM905
-)
-NEGATIVE = set(
-    "bad worst boring dull tedious mess awful terrible stupid flat lifeless pointless "
-    "predictable tired lame weak poor waste unfunny clumsy sloppy bland hate hated "
-    "fails failure annoying silly disappointing mediocre forgettable".split()  # noqa: SIM905
-)
+POSITIVE_WORDS = """good great best fine fun funny enjoyable entertaining moving wonderful
+excellent brilliant beautiful charming delightful smart clever engaging compelling powerful
+touching witty superb solid rare gem love loved lovely masterpiece terrific"""
+NEGATIVE_WORDS = """bad worst boring dull tedious mess awful terrible stupid flat lifeless
+pointless predictable tired lame weak poor waste unfunny clumsy sloppy bland hate hated
+fails failure annoying silly disappointing mediocre forgettable"""
+POSITIVE, NEGATIVE = set(POSITIVE_WORDS.split()), set(NEGATIVE_WORDS.split())
 POSITIVE_LABELS = ("fresh", "positive", "pos")
 
 
