@@ -190,3 +190,53 @@ def _exclude_overlap(
         len(texts),
     )
     return filtered, removed
+
+
+def pretrain(
+    data: str,
+    output_dir: str | Path,
+    config: TrainingConfig | None = None,
+    *,
+    text_column: str = "text",
+    mlm_probability: float = 0.15,
+    whole_word_mask: bool = False,
+    max_minutes: float | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Continue masked-LM pre-training on unlabelled reviews; save a model folder that
+    ``train(config=TrainingConfig(model=output_dir))`` fine-tunes.
+
+    ``data`` as :func:`bertsent.data.read_unlabelled` reads it: a dataset's training
+    texts (task-adaptive), or every text of a file or folder (domain-adaptive). The
+    other arguments are :func:`bertsent.training.pretrain.pretrain`'s. Returns the
+    record written to ``pretraining.json`` (held-out masked-LM loss before and after).
+    """
+    from bertsent.atomic import atomic_directory
+    from bertsent.data import read_unlabelled
+    from bertsent.training.pretrain import RECORD_FILE, save_pretrained
+    from bertsent.training.pretrain import pretrain as continue_pretraining
+
+    config = (config or TrainingConfig()).validate()
+    output = Path(output_dir)
+    what = "bertsent pretrain folder"
+    check_replaceable(output, RECORD_FILE, what, overwrite=overwrite)  # before the minutes
+    texts, described = read_unlabelled(data, text_column)
+    logger.info("pre-training %s on %s", config.model, described)
+    work_dir = checkpoint_dir(output)
+    result = continue_pretraining(
+        texts,
+        config,
+        work_dir,
+        mlm_probability=mlm_probability,
+        whole_word_mask=whole_word_mask,
+        max_minutes=max_minutes,
+        resume=resume,
+        callbacks=callbacks,
+    )
+    result.record["data"] = {"spec": data, "texts": described}
+    with atomic_directory(output, RECORD_FILE, what, overwrite=overwrite or None) as folder:
+        save_pretrained(result, folder, texts)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return result.record

@@ -12,6 +12,7 @@ from bertsent.errors import BertsentError
 
 COMMANDS = (
     "train",
+    "pretrain",
     "evaluate",
     "predict",
     "compare",

@@ -27,6 +27,7 @@ __all__ = [
     "iter_records",
     "load_dataset",
     "read_split",
+    "read_unlabelled",
     "single_file",
 ]
 
@@ -89,6 +90,40 @@ def single_file(spec: str) -> Path | None:
         return None
     path = Path(spec)
     return path if path.is_file() else None
+
+
+def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], str]:
+    """Texts for pre-training, and what they are.
+
+    A named dataset, or a folder with ``train.*``, gives its training texts only (the
+    texts a model is scored on stay unseen: task-adaptive pre-training); any other file
+    gives all its texts (labels not needed), any other folder all its data files'.
+
+    Raises:
+        DataError: nothing to read, or a file with no texts (naming it).
+    """
+    path = Path(spec)
+    folder_with_train = path.is_dir() and any(
+        p.stem == "train" and p.suffix.lower() in SUPPORTED_SUFFIXES for p in path.iterdir()
+    )
+    if spec == rotten_tomatoes.NAME or spec.startswith("hub:") or folder_with_train:
+        splits = load_dataset(spec, text_column=text_column)
+        return list(splits.train.texts), f"the {len(splits.train):,} training texts of {spec}"
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        if not files:
+            raise DataError(f"{path}: no {', '.join(SUPPORTED_SUFFIXES)} files")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataError(f"{spec}: no such file, folder or dataset")
+    texts = []
+    for file in files:
+        found = [record.text for record in iter_records(file, text_column, None)]
+        if not found:
+            raise DataError(f"{file}: no texts to pre-train on (the file has no rows)")
+        texts += found
+    return texts, f"{len(texts):,} texts from {', '.join(file.name for file in files)}"
 
 
 def read_split(

@@ -159,3 +159,21 @@ class InterruptCallback(TrainerCallback):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         self.previous = {}
+
+
+class TimeLimitCallback(TrainerCallback):
+    """Stop (with a checkpoint) once ``minutes`` of training have passed."""
+
+    def __init__(self, minutes: float) -> None:
+        self.minutes = minutes
+        self.deadline = 0.0
+        self.reached = False
+
+    def on_train_begin(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        self.deadline = time.monotonic() + self.minutes * 60
+
+    def on_step_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if time.monotonic() >= self.deadline:
+            self.reached = control.should_training_stop = control.should_save = True
