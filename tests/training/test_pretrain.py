@@ -82,7 +82,7 @@ def test_the_pretrained_folder_fine_tunes_and_its_texts_count_as_seen(
 def test_bad_unlabelled_data_is_named(tiny_model_dir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("text\n")
-    with pytest.raises(DataError, match="empty.csv: no texts to pre-train on"):
+    with pytest.raises(DataError, match=r"empty\.csv: no texts to pre-train on"):
         pretrain(str(empty), tmp_path / "out", config(tiny_model_dir))
     with pytest.raises(DataError, match="no such file, folder or dataset"):
         pretrain(str(tmp_path / "missing.csv"), tmp_path / "out", config(tiny_model_dir))
