@@ -12,13 +12,17 @@ from scipy import sparse
 
 from bertsent.data import DatasetSplits
 from bertsent.errors import ConfigError, ModelError
-from bertsent.models import METHODS, create, load
+from bertsent.models import ENCODER_METHODS, METHODS, classifier_class, create, load
 from bertsent.models.baselines import LEGACY_PIPELINE_FILE, LinearBaseline
 from bertsent.models.linear_state import SPEC_FILE
 from bertsent.models.nbsvm import NBSVM
 
-# the methods that need no pre-trained encoder
-BASELINES = [method for method in METHODS if method not in ("bert", "zero-shot", "setfit")]
+# the methods that learn from labels alone, with no pre-trained encoder or server
+BASELINES = [
+    method
+    for method in METHODS
+    if method not in ENCODER_METHODS and classifier_class(method).needs_labels
+]
 
 
 @pytest.fixture(scope="module", params=BASELINES)
