@@ -21,6 +21,7 @@ from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import balanced_class_weights
+from tests.callbacks import SendSigint
 
 
 def tiny_config(model_dir: Path, **overrides: Any) -> TrainingConfig:
@@ -223,17 +224,6 @@ def test_class_weights_and_early_stopping(
     config = tiny_config(tiny_model_dir, epochs=1, learning_rate=1e-9)
     train(imbalanced, config, tmp_path / "unweighted", callbacks=[record])
     assert record.module.class_weights is None  # off by default
-
-
-class SendSigint(TrainerCallback):
-    """Presses Ctrl-C (a real SIGINT to this process) during a given step."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step + 1 == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes(

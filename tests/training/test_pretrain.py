@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from transformers import TrainerCallback
 
 from bertsent.data import DatasetSplits
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
 from bertsent.pipeline import checkpoint_dir, pretrain, train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.pretrain import CURVE_FIGURE, RECORD_FILE
+from tests.callbacks import SendSigint
 from tests.conftest import synthetic_reviews, write_csv
-
-
-class SendSigint(TrainerCallback):
-    """Presses Ctrl-C (a real SIGINT to this process) before a given step."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step + 1 == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 @pytest.fixture(scope="module")

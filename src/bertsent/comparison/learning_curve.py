@@ -10,6 +10,7 @@ run's epochs are recorded.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -189,13 +190,11 @@ def label_advice(curve: dict[str, Any]) -> str | None:
             winners.append((size, name, score))
     if len({name for _, name, _ in winners}) < 2:
         return f"At every size measured, use {winners[0][1]}." if winners else None
-    ranges: list[list[Any]] = []  # [name, first size, last size, scores]
-    for size, name, score in winners:
-        if ranges and ranges[-1][0] == name:
-            ranges[-1][2] = size
-            ranges[-1][3].append(score)
-        else:
-            ranges.append([name, size, size, [score]])
+    # consecutive sizes with the same winner: (name, first size, last size, scores)
+    ranges = []
+    for name, group in itertools.groupby(winners, key=lambda winner: winner[1]):
+        run = list(group)
+        ranges.append((name, run[0][0], run[-1][0], [score for _, _, score in run]))
     parts = []
     for i, (name, first, last, scores) in enumerate(ranges):
         low, high = min(scores), max(scores)
@@ -226,7 +225,7 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
     merged = json.loads(json.dumps(curve))  # deep copy
     for method, entry in merged["methods"].items():
         runs = [run for run in comparison["runs"] if run["method"] == method]
-        if not runs or curve["train_size"] in entry["sizes"] or not entry.get("needs_labels", 1):
+        if not runs or curve["train_size"] in entry["sizes"] or not entry.get("needs_labels", True):
             continue
         accuracies = [run["accuracy"] for run in runs]
         entry["sizes"].append(curve["train_size"])

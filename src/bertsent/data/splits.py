@@ -8,6 +8,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -153,6 +154,16 @@ def text_hashes(texts: Iterable[str]) -> np.ndarray:
 
 # texts without a letter or digit (e.g. only emoji) all normalise to "": never a match
 _EMPTY_HASH = text_hashes([""])
+
+
+# sorted 8-byte hashes of the normalised training texts (numpy .npy, never pickled),
+# saved in every model folder (and pre-trained encoder folder) that saw them
+TRAIN_HASHES_FILE = "train_texts.npy"
+
+
+def save_text_hashes(folder: Path, hashes: np.ndarray) -> None:
+    """Write ``hashes`` (from :func:`training_text_hashes`) as ``folder/TRAIN_HASHES_FILE``."""
+    np.save(folder / TRAIN_HASHES_FILE, hashes.astype("<u8"), allow_pickle=False)
 
 
 def training_text_hashes(texts: Iterable[str]) -> np.ndarray:

@@ -67,10 +67,11 @@ class Task:
     def decide(self, probabilities: np.ndarray) -> list[str]:
         """The predicted label of each (n, classes) probability row: the most probable
         (``abstained`` for a row of zeros)."""
-        probabilities = np.asarray(probabilities)
-        chosen = probabilities.argmax(axis=1)
-        answered = probabilities.max(axis=1, initial=0.0) > 0
-        return [self.labels[i] if ok else ABSTAINED for i, ok in zip(chosen, answered, strict=True)]
+        chosen = np.asarray(probabilities).argmax(axis=1)
+        return [
+            self.labels[i] if ok else ABSTAINED
+            for i, ok in zip(chosen, answered(probabilities), strict=True)
+        ]
 
     def names(self, label: str) -> list[str]:
         """The class names one label cell stands for."""
@@ -203,6 +204,11 @@ class MultiLabelTask(Task):
             "separator": LABEL_SEPARATOR,
             "thresholds": dict(zip(self.labels, self.thresholds.tolist(), strict=True)),
         }
+
+
+def answered(probabilities: np.ndarray) -> np.ndarray:
+    """(n,) booleans: the row names a class; False for a row of zeros (an abstention)."""
+    return np.asarray(probabilities).max(axis=1, initial=0.0) > 0
 
 
 def split_labels(value: str) -> list[str]:

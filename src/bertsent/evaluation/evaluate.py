@@ -27,12 +27,11 @@ from bertsent.data import (
     read_split,
     single_file,
 )
-from bertsent.data.splits import text_hashes
+from bertsent.data.splits import TRAIN_HASHES_FILE, text_hashes
 from bertsent.data.tasks import LABEL_SEPARATOR, MultiLabelTask, Task, is_multi_label
 from bertsent.errors import ConfigError, DataError
 from bertsent.evaluation.metrics import task_report
 from bertsent.models import SentimentClassifier, load
-from bertsent.models.base import TRAIN_HASHES_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.data.tasks import MultiLabelTask, Task
+from bertsent.data.tasks import MultiLabelTask, Task, answered
 
 
 def bootstrap_accuracy_interval(
@@ -89,7 +89,7 @@ def classification_report(
     index = {label: i for i, label in enumerate(labels)}
     y_true = np.array([index[g] for g in gold])
     # -1: abstained (a row of zeros), wrong for every class and in no confusion column
-    y_pred = np.where(probabilities.max(axis=1, initial=0.0) > 0, probabilities.argmax(axis=1), -1)
+    y_pred = np.where(answered(probabilities), probabilities.argmax(axis=1), -1)
     classes = list(range(len(labels)))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0

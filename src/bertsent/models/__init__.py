@@ -75,7 +75,7 @@ def create(
     method: str, *, seed: int = 42, config: TrainingConfig | None = None, **params: Any
 ) -> SentimentClassifier:
     """A new, unfitted classifier of ``method``; ``config`` only shapes the encoder
-    methods (``bert``, ``zero-shot``); ``params`` are the class's own (e.g. the zero-shot
+    methods (:data:`ENCODER_METHODS`); ``params`` are the class's own (e.g. the zero-shot
     label ``descriptions``).
 
     Raises:

@@ -15,15 +15,18 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from bertsent.atomic import atomic_directory
-from bertsent.data.splits import Split, carve, training_text_hashes
+from bertsent.data.splits import (
+    TRAIN_HASHES_FILE,
+    Split,
+    carve,
+    save_text_hashes,
+    training_text_hashes,
+)
 from bertsent.data.tasks import Task, task_from_record
 from bertsent.errors import ModelError
 
 METADATA_FILE = "bertsent.json"
 FORMAT_VERSION = 1
-# sorted 8-byte hashes of the normalised training texts (numpy .npy, never pickled):
-# evaluate counts how many scored texts the model was trained on
-TRAIN_HASHES_FILE = "train_texts.npy"
 DAMAGED_HINT = "retrain the model, or copy the model folder again"
 
 
@@ -206,7 +209,7 @@ class SentimentClassifier(ABC):
             write_model(temporary)
             hashes = getattr(self, "train_hashes_", None)
             if hashes is not None:
-                np.save(temporary / TRAIN_HASHES_FILE, hashes.astype("<u8"), allow_pickle=False)
+                save_text_hashes(temporary, hashes)
             (temporary / METADATA_FILE).write_text(
                 self._metadata_record(settings, metadata), encoding="utf-8"
             )

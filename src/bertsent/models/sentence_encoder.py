@@ -40,14 +40,14 @@ class SentenceEncoderClassifier(BertClassifier):
 
     has_encoder = False  # no [CLS] head: the explain views are for fine-tuned models
 
-    def _assemble(self, config: TrainingConfig, labels: list[str], encoder: Any = None) -> None:
+    def _assemble(self, config: TrainingConfig, labels: list[str]) -> None:
         """Load the encoder and tokenizer of ``config.model`` under a zero linear layer."""
         import torch
 
         from bertsent.encoders.pretrained import load_encoder, load_tokenizer
         from bertsent.encoders.similarity import PooledLinearClassifier
 
-        encoder = encoder if encoder is not None else load_encoder(config.model)
+        encoder = load_encoder(config.model)
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {label: i for i, label in enumerate(labels)}
         width = encoder.config.hidden_size

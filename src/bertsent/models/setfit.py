@@ -145,8 +145,19 @@ class SetFitClassifier(SentenceEncoderClassifier):
         import torch
         from transformers import get_linear_schedule_with_warmup
 
+        from bertsent.encoders.engine import pad_batch
+        from bertsent.encoders.tokenization import encode
+
         config = self.config or TrainingConfig()
         module = self.model_
+        # each text once, as the engine tokenises it for prediction; padded per batch
+        ids = encode(self.tokenizer_, texts, config.max_length, config.truncation)
+        pad_id = self.tokenizer_.pad_token_id or 0
+
+        def embedded(rows: list[int]) -> torch.Tensor:
+            input_ids, attention_mask = pad_batch([ids[row] for row in rows], pad_id)
+            return module.embed(input_ids, attention_mask)
+
         steps = self.epochs * -(-len(pairs) // self.pair_batch_size)
         optimizer = torch.optim.AdamW(module.encoder.parameters(), lr=self.learning_rate)
         schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
@@ -158,10 +169,10 @@ class SetFitClassifier(SentenceEncoderClassifier):
                 rng.shuffle(pairs)
                 for start in range(0, len(pairs), self.pair_batch_size):
                     batch = pairs[start : start + self.pair_batch_size]
-                    first = self._tokens([texts[i] for i, _, _ in batch])
-                    second = self._tokens([texts[j] for _, j, _ in batch])
+                    first = embedded([i for i, _, _ in batch])
+                    second = embedded([j for _, j, _ in batch])
                     targets = torch.tensor([target for _, _, target in batch])
-                    cosines = (module.embed(**first) * module.embed(**second)).sum(dim=-1)
+                    cosines = (first * second).sum(dim=-1)
                     loss = torch.nn.functional.mse_loss(cosines, targets)
                     loss.backward()
                     optimizer.step()
@@ -171,13 +182,6 @@ class SetFitClassifier(SentenceEncoderClassifier):
                     bar.update(1)
         module.eval()
         return losses
-
-    def _tokens(self, texts: list[str]) -> dict[str, Any]:
-        config = self.config or TrainingConfig()
-        encoded = self.tokenizer_(
-            texts, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt"
-        )
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     def _card(self, metadata: dict[str, Any], dev_report: dict[str, Any]) -> str:
         return f"""---

@@ -37,6 +37,11 @@ KNOWN_DESCRIPTIONS = {
 }
 
 
+def known_description(label: str) -> str:
+    """The built-in description of a common label name, else the name itself."""
+    return KNOWN_DESCRIPTIONS.get(label, label)
+
+
 def parse_label_descriptions(value: str) -> dict[str, str]:
     """``"positive=a great movie;negative=a terrible movie"`` (or ``"positive;negative"``)
     as a mapping; a label named alone gets its known description or its own name.
@@ -55,7 +60,7 @@ def parse_label_descriptions(value: str) -> dict[str, str]:
             )
         if name in descriptions:
             raise ConfigError(f"label descriptions '{value}': '{name}' is given twice")
-        descriptions[name] = description or KNOWN_DESCRIPTIONS.get(name, name)
+        descriptions[name] = description or known_description(name)
     return descriptions
 
 
@@ -102,7 +107,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
                     hint='pass descriptions, e.g. --labels "positive=a great movie;'
                     'negative=a terrible movie"',
                 )
-            return {name: KNOWN_DESCRIPTIONS.get(name, name) for name in sorted(set(labels))}
+            return {name: known_description(name) for name in sorted(set(labels))}
         unknown = sorted(set(labels) - set(given))
         if unknown:
             raise ConfigError(

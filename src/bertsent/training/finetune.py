@@ -130,6 +130,24 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def checkpoint_to_resume(work_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint a run continues from: the newest in ``work_dir`` when ``resume``.
+
+    Raises:
+        ConfigError: ``work_dir`` holds checkpoints but ``resume`` is False (they
+            would be overwritten by a fresh start).
+    """
+    checkpoint = latest_checkpoint(work_dir) if work_dir.exists() else None
+    if checkpoint is not None and not resume:
+        raise ConfigError(
+            f"{work_dir} holds checkpoints of an earlier, unfinished run",
+            hint="pass --resume to continue it, or delete that folder to start over",
+        )
+    if resume and checkpoint is None:
+        logger.warning("no checkpoint in %s: starting from the beginning", work_dir)
+    return checkpoint
+
+
 def classification_metrics(eval_prediction: Any) -> dict[str, float]:
     """Accuracy and macro-F1 from the Trainer's (logits, label ids); for a multi-label
     task (0/1 label rows) exact-match accuracy and macro-F1 at 0.5."""
@@ -210,14 +228,7 @@ def fine_tune(
     device = device_name()
     config = config.validate().for_device(device)
     assert config.batch_size is not None and config.learning_rate is not None  # for_device
-    checkpoint = latest_checkpoint(work_dir) if work_dir.exists() else None
-    if checkpoint is not None and not resume:
-        raise ConfigError(
-            f"{work_dir} holds checkpoints of an earlier, unfinished run",
-            hint="pass --resume to continue it, or delete that folder to start over",
-        )
-    if resume and checkpoint is None:
-        logger.warning("no checkpoint in %s: starting from the beginning", work_dir)
+    checkpoint = checkpoint_to_resume(work_dir, resume)
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)

@@ -25,20 +25,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertsent.data.splits import training_text_hashes
+from bertsent.data.splits import save_text_hashes, training_text_hashes
 from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
 from bertsent.hardware import device_name, resolve_precision, trainer_precision_arguments
 from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
 from bertsent.training.config import TrainingConfig
-from bertsent.training.finetune import latest_checkpoint
+from bertsent.training.finetune import checkpoint_to_resume
 
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "pretraining.json"  # marks a folder written by `bertsent pretrain`
 CURVE_FIGURE = "pretraining_loss.png"
-TRAIN_HASHES_FILE = "train_texts.npy"  # the same file a classifier folder has
 
 
 @dataclass
@@ -95,12 +94,7 @@ def pretrain(
     device = device_name()
     config = config.validate().for_device(device)
     assert config.batch_size is not None and config.learning_rate is not None
-    checkpoint = latest_checkpoint(work_dir) if work_dir.exists() else None
-    if checkpoint is not None and not resume:
-        raise ConfigError(
-            f"{work_dir} holds checkpoints of an earlier, unfinished run",
-            hint="pass --resume to continue it, or delete that folder to start over",
-        )
+    checkpoint = checkpoint_to_resume(work_dir, resume)
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
@@ -120,7 +114,6 @@ def pretrain(
         whole_word_mask=whole_word_mask,
         seed=config.seed,
     )
-    strategy = "steps"
     steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
     total_steps = math.ceil(config.epochs * steps_per_epoch)
     every = max(1, total_steps // 10)
@@ -133,8 +126,8 @@ def pretrain(
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_ratio,
         lr_scheduler_type="linear",
-        eval_strategy=strategy,
-        save_strategy=strategy,
+        eval_strategy="steps",
+        save_strategy="steps",
         eval_steps=every,
         save_steps=every,
         save_total_limit=2,
@@ -161,7 +154,7 @@ def pretrain(
     trainer.remove_callback(PrinterCallback)
     before = None if checkpoint else trainer.evaluate()["eval_loss"]
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if resume and checkpoint else None)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.perf_counter() - started
     if interrupt.requested:
         raise TrainingInterrupted(
@@ -198,8 +191,7 @@ def save_pretrained(result: PretrainResult, folder: Path, texts: Sequence[str]) 
     result.model.save_pretrained(folder, safe_serialization=True)
     result.tokenizer.save_pretrained(folder)
     (folder / RECORD_FILE).write_text(json.dumps(result.record, indent=2), encoding="utf-8")
-    hashes = training_text_hashes(texts)
-    np.save(folder / TRAIN_HASHES_FILE, hashes.astype("<u8"), allow_pickle=False)
+    save_text_hashes(folder, training_text_hashes(texts))
     plot_pretraining_loss(result.record, folder / CURVE_FIGURE)
 
 
