@@ -13,6 +13,7 @@ from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import MultiLabelTask, detect_task
+from bertsent.distributed import is_main_process
 from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
@@ -129,6 +130,8 @@ def train(
         **fit_options,
     )
     training = {**model.fit_record_, "hardware": describe()}
+    if not is_main_process():  # under torchrun: rank 0 scores, saves and cleans up
+        return _unsaved_run(model, output, splits)
 
     # 2. score the selected model on dev with the same code path users run; a
     # multi-label model first sets each label's threshold there
@@ -161,6 +164,20 @@ def train(
         output_dir=output,
         data=splits,
         dev_report=dev_report,
+        history=model.history_,
+        best=model.best_,
+        train_seconds=model.fit_record_["seconds"],
+        train_examples_per_second=model.fit_record_["examples_per_second"],
+    )
+
+
+def _unsaved_run(model: SentimentClassifier, output: Path, splits: DatasetSplits) -> TrainingRun:
+    """What a rank other than 0 returns: the fitted model, nothing scored or written."""
+    return TrainingRun(
+        model=model,
+        output_dir=output,
+        data=splits,
+        dev_report={},
         history=model.history_,
         best=model.best_,
         train_seconds=model.fit_record_["seconds"],

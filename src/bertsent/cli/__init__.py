@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -82,14 +84,23 @@ def configure_logging(quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; our errors print one line and a hint (BERTSENT_DEBUG=1 for a traceback)."""
+    from bertsent.distributed import is_main_process
+
     parser = build_parser()
     args = parse_arguments(parser, sys.argv[1:] if argv is None else argv)
+    main_process = is_main_process()  # under torchrun only rank 0 talks to the terminal
     try:
         configure_logging(args.quiet)
-        return int(args.handler(args) or 0)
+        if not main_process:
+            logging.getLogger().setLevel(logging.ERROR)
+            logging.getLogger("bertsent").setLevel(logging.ERROR)
+        with contextlib.redirect_stdout(sys.stdout if main_process else io.StringIO()):
+            return int(args.handler(args) or 0)
     except BertsentError as error:
         if os.environ.get("BERTSENT_DEBUG"):
             raise
+        if not main_process:  # every rank meets the same error: rank 0 prints it
+            return 2
         print(f"error: {error.message}", file=sys.stderr)
         if error.hint:
             print(f"hint: {error.hint}", file=sys.stderr)

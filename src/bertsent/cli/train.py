@@ -125,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         augment=args.augment,
         task=args.task,
     )
+    if not result.dev_report:  # a rank other than 0 under torchrun: nothing to print
+        return 0
     report = result.dev_report
     low, high = report["accuracy_ci"]
     chosen = ", ".join(

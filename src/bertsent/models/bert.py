@@ -136,6 +136,9 @@ class BertClassifier(SentimentClassifier):
             len(train),
             examples_per_second=round(result.train_examples_per_second, 2),  # the Trainer's
             precision=result.precision,
+            processes=result.processes,
+            global_batch_size=result.global_batch_size,
+            learning_rate=result.config.learning_rate,
             warmup_steps=result.warmup_steps,
             steps_per_epoch=result.steps_per_epoch,
         )

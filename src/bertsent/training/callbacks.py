@@ -12,6 +12,8 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_callback import ExportableState
 
+from bertsent.distributed import any_process, is_main_process, launched, sum_over_processes
+
 HISTORY_KEY = "bertsent_history"
 RUNNING_STATS = ("running_loss", "running_correct", "running_seen")
 
@@ -35,7 +37,10 @@ class HistoryCallback(TrainerCallback, ExportableState):
         }
 
     def restore(self, checkpoint: Path) -> None:
-        """Continue the running statistics saved with ``checkpoint``."""
+        """Continue the running statistics saved with ``checkpoint`` (rank 0's: the
+        others start from zero, as their share is summed at the next evaluation)."""
+        if not is_main_process():
+            return
         saved = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
         stored = saved.stateful_callbacks.get(type(self).__name__, {})
         for name, value in stored.get("attributes", {}).items():
@@ -52,13 +57,15 @@ class HistoryCallback(TrainerCallback, ExportableState):
     ) -> None:
         if not metrics or "eval_loss" not in metrics:
             return
-        seen = self.module.running_seen
+        loss, correct, seen = sum_over_processes(
+            [getattr(self.module, name) for name in RUNNING_STATS]
+        )
         learning_rates = [e["learning_rate"] for e in state.log_history if "learning_rate" in e]
         entry = {
             "epoch": round(float(state.epoch or 0.0), 4),
             "step": state.global_step,
-            "train_loss": self.module.running_loss / seen if seen else None,
-            "train_accuracy": self.module.running_correct / seen if seen else None,
+            "train_loss": loss / seen if seen else None,
+            "train_accuracy": correct / seen if seen else None,
             "eval_loss": metrics["eval_loss"],
             "eval_accuracy": metrics.get("eval_accuracy"),
             "eval_macro_f1": metrics.get("eval_macro_f1"),
@@ -92,6 +99,8 @@ class ProgressCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
         from tqdm.auto import tqdm
 
+        if not state.is_world_process_zero:
+            return
         self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
         self.started, self.first_step = time.perf_counter(), state.global_step
 
@@ -130,7 +139,10 @@ class ProgressCallback(TrainerCallback):
 class InterruptCallback(TrainerCallback):
     """On the first Ctrl-C or SIGTERM, save a checkpoint after the current step and stop.
 
-    A second Ctrl-C falls through to Python's default handler and stops at once.
+    A second Ctrl-C falls through to Python's default handler and stops at once, except
+    under a launcher: torchrun forwards its own signal after the terminal's, so repeats
+    are ignored there (the launcher kills its workers after its own timeout). With
+    several processes all stop at the first step that any of them saw a signal.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -141,6 +153,8 @@ class InterruptCallback(TrainerCallback):
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
+        if launched():
+            return
         for sig, handler in self.previous.items():  # the next signal acts immediately
             signal.signal(sig, handler)
 
@@ -151,9 +165,8 @@ class InterruptCallback(TrainerCallback):
     def on_step_end(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if self.requested:
-            control.should_save = True
-            control.should_training_stop = True
+        if any_process(self.requested):
+            self.requested = control.should_save = control.should_training_stop = True
 
     def on_train_end(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
         for sig, handler in self.previous.items():
@@ -175,5 +188,5 @@ class TimeLimitCallback(TrainerCallback):
     def on_step_end(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if time.monotonic() >= self.deadline:
+        if any_process(time.monotonic() >= self.deadline):
             self.reached = control.should_training_stop = control.should_save = True

@@ -22,6 +22,7 @@ import torch
 
 from bertsent.data.splits import Split
 from bertsent.data.tasks import MultiLabelTask
+from bertsent.distributed import world_size
 from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
@@ -62,6 +63,8 @@ class FineTuneResult:
     train_examples_per_second: float
     precision: str
     config: TrainingConfig  # with the batch size and learning rate the device ran
+    processes: int  # data-parallel processes; config.batch_size is the global batch
+    global_batch_size: int  # examples per optimiser step, over processes and accumulation
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -146,6 +149,22 @@ def checkpoint_to_resume(work_dir: Path, resume: bool) -> Path | None:
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: starting from the beginning", work_dir)
     return checkpoint
+
+
+def per_process_batch_size(batch_size: int, processes: int) -> int:
+    """``--batch-size`` is the global batch (examples per optimiser step, before
+    accumulation), so one command gives the same recipe on 1 or N devices.
+
+    Raises:
+        ConfigError: the batch does not divide evenly among the processes.
+    """
+    if batch_size % processes:
+        raise ConfigError(
+            f"--batch-size {batch_size} is the global batch and does not divide among "
+            f"{processes} processes",
+            hint=f"use a multiple of {processes}",
+        )
+    return batch_size // processes
 
 
 def classification_metrics(eval_prediction: Any) -> dict[str, float]:
@@ -233,12 +252,15 @@ def fine_tune(
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
     precision = resolve_precision(config.precision, device)
+    processes = world_size()
+    per_process_batch = per_process_batch_size(config.batch_size, processes)
     logger.warning(
-        "%s; precision %s, batch %d, learning rate %.3g",
+        "%s; precision %s, batch %d, learning rate %.3g%s",
         summary_line(),
         precision,
         config.batch_size,
         config.learning_rate,
+        f" ({processes} processes x {per_process_batch} examples)" if processes > 1 else "",
     )
 
     # 1. the pre-trained encoder and a fresh linear head on [CLS]
@@ -274,7 +296,7 @@ def fine_tune(
     args = TrainingArguments(
         output_dir=str(work_dir),
         num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=per_process_batch,
         per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.learning_rate,
@@ -366,4 +388,6 @@ def fine_tune(
         train_examples_per_second=float(output.metrics.get("train_samples_per_second", 0.0)),
         precision=precision,
         config=config,
+        processes=processes,
+        global_batch_size=config.batch_size * config.gradient_accumulation_steps,
     )

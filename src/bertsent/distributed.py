@@ -1,0 +1,60 @@
+"""Data-parallel runs started by a launcher (``torchrun``, ``accelerate launch``, Slurm).
+
+The launcher starts one process per device and tells each its place through the
+environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); the Trainer reads the same
+variables to join the process group and shard the batches. Our part is that every
+process runs the same command, only rank 0 writes files and talks to the terminal, and
+a decision taken on one rank (stop on Ctrl-C, stop at a time limit) is taken on all at
+the same step, or the others would wait forever in the next gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def world_size() -> int:
+    """How many processes train together (1 without a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    """This process's place among them (0 without a launcher)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    """Rank 0: the one process that writes the model, files and terminal output."""
+    return rank() == 0
+
+
+def launched() -> bool:
+    """Started by a launcher that forwards signals to every process (torchrun sets
+    ``TORCHELASTIC_RUN_ID``, every launcher sets ``WORLD_SIZE``)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or world_size() > 1
+
+
+def any_process(flag: bool) -> bool:
+    """True on every rank if ``flag`` is True on any rank (one tiny all-reduce)."""
+    return _all_reduce([1.0 if flag else 0.0], "max")[0] > 0
+
+
+def sum_over_processes(values: list[float]) -> list[float]:
+    """Each value summed over the ranks (the values themselves without a process group)."""
+    return _all_reduce(values, "sum")
+
+
+def _all_reduce(values: list[float], operation: str) -> list[float]:
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return list(values)
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if dist.get_backend() == "nccl"
+        else torch.device("cpu")
+    )
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX if operation == "max" else dist.ReduceOp.SUM)
+    return [float(value) for value in tensor.tolist()]

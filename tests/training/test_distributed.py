@@ -1,0 +1,149 @@
+"""Data-parallel training under torchrun: 2 CPU processes (gloo) on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bertsent.distributed import any_process, sum_over_processes
+from bertsent.errors import ConfigError
+from bertsent.pipeline import checkpoint_dir
+from bertsent.training.callbacks import InterruptCallback
+from bertsent.training.finetune import per_process_batch_size
+
+# No dropout anywhere, fp32, no length grouping: then one process with a batch of 16
+# and two processes with 8 each see the same 16 reviews per step and compute the same
+# mean gradient; only the order of the floating-point sums differs.
+RECIPE = [
+    "--epochs", "3", "--batch-size", "16", "--learning-rate", "3e-3", "--max-length", "32",
+    "--dropout", "0", "--precision", "fp32", "--no-group-by-length",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model_without_dropout(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-no-dropout")
+    config = BertConfig.from_pretrained(tiny_model_dir)
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+    BertModel.from_pretrained(tiny_model_dir, config=config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
+    return folder
+
+
+def torchrun(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+            "2", "-m", "bertsent", *arguments]  # fmt: skip
+
+
+def weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")
+
+
+def test_two_processes_train_the_same_model_as_one_with_the_same_global_batch(
+    model_without_dropout: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    common = ["train", "--data", str(dataset_dir), "--model", str(model_without_dropout), *RECIPE]
+    single = subprocess.run(
+        [sys.executable, "-m", "bertsent", *common, "--output", str(tmp_path / "one")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr
+    parallel = subprocess.run(
+        torchrun(*common, "--output", str(tmp_path / "two")),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert parallel.returncode == 0, parallel.stderr[-3000:]
+
+    # rank 0 alone talks and writes: one result line, one model folder, no leftovers
+    assert parallel.stdout.count("model saved to") == 1, parallel.stdout
+    assert parallel.stderr.count("precision fp32, batch 16") == 1
+    assert "(2 processes x 8 examples)" in parallel.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+    one, two = (json.loads((tmp_path / n / "bertsent.json").read_text()) for n in ("one", "two"))
+    assert two["training"]["processes"] == 2 and one["training"]["processes"] == 1
+    for record in (one, two):
+        assert record["training"]["global_batch_size"] == 16
+        assert record["training"]["learning_rate"] == 3e-3
+        assert record["training"]["steps_per_epoch"] == 10  # 160 reviews / 16 per step
+
+    # The same optimisation: the summed training loss of the two shards equals the
+    # single process's at every evaluation, and the weights end within 5e-3 of each
+    # other (fp32 sums in another order, amplified by Adam over 30 steps; measured
+    # 5e-4). Dev accuracy: equal, or one review apart should a borderline review flip.
+    histories = [json.loads((tmp_path / n / "training_history.json").read_text())
+                 for n in ("one", "two")]  # fmt: skip
+    losses = [[entry["train_loss"] for entry in history] for history in histories]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-4)
+    first, second = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert max(float((first[k] - second[k]).abs().max()) for k in first) < 5e-3
+    assert abs(one["metrics"]["dev"]["accuracy"] - two["metrics"]["dev"]["accuracy"]) <= 1 / 40
+
+
+@pytest.mark.slow
+def test_sigterm_on_the_launcher_stops_every_rank_with_a_checkpoint_and_resume_finishes(
+    model_without_dropout: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "model"
+    command = torchrun("train", "--data", str(dataset_dir), "--model", str(model_without_dropout),
+                       *RECIPE, "--epochs", "30", "--output", str(output))  # fmt: skip
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoints = checkpoint_dir(output)
+    deadline = time.monotonic() + 120
+    while not any(checkpoints.glob("checkpoint-*/trainer_state.json")):
+        assert launcher.poll() is None and time.monotonic() < deadline, "no checkpoint came"
+        time.sleep(0.2)
+    launcher.send_signal(signal.SIGTERM)
+    _, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0 and not output.exists()
+    assert stderr.count("error: training stopped at step") == 1, stderr[-3000:]  # rank 0 only
+    stopped_at = int(stderr.split("training stopped at step ")[1].split(";")[0])
+    assert (checkpoints / f"checkpoint-{stopped_at}" / "trainer_state.json").is_file()
+    assert 10 <= stopped_at < 300
+
+    resumed = subprocess.run(
+        torchrun("train", "--data", str(dataset_dir), "--model", str(model_without_dropout),
+                 *RECIPE, "--epochs", "30", "--output", str(output), "--resume"),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    history = json.loads((output / "training_history.json").read_text())
+    assert history[-1]["step"] == 300 and not checkpoints.exists()
+
+
+def test_the_global_batch_must_divide_among_the_processes() -> None:
+    assert per_process_batch_size(32, 4) == 8
+    with pytest.raises(ConfigError, match="global batch and does not divide among 3"):
+        per_process_batch_size(32, 3)
+
+
+def test_without_a_process_group_the_collectives_are_the_local_values() -> None:
+    assert any_process(True) and not any_process(False)
+    assert sum_over_processes([1.5, 2.0]) == [1.5, 2.0]
+
+
+def test_under_a_launcher_a_repeated_signal_does_not_kill_before_the_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """torchrun forwards its own SIGINT after the terminal's: the second must not count
+    as the user's "stop now"."""
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
+    callback = InterruptCallback()
+    callback.on_train_begin(None, None, None)
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # without the launcher: KeyboardInterrupt
+        assert callback.requested
+    finally:
+        callback.on_train_end(None, None, None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
