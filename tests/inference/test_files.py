@@ -14,7 +14,7 @@ import pytest
 import bertsent
 from bertsent.data import DatasetSplits
 from bertsent.errors import ConfigError, DataError, OutputExistsError
-from bertsent.inference.files import _count_rows, predict_file
+from bertsent.inference.files import count_rows, predict_file
 from bertsent.pipeline import TrainingRun, train
 from bertsent.training.config import TrainingConfig
 from tests.conftest import synthetic_reviews, write_csv
@@ -180,10 +180,10 @@ def test_parquet_column_null_in_one_chunk_gets_the_type_of_the_others(
 def test_row_count_for_the_progress_bar_matches_the_reader(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text('text,id\n"two\nlines",1\n\nplain,2\n', encoding="utf-8")
-    assert _count_rows(source, "csv") == 2
+    assert count_rows(source, "csv") == 2
     lines = tmp_path / "in.jsonl"
     lines.write_text('{"text": "a"}\n\n{"text": "b"}\n', encoding="utf-8")
-    assert _count_rows(lines, "jsonl") == 2
+    assert count_rows(lines, "jsonl") == 2
 
 
 def test_killed_cli_run_resumes_to_exactly_the_uninterrupted_output(

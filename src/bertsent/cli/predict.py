@@ -19,8 +19,32 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser("predict", help="label reviews with a saved model")
     parser.add_argument("model_dir", help="a directory written by `bertsent train`")
     parser.add_argument("texts", nargs="*", help="texts to label")
-    parser.add_argument("--input", help="a .csv/.tsv/.jsonl/.parquet file to score")
-    parser.add_argument("--output", help="where to write the scored rows (format from the suffix)")
+    parser.add_argument(
+        "--input",
+        help="a .csv/.tsv/.jsonl/.parquet file to score (--engine ray: a folder or glob of them)",
+    )
+    parser.add_argument(
+        "--output",
+        help="where to write the scored rows, format from the suffix (--engine ray: a folder "
+        "of parquet shards)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: score the --input shards with a pool of Ray actors (pip install "
+        "'bertsent[scale]'), one output shard per input shard",
+    )
+    parser.add_argument(
+        "--address",
+        help="--engine ray: the cluster (auto: the one `ray start` runs here; host:port or "
+        "ray://host:port); default: a local Ray on this machine",
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        help="--engine ray: actors (default: one per GPU, else one per two CPUs)",
+    )
     parser.add_argument("--text-column", default="text")
     parser.add_argument(
         "--aspect",
@@ -84,11 +108,51 @@ def model_inputs(task: Task, texts: list[str], aspect: str | None, strict: bool)
     return [task.model_input(text, fields, f"text {i + 1}") for i, text in enumerate(texts)]
 
 
+def run_on_ray(args: argparse.Namespace) -> int:
+    """``--engine ray``: the shards of ``--input`` into the ``--output`` folder."""
+    if not args.input or args.texts:
+        raise ConfigError("--engine ray scores --input shards into an --output folder")
+    if args.num_workers is not None and args.num_workers < 1:
+        raise ConfigError(f"--num-workers must be at least 1, not {args.num_workers}")
+    from bertsent.inference.cluster import ScoringJob, score_corpus
+    from bertsent.inference.files import model_fingerprint
+
+    model = load_for_inference(args)  # refuses a bad model before any cluster starts
+    job = ScoringJob(
+        model_dir=args.model_dir,
+        backend=args.backend,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        text_column=args.text_column,
+        prefix=args.prefix,
+        chunk_size=args.chunk_size,
+        output_dir=args.output,
+    )
+    result = score_corpus(
+        job,
+        args.input,
+        model_id=model_fingerprint(args.model_dir, model),
+        address=args.address,
+        num_workers=args.num_workers,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    kept = f" ({result['kept_shards']} kept from the earlier run)" if result["kept_shards"] else ""
+    print(
+        f"{result['rows']} rows in {result['shards']} shards scored{kept} -> {args.output} "
+        f"({result['rows_per_second']} rows/s)"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if bool(args.input) != bool(args.output):
         raise ConfigError("--input and --output go together")
     if not args.texts and not args.input:
         raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
+    if args.engine == "ray":
+        return run_on_ray(args)
     model = load_for_inference(args)
     if args.input:
         from bertsent.inference.files import model_fingerprint, predict_file

@@ -156,7 +156,7 @@ def predict_file(
     allow_long_csv_fields()
     input_columns = column_names(source, in_format)
     new_columns = output_columns(model.labels_, out_format, prefix, model.task_.output_names)
-    _refuse_clashes(str(source), input_columns, new_columns)
+    refuse_clashes(str(source), input_columns, new_columns)
     work = target.with_name(f"{target.name}.partial")
     stat = source.stat()
     settings = {
@@ -175,7 +175,7 @@ def predict_file(
     records = iter_records(source, text_column, None, keep_row=True)
     merged = work / f"merged.{out_format}"
     try:
-        total = _count_rows(source, in_format) if progress else None
+        total = count_rows(source, in_format) if progress else None
         # The parts hold the first len(parts) * chunk_size rows (the last part may be short).
         count = sum(1 for _ in itertools.islice(records, len(parts) * chunk_size))
         with tqdm(
@@ -187,7 +187,7 @@ def predict_file(
         ) as bar:
             while chunk := list(itertools.islice(records, chunk_size)):
                 part = _part_path(work, len(parts), out_format)
-                rows = _score(model, chunk, out_format, prefix, new_columns)
+                rows = scored_rows(model, chunk, out_format, prefix, new_columns)
                 with atomic_file(part) as temporary, open_writer(temporary, out_format) as write:
                     write(rows)
                 parts.append(part)
@@ -196,7 +196,7 @@ def predict_file(
         if parts:
             _merge_parts(parts, merged, out_format)
         else:
-            _write_header_only(merged, out_format, source, input_columns, new_columns)
+            write_header_only(merged, out_format, source, input_columns, new_columns)
     except DataError:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -246,7 +246,7 @@ def model_fingerprint(model_dir: str | Path, model: SentimentClassifier) -> dict
     return {"path": str(folder), "method": model.method, "backend": backend, "weights": weights}
 
 
-def _refuse_clashes(where: str, columns: Any, new_columns: list[str]) -> None:
+def refuse_clashes(where: str, columns: Any, new_columns: list[str]) -> None:
     """Refuse input columns that the new columns would replace (e.g. gold labels)."""
     clashes = [name for name in new_columns if name in columns]
     if not clashes:
@@ -333,7 +333,7 @@ def _model_change(saved: Any, current: Any) -> str | None:
     return f"model {saved.get('path')} {place} ({', '.join(changes)})"
 
 
-def _score(
+def scored_rows(
     model: SentimentClassifier,
     chunk: list[Record],
     out_format: str,
@@ -342,7 +342,7 @@ def _score(
 ) -> list[dict[str, Any]]:
     """The chunk's input rows with the model's label and scores added."""
     for record in chunk:  # jsonl rows may add columns after the first
-        _refuse_clashes(record.where, record.row, new_columns)
+        refuse_clashes(record.where, record.row, new_columns)
     rows = []
     inputs = [model.task_.model_input(r.text, r.row, r.where) for r in chunk]
     scored = model.predict_scores(inputs, digits=6)
@@ -361,7 +361,7 @@ def _score(
     return rows
 
 
-def _count_rows(path: Path, fmt: str) -> int | None:
+def count_rows(path: Path, fmt: str) -> int | None:
     """How many records ``path`` holds, for the progress bar's ETA (``None`` if unclear).
 
     One fast pass that mirrors the reader: blank lines do not count, and csv fields may
@@ -396,7 +396,7 @@ def _merge_parts(parts: list[Path], path: Path, fmt: str) -> None:
                     write(list(csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")))
 
 
-def _write_header_only(
+def write_header_only(
     path: Path, fmt: str, source: Path, input_columns: list[str], new_columns: list[str]
 ) -> None:
     """An output without rows that still names its columns, as a header-only input does.

@@ -1,0 +1,342 @@
+"""Score a corpus of shards on a Ray cluster: ``bertsent predict --engine ray``.
+
+The unit of work is an input shard (a csv/tsv/jsonl/parquet file). The shards form a
+Ray Dataset that a pool of actors maps over: each actor loads the model once, with our
+inference engine and backend, streams its shard through the same row scoring as
+``predict --input`` and writes ``OUTPUT/<shard name>.parquet`` atomically. So the
+output has exactly the rows ``predict --input SHARD --output X.parquet`` writes, a
+killed job leaves only whole shards, and ``--resume`` scores the shards that have no
+output yet. Ray restarts a dead actor and retries its shard; the atomic write means a
+retried shard is never written twice.
+
+Scaling: shards are independent, so throughput grows with actors until the shared
+storage or the driver's bookkeeping (one small record per shard) limits it; each actor
+pays the model load once (about a second for the packaged model), not once per shard.
+Within a shard, tokenisation and scoring run in the actor, and parquet writing too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import itertools
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bertsent.atomic import atomic_directory, atomic_file, check_replaceable
+from bertsent.data.readers import SUPPORTED_SUFFIXES, column_names, file_format, iter_records
+from bertsent.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "bertsent-scoring.json"  # marks a folder written by `predict --engine ray`
+OUTPUT_SUFFIX = ".parquet"
+
+
+@dataclass
+class ScoringJob:
+    """What every actor needs to score a shard (sent to each actor once)."""
+
+    model_dir: str
+    backend: str
+    threads: int | None
+    batch_size: int | None
+    text_column: str
+    prefix: str
+    chunk_size: int
+    output_dir: str
+
+
+def find_shards(spec: str) -> list[Path]:
+    """The input shards: the data files in a folder, or the files a glob matches.
+
+    Raises:
+        DataError: nothing matches, a match is not a data file, or two shards share a
+            name (their outputs would collide).
+    """
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+    else:
+        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        others = [p for p in files if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+        if others:
+            raise DataError(
+                f"{others[0]}: not a {', '.join(SUPPORTED_SUFFIXES)} file (matched by {spec})",
+                hint="narrow the glob to the data files, e.g. 'reviews/*.parquet'",
+            )
+    if not files:
+        raise DataError(f"{spec}: no {', '.join(SUPPORTED_SUFFIXES)} files match")
+    names: dict[str, Path] = {}
+    for file in files:
+        if file.name in names:
+            raise DataError(
+                f"{file} and {names[file.name]}: two shards with one name; their outputs "
+                "would collide",
+                hint="score the folders separately, into separate --output folders",
+            )
+        names[file.name] = file
+    return files
+
+
+def check_same_columns(shards: Sequence[Path], text_column: str) -> list[str]:
+    """The shards' shared columns; a shard with other columns is refused by name."""
+    first = column_names(shards[0])
+    if text_column not in first:
+        raise DataError(f"{shards[0]}: no '{text_column}' column (it has {', '.join(first)})")
+    for shard in shards[1:]:
+        columns = column_names(shard)
+        if sorted(columns) != sorted(first):
+            raise DataError(
+                f"{shard}: columns {columns} differ from {shards[0].name}'s {first}",
+                hint="score shards of one layout in one job",
+            )
+    return first
+
+
+def output_path(output_dir: Path, shard: Path) -> Path:
+    return output_dir / f"{shard.name}{OUTPUT_SUFFIX}"
+
+
+def running_marker(output_dir: Path, shard: Path) -> Path:
+    """``.<shard>.running``, holding the host and pid of the actor scoring the shard."""
+    return output_dir / f".{shard.name}.running"
+
+
+def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
+    """Score one shard into its parquet output (atomically); returns its row count."""
+    from bertsent.inference.files import (
+        open_writer,
+        output_columns,
+        refuse_clashes,
+        scored_rows,
+        write_header_only,
+    )
+
+    new_columns = output_columns(model.labels_, "parquet", job.prefix, model.task_.output_names)
+    input_columns = column_names(shard)
+    refuse_clashes(str(shard), input_columns, new_columns)
+    records = iter_records(shard, job.text_column, None, keep_row=True)
+    count = 0
+    with atomic_file(output_path(Path(job.output_dir), shard)) as temporary:
+        with open_writer(temporary, "parquet") as write:
+            while chunk := list(itertools.islice(records, job.chunk_size)):
+                write(scored_rows(model, chunk, "parquet", job.prefix, new_columns))
+                count += len(chunk)
+        if count == 0:
+            write_header_only(temporary, "parquet", shard, input_columns, new_columns)
+    return count
+
+
+class ShardScorer:
+    """A Ray actor: the model loaded once, then one shard per call."""
+
+    def __init__(self, job: ScoringJob) -> None:
+        from bertsent.inference.loading import load_for_inference
+
+        self.job = job
+        self.model = load_for_inference(
+            job.model_dir, backend=job.backend, threads=job.threads, batch_size=job.batch_size
+        )
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        results: dict[str, list[Any]] = {"shard": [], "rows": [], "seconds": [], "error": []}
+        for name in batch["shard"]:
+            started = time.perf_counter()
+            rows, error = 0, ""
+            # names the shard if this process dies in it (killed, out of memory)
+            marker = running_marker(Path(self.job.output_dir), Path(name))
+            marker.write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
+            try:
+                rows = score_shard(self.model, self.job, Path(name))
+            except MemoryError:
+                error = "out of memory (try a smaller --batch-size or --chunk-size)"
+            except DataError as exc:
+                error = exc.message
+            marker.unlink(missing_ok=True)
+            results["shard"].append(str(name))
+            results["rows"].append(rows)
+            results["seconds"].append(time.perf_counter() - started)
+            results["error"].append(error)
+        return results
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address`` (``auto``: the one ``ray start`` runs here;
+    ``host:port`` or ``ray://host:port``), or start a local one without an address.
+
+    Raises:
+        ConfigError: the address is unreachable or no cluster runs there.
+    """
+    import ray
+
+    if address not in (None, "auto", "local"):
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot reach the Ray cluster at {address} ({exc})",
+                hint="check the address (ray start --head prints it), or leave --address "
+                "out to run on this machine",
+            ) from None
+    try:
+        ray.init(
+            address=None if address == "local" else address,
+            num_cpus=num_cpus if address in (None, "local") else None,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+            include_dashboard=False,
+            ignore_reinit_error=True,
+        )
+    except ConnectionError as exc:
+        raise ConfigError(
+            f"no Ray cluster at {address}: {exc}".splitlines()[0],
+            hint="start one with `ray start --head`, or leave --address out",
+        ) from None
+
+
+def actor_resources(workers: int | None) -> tuple[int, float, float]:
+    """Actors, CPUs and GPUs per actor: by default one actor per GPU where there are
+    GPUs, else one per two CPUs of the cluster (two threads each); a chosen number of
+    actors shares the CPUs (at most two each)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
+    if gpus:
+        return workers or gpus, 0.0, 1.0
+    workers = workers or max(1, int(cpus // 2))
+    return workers, min(2.0, max(cpus / workers, 0.5)), 0.0
+
+
+def score_corpus(
+    job: ScoringJob,
+    input_spec: str,
+    *,
+    model_id: dict[str, Any],
+    address: str | None = None,
+    num_workers: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score every shard of ``input_spec`` into ``job.output_dir`` with a Ray actor pool.
+
+    Returns the rows and shards scored now, those kept from an interrupted run, and the
+    rows/s. Finished shards stay when a shard fails; the error names the shard.
+
+    Raises:
+        DataError: no shards, shards of different layouts, a bad row or a failed
+            shard (naming it); a resume whose model or settings differ.
+        ConfigError: an unreachable cluster, or a left output without ``resume``.
+    """
+    from tqdm.auto import tqdm
+
+    shards = find_shards(input_spec)
+    check_same_columns(shards, job.text_column)
+    output = Path(job.output_dir)
+    settings = {
+        "model": model_id,
+        "text_column": job.text_column,
+        "prefix": job.prefix,
+        "backend": job.backend,
+    }
+    _open_output(output, settings, resume, overwrite)
+    pending = [s for s in shards if not output_path(output, s).is_file()]
+    kept = len(shards) - len(pending)
+    if kept:
+        logger.info("%d of %d shards already scored in %s: skipped", kept, len(shards), output)
+    if not pending:
+        return {"rows": 0, "shards": 0, "kept_shards": kept, "rows_per_second": 0.0}
+
+    import ray
+
+    from bertsent.inference.files import count_rows
+
+    connect(address)
+    try:
+        workers, cpus, gpus = actor_resources(num_workers)
+        if gpus == 0 and job.threads is None:
+            job = dataclasses.replace(job, threads=max(1, int(cpus)))
+        ray.data.DataContext.get_current().enable_progress_bars = False  # ours is enough
+        total = sum(count_rows(s, file_format(s)) or 0 for s in pending)
+        shard_table = ray.data.from_items(
+            [{"shard": str(s)} for s in pending], override_num_blocks=len(pending)
+        )
+        scored = shard_table.map_batches(
+            ShardScorer,
+            fn_constructor_args=(job,),
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=cpus,
+            num_gpus=gpus,
+        )
+        logger.info("scoring %d shards with %d Ray workers", len(pending), workers)
+        rows, done, failures, started = 0, kept, [], time.perf_counter()
+        with tqdm(total=total, unit=" rows", desc="scoring", disable=not progress) as bar:
+            for result in scored.iter_rows():
+                if result["error"]:
+                    failures.append(f"{result['shard']}: {result['error']}")
+                    continue
+                rows, done = rows + int(result["rows"]), done + 1
+                bar.update(int(result["rows"]))
+                bar.set_postfix(shards=f"{done}/{len(shards)}")
+        seconds = time.perf_counter() - started
+    except ray.exceptions.RayError as exc:
+        in_flight = sorted(p.name[1 : -len(".running")] for p in output.glob(".*.running"))
+        during = f" while scoring {', '.join(in_flight)}" if in_flight else ""
+        raise DataError(
+            f"the Ray job stopped{during}: {str(exc).splitlines()[0]}",
+            hint=f"the finished shards are kept in {output}; rerun with --resume (a "
+            "worker out of memory: a smaller --batch-size, or more memory per worker)",
+        ) from None
+    finally:
+        ray.shutdown()
+    if failures:
+        raise DataError(
+            f"{len(failures)} shard(s) failed: " + "; ".join(failures),
+            hint=f"the finished shards are kept in {output}; fix them and rerun with --resume",
+        )
+    return {
+        "rows": rows,
+        "shards": len(pending),
+        "kept_shards": kept,
+        "workers": workers,
+        "rows_per_second": round(rows / max(seconds, 1e-9), 1),
+    }
+
+
+def _open_output(output: Path, settings: dict[str, Any], resume: bool, overwrite: bool) -> None:
+    """Make the output folder with its manifest, or check a left one against ``settings``.
+
+    Only a folder this command wrote is continued or replaced; a user's folder never.
+    """
+    check_replaceable(output, MANIFEST, "folder of `predict --engine ray` output")
+    if output.exists() and not overwrite:
+        if not resume:
+            raise ConfigError(
+                f"{output}: holds the shards of an earlier scoring run",
+                hint="pass --resume to score only the missing shards, or --overwrite to "
+                "score everything again",
+            )
+        saved = json.loads((output / MANIFEST).read_text(encoding="utf-8"))
+        changed = [key for key in settings if saved.get(key) != settings[key]]
+        if changed:
+            raise DataError(
+                f"{output}: cannot resume, the {' and '.join(changed)} differ from the "
+                "interrupted run's",
+                hint="rerun with the same model and settings, or --overwrite",
+            )
+        for stray in [*output.glob(".*.tmp"), *output.glob(".*.running")]:
+            stray.unlink()  # a shard's write cut short by the kill
+        return
+    with atomic_directory(output, MANIFEST, overwrite=True) as temporary:
+        (temporary / MANIFEST).write_text(json.dumps(settings, indent=2), encoding="utf-8")

@@ -1,0 +1,181 @@
+"""`predict --engine ray`: shards scored by a real local Ray cluster, resumable."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bertsent.cli import main
+from bertsent.errors import ConfigError, DataError
+from bertsent.inference.cluster import MANIFEST, check_same_columns, connect, find_shards
+from tests.conftest import synthetic_reviews
+
+pytest.importorskip("ray", reason="ray is in the lock; `make setup` installs it")
+
+
+def write_shards(folder: Path, count: int, rows: int) -> list[Path]:
+    """``count`` shards, csv and parquet in turn, with an id column to count rows by."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        texts, labels = synthetic_reviews(rows, seed=100 + number)
+        frame = pd.DataFrame({"id": range(number * rows, (number + 1) * rows), "text": texts,
+                              "gold": labels})  # fmt: skip
+        path = folder / f"shard-{number}.{'parquet' if number % 2 else 'csv'}"
+        frame.to_parquet(path, index=False) if number % 2 else frame.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+@contextlib.contextmanager
+def running(command: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """The command as a process, stopped (with its local Ray) if the test fails."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # lets the driver shut its Ray down
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def read_output(folder: Path) -> pd.DataFrame:
+    """The scored shards together, by id (csv shards keep their values as text)."""
+    parts = [pd.read_parquet(path).astype({"id": "int64"}) for path in folder.glob("*.parquet")]
+    return pd.concat(parts, ignore_index=True).sort_values("id", ignore_index=True)
+
+
+@pytest.mark.slow
+def test_a_local_ray_job_gives_exactly_the_rows_of_the_single_process_predict(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    shards = write_shards(tmp_path / "in", 6, 40)
+    output = tmp_path / "scored"
+    command = ["-q", "predict", str(trained_model_dir), "--input", str(tmp_path / "in"),
+               "--output", str(output), "--engine", "ray", "--num-workers", "2"]  # fmt: skip
+    assert main(command) == 0
+    assert sorted(p.name for p in output.iterdir()) == sorted(
+        [MANIFEST, *(f"{shard.name}.parquet" for shard in shards)]
+    )
+    expected = []
+    for shard in shards:
+        single = tmp_path / f"{shard.name}.single.parquet"
+        assert main(["-q", "predict", str(trained_model_dir), "--input", str(shard),
+                     "--output", str(single)]) == 0  # fmt: skip
+        expected.append(pd.read_parquet(single).astype({"id": "int64"}))
+    together = pd.concat(expected, ignore_index=True).sort_values("id", ignore_index=True)
+    scored = read_output(output)
+    assert list(scored.columns) == list(together.columns)
+    assert len(scored) == 240 and scored["id"].is_unique
+    pd.testing.assert_frame_equal(scored, together, check_dtype=False, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_killed_job_resumes_with_every_row_once(
+    trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_shards(tmp_path / "in", 6, 200)
+    output = tmp_path / "scored"
+    # one worker scoring one review at a time: each shard takes a while, so the job is
+    # interrupted (Ctrl-C on the driver) with some shards done and others not begun
+    command = [sys.executable, "-m", "bertsent", "-q", "predict", str(trained_model_dir),
+               "--input", str(tmp_path / "in" / "shard-*"), "--output", str(output),
+               "--engine", "ray", "--num-workers", "1", "--threads", "1", "--batch-size", "1",
+               "--chunk-size", "50"]  # fmt: skip
+    with running(command) as driver:
+        deadline = time.monotonic() + 600  # Ray and the actor start: ~1-3 min on 2 busy cores
+        while not list(output.glob("shard-*.parquet")):
+            assert driver.poll() is None and time.monotonic() < deadline, "no shard finished"
+            time.sleep(0.1)
+        driver.send_signal(signal.SIGINT)
+        driver.communicate(timeout=120)
+    finished = len(list(output.glob("shard-*.parquet")))
+    assert driver.returncode != 0 and 1 <= finished < 6
+
+    assert main(command[3:]) == 2  # a left output needs --resume (or --overwrite)
+    assert "pass --resume" in capsys.readouterr().err
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"({finished} kept from the earlier run)" in resumed.stdout
+    scored = read_output(output)
+    assert sorted(scored["id"]) == list(range(1200))  # every row, once
+    assert not list(output.glob(".*.tmp")) and not list(output.glob(".*.running"))
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_shard_is_replaced_and_every_row_is_written_once(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    write_shards(tmp_path / "in", 4, 200)
+    output = tmp_path / "scored"
+    command = [sys.executable, "-m", "bertsent", "-q", "predict", str(trained_model_dir),
+               "--input", str(tmp_path / "in"), "--output", str(output), "--engine", "ray",
+               "--num-workers", "1", "--threads", "1", "--batch-size", "1",
+               "--chunk-size", "50"]  # fmt: skip
+    with running(command) as driver:
+        deadline = time.monotonic() + 600
+        while not (markers := list(output.glob(".*.running"))):
+            assert driver.poll() is None and time.monotonic() < deadline, "no shard began"
+            time.sleep(0.05)
+        killed_shard = markers[0].name[1 : -len(".running")]
+        os.kill(int(markers[0].read_text().split()[1]), signal.SIGKILL)  # the actor's process
+        stdout, stderr = driver.communicate(timeout=900)
+    assert driver.returncode == 0, stderr[-3000:]
+    assert "800 rows in 4 shards scored" in stdout
+    assert (output / f"{killed_shard}.parquet").is_file()
+    assert sorted(read_output(output)["id"]) == list(range(800))  # retried, not doubled
+
+
+def test_inputs_that_cannot_be_scored_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"no \.csv, \.tsv, \.jsonl, \.parquet files match"):
+        find_shards(str(tmp_path / "missing-*.csv"))
+    shards = write_shards(tmp_path / "in", 2, 3)
+    (tmp_path / "in" / "notes.txt").write_text("not data")
+    with pytest.raises(DataError, match=r"notes.txt: not a .csv"):
+        find_shards(str(tmp_path / "in" / "*"))
+    assert find_shards(str(tmp_path / "in")) == shards  # a folder: its data files
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "shard-0.csv").write_text("text\nfine\n")
+    with pytest.raises(DataError, match="two shards with one name"):
+        find_shards(str(tmp_path / "*" / "shard-0.csv"))
+
+    pd.DataFrame({"id": [1], "review": ["fine"]}).to_csv(tmp_path / "in" / "odd.csv", index=False)
+    with pytest.raises(DataError, match=r"odd.csv: columns \['id', 'review'\] differ"):
+        check_same_columns([*shards, tmp_path / "in" / "odd.csv"], "text")
+
+
+def test_an_unreachable_cluster_address_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:9"):
+        connect("127.0.0.1:9")  # the discard port: nothing listens on it
+
+
+@pytest.mark.slow
+def test_a_shard_with_a_bad_row_fails_by_name_and_the_finished_shards_stay(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    write_shards(tmp_path / "in", 2, 5)
+    (tmp_path / "in" / "shard-9.csv").write_text('id,text,gold\n1,"fine",positive\n2,,negative\n')
+    output = tmp_path / "scored"
+    with pytest.raises(DataError, match=r"shard-9.csv: .*line 3"):
+        from bertsent.inference.cluster import ScoringJob, score_corpus
+
+        job = ScoringJob(str(trained_model_dir), "auto", 1, None, "text", "", 64, str(output))
+        score_corpus(job, str(tmp_path / "in"), model_id={"m": 1}, num_workers=1,
+                     progress=False)  # fmt: skip
+    assert sorted(p.name for p in output.glob("shard-*")) == [
+        "shard-0.csv.parquet",
+        "shard-1.parquet.parquet",
+    ]
+    assert os.path.isfile(output / MANIFEST)
