@@ -78,15 +78,19 @@ def test_two_processes_train_the_same_model_as_one_with_the_same_global_batch(
         assert record["training"]["steps_per_epoch"] == 10  # 160 reviews / 16 per step
 
     # The same optimisation: the summed training loss of the two shards equals the
-    # single process's at every evaluation, and the weights end within 5e-3 of each
-    # other (fp32 sums in another order, amplified by Adam over 30 steps; measured
-    # 5e-4). Dev accuracy: equal, or one review apart should a borderline review flip.
+    # single process's at every evaluation, and the weights end within 1% of each other
+    # (relative L2 over all tensors: fp32 sums run in another order, and Adam turns a
+    # near-zero gradient's rounding into a full-size step for that weight, so single
+    # weights may differ by up to the learning rate). Dev accuracy: equal, or one review
+    # apart should a borderline review flip.
     histories = [json.loads((tmp_path / n / "training_history.json").read_text())
                  for n in ("one", "two")]  # fmt: skip
     losses = [[entry["train_loss"] for entry in history] for history in histories]
     assert losses[0] == pytest.approx(losses[1], abs=1e-4)
     first, second = weights(tmp_path / "one"), weights(tmp_path / "two")
-    assert max(float((first[k] - second[k]).abs().max()) for k in first) < 5e-3
+    difference = sum(float((first[k] - second[k]).pow(2).sum()) for k in first) ** 0.5
+    size = sum(float(first[k].pow(2).sum()) for k in first) ** 0.5
+    assert difference / size < 1e-2, (difference, size)
     assert abs(one["metrics"]["dev"]["accuracy"] - two["metrics"]["dev"]["accuracy"]) <= 1 / 40
 
 
