@@ -226,6 +226,24 @@ def test_class_weights_and_early_stopping(
     assert record.module.class_weights is None  # off by default
 
 
+class FailAtStep(TrainerCallback):
+    """Stands for a crash mid-training (an exception out of the training loop)."""
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 2:
+            raise RuntimeError("crash at step 2")
+
+
+def test_a_training_that_crashes_gives_ctrl_c_back(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    handler_before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(RuntimeError, match="crash at step 2"):
+        train(synthetic_splits, tiny_config(tiny_model_dir, epochs=1), tmp_path / "m",
+              callbacks=[FailAtStep()])  # fmt: skip
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
 def test_ctrl_c_saves_a_checkpoint_that_resumes(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:

@@ -142,6 +142,7 @@ def test_under_a_launcher_a_repeated_signal_does_not_kill_before_the_checkpoint(
     """torchrun forwards its own SIGINT after the terminal's: the second must not count
     as the user's "stop now"."""
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
+    before = signal.getsignal(signal.SIGINT)
     callback = InterruptCallback()
     callback.on_train_begin(None, None, None)
     try:
@@ -150,4 +151,4 @@ def test_under_a_launcher_a_repeated_signal_does_not_kill_before_the_checkpoint(
         assert callback.requested
     finally:
         callback.on_train_end(None, None, None)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before

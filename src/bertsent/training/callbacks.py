@@ -169,6 +169,11 @@ class InterruptCallback(TrainerCallback):
             self.requested = control.should_save = control.should_training_stop = True
 
     def on_train_end(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        """Put the handlers back; also called when training fails, so a notebook's
+        next Ctrl-C is not swallowed by a training that is gone."""
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         self.previous = {}

@@ -355,9 +355,12 @@ def fine_tune(
 
     # 4. train (or continue), then keep the best evaluation's weights
     started = time.perf_counter()
-    output = trainer.train(
-        resume_from_checkpoint=str(checkpoint) if resume and checkpoint else None
-    )
+    try:
+        output = trainer.train(
+            resume_from_checkpoint=str(checkpoint) if resume and checkpoint else None
+        )
+    finally:
+        interrupt.restore()
     seconds = time.perf_counter() - started
     if interrupt.requested:
         raise TrainingInterrupted(

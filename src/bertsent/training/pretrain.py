@@ -154,7 +154,10 @@ def pretrain(
     trainer.remove_callback(PrinterCallback)
     before = None if checkpoint else trainer.evaluate()["eval_loss"]
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        interrupt.restore()
     seconds = time.perf_counter() - started
     if interrupt.requested:
         raise TrainingInterrupted(
