@@ -156,9 +156,17 @@ def test_inputs_that_cannot_be_scored_are_refused_by_name(tmp_path: Path) -> Non
         check_same_columns([*shards, tmp_path / "in" / "odd.csv"], "text")
 
 
-def test_an_unreachable_cluster_address_is_a_clear_error() -> None:
+def test_an_unreachable_cluster_address_is_a_clear_error_and_leaves_no_output(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:9"):
         connect("127.0.0.1:9")  # the discard port: nothing listens on it
+    write_shards(tmp_path / "in", 1, 3)
+    command = ["predict", str(trained_model_dir), "--input", str(tmp_path / "in"),
+               "--output", str(tmp_path / "scored"), "--engine", "ray",
+               "--address", "127.0.0.1:9"]  # fmt: skip
+    assert main(command) == 2
+    assert not (tmp_path / "scored").exists()  # a rerun with a good address needs no --resume
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from collections.abc import Sequence
@@ -249,6 +250,7 @@ def score_corpus(
         "prefix": job.prefix,
         "backend": job.backend,
     }
+    created = not output.exists()
     _open_output(output, settings, resume, overwrite)
     pending = [s for s in shards if not output_path(output, s).is_file()]
     kept = len(shards) - len(pending)
@@ -261,7 +263,12 @@ def score_corpus(
 
     from bertsent.inference.files import count_rows
 
-    connect(address)
+    try:
+        connect(address)
+    except ConfigError:
+        if created:  # nothing was scored: leave no folder that asks for --resume
+            shutil.rmtree(output, ignore_errors=True)
+        raise
     try:
         workers, cpus, gpus = actor_resources(num_workers)
         if gpus == 0 and job.threads is None:
