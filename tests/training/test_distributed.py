@@ -50,6 +50,7 @@ def weights(folder: Path) -> dict:
     return load_file(folder / "model.safetensors")
 
 
+@pytest.mark.slow  # ~30 s of process start-up: in `make test` (CI), not the quick loop
 def test_two_processes_train_the_same_model_as_one_with_the_same_global_batch(
     model_without_dropout: Path, dataset_dir: Path, tmp_path: Path
 ) -> None:
