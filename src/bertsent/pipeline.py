@@ -131,7 +131,7 @@ def train(
     )
     training = {**model.fit_record_, "hardware": describe()}
     if not is_main_process():  # under torchrun: rank 0 scores, saves and cleans up
-        return _unsaved_run(model, output, splits)
+        return _training_run(model, output, splits, dev_report={})
 
     # 2. score the selected model on dev with the same code path users run; a
     # multi-label model first sets each label's threshold there
@@ -159,25 +159,19 @@ def train(
     model.save(output, metadata=metadata, extras=extras, overwrite=overwrite)
     model.metadata_ = {**metadata, "labels": model.labels_}
     shutil.rmtree(work_dir, ignore_errors=True)
+    return _training_run(model, output, splits, dev_report)
+
+
+def _training_run(
+    model: SentimentClassifier, output: Path, splits: DatasetSplits, dev_report: dict[str, Any]
+) -> TrainingRun:
+    """The run of a fitted model; ``dev_report`` is empty on a rank other than 0, which
+    neither scores nor writes."""
     return TrainingRun(
         model=model,
         output_dir=output,
         data=splits,
         dev_report=dev_report,
-        history=model.history_,
-        best=model.best_,
-        train_seconds=model.fit_record_["seconds"],
-        train_examples_per_second=model.fit_record_["examples_per_second"],
-    )
-
-
-def _unsaved_run(model: SentimentClassifier, output: Path, splits: DatasetSplits) -> TrainingRun:
-    """What a rank other than 0 returns: the fitted model, nothing scored or written."""
-    return TrainingRun(
-        model=model,
-        output_dir=output,
-        data=splits,
-        dev_report={},
         history=model.history_,
         best=model.best_,
         train_seconds=model.fit_record_["seconds"],

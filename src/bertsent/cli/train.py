@@ -100,6 +100,7 @@ def llm_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bertsent.distributed import is_main_process
     from bertsent.errors import ConfigError
     from bertsent.models import create
     from bertsent.pipeline import train
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         augment=args.augment,
         task=args.task,
     )
-    if not result.dev_report:  # a rank other than 0 under torchrun: nothing to print
+    if not is_main_process():  # under torchrun: rank 0 prints the result
         return 0
     report = result.dev_report
     low, high = report["accuracy_ci"]

@@ -148,9 +148,8 @@ class ShardScorer:
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        results: dict[str, list[Any]] = {"shard": [], "rows": [], "seconds": [], "error": []}
+        results: dict[str, list[Any]] = {"shard": [], "rows": [], "error": []}
         for name in batch["shard"]:
-            started = time.perf_counter()
             rows, error = 0, ""
             # names the shard if this process dies in it (killed, out of memory)
             marker = running_marker(Path(self.job.output_dir), Path(name))
@@ -164,12 +163,11 @@ class ShardScorer:
             marker.unlink(missing_ok=True)
             results["shard"].append(str(name))
             results["rows"].append(rows)
-            results["seconds"].append(time.perf_counter() - started)
             results["error"].append(error)
         return results
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> None:
+def connect(address: str | None) -> None:
     """Join the cluster at ``address`` (``auto``: the one ``ray start`` runs here;
     ``host:port`` or ``ray://host:port``), or start a local one without an address.
 
@@ -178,7 +176,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     """
     import ray
 
-    if address not in (None, "auto", "local"):
+    if address not in (None, "auto"):
         host, _, port = address.removeprefix("ray://").rpartition(":")
         try:
             socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
@@ -190,8 +188,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
             ) from None
     try:
         ray.init(
-            address=None if address == "local" else address,
-            num_cpus=num_cpus if address in (None, "local") else None,
+            address=address,
             logging_level=logging.ERROR,
             log_to_driver=False,
             include_dashboard=False,

@@ -330,7 +330,7 @@ def fine_tune(
         extra.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     interrupt = InterruptCallback()
     recorder = HistoryCallback(module)
-    if resume and checkpoint:
+    if checkpoint:  # only ever found with resume=True (checkpoint_to_resume)
         recorder.restore(checkpoint)
     trainer = Trainer(
         model=module,
@@ -356,9 +356,7 @@ def fine_tune(
     # 4. train (or continue), then keep the best evaluation's weights
     started = time.perf_counter()
     try:
-        output = trainer.train(
-            resume_from_checkpoint=str(checkpoint) if resume and checkpoint else None
-        )
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     finally:
         interrupt.restore()
     seconds = time.perf_counter() - started
