@@ -9,6 +9,8 @@ Each row: dev accuracy with its 95% bootstrap interval, the share of dev reviews
 were cut, and the paired difference to ``head``. Writes benchmarks/results/truncation.json.
 
     python benchmarks/truncation.py --train 1000 --dev 500 --lengths 256,512
+
+Rows of lengths not in ``--lengths`` are kept from an earlier run on the same subset.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +43,18 @@ def subset(train_size: int, dev_size: int, seed: int) -> DatasetSplits:
     fractions = (train_size / total, dev_size / total, 1 - (train_size + dev_size) / total)
     train, dev, _ = stratified_split(everything, fractions, ("train", "dev", "rest"), seed)
     return DatasetSplits(name="imdb-subset", train=train, dev=dev, test=None)
+
+
+def kept_rows(data: str, epochs: float, rerun: set[int]) -> list[dict[str, Any]]:
+    """The earlier run's rows for the lengths not rerun now, when it used the same
+    subset and epochs: each length is a long run on this CPU, so they can be run apart."""
+    path = RESULTS / "truncation.json"
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    if earlier.get("data") != data or earlier.get("epochs") != epochs:
+        return []
+    return [row for row in earlier["rows"] if row["max_length"] not in rerun]
 
 
 def main() -> None:
@@ -81,8 +96,10 @@ def main() -> None:
                 row["minus_head_ci"] = list(bootstrap_accuracy_interval(difference))
             rows.append(row)
             print(json.dumps(row), flush=True)
+    data = f"{IMDB.name}: stratified {args.train} train / {args.dev} dev, seed {args.seed}"
+    rows = kept_rows(data, args.epochs, {row["max_length"] for row in rows}) + rows
     result = {
-        "data": f"{IMDB.name}: stratified {args.train} train / {args.dev} dev, seed {args.seed}",
+        "data": data,
         "dev_tokens": {"median": int(np.median(lengths)), "mean": round(float(np.mean(lengths)))},
         "epochs": args.epochs,
         "sun_et_al_2019_bert_base_error_percent": SUN_ET_AL_ERROR,
