@@ -16,7 +16,13 @@ import pytest
 
 from bertsent.cli import main
 from bertsent.errors import ConfigError, DataError
-from bertsent.inference.cluster import MANIFEST, check_same_columns, connect, find_shards
+from bertsent.inference.cluster import (
+    MANIFEST,
+    SHARD_ATTEMPTS,
+    check_same_columns,
+    connect,
+    find_shards,
+)
 from tests.conftest import synthetic_reviews
 
 pytest.importorskip("ray", reason="ray is in the lock; `make setup` installs it")
@@ -136,6 +142,42 @@ def test_a_worker_killed_mid_shard_is_replaced_and_every_row_is_written_once(
     assert "800 rows in 4 shards scored" in stdout
     assert (output / f"{killed_shard}.parquet").is_file()
     assert sorted(read_output(output)["id"]) == list(range(800))  # retried, not doubled
+    assert not list(output.glob(".*.tmp")) and not list(output.glob(".*.running"))
+
+
+@pytest.mark.slow
+def test_a_shard_that_runs_its_worker_out_of_memory_fails_by_name_and_the_others_finish(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """Ray's memory monitor, the OOM killer a cluster user meets, set to kill once this
+    machine uses 3 GiB more than now: tokenising a shard's 27 MB review (the tokenizer
+    holds ~700 bytes a token before truncating) gets there on each of its attempts."""
+    import psutil  # installed with ray
+
+    margin, memory = 3 * 2**30, psutil.virtual_memory()
+    if memory.available < 2 * margin:
+        pytest.skip(f"needs {2 * margin / 2**30:.0f} GiB of free memory")
+    threshold = (memory.total - memory.available + margin) / memory.total
+    write_shards(tmp_path / "in", 2, 20)
+    huge = pd.DataFrame({"id": [999], "text": ["what a great film " * 1_500_000],
+                         "gold": ["positive"]})  # fmt: skip
+    huge.to_parquet(tmp_path / "in" / "shard-huge.parquet", index=False)
+    output = tmp_path / "scored"
+    command = [sys.executable, "-m", "bertsent", "-q", "predict", str(trained_model_dir),
+               "--input", str(tmp_path / "in"), "--output", str(output), "--engine", "ray",
+               "--num-workers", "1", "--threads", "1"]  # fmt: skip
+    environment = {**os.environ, "RAY_memory_usage_threshold": f"{threshold:.3f}"}
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=900, env=environment)
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    assert (
+        f"shard-huge.parquet: its worker died {SHARD_ATTEMPTS} times while scoring it (killed; "
+        "most often for memory" in failed.stderr
+    ), failed.stderr[-3000:]
+    assert sorted(p.name for p in output.glob("shard-*")) == [
+        "shard-0.csv.parquet",
+        "shard-1.parquet.parquet",
+    ]  # the other shards finished and stay
+    assert not list(output.glob(".*.tmp"))  # the killed workers' partial writes are gone
 
 
 def test_inputs_that_cannot_be_scored_are_refused_by_name(tmp_path: Path) -> None:

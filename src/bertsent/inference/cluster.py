@@ -6,8 +6,10 @@ inference engine and backend, streams its shard through the same row scoring as
 ``predict --input`` and writes ``OUTPUT/<shard name>.parquet`` atomically. So the
 output has exactly the rows ``predict --input SHARD --output X.parquet`` writes, a
 killed job leaves only whole shards, and ``--resume`` scores the shards that have no
-output yet. Ray restarts a dead actor and retries its shard; the atomic write means a
-retried shard is never written twice.
+output yet. Ray restarts a dead actor and retries its shard, forever by default, so
+the actors count the attempts: a shard whose worker died ``SHARD_ATTEMPTS`` times
+(killed for memory, most often) is reported by name while the other shards finish. The
+atomic write means a retried shard is never written twice.
 
 Scaling: shards are independent, so throughput grows with actors until the shared
 storage or the driver's bookkeeping (one small record per shard) limits it; each actor
@@ -39,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "bertsent-scoring.json"  # marks a folder written by `predict --engine ray`
 OUTPUT_SUFFIX = ".parquet"
+SHARD_ATTEMPTS = 3  # workers that may die in one shard before it is reported as failed
 
 
 @dataclass
@@ -107,8 +110,25 @@ def output_path(output_dir: Path, shard: Path) -> Path:
 
 
 def running_marker(output_dir: Path, shard: Path) -> Path:
-    """``.<shard>.running``, holding the host and pid of the actor scoring the shard."""
+    """``.<shard>.running``: a line with the host and pid of each actor that began the
+    shard; it goes when the shard is done, so each line left is a worker that died."""
     return output_dir / f".{shard.name}.running"
+
+
+def begin_shard(output_dir: Path, shard: Path) -> int:
+    """Mark the shard as begun by this process; returns how many workers died in it.
+
+    Also removes what a dead worker's write left: one attempt of a shard runs at a time.
+    """
+    marker = running_marker(output_dir, shard)
+    deaths = len(marker.read_text(encoding="utf-8").splitlines()) if marker.is_file() else 0
+    if deaths:
+        partial = glob.escape(output_path(output_dir, shard).name)
+        for stale in output_dir.glob(f".{partial}.*.tmp"):
+            stale.unlink(missing_ok=True)
+    with marker.open("a", encoding="utf-8") as handle:
+        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+    return deaths
 
 
 def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
@@ -151,16 +171,23 @@ class ShardScorer:
         results: dict[str, list[Any]] = {"shard": [], "rows": [], "error": []}
         for name in batch["shard"]:
             rows, error = 0, ""
-            # names the shard if this process dies in it (killed, out of memory)
-            marker = running_marker(Path(self.job.output_dir), Path(name))
-            marker.write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
+            output_dir, shard = Path(self.job.output_dir), Path(name)
+            deaths = begin_shard(output_dir, shard)
             try:
-                rows = score_shard(self.model, self.job, Path(name))
+                if deaths >= SHARD_ATTEMPTS:
+                    error = (
+                        f"its worker died {deaths} times while scoring it (killed; most "
+                        "often for memory, by Ray's memory monitor or the kernel)"
+                    )
+                else:
+                    rows = score_shard(self.model, self.job, shard)
             except MemoryError:
-                error = "out of memory (try a smaller --batch-size or --chunk-size)"
+                error = "out of memory"
             except DataError as exc:
                 error = exc.message
-            marker.unlink(missing_ok=True)
+            except Exception as exc:  # reported with the shard's name; the others go on
+                error = f"{type(exc).__name__}: {exc}"
+            running_marker(output_dir, shard).unlink(missing_ok=True)
             results["shard"].append(str(name))
             results["rows"].append(rows)
             results["error"].append(error)
@@ -307,7 +334,9 @@ def score_corpus(
     if failures:
         raise DataError(
             f"{len(failures)} shard(s) failed: " + "; ".join(failures),
-            hint=f"the finished shards are kept in {output}; fix them and rerun with --resume",
+            hint=f"the finished shards are kept in {output}; fix them (out of memory: a "
+            "smaller --batch-size or --chunk-size, or more memory per worker) and rerun "
+            "with --resume",
         )
     return {
         "rows": rows,
