@@ -92,10 +92,12 @@ def test_a_local_ray_job_gives_exactly_the_rows_of_the_single_process_predict(
 def test_a_killed_job_resumes_with_every_row_once(
     trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_shards(tmp_path / "in", 6, 200)
+    write_shards(tmp_path / "in", 6, 2500)
     output = tmp_path / "scored"
-    # one worker scoring one review at a time: each shard takes a while, so the job is
-    # interrupted (Ctrl-C on the driver) with some shards done and others not begun
+    # one worker scoring one review at a time: each shard takes a while (2,500 reviews,
+    # ~2 s on a quiet machine; 200 took 0.2 s, and the five left finished before the
+    # Ctrl-C reached the driver), so the job is interrupted with some shards done and
+    # others not begun
     command = [sys.executable, "-m", "bertsent", "-q", "predict", str(trained_model_dir),
                "--input", str(tmp_path / "in" / "shard-*"), "--output", str(output),
                "--engine", "ray", "--num-workers", "1", "--threads", "1", "--batch-size", "1",
@@ -116,7 +118,7 @@ def test_a_killed_job_resumes_with_every_row_once(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"({finished} kept from the earlier run)" in resumed.stdout
     scored = read_output(output)
-    assert sorted(scored["id"]) == list(range(1200))  # every row, once
+    assert sorted(scored["id"]) == list(range(6 * 2500))  # every row, once
     assert not list(output.glob(".*.tmp")) and not list(output.glob(".*.running"))
 
 
