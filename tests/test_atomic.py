@@ -14,6 +14,7 @@ from bertsent.atomic import (
     atomic_file,
     check_file_replaceable,
     check_output_folder,
+    left_temporaries,
 )
 from bertsent.cli import main
 from bertsent.errors import OutputExistsError
@@ -153,3 +154,11 @@ def test_output_folder_files_are_replaced_only_in_our_own_folder(tmp_path: Path)
     check_output_folder(tmp_path, files, markers, "bertsent compare")
     with pytest.raises(OutputExistsError, match="is an existing file: refusing to replace it with"):
         check_output_folder(tmp_path / "compare.md", files, markers, "x", overwrite=True)
+
+
+def test_the_temporaries_of_a_write_cut_short_are_found_by_target(tmp_path: Path) -> None:
+    target, neighbour = tmp_path / "a[1].parquet", tmp_path / "a[1].parquet.bak"
+    with atomic_file(target) as temporary, atomic_file(neighbour) as other:
+        assert left_temporaries(target) == [temporary]  # the glob's [1] taken literally
+        assert left_temporaries(neighbour) == [other]
+    assert left_temporaries(target) == [] and target.is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -178,7 +179,8 @@ def atomic_directory(
     target = Path(target)
     check_replaceable(target, marker, what, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    prefix, suffix = _temporary_name(target)
+    temporary = Path(tempfile.mkdtemp(suffix, prefix, target.parent))
     try:
         yield temporary
         check_replaceable(target, marker, what, overwrite=overwrite)  # nothing new meanwhile
@@ -198,6 +200,19 @@ def atomic_directory(
         os.rename(temporary, target)
 
 
+def _temporary_name(target: Path) -> tuple[str, str]:
+    """The prefix and suffix of the temporaries that stand in for ``target``."""
+    return f".{target.name}.", ".tmp"
+
+
+def left_temporaries(target: Path) -> list[Path]:
+    """What writes to ``target`` cut short by a hard kill left beside it (and not those
+    of a longer name that starts with it: tempfile's random part is 8 characters)."""
+    prefix, suffix = _temporary_name(Path(target))
+    pattern = f"{glob.escape(prefix)}{'?' * 8}{suffix}"
+    return sorted(Path(target).parent.glob(pattern))
+
+
 @contextmanager
 def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it replaces ``target``.
@@ -212,7 +227,8 @@ def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     if not overwrite:
         check_file_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    prefix, suffix = _temporary_name(target)
+    handle, name = tempfile.mkstemp(suffix, prefix, target.parent)
     os.close(handle)
     temporary = Path(name)
     try:

@@ -33,7 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertsent.atomic import atomic_directory, atomic_file, check_replaceable
+from bertsent.atomic import (
+    atomic_directory,
+    atomic_file,
+    check_replaceable,
+    left_temporaries,
+)
 from bertsent.data.readers import SUPPORTED_SUFFIXES, column_names, file_format, iter_records
 from bertsent.errors import ConfigError, DataError
 
@@ -123,8 +128,7 @@ def begin_shard(output_dir: Path, shard: Path) -> int:
     marker = running_marker(output_dir, shard)
     deaths = len(marker.read_text(encoding="utf-8").splitlines()) if marker.is_file() else 0
     if deaths:
-        partial = glob.escape(output_path(output_dir, shard).name)
-        for stale in output_dir.glob(f".{partial}.*.tmp"):
+        for stale in left_temporaries(output_path(output_dir, shard)):
             stale.unlink(missing_ok=True)
     with marker.open("a", encoding="utf-8") as handle:
         handle.write(f"{socket.gethostname()} {os.getpid()}\n")
