@@ -12,8 +12,10 @@ import pytest
 from bertsent.data import augment
 from bertsent.data.augment import (
     contrast_examples,
+    graded_examples,
     intensity_examples,
     label_sides,
+    scale_places,
     with_augmentation,
 )
 from bertsent.data.splits import DatasetSplits, Split, text_hashes
@@ -53,7 +55,7 @@ def test_word_lists_share_only_function_words_with_the_behaviour_suite() -> None
 
 def test_no_three_word_sequence_of_a_suite_case_occurs_in_the_examples() -> None:
     """Templates differ, not only the slot words: the suite measures generalisation."""
-    examples = contrast_examples(seed=0) + intensity_examples(seed=0)
+    examples = contrast_examples(seed=0) + intensity_examples(seed=0) + graded_examples(seed=0)
     ours = set().union(*(ngrams(text, 3) for text, _ in examples))
     theirs = set().union(*(ngrams(text, 3) for text in suite_texts()))
     assert not ours & theirs
@@ -87,6 +89,40 @@ def test_intensity_examples_label_stronger_wording_more_often_with_its_side() ->
                  else "hedged" if any(h in text for h in augment.HEDGES) else "plain")  # fmt: skip
         shares[grade].append(sides.count(own) / len(sides))
     assert min(shares["boosted"]) > max(shares["plain"]) > max(shares["hedged"]) > 0.5
+
+
+def test_graded_examples_place_stronger_wording_further_along_the_scale() -> None:
+    """On SST-5, the expected place (-1 .. +1) of boosted > plain > hedged wording, each on
+    its adjective's side: what a fine-grained model's intensity score is fitted to."""
+    position = {"very negative": -1.0, "negative": -0.5, "neutral": 0.0, "positive": 0.5,
+                "very positive": 1.0}  # fmt: skip
+    places_of: dict[str, list[float]] = {}
+    for text, place in graded_examples(seed=0):
+        places_of.setdefault(text, []).append(position[place])
+    means: dict[str, list[float]] = {"boosted": [], "plain": [], "hedged": []}
+    for text, places in places_of.items():
+        sign = 1 if words(text)[-1] in augment.PRAISE else -1
+        grade = ("boosted" if any(b in text for b in augment.BOOSTERS)
+                 else "hedged" if any(h in text for h in augment.HEDGES) else "plain")  # fmt: skip
+        means[grade].append(sign * float(np.mean(places)))
+    assert min(means["boosted"]) > max(means["plain"]) > max(means["hedged"]) > 0
+
+
+def test_a_five_class_scale_gets_the_graded_examples_in_its_own_label_names() -> None:
+    stars = ["1", "2", "3", "4", "5"]
+    splits = DatasetSplits(
+        "stars", train=Split("train", list("abcde"), stars), dev=Split("dev", ["x"], ["1"])
+    )
+    augmented, record = with_augmentation(splits, ("contrast", "intensity"), seed=2)
+    generated = list(zip(augmented.train.texts[5:], augmented.train.labels[5:], strict=True))
+    assert record["added"] == len(contrast_examples(seed=2)) + len(graded_examples(seed=2))
+    assert set(augmented.train.labels) == set(stars)
+    # contrast examples take one step in from each end, graded ones spread over the scale
+    contrast_labels = {label for _, label in generated[: len(contrast_examples(seed=2))]}
+    assert contrast_labels == {"2", "4"}
+    assert scale_places(["neg", "mid", "pos"])["very positive"] == "pos"
+    with pytest.raises(ConfigError, match="needs a middle class; 1, 2, 3, 4 has none"):
+        scale_places(["1", "2", "3", "4"])
 
 
 def test_unknown_augmentation_is_refused_by_name() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bertsent.data.splits import DatasetSplits, Split
-from bertsent.data.tasks import is_aspect_data, join_aspect
+from bertsent.data.tasks import is_aspect_data, join_aspect, ordinal_scale
 from bertsent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,14 @@ GRADES: tuple[tuple[Sequence[str], int, int], ...] = (
     (HEDGES, 3, 2),
 )
 
+# on an ordered scale: (modifiers, [(place, times)]) with places "end" of the adjective's
+# side, "step" one class in from that end, and the "centre"
+SCALE_GRADES: tuple[tuple[Sequence[str], tuple[tuple[str, int], ...]], ...] = (
+    (BOOSTERS, (("end", 4), ("step", 1))),
+    (("",), (("end", 1), ("step", 3), ("centre", 1))),
+    (HEDGES, (("step", 3), ("centre", 2))),
+)
+
 # aspects: two parts of one thing judged in opposite ways, each the aspect of one example,
 # so the sentence alone cannot decide; the first slot is praised, the second criticised
 ASPECT_TEMPLATES = (
@@ -195,6 +203,56 @@ def intensity_examples(per_template: int = 24, seed: int = 0) -> list[tuple[str,
                     text = text[0].upper() + text[1:]
                     examples += [(text, side)] * same + [(text, other)] * opposite
     return examples
+
+
+def graded_examples(per_template: int = 24, seed: int = 0) -> list[tuple[str, str]]:
+    """(text, place) pairs for an ordered scale, ``place`` one of the five SST names.
+
+    The same wordings as :func:`intensity_examples`, spread over the scale: a boosted
+    adjective is mostly at its end (4 of 5, else one step in), a plain one one step in
+    (3 of 5, else the end or the centre), a hedged one between that step and the
+    centre (3 and 2 of 5). Expected places: 0.9, 0.5 and 0.3 of the way from the centre.
+    """
+    rng = np.random.default_rng(seed)
+    examples = []
+    for template in GRADED_TEMPLATES:
+        for adjectives, end, step in ((PRAISE, "very positive", "positive"),
+                                      (CRITICISM, "very negative", "negative")):  # fmt: skip
+            places = {"end": end, "step": step, "centre": "neutral"}
+            for _ in range(per_template):
+                thing = THINGS[int(rng.integers(len(THINGS)))]
+                part = PARTS[int(rng.integers(len(PARTS)))]
+                adjective = adjectives[int(rng.integers(len(adjectives)))]
+                for modifiers, counts in SCALE_GRADES:
+                    modifier = modifiers[int(rng.integers(len(modifiers)))]
+                    grade = f"{modifier} " if modifier else ""
+                    text = template.format(thing=thing, part=part, grade=grade, adjective=adjective)
+                    text = text[0].upper() + text[1:]
+                    examples += [(text, places[at]) for at, n in counts for _ in range(n)]
+    return examples
+
+
+def scale_places(scale: Sequence[str]) -> dict[str, str]:
+    """The data's label for each of the five SST places on an ordered ``scale`` of an odd
+    number of labels (lowest first): the ends, one step in from each end, the centre.
+
+    >>> scale_places(["1", "2", "3", "4", "5"])["positive"], scale_places(["1", "2", "3"])
+    ('4', {'very negative': '1', 'negative': '1', 'neutral': '2', 'positive': '3', \
+'very positive': '3'})
+
+    Raises:
+        ConfigError: the scale has no middle class (an even number of labels).
+    """
+    if len(scale) % 2 == 0:
+        raise ConfigError(
+            f"--augment on an ordered scale needs a middle class; {', '.join(scale)} has none",
+            hint="use --augment none",
+        )
+    top = len(scale) - 1
+    step = 1 if len(scale) >= 5 else 0
+    places = {"very negative": 0, "negative": step, "neutral": top // 2}
+    places |= {"positive": top - step, "very positive": top}
+    return {name: scale[index] for name, index in places.items()}
 
 
 def aspect_examples(per_template: int = 70, seed: int = 0) -> list[tuple[str, str]]:
@@ -317,18 +375,23 @@ def with_augmentation(
             f"--augment {','.join(kinds)} does not fit this data: "
             + ("aspect data takes 'aspects'" if aspects else "'aspects' is for aspect data"),
         )
-    found = polarity_labels(splits.labels) if aspects else label_sides(splits.labels)
-    if found is None:
-        raise ConfigError(
-            f"--augment aspects needs a positive and a negative label; this data has "
-            f"{', '.join(splits.labels)}"
-        )
-    sides = found
     generators = {
         "contrast": contrast_examples,
         "intensity": intensity_examples,
         "aspects": aspect_examples,
     }
+    scale = None if aspects else ordinal_scale(splits.labels)
+    if scale is not None:  # fine-grained: graded wording spread over the scale
+        sides = scale_places(scale)
+        generators["intensity"] = graded_examples
+    else:
+        found = polarity_labels(splits.labels) if aspects else label_sides(splits.labels)
+        if found is None:
+            raise ConfigError(
+                f"--augment aspects needs a positive and a negative label; this data has "
+                f"{', '.join(splits.labels)}"
+            )
+        sides = found
     examples = [example for kind in kinds for example in generators[kind](seed=seed)]
     name = "+".join(kinds)
     train = Split(
