@@ -5,9 +5,11 @@ For every task given as ``--task NAME=MODEL_DIR`` (a BERT model trained with
 data, scores all of them on the dev split (our test splits are held out), and reports
 the metric, the best baseline and the paired bootstrap difference. Fine-grained models
 also report how they order "Absolutely incredible" > "Good" > "Somewhat good" by their
-intensity score; aspect models, what they say about each aspect of "The screen is
+intensity score; aspect models, their accuracy on the aspects of sentences whose
+aspects carry different labels and what they say about each aspect of "The screen is
 gorgeous but the battery dies by noon" (baselines read "sentence [SEP] aspect" as one
-bag of words). Prints a table and writes benchmarks/results/tasks.json.
+bag of words). Prints a table and writes benchmarks/results/tasks.json (or
+``--output``).
 
     bertsent train --data ../shared/data/sst-fine --output runs/sst5
     bertsent train --data ../shared/data/absa/laptops --epochs 5 --metric macro_f1 \
@@ -27,7 +29,13 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from bertsent.data import load_dataset
-from bertsent.data.tasks import AspectTask, FineGrainedTask, MultiLabelTask, join_aspect
+from bertsent.data.tasks import (
+    AspectTask,
+    FineGrainedTask,
+    MultiLabelTask,
+    join_aspect,
+    split_aspect,
+)
 from bertsent.evaluation.metrics import (
     bootstrap_accuracy_interval,
     classification_report,
@@ -73,9 +81,21 @@ def multi_label_scores(
     return report, (chosen == truth).all(axis=1).astype(float)
 
 
-def measure(name: str, model_dir: str) -> dict[str, Any]:
+def mixed_sentences(texts: list[str], labels: list[str]) -> np.ndarray:
+    """(n,) True for the aspects of sentences whose aspects carry different labels: there
+    the sentence alone cannot decide, only reading the aspect can."""
+    sentences = [split_aspect(text)[0] for text in texts]
+    seen: dict[str, set[str]] = {}
+    for sentence, label in zip(sentences, labels, strict=True):
+        seen.setdefault(sentence, set()).add(label)
+    return np.array([len(seen[sentence]) > 1 for sentence in sentences])
+
+
+def measure(name: str, model_dir: str, data: str | None = None) -> dict[str, Any]:
+    """Score ``model_dir`` and the baselines on the dev split of ``data`` (default: the
+    data the model was trained on)."""
     bert = load(model_dir)
-    data = bert.metadata_["data"]["spec"]
+    data = data or bert.metadata_["data"]["spec"]
     splits = load_dataset(data)
     texts, labels = list(splits.dev.texts), list(splits.dev.labels)
     report, bert_correct = score(bert, texts, labels)
@@ -111,6 +131,13 @@ def measure(name: str, model_dir: str) -> dict[str, Any]:
         result["intensity"] = intensity
         result["intensity_ordered"] = all(a > b for a, b in itertools.pairwise(values))
     if isinstance(bert.task_, AspectTask):
+        mixed = mixed_sentences(texts, labels)
+        result["mixed_sentences"] = {
+            "aspects": int(mixed.sum()),
+            "bert": round(float(bert_correct[mixed].mean()), 4),
+            "bert_others": round(float(bert_correct[~mixed].mean()), 4),
+            best: round(float(correct[best][mixed].mean()), 4),
+        }
         sentence, aspects = TWO_ASPECTS
         answers = bert.predict([join_aspect(sentence, aspect) for aspect in aspects])
         result["two_aspects"] = {"text": sentence, **dict(zip(aspects, answers, strict=True))}
@@ -120,8 +147,19 @@ def measure(name: str, model_dir: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", action="append", required=True, metavar="NAME=MODEL_DIR")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="NAME=DATA",
+        help="score task NAME on DATA's dev split (a model trained on several datasets, "
+        "scored on each; the baselines train on DATA)",
+    )
+    parser.add_argument("--output", default="tasks.json", help="file name under results/")
     args = parser.parse_args()
-    results = [measure(*spec.split("=", 1)) for spec in args.task]
+    data_for = dict(spec.split("=", 1) for spec in args.data)
+    tasks = [spec.split("=", 1) for spec in args.task]
+    results = [measure(name, model_dir, data_for.get(name)) for name, model_dir in tasks]
     print(f"{'task':<12}{'data':<28}{'BERT':>8}{'best baseline':>24}{'difference [95% CI]':>28}")
     for r in results:
         best = r["best_baseline"]
@@ -135,10 +173,12 @@ def main() -> None:
               f"{r['methods'][best]['macro_f1']:.4f}")  # fmt: skip
         if "intensity" in r:
             print(f"{'':<12}intensity: {r['intensity']} ordered: {r['intensity_ordered']}")
+        if "mixed_sentences" in r:
+            print(f"{'':<12}sentences with differing aspects: {r['mixed_sentences']}")
         if "two_aspects" in r:
             print(f"{'':<12}{r['two_aspects']}")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "tasks.json"
+    out = RESULTS / args.output
     out.write_text(json.dumps({"bertsent": "benchmarks/tasks.py", "tasks": results}, indent=2))
     print(f"wrote {out}")
 

@@ -54,7 +54,8 @@ def add_augment_option(parser: argparse.ArgumentParser) -> None:
         default="auto",
         metavar="auto|none|KIND[,KIND]",
         help="generated training examples: contrast (negation, contrast clauses, sarcasm), "
-        "intensity (boosted and hedged wording), aspects (two parts judged oppositely, for "
+        "intensity (boosted and hedged wording; on an ordered scale such as SST-5 spread over "
+        "its classes), aspects (two parts judged oppositely, for "
         "aspect data), templates and words disjoint from the behaviour suite's; auto "
         "(default): for BERT, contrast,intensity where the labels are one positive and one "
         "negative side and the real training reviews are at least twice as many; none: real "
