@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -125,19 +125,15 @@ GRADED_TEMPLATES = (
     "this {thing} feels {grade}{adjective}.",
     "I'd rate the {part} as {grade}{adjective}.",
 )
-# (modifiers, times labelled with the adjective's side, times with the other side)
-GRADES: tuple[tuple[Sequence[str], int, int], ...] = (
-    (BOOSTERS, 4, 0),
-    (("",), 4, 1),
-    (HEDGES, 3, 2),
-)
+# boosted, plain, hedged: (times labelled with the adjective's side, with the other side)
+GRADES: tuple[tuple[int, int], ...] = ((4, 0), (4, 1), (3, 2))
 
-# on an ordered scale: (modifiers, [(place, times)]) with places "end" of the adjective's
-# side, "step" one class in from that end, and the "centre"
-SCALE_GRADES: tuple[tuple[Sequence[str], tuple[tuple[str, int], ...]], ...] = (
-    (BOOSTERS, (("end", 4), ("step", 1))),
-    (("",), (("end", 1), ("step", 3), ("centre", 1))),
-    (HEDGES, (("step", 3), ("centre", 2))),
+# on an ordered scale, boosted, plain, hedged: [(place, times)] with places "end" of the
+# adjective's side, "step" one class in from that end, and the "centre"
+SCALE_GRADES: tuple[tuple[tuple[str, int], ...], ...] = (
+    (("end", 4), ("step", 1)),
+    (("end", 1), ("step", 3), ("centre", 1)),
+    (("step", 3), ("centre", 2)),
 )
 
 # aspects: two parts of one thing judged in opposite ways, each the aspect of one example,
@@ -180,6 +176,24 @@ def contrast_examples(per_template: int = 60, seed: int = 0) -> list[tuple[str, 
     return list(examples.items())
 
 
+def graded_wordings(per_template: int, seed: int) -> Iterator[tuple[str, int, int]]:
+    """(text, side, grade): ``per_template`` fillings of each graded template for each side
+    (0 praise, 1 criticism), each with a boosted, a plain and a hedged wording (grade 0,
+    1, 2); the wordings both kinds of intensity examples label."""
+    rng = np.random.default_rng(seed)
+    for template in GRADED_TEMPLATES:
+        for side, adjectives in enumerate((PRAISE, CRITICISM)):
+            for _ in range(per_template):
+                thing = THINGS[int(rng.integers(len(THINGS)))]
+                part = PARTS[int(rng.integers(len(PARTS)))]
+                adjective = adjectives[int(rng.integers(len(adjectives)))]
+                for strength, modifiers in enumerate((BOOSTERS, ("",), HEDGES)):
+                    modifier = modifiers[int(rng.integers(len(modifiers)))]
+                    grade = f"{modifier} " if modifier else ""
+                    text = template.format(thing=thing, part=part, grade=grade, adjective=adjective)
+                    yield text[0].upper() + text[1:], side, strength
+
+
 def intensity_examples(per_template: int = 24, seed: int = 0) -> list[tuple[str, str]]:
     """(text, side) pairs where a text recurs with both sides in proportion to its strength.
 
@@ -187,21 +201,11 @@ def intensity_examples(per_template: int = 24, seed: int = 0) -> list[tuple[str,
     a hedged one 3 times in 5: a model fitted to these proportions orders "exceptionally
     sturdy" > "sturdy" > "moderately sturdy".
     """
-    rng = np.random.default_rng(seed)
+    sides = ("positive", "negative")
     examples = []
-    for template in GRADED_TEMPLATES:
-        for adjectives, side, other in ((PRAISE, "positive", "negative"),
-                                        (CRITICISM, "negative", "positive")):  # fmt: skip
-            for _ in range(per_template):
-                thing = THINGS[int(rng.integers(len(THINGS)))]
-                part = PARTS[int(rng.integers(len(PARTS)))]
-                adjective = adjectives[int(rng.integers(len(adjectives)))]
-                for modifiers, same, opposite in GRADES:
-                    modifier = modifiers[int(rng.integers(len(modifiers)))]
-                    grade = f"{modifier} " if modifier else ""
-                    text = template.format(thing=thing, part=part, grade=grade, adjective=adjective)
-                    text = text[0].upper() + text[1:]
-                    examples += [(text, side)] * same + [(text, other)] * opposite
+    for text, side, grade in graded_wordings(per_template, seed):
+        same, opposite = GRADES[grade]
+        examples += [(text, sides[side])] * same + [(text, sides[1 - side])] * opposite
     return examples
 
 
@@ -213,23 +217,16 @@ def graded_examples(per_template: int = 24, seed: int = 0) -> list[tuple[str, st
     (3 of 5, else the end or the centre), a hedged one between that step and the
     centre (3 and 2 of 5). Expected places: 0.9, 0.5 and 0.3 of the way from the centre.
     """
-    rng = np.random.default_rng(seed)
-    examples = []
-    for template in GRADED_TEMPLATES:
-        for adjectives, end, step in ((PRAISE, "very positive", "positive"),
-                                      (CRITICISM, "very negative", "negative")):  # fmt: skip
-            places = {"end": end, "step": step, "centre": "neutral"}
-            for _ in range(per_template):
-                thing = THINGS[int(rng.integers(len(THINGS)))]
-                part = PARTS[int(rng.integers(len(PARTS)))]
-                adjective = adjectives[int(rng.integers(len(adjectives)))]
-                for modifiers, counts in SCALE_GRADES:
-                    modifier = modifiers[int(rng.integers(len(modifiers)))]
-                    grade = f"{modifier} " if modifier else ""
-                    text = template.format(thing=thing, part=part, grade=grade, adjective=adjective)
-                    text = text[0].upper() + text[1:]
-                    examples += [(text, places[at]) for at, n in counts for _ in range(n)]
-    return examples
+    places = (
+        {"end": "very positive", "step": "positive", "centre": "neutral"},
+        {"end": "very negative", "step": "negative", "centre": "neutral"},
+    )
+    return [
+        (text, places[side][at])
+        for text, side, grade in graded_wordings(per_template, seed)
+        for at, times in SCALE_GRADES[grade]
+        for _ in range(times)
+    ]
 
 
 def scale_places(scale: Sequence[str]) -> dict[str, str]:
