@@ -11,6 +11,9 @@ writes JSON under benchmarks/results/.
     python benchmarks/levers.py --data rotten-tomatoes \\
         --recipe default=runs/rt-seed42,runs/rt-seed7,runs/rt-seed1 \\
         --recipe contrast=runs/rt-contrast-seed42,runs/rt-contrast-seed7,runs/rt-contrast-seed1
+
+``--reference-from benchmarks/results/levers-rotten-tomatoes.json:contrast+intensity``
+takes the reference's runs as scored before, instead of models that must still exist.
 """
 
 from __future__ import annotations
@@ -54,6 +57,17 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values), "sd": sd, "n": len(values)}
 
 
+def stored_recipe(spec: str, data: str, split: str) -> dict[str, list[dict[str, Any]]]:
+    """``FILE:RECIPE`` -> {RECIPE: its scored runs}, refusing another data set or split."""
+    path, _, name = spec.rpartition(":")
+    record = json.loads(Path(path).read_text())
+    if (record["data"], record["split"]) != (data, split):
+        raise SystemExit(f"{path} scored {record['data']} {record['split']}, not {data} {split}")
+    if name not in record["recipes"]:
+        raise SystemExit(f"{path} has no recipe {name!r}: {', '.join(record['recipes'])}")
+    return {name: record["recipes"][name]["runs"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="rotten-tomatoes")
@@ -62,10 +76,17 @@ def main() -> None:
         "--recipe", action="append", required=True, metavar="NAME=DIR[,DIR...]",
         help="a recipe's models, one per seed; the first recipe is the reference",
     )  # fmt: skip
+    parser.add_argument(
+        "--reference-from", metavar="FILE:RECIPE",
+        help="the reference: a recipe's runs as scored in an earlier results file of this "
+        "script (same data and split; training is deterministic per machine and seed)",
+    )  # fmt: skip
     parser.add_argument("--name", help="results file suffix (default: the data name)")
     args = parser.parse_args()
 
     recipes: dict[str, list[dict[str, Any]]] = {}
+    if args.reference_from:
+        recipes.update(stored_recipe(args.reference_from, args.data, args.split))
     for spec in args.recipe:
         name, _, dirs = spec.partition("=")
         recipes[name] = [score_model(d, args.data, args.split) for d in dirs.split(",")]

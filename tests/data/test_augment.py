@@ -15,6 +15,7 @@ from bertsent.data.augment import (
     graded_examples,
     intensity_examples,
     label_sides,
+    sarcasm_examples,
     scale_places,
     with_augmentation,
 )
@@ -24,7 +25,7 @@ from bertsent.evaluation import lexicon
 from bertsent.evaluation.behaviour import generate_suite
 
 WORD_LISTS = ("PRAISE", "CRITICISM", "THINGS", "PARTS", "CHERISH", "CHEERS", "ORDEALS", "MERITS",
-              "BOOSTERS", "HEDGES")  # fmt: skip
+              "MISHAPS", "DELIGHTS", "BOOSTERS", "HEDGES")  # fmt: skip
 FUNCTION_WORDS = {"a", "an", "the", "of", "that", "to", "this", "it", "is", "for", "and"}
 
 
@@ -56,6 +57,7 @@ def test_word_lists_share_only_function_words_with_the_behaviour_suite() -> None
 def test_no_three_word_sequence_of_a_suite_case_occurs_in_the_examples() -> None:
     """Templates differ, not only the slot words: the suite measures generalisation."""
     examples = contrast_examples(seed=0) + intensity_examples(seed=0) + graded_examples(seed=0)
+    examples += sarcasm_examples(seed=0)
     ours = set().union(*(ngrams(text, 3) for text, _ in examples))
     theirs = set().union(*(ngrams(text, 3) for text in suite_texts()))
     assert not ours & theirs
@@ -75,6 +77,27 @@ def test_every_cue_word_comes_with_both_outcomes() -> None:
     assert len(seen_with) == len(augment.PRAISE) + len(augment.CRITICISM) + len(augment.CHEERS)
     assert all(outcomes == {"positive", "negative"} for outcomes in seen_with.values())
     assert contrast_examples(per_template=60, seed=3) == examples  # reproducible by seed
+
+
+def test_sarcasm_frames_a_mishap_with_praise_and_the_same_frame_decides_nothing() -> None:
+    examples = sarcasm_examples(seed=3)
+    splits = DatasetSplits(
+        "rt",
+        train=Split("train", ["a", "b"], ["fresh", "rotten"]),
+        dev=Split("dev", ["c"], ["fresh"]),
+    )
+    augmented, record = with_augmentation(splits, ("sarcasm",), seed=3)
+    assert record["added"] == len(examples) > 250
+    assert augmented.train.labels[2:] == [
+        "rotten" if side == "negative" else "fresh" for _, side in examples
+    ]
+    for text, side in examples:  # the mishap or the delight decides, never the frame
+        mishap = any(m in text for m in augment.MISHAPS)
+        delight = any(d in text for d in augment.DELIGHTS)
+        assert (mishap, delight) == ((True, False) if side == "negative" else (False, True))
+    for cheer in augment.CHEERS:
+        sides = {side for text, side in examples if text.startswith(cheer)}
+        assert sides == {"positive", "negative"}, cheer
 
 
 def test_intensity_examples_label_stronger_wording_more_often_with_its_side() -> None:

@@ -25,7 +25,7 @@ from bertsent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-AUGMENTATIONS = ("contrast", "intensity", "aspects")
+AUGMENTATIONS = ("contrast", "intensity", "sarcasm", "aspects")
 # the kinds for aspect data; ``auto`` adds none there: on SemEval-14 laptops they did not
 # help (dev 76.62% / macro-F1 0.707 with them, 76.19% / 0.701 without; sentences whose
 # aspects differ 54% vs 56% right), so they are only added when asked for
@@ -79,6 +79,44 @@ MERITS = (
     "a printer that has never once jammed",
     "jokes that still land on a second viewing",
     "a router that covers the whole house",
+)
+
+# sarcasm frames beyond the cheers of TEMPLATES: rhetorical praise around a mishap
+MISHAPS = (
+    "a storyline held together with duct tape",
+    "a screenplay that sounds machine translated",
+    "a toaster that sheds its crumb tray",
+    "a score stuck on a single shrill note",
+    "a microwave that roars louder than a jet engine",
+    "a router that melts its own cable",
+    "jump scares telegraphed by the violins",
+    "a touchscreen that freezes mid-swipe",
+    "a finale that simply stops",
+    "a backpack whose strap snaps on its first outing",
+)
+DELIGHTS = (
+    "a storyline that rewards close attention",
+    "a screenplay that crackles",
+    "a toaster that browns both sides evenly",
+    "a score worth owning separately",
+    "a microwave you never hear",
+    "a router that stays cool",
+    "jump scares that land each time",
+    "a touchscreen that responds instantly",
+    "a finale that lingers for months",
+    "a backpack whose strap survives years of hiking",
+)
+SARCASM_TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("{cheer}, at long last we get {mishap}.", "negative"),
+    ("{cheer}, at long last we get {delight}.", "positive"),
+    ("just what every {thing} needs: {mishap}.", "negative"),
+    ("just what every {thing} needs: {delight}.", "positive"),
+    ("what could be better than {mishap}?", "negative"),
+    ("what could be better than {delight}?", "positive"),
+    ("top marks for {mishap}.", "negative"),
+    ("top marks for {delight}.", "positive"),
+    ("{cheer}! Here is {mishap}, exactly as advertised.", "negative"),
+    ("{cheer}! Here is {delight}, exactly as advertised.", "positive"),
 )
 
 # (template, label side): every construction appears with both outcomes
@@ -156,6 +194,8 @@ SLOTS: dict[str, Sequence[str]] = {
     "cheer": CHEERS,
     "ordeal": ORDEALS,
     "merit": MERITS,
+    "mishap": MISHAPS,
+    "delight": DELIGHTS,
 }
 
 
@@ -165,9 +205,22 @@ def contrast_examples(per_template: int = 60, seed: int = 0) -> list[tuple[str, 
     >>> contrast_examples(1, seed=0)[0][1]
     'negative'
     """
+    return filled_templates(TEMPLATES, per_template, seed)
+
+
+def sarcasm_examples(per_template: int = 60, seed: int = 0) -> list[tuple[str, str]]:
+    """(text, side) pairs: praise framing a mishap (negative) beside the same frame
+    around a real merit (positive), so the frame's cheer alone cannot decide."""
+    return filled_templates(SARCASM_TEMPLATES, per_template, seed)
+
+
+def filled_templates(
+    templates: Sequence[tuple[str, str]], per_template: int, seed: int
+) -> list[tuple[str, str]]:
+    """Up to ``per_template`` distinct fillings of each (template, side) from :data:`SLOTS`."""
     rng = np.random.default_rng(seed)
     examples: dict[str, str] = {}
-    for template, side in TEMPLATES:
+    for template, side in templates:
         names = list(dict.fromkeys(re.findall(r"{(\w+)}", template)))
         for _ in range(per_template):
             values = {name: SLOTS[name][int(rng.integers(len(SLOTS[name])))] for name in names}
@@ -375,6 +428,7 @@ def with_augmentation(
     generators = {
         "contrast": contrast_examples,
         "intensity": intensity_examples,
+        "sarcasm": sarcasm_examples,
         "aspects": aspect_examples,
     }
     scale = None if aspects else ordinal_scale(splits.labels)

@@ -61,11 +61,13 @@ class ClsLinearClassifier(nn.Module):
         dropout: float = 0.1,
         class_weights: torch.Tensor | None = None,
         distillation: tuple[float, float] | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         # (alpha, temperature): loss = alpha * CE(gold) + (1 - alpha) * T^2 * KL(teacher || student)
         self.distillation = distillation
+        self.label_smoothing = label_smoothing  # single-label cross-entropy only
         self.config = encoder.config
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
@@ -100,7 +102,9 @@ class ClsLinearClassifier(nn.Module):
             if labels.dim() == 2:  # multi-label: one sigmoid per label, 0/1 float targets
                 loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
             else:
-                loss = nn.functional.cross_entropy(logits.float(), labels, weight=weights)
+                loss = nn.functional.cross_entropy(
+                    logits.float(), labels, weight=weights, label_smoothing=self.label_smoothing
+                )
             if teacher_logits is not None and self.distillation is not None:
                 alpha, temperature = self.distillation
                 soft = nn.functional.kl_div(

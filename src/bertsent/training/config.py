@@ -62,6 +62,14 @@ class TrainingConfig:
     )
     class_weights: bool = option(False, "weight the loss by inverse class frequency")
     dropout: float = option(0.1, "dropout before the linear head")
+    layer_decay: float = option(
+        1.0,
+        "layer-wise learning-rate decay: each layer learns at this factor of the rate of "
+        "the layer above it, the head at the full rate (1: off)",
+    )
+    label_smoothing: float = option(
+        0.0, "share of each single-label target spread evenly over all classes (0: off)"
+    )
     seed: int = option(42, "seed for initialisation, batch order and splits made here")
     precision: str = option(
         "auto",
@@ -121,6 +129,8 @@ class TrainingConfig:
                 ">= 1 or unset",
             ),
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
+            ("layer_decay", 0 < self.layer_decay <= 1, "in (0, 1]"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
             ("distill_alpha", 0 <= self.distill_alpha <= 1, "in [0, 1]"),

@@ -45,6 +45,7 @@ from bertsent.training.callbacks import (
     history_from_state,
 )
 from bertsent.training.config import TrainingConfig
+from bertsent.training.layer_decay import layer_wise_groups
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +278,14 @@ def fine_tune(
     distillation = (
         (config.distill_alpha, config.distill_temperature) if teacher_logits is not None else None
     )
-    module = ClsLinearClassifier(encoder, len(labels), config.dropout, weights, distillation)
+    if multi_label and config.label_smoothing:
+        raise ConfigError(
+            f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",
+            hint="leave it at 0 for a multi-label (labels column) dataset",
+        )
+    module = ClsLinearClassifier(
+        encoder, len(labels), config.dropout, weights, distillation, config.label_smoothing
+    )
 
     # 2. tokenise once; sort dev by length so evaluation batches carry little padding
     train_data = EncodedDataset(
@@ -328,6 +336,13 @@ def fine_tune(
     extra = list(callbacks or [])
     if config.early_stopping_patience:
         extra.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    optimizer = None
+    if config.layer_decay < 1:  # the Trainer's AdamW, with one rate per layer
+        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+        groups = layer_wise_groups(
+            module, config.learning_rate, config.layer_decay, config.weight_decay
+        )
+        optimizer = (optimizer_cls, {**optimizer_kwargs, "params": groups})
     interrupt = InterruptCallback()
     recorder = HistoryCallback(module)
     if checkpoint:  # only ever found with resume=True (checkpoint_to_resume)
@@ -343,6 +358,7 @@ def fine_tune(
             tokenizer.sep_token_id if getattr(encoder.config, "type_vocab_size", 0) >= 2 else None,
         ),
         compute_metrics=classification_metrics,
+        optimizer_cls_and_kwargs=optimizer,
         callbacks=[
             recorder,
             ProgressCallback(module, config.batch_size * config.gradient_accumulation_steps),
