@@ -214,7 +214,8 @@ def two_sided_splits(train_size: int) -> DatasetSplits:
 
 
 @pytest.mark.parametrize(
-    ("train_size", "expected_kinds"), [(400, None), (6000, ["contrast", "intensity"])]
+    ("train_size", "expected_kinds"),
+    [(400, None), (7000, ["contrast", "intensity", "sarcasm"])],
 )
 def test_auto_adds_examples_only_while_they_stay_a_minority(
     train_size: int, expected_kinds: list[str] | None
