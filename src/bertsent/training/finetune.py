@@ -248,6 +248,11 @@ def fine_tune(
     device = device_name()
     config = config.validate().for_device(device)
     assert config.batch_size is not None and config.learning_rate is not None  # for_device
+    if multi_label and config.label_smoothing:
+        raise ConfigError(
+            f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",
+            hint="leave it at 0 for a multi-label (labels column) dataset",
+        )
     checkpoint = checkpoint_to_resume(work_dir, resume)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -278,11 +283,6 @@ def fine_tune(
     distillation = (
         (config.distill_alpha, config.distill_temperature) if teacher_logits is not None else None
     )
-    if multi_label and config.label_smoothing:
-        raise ConfigError(
-            f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",
-            hint="leave it at 0 for a multi-label (labels column) dataset",
-        )
     module = ClsLinearClassifier(
         encoder, len(labels), config.dropout, weights, distillation, config.label_smoothing
     )
