@@ -18,6 +18,7 @@ from transformers import TrainerCallback
 import bertsent
 from bertsent.data import DatasetSplits, Split
 from bertsent.errors import ConfigError, TrainingInterrupted
+from bertsent.evaluation.evaluate import train_overlap
 from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import balanced_class_weights
@@ -322,6 +323,44 @@ def test_a_smaller_student_distils_from_a_trained_teacher(
     assert saved["training_config"]["distill_alpha"] == 0.0
     with pytest.raises(ConfigError, match="distill_alpha"):
         tiny_config(trained, teacher=str(trained), distill_alpha=1.5).validate()
+
+
+def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
+    trained: Path, seeded_tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """16 reviews with flipped labels, plus 160 unlabelled ones the teacher labels.
+
+    A fresh encoder (not the teacher's layers) and gold-label loss only: whatever the
+    student agrees with the teacher on, it learned from the teacher-labelled texts.
+    """
+    few = Split("train", synthetic_splits.train.texts[:16], synthetic_splits.train.labels[:16])
+    flipped = DatasetSplits(
+        "flipped",
+        Split("train", few.texts, [FLIP[y] for y in few.labels]),
+        synthetic_splits.dev,
+    )
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("text\n" + "".join(f'"{t}"\n' for t in synthetic_splits.train.texts))
+    texts = synthetic_splits.test.texts
+    teacher_says = bertsent.load(trained).predict(texts)
+
+    def agreement_with_teacher(**distil: Any) -> tuple[float, Any]:
+        config = tiny_config(seeded_tiny_model_dir, distill_alpha=1.0, epochs=4, **distil)
+        run = train(flipped, config, tmp_path / f"student-{len(distil)}")
+        student_says = run.model.predict(texts)
+        agreement = np.mean([a == b for a, b in zip(student_says, teacher_says, strict=True)])
+        return float(agreement), run.model
+
+    with_texts, student = agreement_with_teacher(
+        teacher=str(trained), distill_texts=str(unlabelled)
+    )
+    without, _ = agreement_with_teacher()
+    assert with_texts >= 0.85 and with_texts - without >= 0.3
+    assert student.fit_record_["teacher_labelled_examples"] == 160
+    # texts the model has seen count as training overlap when it is evaluated on them
+    assert train_overlap(student, synthetic_splits.train.texts).all()
+    with pytest.raises(ConfigError, match="needs a teacher"):
+        tiny_config(seeded_tiny_model_dir, distill_texts=str(unlabelled))
 
 
 def test_max_length_beyond_the_checkpoint_is_refused_before_anything_is_written(

@@ -17,10 +17,11 @@ TINY = {
     "bert": (transformers.BertConfig, {}),
     "roberta": (transformers.RobertaConfig, {}),
     "albert": (transformers.AlbertConfig, {"embedding_size": 16}),
+    "mpnet": (transformers.MPNetConfig, {}),
 }
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "mpnet", "distilbert"])
 def test_export_computes_the_linear_cls_head(family: str) -> None:
     torch.manual_seed(0)
     if family == "distilbert":

@@ -25,7 +25,8 @@ from bertsent.errors import ModelError
 
 TANH_SCALE = 1e-4
 RELU_SHIFT = 100.0
-ROBERTA_TYPES = {"roberta", "xlm-roberta", "camembert"}
+# dense + tanh + out_proj on the first token
+ROBERTA_TYPES = {"roberta", "xlm-roberta", "camembert", "mpnet"}
 TANH_POOLER_TYPES = {"bert", "albert"}
 RELU_TYPES = {"distilbert"}
 SUPPORTED_TYPES = sorted(ROBERTA_TYPES | TANH_POOLER_TYPES | RELU_TYPES)

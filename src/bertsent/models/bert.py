@@ -10,6 +10,8 @@ from typing import Any, Self
 
 import numpy as np
 
+from bertsent.data import read_unlabelled
+from bertsent.data.splits import Split
 from bertsent.data.tasks import MultiLabelTask, is_multi_label, label_names
 from bertsent.encoders.engine import (
     HALF_DTYPES,
@@ -108,11 +110,22 @@ class BertClassifier(SentimentClassifier):
         multi_label = is_multi_label(train.labels)
         if multi_label and config.teacher:
             raise ConfigError("distillation (--teacher) is for single-label models")
-        soft_targets = (
-            teacher_logits(config.teacher, list(train.texts), class_names)
-            if config.teacher
-            else None
-        )
+        unlabelled = read_unlabelled(config.distill_texts)[0] if config.distill_texts else []
+        soft_targets = None
+        if config.teacher:
+            soft_targets = teacher_logits(
+                config.teacher, list(train.texts) + unlabelled, class_names
+            )
+        if unlabelled:  # the teacher's top class stands in for the missing gold label
+            assert soft_targets is not None
+            guessed = [class_names[int(np.argmax(row))] for row in soft_targets[len(train) :]]
+            origins = [f"{config.distill_texts} text {i + 1}" for i in range(len(unlabelled))]
+            train = Split(
+                train.name,
+                list(train.texts) + unlabelled,
+                list(train.labels) + guessed,
+                [train.where(i) for i in range(len(train))] + origins,
+            )
         options: dict[str, Any] = {
             "callbacks": callbacks,
             "teacher_logits": soft_targets,
@@ -141,10 +154,11 @@ class BertClassifier(SentimentClassifier):
             learning_rate=result.config.learning_rate,
             warmup_steps=result.warmup_steps,
             steps_per_epoch=result.steps_per_epoch,
+            teacher_labelled_examples=len(unlabelled),
         )
         self.history_ = result.history
         self.best_ = result.best
-        self._remember_training_texts(texts, *inherited)
+        self._remember_training_texts(list(texts) + unlabelled, *inherited)
         return self
 
     @property

@@ -90,6 +90,12 @@ class TrainingConfig:
         "distil: also learn a fine-tuned teacher's soft targets (see --distill-alpha)",
         metavar="MODEL_DIR",
     )
+    distill_texts: str | None = option(
+        None,
+        "with --teacher: unlabelled texts (a file or folder) the teacher labels as extra "
+        "training examples (its soft targets, its top class as the gold label)",
+        metavar="FILE",
+    )
     distill_alpha: float = option(0.5, "weight of the gold-label loss against the teacher's")
     distill_temperature: float = option(2.0, "softmax temperature of the distilled targets")
 
@@ -141,6 +147,12 @@ class TrainingConfig:
                 ">= 1 or unset",
             ),
         ]
+        if self.distill_texts and not self.teacher:
+            raise ConfigError(
+                f"training setting distill_texts={self.distill_texts!r} needs a teacher "
+                "to label them",
+                hint="add --teacher MODEL_DIR",
+            )
         for name, ok, allowed in checks:
             if not ok:
                 raise ConfigError(
@@ -181,7 +193,7 @@ class TrainingConfig:
 
 
 # families that number positions after the padding index: 514 embeddings hold 512 tokens
-POSITION_OFFSET_FAMILIES = ("roberta", "xlm-roberta", "camembert")
+POSITION_OFFSET_FAMILIES = ("roberta", "xlm-roberta", "camembert", "mpnet")
 
 
 def check_position_limit(config: TrainingConfig) -> None:
