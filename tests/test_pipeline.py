@@ -23,6 +23,7 @@ from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import balanced_class_weights
 from tests.callbacks import SendSigint
+from tests.conftest import write_csv
 
 
 def tiny_config(model_dir: Path, **overrides: Any) -> TrainingConfig:
@@ -333,14 +334,15 @@ def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
     A fresh encoder (not the teacher's layers) and gold-label loss only: whatever the
     student agrees with the teacher on, it learned from the teacher-labelled texts.
     """
-    few = Split("train", synthetic_splits.train.texts[:16], synthetic_splits.train.labels[:16])
+    few = synthetic_splits.train.subset(range(16))
     flipped = DatasetSplits(
         "flipped",
         Split("train", few.texts, [FLIP[y] for y in few.labels]),
         synthetic_splits.dev,
     )
-    unlabelled = tmp_path / "unlabelled.csv"
-    unlabelled.write_text("text\n" + "".join(f'"{t}"\n' for t in synthetic_splits.train.texts))
+    unlabelled = write_csv(
+        tmp_path / "unlabelled.csv", [{"text": t} for t in synthetic_splits.train.texts]
+    )
     texts = synthetic_splits.test.texts
     teacher_says = bertsent.load(trained).predict(texts)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.data.splits import DatasetSplits, Split
+from bertsent.data.splits import DatasetSplits
 from bertsent.data.tasks import is_aspect_data, join_aspect, ordinal_scale
 from bertsent.errors import ConfigError
 
@@ -446,12 +446,8 @@ def with_augmentation(
         sides = found
     examples = [example for kind in kinds for example in generators[kind](seed=seed)]
     name = "+".join(kinds)
-    train = Split(
-        name=splits.train.name,
-        texts=[*splits.train.texts, *(text for text, _ in examples)],
-        labels=[*splits.train.labels, *(sides[side] for _, side in examples)],
-        origins=[splits.train.where(i) for i in range(len(splits.train))]
-        + [f"{name} example {i + 1}" for i in range(len(examples))],
+    train = splits.train.extended(
+        [text for text, _ in examples], [sides[side] for _, side in examples], f"{name} example"
     )
     note = f"added {len(examples)} generated {name} examples (bertsent.data.augment) to train"
     augmented = DatasetSplits(

@@ -56,6 +56,16 @@ class Split:
             origins=[self.where(i) for i in indices],
         )
 
+    def extended(self, texts: Sequence[str], labels: Sequence[str], source: str) -> Split:
+        """A new split with ``texts`` appended, each from '``source`` N' (for error messages)."""
+        return Split(
+            name=self.name,
+            texts=[*self.texts, *texts],
+            labels=[*self.labels, *labels],
+            origins=[self.where(i) for i in range(len(self))]
+            + [f"{source} {i + 1}" for i in range(len(texts))],
+        )
+
     def label_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(self.labels).items()))
 

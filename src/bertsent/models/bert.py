@@ -11,7 +11,6 @@ from typing import Any, Self
 import numpy as np
 
 from bertsent.data import read_unlabelled
-from bertsent.data.splits import Split
 from bertsent.data.tasks import MultiLabelTask, is_multi_label, label_names
 from bertsent.encoders.engine import (
     HALF_DTYPES,
@@ -119,13 +118,7 @@ class BertClassifier(SentimentClassifier):
         if unlabelled:  # the teacher's top class stands in for the missing gold label
             assert soft_targets is not None
             guessed = [class_names[int(np.argmax(row))] for row in soft_targets[len(train) :]]
-            origins = [f"{config.distill_texts} text {i + 1}" for i in range(len(unlabelled))]
-            train = Split(
-                train.name,
-                list(train.texts) + unlabelled,
-                list(train.labels) + guessed,
-                [train.where(i) for i in range(len(train))] + origins,
-            )
+            train = train.extended(unlabelled, guessed, f"{config.distill_texts} text")
         options: dict[str, Any] = {
             "callbacks": callbacks,
             "teacher_logits": soft_targets,
@@ -353,7 +346,7 @@ def teacher_logits(teacher_dir: str, texts: list[str], labels: list[str]) -> lis
     teacher = load(teacher_dir)
     if sorted(teacher.labels_) != sorted(labels):
         raise ConfigError(f"teacher {teacher_dir} has labels {teacher.labels_}, this data {labels}")
-    with progress(f"teacher {Path(teacher_dir).name} scoring the training texts"):
+    with progress(f"teacher {Path(teacher_dir).name} scoring {len(texts):,} texts"):
         logits = teacher.logits(texts)  # type: ignore[attr-defined]
     columns = [teacher.labels_.index(label) for label in labels]
     return logits[:, columns].tolist()
