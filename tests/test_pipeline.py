@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import bertsent
 from bertsent.data import DatasetSplits, Split
 from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.evaluation.evaluate import train_overlap
+from bertsent.models.bert import teacher_logits
 from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import balanced_class_weights
@@ -34,6 +36,7 @@ def tiny_config(model_dir: Path, **overrides: Any) -> TrainingConfig:
         "learning_rate": 3e-3,
         "max_length": 32,
         "seed": 7,
+        "teacher_cache": "",  # tests that keep a teacher's scores pass their own file
     }
     settings.update(overrides)
     return TrainingConfig(**settings)
@@ -353,16 +356,54 @@ def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
         agreement = np.mean([a == b for a, b in zip(student_says, teacher_says, strict=True)])
         return float(agreement), run.model
 
+    cache = tmp_path / "teacher.sqlite"
     with_texts, student = agreement_with_teacher(
-        teacher=str(trained), distill_texts=str(unlabelled)
+        teacher=str(trained), distill_texts=str(unlabelled), teacher_cache=str(cache)
     )
     without, _ = agreement_with_teacher()
     assert with_texts >= 0.85 and with_texts - without >= 0.3
     assert student.fit_record_["teacher_labelled_examples"] == 160
+    with sqlite3.connect(cache) as kept:  # one score per distinct text: the 16 are among the 160
+        assert kept.execute("SELECT COUNT(*) FROM teacher_logits").fetchone() == (160,)
     # texts the model has seen count as training overlap when it is evaluated on them
     assert train_overlap(student, synthetic_splits.train.texts).all()
     with pytest.raises(ConfigError, match="needs a teacher"):
         tiny_config(seeded_tiny_model_dir, distill_texts=str(unlabelled))
+
+
+def test_a_teachers_scores_are_kept_and_only_texts_not_kept_are_scored(
+    trained: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """The next student of a teacher reads the scores the first one's pass kept.
+
+    The kept scores are overwritten with a marker: getting the marker back proves they
+    were read, not recomputed; new texts and another precision are scored afresh.
+    """
+    texts = list(synthetic_splits.test.texts[:20])
+    teacher = bertsent.load(trained)
+    labels = list(reversed(teacher.labels_))  # columns follow the student's label order
+    expected = teacher.logits(texts)[:, [teacher.labels_.index(label) for label in labels]]
+    cache = tmp_path / "cache" / "teacher.sqlite"
+
+    first = teacher_logits(str(trained), texts[:10], labels, cache=str(cache))
+    np.testing.assert_allclose(first, expected[:10], atol=1e-5)
+    with sqlite3.connect(cache) as kept:
+        assert kept.execute("SELECT COUNT(*) FROM teacher_logits").fetchone() == (10,)
+        marker = [7.0 if label == teacher.labels_[0] else -7.0 for label in labels]
+        kept.execute("UPDATE teacher_logits SET value = ?", (json.dumps([7.0, -7.0]),))
+
+    again = np.array(teacher_logits(str(trained), texts, labels, cache=str(cache)))
+    assert (again[:10] == marker).all()
+    np.testing.assert_allclose(again[10:], expected[10:], atol=1e-5)
+    half = np.array(
+        teacher_logits(str(trained), texts[:10], labels, precision="bf16", cache=str(cache))
+    )
+    assert not (half == marker).all(axis=1).any()
+    np.testing.assert_allclose(half, expected[:10], atol=0.1)
+    with sqlite3.connect(cache) as kept:
+        assert kept.execute("SELECT COUNT(*) FROM teacher_logits").fetchone() == (30,)
+    uncached = teacher_logits(str(trained), texts[:10], labels, cache="")
+    np.testing.assert_allclose(uncached, expected[:10], atol=1e-5)
 
 
 def test_max_length_beyond_the_checkpoint_is_refused_before_anything_is_written(

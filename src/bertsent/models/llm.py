@@ -12,12 +12,10 @@ an environment variable, never the command line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 import re
-import sqlite3
 import threading
 import time
 import urllib.error
@@ -29,6 +27,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from bertsent.cache import KeyValueCache
 from bertsent.data.tasks import is_multi_label, label_names
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import SentimentClassifier, require_fitted
@@ -163,14 +162,14 @@ class LlmClassifier(SentimentClassifier):
         """
         require_fitted(self)
         result = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
-        cache = AnswerCache(self.cache)
+        cache = KeyValueCache(self.cache, table="answers")
         client = ChatClient(self.endpoint or "", self.timeout, self.attempts)
         lock = threading.Lock()
         counts = {"calls": 0, "abstained": 0}
 
         def answer(index: int) -> None:
             messages = self.messages(texts[index])
-            key = cache.key(self.llm_model, messages)
+            key = cache.key({"model": self.llm_model, "messages": messages})
             reply = cache.get(key)
             label = None if reply is None else self.parse(reply)
             tries = 0
@@ -271,43 +270,3 @@ class ChatClient:
             hint="check --endpoint and that the server is running; answers received so far "
             "are cached, so running again continues where this stopped",
         )
-
-
-class AnswerCache:
-    """Valid replies in SQLite, keyed by a hash of the server model and the chat."""
-
-    def __init__(self, path: str | None) -> None:
-        self.connection: sqlite3.Connection | None = None
-        self.lock = threading.Lock()
-        if path is None:
-            return
-        file = Path(path).expanduser()
-        file.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(str(file), check_same_thread=False, timeout=30)
-        self.connection.execute(
-            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, reply TEXT NOT NULL)"
-        )
-
-    @staticmethod
-    def key(model: str, messages: list[dict[str, str]]) -> str:
-        text = json.dumps({"model": model, "messages": messages}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def get(self, key: str) -> str | None:
-        if self.connection is None:
-            return None
-        with self.lock:
-            row = self.connection.execute(
-                "SELECT reply FROM answers WHERE key = ?", (key,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def put(self, key: str, reply: str) -> None:
-        if self.connection is None:
-            return
-        with self.lock, self.connection:
-            self.connection.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, reply))
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()

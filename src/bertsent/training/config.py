@@ -96,6 +96,12 @@ class TrainingConfig:
         "training examples (its soft targets, its top class as the gold label)",
         metavar="FILE",
     )
+    teacher_cache: str = option(
+        "~/.cache/bertsent/teacher-logits.sqlite",
+        "with --teacher: file keeping the teacher's scores by text, so the next student "
+        "(another seed, a --resume) skips the teacher's pass ('': keep none)",
+        metavar="FILE",
+    )
     distill_alpha: float = option(0.5, "weight of the gold-label loss against the teacher's")
     distill_temperature: float = option(2.0, "softmax temperature of the distilled targets")
 
