@@ -396,9 +396,9 @@ def teacher_logits(
                 len(texts),
                 cache,
             )
+        name = Path(teacher_dir).name
         for start in range(0, len(missing), TEACHER_CHUNK):
             chunk = missing[start : start + TEACHER_CHUNK]
-            name = Path(teacher_dir).name
             with progress(
                 f"teacher {name} scoring texts {start + 1:,}-{start + len(chunk):,} "
                 f"of {len(missing):,}"
