@@ -75,6 +75,32 @@ def test_a_pair_is_encoded_as_the_tokenizer_encodes_two_texts() -> None:
     assert len(short) == 16 and short[-4:] == expected["input_ids"][-4:]
 
 
+def test_a_pair_follows_the_tokenizers_own_template_where_sep_is_not_a_token() -> None:
+    """MPNet and RoBERTa join two texts as ``<s> a </s></s> b </s>`` and read "[SEP]" as
+    plain characters: a pair must still be the tokenizer's two-text encoding."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = "<s> </s> <pad> <unk> [ ] sep the screen is gorgeous but battery dies by noon life"
+    vocab = {word: index for index, word in enumerate(words.split())}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])],
+    )
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>")
+    sentence, aspect = "the screen is gorgeous but the battery dies by noon", "battery life"
+    expected = tokenizer(sentence, aspect)["input_ids"]
+    (ids,) = encode(tokenizer, [join_aspect(sentence, aspect)], 128, "head")
+    assert ids == expected
+    (short,) = encode(tokenizer, [join_aspect(sentence, aspect)], 10, "head")
+    assert len(short) == 10 and short[-5:] == expected[-5:]  # </s></s> battery life </s>
+    (single,) = encode(tokenizer, [sentence], 128, "head")
+    assert single == tokenizer(sentence)["input_ids"]
+
+
 def test_an_aspect_column_makes_pairs_and_dev_is_carved_by_sentence(aspect_data: Path) -> None:
     splits = load_dataset(str(aspect_data))
     assert splits.labels == ["negative", "positive"]

@@ -1,9 +1,10 @@
 """Turn texts into token ids with a chosen truncation strategy.
 
-A text holding the tokenizer's separator, "The battery dies by noon [SEP] battery", is a
-pair (sentence, aspect) and becomes ``[CLS] sentence [SEP] aspect [SEP]`` with the
-second part in segment 1, exactly as ``tokenizer(sentence, aspect)`` would encode it;
-only the sentence is truncated.
+A joined aspect pair, "The battery dies by noon [SEP] battery", is encoded exactly as
+``tokenizer(sentence, aspect)`` encodes two texts, in the tokenizer's own pair template:
+``[CLS] sentence [SEP] aspect [SEP]`` for BERT (the aspect in segment 1), ``<s> sentence
+</s></s> aspect </s>`` for MPNet and RoBERTa, whose tokenizers read "[SEP]" as plain
+characters. Only the sentence is truncated.
 
 ``head`` keeps the start of a long review, ``tail`` its end, and ``head+tail`` the
 first 128 tokens and the last ones, the best strategy for long IMDb reviews in
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bertsent.data.tasks import split_aspect
 
 TRUNCATION_STRATEGIES = ("head", "tail", "head+tail")
 HEAD_TOKENS = 128
@@ -70,6 +73,19 @@ def special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
     return full[:start], full[start + len(plain) :]
 
 
+def pair_special_tokens(tokenizer: Any) -> tuple[list[int], list[int], list[int]]:
+    """The ids a tokenizer puts before, between and after two texts: ([CLS], [SEP], [SEP])
+    for BERT, (<s>, </s></s>, </s>) for MPNet and RoBERTa."""
+    backend = rust_tokenizer(tokenizer)
+    first = backend.encode("a", add_special_tokens=False).ids
+    second = backend.encode("b", add_special_tokens=False).ids
+    full = backend.encode("a", "b", add_special_tokens=True).ids
+    start = next(i for i in range(len(full)) if full[i : i + len(first)] == first)
+    middle = start + len(first)
+    end = next(i for i in range(middle, len(full)) if full[i : i + len(second)] == second)
+    return full[:start], full[middle:end], full[end + len(second) :]
+
+
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int, strategy: str) -> list[list[int]]:
     """Token ids with special tokens ([CLS] ... [SEP]), at most ``max_length`` each.
 
@@ -77,18 +93,22 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int, strategy: str)
     run the same Rust code (in parallel over the batch).
     """
     prefix, suffix = special_tokens(tokenizer)
-    budget = max_length - len(prefix) - len(suffix)
-    separator = suffix[-1] if suffix else None
     backend = rust_tokenizer(tokenizer)
+    pairs = [split_aspect(text) for text in texts]
+    firsts = backend.encode_batch([sentence for sentence, _ in pairs], add_special_tokens=False)
+    paired = [aspect for _, aspect in pairs if aspect is not None]
+    seconds = iter(backend.encode_batch(paired, add_special_tokens=False) if paired else [])
+    pair_prefix, middle, pair_suffix = pair_special_tokens(tokenizer) if paired else ([], [], [])
     encoded = []
-    for piece in (e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)):
-        if separator in piece:  # a pair: truncate the first part only
-            cut = len(piece) - 1 - piece[::-1].index(separator)
-            second = piece[cut + 1 :][: max(budget - len(suffix) - 1, 0)]
-            first = truncate(piece[:cut], budget - len(second) - len(suffix), strategy)
-            encoded.append(prefix + first + suffix + second + suffix)
-        else:
-            encoded.append(prefix + truncate(piece, budget, strategy) + suffix)
+    for first, (_, aspect) in zip((e.ids for e in firsts), pairs, strict=True):
+        if aspect is None:
+            budget = max_length - len(prefix) - len(suffix)
+            encoded.append(prefix + truncate(first, budget, strategy) + suffix)
+            continue
+        budget = max_length - len(pair_prefix) - len(middle) - len(pair_suffix)
+        second = next(seconds).ids[: max(budget - 1, 0)]  # the sentence keeps a token or more
+        first = truncate(first, budget - len(second), strategy)
+        encoded.append(pair_prefix + first + middle + second + pair_suffix)
     return encoded
 
 
