@@ -15,6 +15,9 @@ bag of words). Prints a table and writes benchmarks/results/tasks.json (or
     bertsent train --data ../shared/data/absa/laptops --epochs 5 --metric macro_f1 \
         --output runs/absa-laptops
     python benchmarks/tasks.py --task intensity=runs/sst5 --task aspects-laptops=runs/absa-laptops
+
+``--against MODEL_DIR=REFERENCE_DIR`` also scores a second BERT model wherever MODEL_DIR
+is scored (the same recipe without a lever) with the paired difference.
 """
 
 from __future__ import annotations
@@ -91,15 +94,28 @@ def mixed_sentences(texts: list[str], labels: list[str]) -> np.ndarray:
     return np.array([len(seen[sentence]) > 1 for sentence in sentences])
 
 
-def measure(name: str, model_dir: str, data: str | None = None) -> dict[str, Any]:
+def measure(
+    name: str, model_dir: str, data: str | None = None, reference: str | None = None
+) -> dict[str, Any]:
     """Score ``model_dir`` and the baselines on the dev split of ``data`` (default: the
-    data the model was trained on)."""
+    data the model was trained on), and against another BERT model (``reference``, e.g.
+    the same recipe without a lever) paired on the same examples."""
     bert = load(model_dir)
     data = data or bert.metadata_["data"]["spec"]
     splits = load_dataset(data)
     texts, labels = list(splits.dev.texts), list(splits.dev.labels)
     report, bert_correct = score(bert, texts, labels)
     rows: dict[str, Any] = {"bert": {key: report[key] for key in HEADLINE if key in report}}
+    against: dict[str, Any] = {}
+    if reference:
+        reference_report, reference_correct = score(load(reference), texts, labels)
+        paired = bert_correct - reference_correct
+        against = {
+            "model": reference,
+            **{key: reference_report[key] for key in HEADLINE if key in reference_report},
+            "difference": round(float(paired.mean()), 4),
+            "difference_ci": list(bootstrap_accuracy_interval(paired)),
+        }
     correct = {}
     # the baselines that can fit the task: one logistic regression per label for multi-label
     baselines = ("tfidf-lr",) if isinstance(bert.task_, MultiLabelTask) else BASELINES
@@ -123,6 +139,8 @@ def measure(name: str, model_dir: str, data: str | None = None) -> dict[str, Any
         "difference_ci": list(bootstrap_accuracy_interval(difference)),
         "macro_f1_difference": round(rows["bert"]["macro_f1"] - rows[best]["macro_f1"], 4),
     }
+    if against:
+        result["reference"] = against
     if isinstance(bert.task_, FineGrainedTask):
         scored = bert.predict_scores(list(INTENSITY_ORDER))
         intensity = {text: round(s["intensity"], 4) for text, s in zip(INTENSITY_ORDER, scored,
@@ -155,11 +173,22 @@ def main() -> None:
         help="score task NAME on DATA's dev split (a model trained on several datasets, "
         "scored on each; the baselines train on DATA)",
     )
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="MODEL_DIR=REFERENCE_DIR",
+        help="also score REFERENCE_DIR where MODEL_DIR is scored, with the paired difference",
+    )
     parser.add_argument("--output", default="tasks.json", help="file name under results/")
     args = parser.parse_args()
     data_for = dict(spec.split("=", 1) for spec in args.data)
+    reference_for = dict(spec.split("=", 1) for spec in args.against)
     tasks = [spec.split("=", 1) for spec in args.task]
-    results = [measure(name, model_dir, data_for.get(name)) for name, model_dir in tasks]
+    results = [
+        measure(name, model_dir, data_for.get(name), reference_for.get(model_dir))
+        for name, model_dir in tasks
+    ]
     print(f"{'task':<12}{'data':<28}{'BERT':>8}{'best baseline':>24}{'difference [95% CI]':>28}")
     for r in results:
         best = r["best_baseline"]
@@ -177,6 +206,12 @@ def main() -> None:
             print(f"{'':<12}sentences with differing aspects: {r['mixed_sentences']}")
         if "two_aspects" in r:
             print(f"{'':<12}{r['two_aspects']}")
+        if "reference" in r:
+            ref = r["reference"]
+            low, high = ref["difference_ci"]
+            print(f"{'':<12}against {ref['model']}: {100 * ref['accuracy']:.2f}% / "
+                  f"{ref['macro_f1']:.4f}, paired {100 * ref['difference']:+.2f} "
+                  f"[{100 * low:+.2f}, {100 * high:+.2f}]")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / args.output
     out.write_text(json.dumps({"bertsent": "benchmarks/tasks.py", "tasks": results}, indent=2))

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,50 @@ def test_a_smaller_student_distils_from_a_trained_teacher(
     assert saved["training_config"]["distill_alpha"] == 0.0
     with pytest.raises(ConfigError, match="distill_alpha"):
         tiny_config(trained, teacher=str(trained), distill_alpha=1.5).validate()
+
+
+def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
+    seeded_tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """--teacher-model: one command fine-tunes the bigger encoder into OUTPUT.teacher,
+    then distils it; another seed reuses that teacher, another teacher recipe replaces it."""
+    output = tmp_path / "student"
+    teacher = tmp_path / "student.teacher"
+    config = tiny_config(
+        seeded_tiny_model_dir,
+        teacher_model=str(seeded_tiny_model_dir),
+        teacher_learning_rate=3e-3,
+        encoder_layers=1,
+        distill_alpha=0.0,  # the student learns only the teacher's soft targets
+        epochs=5,
+    )
+    run = train(synthetic_splits, config, output)
+    saved_teacher = json.loads((teacher / "bertsent.json").read_text())
+    assert saved_teacher["training_config"]["model"] == str(seeded_tiny_model_dir)
+    assert saved_teacher["training_config"]["learning_rate"] == 3e-3
+    assert saved_teacher["training_config"]["encoder_layers"] is None  # the full encoder
+    saved = json.loads((output / "bertsent.json").read_text())
+    assert saved["training_config"]["teacher"] == str(teacher)
+    assert run.model.model_.config.num_hidden_layers == 1
+    texts = synthetic_splits.test.texts
+    teacher_says = bertsent.load(teacher).predict(texts)
+    student_says = run.model.predict(texts)
+    assert np.mean([a == b for a, b in zip(student_says, teacher_says, strict=True)]) >= 0.85
+
+    weights = teacher / "model.safetensors"
+    first = weights.stat().st_mtime_ns
+    train(synthetic_splits, replace(config, seed=8), output)
+    assert weights.stat().st_mtime_ns == first  # the same data and recipe: reused
+    train(synthetic_splits, replace(config, teacher_learning_rate=4e-3), output)
+    assert weights.stat().st_mtime_ns != first  # another teacher recipe: trained again
+    assert (
+        json.loads((teacher / "bertsent.json").read_text())["training_config"]["learning_rate"]
+        == 4e-3
+    )
+    with pytest.raises(ConfigError, match="not both"):
+        tiny_config(
+            seeded_tiny_model_dir, teacher=str(teacher), teacher_model=str(seeded_tiny_model_dir)
+        )
 
 
 def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(

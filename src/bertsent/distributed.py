@@ -44,6 +44,12 @@ def sum_over_processes(values: list[float]) -> list[float]:
     return _all_reduce(values, "sum")
 
 
+def wait_for_main_process() -> None:
+    """Return on every rank once each has come here: after rank 0 has written a file
+    the others read next (nothing to wait for without a process group)."""
+    _all_reduce([0.0], "sum")
+
+
 def _all_reduce(values: list[float], operation: str) -> list[float]:
     import torch
     import torch.distributed as dist

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from bertsent.atomic import check_replaceable
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import MultiLabelTask, detect_task
-from bertsent.distributed import is_main_process
+from bertsent.distributed import is_main_process, wait_for_main_process
+from bertsent.errors import ConfigError
 from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
@@ -109,6 +111,12 @@ def train(
     # refuse a user's folder or file before spending minutes on training
     check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)
     work_dir = checkpoint_dir(output)
+    recipe = getattr(model, "config", None)
+    if isinstance(recipe, TrainingConfig) and recipe.teacher_model:
+        if isinstance(chosen_task, MultiLabelTask):
+            raise ConfigError("distillation (--teacher-model) is for single-label models")
+        teacher = _trained_teacher(splits, recipe, output, resume=resume, callbacks=callbacks)
+        model.set_params(config=replace(recipe, teacher=str(teacher), teacher_model=None))
     logger.info(
         "training %s on %s: %d train / %d dev examples, labels %s",
         model.describe(),
@@ -160,6 +168,49 @@ def train(
     model.metadata_ = {**metadata, "labels": model.labels_}
     shutil.rmtree(work_dir, ignore_errors=True)
     return _training_run(model, output, splits, dev_report)
+
+
+def teacher_dir(output_dir: Path) -> Path:
+    """A teacher trained by ``--teacher-model`` lives beside its student's folder."""
+    return output_dir.with_name(f"{output_dir.name}.teacher")
+
+
+def _trained_teacher(
+    splits: DatasetSplits,
+    recipe: TrainingConfig,
+    output: Path,
+    *,
+    resume: bool,
+    callbacks: list[Any] | None,
+) -> Path:
+    """Fine-tune ``recipe.teacher_model`` on the student's own splits (generated examples
+    included), or reuse the teacher an earlier run of this command finished: a 110M
+    teacher takes most of an hour on two CPU cores, and every seed of the student, every
+    ``--resume``, can learn from the same one."""
+    folder = teacher_dir(output)
+    teacher_recipe = replace(  # one seed for the teacher, so every student seed shares it
+        recipe,
+        model=recipe.teacher_model or recipe.model,
+        learning_rate=recipe.teacher_learning_rate,
+        seed=TrainingConfig.seed,
+        teacher_model=None,
+        distill_texts=None,
+        encoder_layers=None,
+    )
+    try:
+        saved = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    if (
+        saved.get("training_config") == teacher_recipe.to_dict()
+        and saved.get("data", {}).get("fingerprint") == splits.fingerprint()
+    ):
+        logger.info("teacher: %s, trained earlier on the same data and recipe", folder)
+        return folder
+    logger.info("teacher: fine-tuning %s into %s first", teacher_recipe.model, folder)
+    train(splits, teacher_recipe, folder, resume=resume, callbacks=callbacks, augment="none")
+    wait_for_main_process()  # rank 0 saves the teacher that every rank then reads
+    return folder
 
 
 def _training_run(

@@ -90,10 +90,21 @@ class TrainingConfig:
         "distil: also learn a fine-tuned teacher's soft targets (see --distill-alpha)",
         metavar="MODEL_DIR",
     )
+    teacher_model: str | None = option(
+        None,
+        "distil in one command: first fine-tune this bigger encoder (Hub id or folder) on "
+        "the same data into OUTPUT.teacher (seed 42 whatever --seed, so later runs and "
+        "seeds reuse it), then learn from it as from --teacher",
+        metavar="MODEL",
+    )
+    teacher_learning_rate: float = option(
+        2e-5, "with --teacher-model: its peak learning rate (bigger encoders want smaller)"
+    )
     distill_texts: str | None = option(
         None,
-        "with --teacher: unlabelled texts (a file or folder) the teacher labels as extra "
-        "training examples (its soft targets, its top class as the gold label)",
+        "with --teacher or --teacher-model: unlabelled texts (a file or folder) the "
+        "teacher labels as extra training examples (its soft targets, its top class as "
+        "the gold label)",
         metavar="FILE",
     )
     teacher_cache: str = option(
@@ -145,6 +156,7 @@ class TrainingConfig:
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
+            ("teacher_learning_rate", self.teacher_learning_rate > 0, "> 0"),
             ("distill_alpha", 0 <= self.distill_alpha <= 1, "in [0, 1]"),
             ("distill_temperature", self.distill_temperature > 0, "> 0"),
             (
@@ -153,11 +165,17 @@ class TrainingConfig:
                 ">= 1 or unset",
             ),
         ]
-        if self.distill_texts and not self.teacher:
+        if self.distill_texts and not (self.teacher or self.teacher_model):
             raise ConfigError(
                 f"training setting distill_texts={self.distill_texts!r} needs a teacher "
                 "to label them",
-                hint="add --teacher MODEL_DIR",
+                hint="add --teacher MODEL_DIR, or --teacher-model MODEL to train one first",
+            )
+        if self.teacher and self.teacher_model:
+            raise ConfigError(
+                f"training settings teacher={self.teacher!r} and teacher_model="
+                f"{self.teacher_model!r}: give the fine-tuned teacher or the encoder to "
+                "fine-tune as one, not both"
             )
         for name, ok, allowed in checks:
             if not ok:
