@@ -126,6 +126,26 @@ def test_sigterm_on_the_launcher_stops_every_rank_with_a_checkpoint_and_resume_f
     assert history[-1]["step"] == 300 and not checkpoints.exists()
 
 
+@pytest.mark.slow
+def test_under_torchrun_every_rank_distils_from_the_teacher_rank_0_trained_and_saved(
+    model_without_dropout: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    """--teacher-model: rank 1 reads OUTPUT.teacher only after rank 0 has saved it."""
+    output = tmp_path / "student"
+    result = subprocess.run(
+        torchrun("train", "--data", str(dataset_dir), "--model", str(model_without_dropout),
+                 *RECIPE, "--teacher-model", str(model_without_dropout), "--encoder-layers",
+                 "1", "--teacher-cache", "", "--output", str(output)),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("model saved to") == 1, result.stdout  # rank 0's student
+    teacher = json.loads((tmp_path / "student.teacher" / "bertsent.json").read_text())
+    student = json.loads((output / "bertsent.json").read_text())
+    assert teacher["training"]["processes"] == student["training"]["processes"] == 2
+    assert student["training_config"]["teacher"] == str(tmp_path / "student.teacher")
+
+
 def test_the_global_batch_must_divide_among_the_processes() -> None:
     assert per_process_batch_size(32, 4) == 8
     with pytest.raises(ConfigError, match="global batch and does not divide among 3"):
