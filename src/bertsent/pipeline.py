@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -15,11 +14,11 @@ from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import MultiLabelTask, detect_task
 from bertsent.distributed import is_main_process, wait_for_main_process
-from bertsent.errors import ConfigError
+from bertsent.errors import ConfigError, ModelError
 from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
-from bertsent.models.base import METADATA_FILE
+from bertsent.models.base import METADATA_FILE, read_metadata
 from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -115,7 +114,9 @@ def train(
     if isinstance(recipe, TrainingConfig) and recipe.teacher_model:
         if isinstance(chosen_task, MultiLabelTask):
             raise ConfigError("distillation (--teacher-model) is for single-label models")
-        teacher = _trained_teacher(splits, recipe, output, resume=resume, callbacks=callbacks)
+        teacher = _trained_teacher(
+            splits, recipe, recipe.teacher_model, output, resume=resume, callbacks=callbacks
+        )
         model.set_params(config=replace(recipe, teacher=str(teacher), teacher_model=None))
     logger.info(
         "training %s on %s: %d train / %d dev examples, labels %s",
@@ -178,19 +179,20 @@ def teacher_dir(output_dir: Path) -> Path:
 def _trained_teacher(
     splits: DatasetSplits,
     recipe: TrainingConfig,
+    teacher_model: str,
     output: Path,
     *,
     resume: bool,
     callbacks: list[Any] | None,
 ) -> Path:
-    """Fine-tune ``recipe.teacher_model`` on the student's own splits (generated examples
+    """Fine-tune ``teacher_model`` on the student's own splits (generated examples
     included), or reuse the teacher an earlier run of this command finished: a 110M
     teacher takes most of an hour on two CPU cores, and every seed of the student, every
     ``--resume``, can learn from the same one."""
     folder = teacher_dir(output)
     teacher_recipe = replace(  # one seed for the teacher, so every student seed shares it
         recipe,
-        model=recipe.teacher_model or recipe.model,
+        model=teacher_model,
         learning_rate=recipe.teacher_learning_rate,
         seed=TrainingConfig.seed,
         teacher_model=None,
@@ -198,8 +200,8 @@ def _trained_teacher(
         encoder_layers=None,
     )
     try:
-        saved = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        saved = read_metadata(folder)
+    except ModelError:  # none yet, or not readable: train it
         saved = {}
     if (
         saved.get("training_config") == teacher_recipe.to_dict()
