@@ -64,12 +64,17 @@ def load_rust_tokenizer(folder: str | Path) -> Any:
     return rust_tokenizer(Tokenizer.from_file(str(Path(folder) / "tokenizer.json")))
 
 
+def _find(ids: list[int], part: list[int], start: int = 0) -> int:
+    """Where ``part`` first occurs in ``ids`` at or after ``start``."""
+    return next(i for i in range(start, len(ids)) if ids[i : i + len(part)] == part)
+
+
 def special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts before and after one text, e.g. ([CLS], [SEP])."""
     backend = rust_tokenizer(tokenizer)
     plain = backend.encode("a", add_special_tokens=False).ids
     full = backend.encode("a", add_special_tokens=True).ids
-    start = next(i for i in range(len(full)) if full[i : i + len(plain)] == plain)
+    start = _find(full, plain)
     return full[:start], full[start + len(plain) :]
 
 
@@ -80,10 +85,9 @@ def pair_special_tokens(tokenizer: Any) -> tuple[list[int], list[int], list[int]
     first = backend.encode("a", add_special_tokens=False).ids
     second = backend.encode("b", add_special_tokens=False).ids
     full = backend.encode("a", "b", add_special_tokens=True).ids
-    start = next(i for i in range(len(full)) if full[i : i + len(first)] == first)
-    middle = start + len(first)
-    end = next(i for i in range(middle, len(full)) if full[i : i + len(second)] == second)
-    return full[:start], full[middle:end], full[end + len(second) :]
+    middle = _find(full, first) + len(first)
+    end = _find(full, second, middle)
+    return full[: middle - len(first)], full[middle:end], full[end + len(second) :]
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int, strategy: str) -> list[list[int]]:
