@@ -302,6 +302,43 @@ def test_generated_aspect_pairs_judge_each_part_of_one_sentence_oppositely() -> 
         augment_for_training(splits, ("contrast",))
 
 
+def test_joined_pairs_put_two_real_sentences_judged_differently_into_one() -> None:
+    import re
+
+    from bertsent.data.augment import augment_for_training
+    from bertsent.data.splits import DatasetSplits, Split
+
+    rng = random.Random(3)
+    single = []
+    for i in range(60):  # one aspect each; sentences share aspects, with either label
+        label, words = rng.choice([("positive", GOOD), ("negative", BAD)])
+        aspect = rng.choice(ASPECTS)
+        single.append((f"the {aspect} is {rng.choice(words)} in review {i} today.", aspect, label))
+    mixed = [(row["text"], row["aspect"], row["label"]) for row in aspect_rows(10, seed=4)]
+    rows = single + mixed
+    train = Split("train", [join_aspect(t, a) for t, a, _ in rows], [y for *_, y in rows])
+    splits = DatasetSplits("absa", train=train, dev=train.subset(range(5), "dev"))
+    trained_on, record = augment_for_training(splits, ("joined",), seed=1)
+    assert record is not None and record["kinds"] == ["joined"] and record["added"] > 0
+    new = slice(len(train), None)
+    added = list(zip(trained_on.train.texts[new], trained_on.train.labels[new], strict=True))
+    known = {(text, aspect): label for text, aspect, label in single}
+    used: list[str] = []
+    by_joined: dict[str, set[str]] = {}
+    for pair, label in added:
+        joined, aspect = split_aspect(pair)
+        assert aspect is not None
+        by_joined.setdefault(joined, set()).add(label)
+        # the aspect occurs once: two sentences sharing an aspect are never joined
+        assert len(re.findall(rf"\b{aspect}\b", joined)) == 1
+        source = [text for text, a in known if a == aspect and text[4:-1] in joined]
+        assert len(source) == 1 and known[(source[0], aspect)] == label  # the data's own label
+        used += source
+    assert len(used) == len(set(used)) == 2 * len(by_joined)  # each sentence joined once
+    assert all(labels == {"positive", "negative"} for labels in by_joined.values())
+    assert not any(text[4:-1] in joined for text, *_ in mixed for joined in by_joined)
+
+
 def test_the_report_says_it_covers_one_label_per_review(aspect_model: Path, tmp_path: Path) -> None:
     from bertsent.errors import ModelError
     from bertsent.report.build import build_report

@@ -57,7 +57,9 @@ def add_augment_option(parser: argparse.ArgumentParser) -> None:
         "intensity (boosted and hedged wording; on an ordered scale such as SST-5 spread over "
         "its classes), sarcasm (more frames of praise around a mishap, each also around a real "
         "merit), aspects (two parts judged oppositely, for "
-        "aspect data), templates and words disjoint from the behaviour suite's; auto "
+        "aspect data), joined (aspect data: two real training sentences judged differently "
+        "joined into one, with their own labels); the generated kinds use templates "
+        "and words disjoint from the behaviour suite's; auto "
         "(default): for BERT, contrast,intensity,sarcasm where the labels are one positive and one "
         "negative side and the real training reviews are at least twice as many; none: real "
         "reviews only",

@@ -8,6 +8,10 @@ so a model must read the construction rather than a cue word.
 They share no template and no content word with the behaviour suite
 (:mod:`bertsent.evaluation.lexicon`): the suite still measures whether a model
 generalises, not whether it remembers (checked by ``tests/data/test_augment.py``).
+
+For aspect data one kind is made of the user's own sentences instead: ``joined`` puts two
+training sentences judged differently into one, so that the sentence alone no longer
+decides and the model must read the aspect.
 """
 
 from __future__ import annotations
@@ -19,17 +23,26 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.data.splits import DatasetSplits
-from bertsent.data.tasks import is_aspect_data, join_aspect, ordinal_scale
+from bertsent.data.splits import DatasetSplits, Split
+from bertsent.data.tasks import (
+    aspect_missing,
+    is_aspect_data,
+    join_aspect,
+    ordinal_scale,
+    split_aspect,
+)
 from bertsent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-AUGMENTATIONS = ("contrast", "intensity", "sarcasm", "aspects")
-# the kinds for aspect data; ``auto`` adds none there: on SemEval-14 laptops they did not
-# help (dev 76.62% / macro-F1 0.707 with them, 76.19% / 0.701 without; sentences whose
-# aspects differ 54% vs 56% right), so they are only added when asked for
-ASPECT_AUGMENTATION = ("aspects",)
+AUGMENTATIONS = ("contrast", "intensity", "sarcasm", "aspects", "joined")
+# the kinds for aspect data; ``auto`` adds none there: on SemEval-14 laptops the template
+# ``aspects`` did not help (dev 76.62% / macro-F1 0.707 with them, 76.19% / 0.701 without;
+# sentences whose aspects differ 54% vs 56% right), so they are only added when asked for
+ASPECT_AUGMENTATION = ("aspects", "joined")
+# ``joined``: how two real training sentences become one; the first letter of the second
+# is lowered after a connector that continues the sentence
+JOINS = ((", but ", True), ("; ", False), (", while ", True), (". ", False))
 # what ``--augment auto`` (the default) adds to data with one positive and one negative label;
 # sarcasm since it cut rotten-tomatoes' sarcasm failures 35% -> 30% over 3 seeds (README)
 DEFAULT_AUGMENTATION = ("contrast", "intensity", "sarcasm")
@@ -323,6 +336,48 @@ def aspect_examples(per_template: int = 70, seed: int = 0) -> list[tuple[str, st
     return list(examples.items())
 
 
+def joined_aspect_examples(train: Split, seed: int = 0) -> list[tuple[str, str]]:
+    """(``sentence [SEP] aspect``, label) pairs from two real training sentences joined
+    into one: each sentence judges all its aspects one way, the two differently, so
+    the joined sentence holds both judgements and only the aspect can decide.
+
+    Every training sentence whose aspects share one label is used at most once; two
+    are not joined where an aspect of one also occurs in the other (its label would
+    be ambiguous). The labels are the data's own, so none is invented.
+    """
+    by_sentence: dict[str, dict[str, str]] = {}
+    for text, label in zip(train.texts, train.labels, strict=True):
+        sentence, aspect = split_aspect(text)
+        if aspect is not None:
+            by_sentence.setdefault(sentence, {})[aspect] = label
+    groups: dict[str, list[str]] = {}
+    for sentence, aspects in by_sentence.items():
+        if len(set(aspects.values())) == 1:
+            groups.setdefault(next(iter(aspects.values())), []).append(sentence)
+    rng = np.random.default_rng(seed)
+    for sentences in groups.values():
+        rng.shuffle(sentences)
+    examples: list[tuple[str, str]] = []
+    while len(filled := [label for label in sorted(groups) if groups[label]]) >= 2:
+        picked = rng.choice(len(filled), 2, replace=False)
+        first, second = (groups[filled[int(i)]].pop() for i in picked)
+        if any(not aspect_missing(second, aspect) for aspect in by_sentence[first]) or any(
+            not aspect_missing(first, aspect) for aspect in by_sentence[second]
+        ):
+            continue
+        connector, continues = JOINS[int(rng.integers(len(JOINS)))]
+        tail = second.strip()
+        if continues and not re.match(r"I\b|.[A-Z]", tail):
+            tail = tail[0].lower() + tail[1:]
+        joined = first.strip().rstrip(".!?;,") + connector + tail
+        examples += [
+            (join_aspect(joined, aspect), label)
+            for sentence in (first, second)
+            for aspect, label in by_sentence[sentence].items()
+        ]
+    return examples
+
+
 def polarity_labels(labels: Sequence[str]) -> dict[str, str] | None:
     """{"positive": label, "negative": label} when ``labels`` name exactly one of each
     (others, such as neutral, may be there too), else None."""
@@ -424,7 +479,11 @@ def with_augmentation(
     if aspects != (set(kinds) <= set(ASPECT_AUGMENTATION)):
         raise ConfigError(
             f"--augment {','.join(kinds)} does not fit this data: "
-            + ("aspect data takes 'aspects'" if aspects else "'aspects' is for aspect data"),
+            + (
+                "aspect data takes 'aspects' or 'joined'"
+                if aspects
+                else "'aspects' and 'joined' are for aspect data"
+            ),
         )
     generators = {
         "contrast": contrast_examples,
@@ -436,6 +495,8 @@ def with_augmentation(
     if scale is not None:  # fine-grained: graded wording spread over the scale
         sides = scale_places(scale)
         generators["intensity"] = graded_examples
+    elif set(kinds) == {"joined"}:  # the data's own labels
+        sides = {}
     else:
         found = polarity_labels(splits.labels) if aspects else label_sides(splits.labels)
         if found is None:
@@ -444,10 +505,17 @@ def with_augmentation(
                 f"{', '.join(splits.labels)}"
             )
         sides = found
-    examples = [example for kind in kinds for example in generators[kind](seed=seed)]
+    examples = [
+        (text, sides[side])
+        for kind in kinds
+        if kind != "joined"
+        for text, side in generators[kind](seed=seed)
+    ]
+    if "joined" in kinds:  # real sentences with the data's own labels
+        examples += joined_aspect_examples(splits.train, seed=seed)
     name = "+".join(kinds)
     train = splits.train.extended(
-        [text for text, _ in examples], [sides[side] for _, side in examples], f"{name} example"
+        [text for text, _ in examples], [label for _, label in examples], f"{name} example"
     )
     note = f"added {len(examples)} generated {name} examples (bertsent.data.augment) to train"
     augmented = DatasetSplits(
