@@ -344,12 +344,14 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
         encoder_layers=1,
         distill_alpha=0.0,  # the student learns only the teacher's soft targets
         epochs=5,
+        teacher_epochs=6,
     )
     run = train(synthetic_splits, config, output)
     saved_teacher = json.loads((teacher / "bertsent.json").read_text())
     assert saved_teacher["training_config"]["model"] == str(seeded_tiny_model_dir)
     assert saved_teacher["training_config"]["learning_rate"] == 3e-3
     assert saved_teacher["training_config"]["encoder_layers"] is None  # the full encoder
+    assert saved_teacher["training_config"]["epochs"] == 6  # --teacher-epochs, not the student's
     saved = json.loads((output / "bertsent.json").read_text())
     assert saved["training_config"]["teacher"] == str(teacher)
     assert run.model.model_.config.num_hidden_layers == 1

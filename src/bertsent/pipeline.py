@@ -194,6 +194,8 @@ def _trained_teacher(
         recipe,
         model=teacher_model,
         learning_rate=recipe.teacher_learning_rate,
+        epochs=recipe.teacher_epochs or recipe.epochs,
+        teacher_epochs=None,
         seed=TrainingConfig.seed,
         teacher_model=None,
         distill_texts=None,

@@ -25,6 +25,7 @@ def test_round_trip() -> None:
         ("metric_for_best", "auc"),
         ("batch_size", 0),
         ("warmup_ratio", 1.5),
+        ("teacher_epochs", 0),
     ],
 )
 def test_invalid_values_name_the_field(field: str, value: object) -> None:

@@ -100,6 +100,12 @@ class TrainingConfig:
     teacher_learning_rate: float = option(
         2e-5, "with --teacher-model: its peak learning rate (bigger encoders want smaller)"
     )
+    teacher_epochs: int | None = option(
+        None,
+        "with --teacher-model: its epochs (unset: the student's --epochs; a bigger encoder "
+        "on two CPU cores may want fewer)",
+        metavar="N",
+    )
     distill_texts: str | None = option(
         None,
         "with --teacher or --teacher-model: unlabelled texts (a file or folder) the "
@@ -157,6 +163,11 @@ class TrainingConfig:
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
             ("teacher_learning_rate", self.teacher_learning_rate > 0, "> 0"),
+            (
+                "teacher_epochs",
+                self.teacher_epochs is None or self.teacher_epochs >= 1,
+                ">= 1 or unset",
+            ),
             ("distill_alpha", 0 <= self.distill_alpha <= 1, "in [0, 1]"),
             ("distill_temperature", self.distill_temperature > 0, "> 0"),
             (
