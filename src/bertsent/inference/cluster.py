@@ -325,6 +325,12 @@ def score_corpus(
                 bar.update(int(result["rows"]))
                 bar.set_postfix(shards=f"{done}/{len(shards)}")
         seconds = time.perf_counter() - started
+        unreported = len(pending) - (done - kept) - len(failures)
+        if unreported:  # the stream ended early (an interrupt Ray took as its end)
+            raise DataError(
+                f"the Ray job stopped with {unreported} of {len(pending)} shards not scored",
+                hint=f"the finished shards are kept in {output}; rerun with --resume",
+            )
     except ray.exceptions.RayError as exc:
         in_flight = sorted(p.name[1 : -len(".running")] for p in output.glob(".*.running"))
         during = f" while scoring {', '.join(in_flight)}" if in_flight else ""
