@@ -26,9 +26,12 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,6 +249,30 @@ def actor_resources(workers: int | None) -> tuple[int, float, float]:
     return workers, min(2.0, max(cpus / workers, 0.5)), 0.0
 
 
+@contextmanager
+def interrupt_kept() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C, which still raises KeyboardInterrupt as usual.
+
+    Python raises the interrupt in whatever the main thread runs; inside one of Ray's
+    ``__del__`` methods it is printed and dropped, and the job ran on to exit 0 (seen
+    in CI). The event lets the scoring loop raise it again at the next shard.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def score_corpus(
     job: ScoringJob,
     input_spec: str,
@@ -316,8 +343,13 @@ def score_corpus(
         )
         logger.info("scoring %d shards with %d Ray workers", len(pending), workers)
         rows, done, failures, started = 0, kept, [], time.perf_counter()
-        with tqdm(total=total, unit=" rows", desc="scoring", disable=not progress) as bar:
+        with (
+            tqdm(total=total, unit=" rows", desc="scoring", disable=not progress) as bar,
+            interrupt_kept() as interrupted,
+        ):
             for result in scored.iter_rows():
+                if interrupted.is_set():  # a Ctrl-C raised where Python ignores exceptions
+                    raise KeyboardInterrupt
                 if result["error"]:
                     failures.append(f"{result['shard']}: {result['error']}")
                     continue
