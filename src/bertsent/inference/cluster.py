@@ -358,7 +358,7 @@ def score_corpus(
                 bar.set_postfix(shards=f"{done}/{len(shards)}")
         seconds = time.perf_counter() - started
         unreported = len(pending) - (done - kept) - len(failures)
-        if unreported:  # the stream ended early (an interrupt Ray took as its end)
+        if unreported:  # a result stream that ends short is never reported as success
             raise DataError(
                 f"the Ray job stopped with {unreported} of {len(pending)} shards not scored",
                 hint=f"the finished shards are kept in {output}; rerun with --resume",
