@@ -288,7 +288,9 @@ def test_generated_aspect_pairs_judge_each_part_of_one_sentence_oppositely() -> 
     labelled = [(join_aspect(r["text"], r["aspect"]), r["label"]) for r in rows]
     train = Split("train", [t for t, _ in labelled], [y for _, y in labelled])
     splits = DatasetSplits("absa", train=train, dev=train.subset(range(20), "dev"))
-    assert augment_for_training(splits, "auto")[1] is None  # measured: they did not help
+    # auto adds only joined real sentences, never these templates (they did not help);
+    # here every sentence already judges its two aspects differently, so nothing
+    assert augment_for_training(splits, "auto")[1] is None
     trained_on, record = augment_for_training(splits, ("aspects",), seed=1)
     assert record is not None and record["kinds"] == ["aspects"]
     added = trained_on.train.texts[len(train) :]
@@ -320,6 +322,10 @@ def test_joined_pairs_put_two_real_sentences_judged_differently_into_one() -> No
     splits = DatasetSplits("absa", train=train, dev=train.subset(range(5), "dev"))
     trained_on, record = augment_for_training(splits, ("joined",), seed=1)
     assert record is not None and record["kinds"] == ["joined"] and record["added"] > 0
+    # the default for BERT, more than the templates' cap allows, never for the baselines
+    assert augment_for_training(splits, "auto", seed=1) == (trained_on, record)
+    assert record["added"] > 0.5 * len(train)
+    assert augment_for_training(splits, "auto", encoder=False)[1] is None
     new = slice(len(train), None)
     added = list(zip(trained_on.train.texts[new], trained_on.train.labels[new], strict=True))
     known = {(text, aspect): label for text, aspect, label in single}

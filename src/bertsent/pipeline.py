@@ -78,7 +78,8 @@ def train(
             clauses, sarcasm), ``intensity`` (graded wording), a list of them, ``none``,
             or ``auto`` (default): for a BERT-family model, both where the labels are
             one positive and one negative side and the training set is large enough
-            that they stay a minority, else none (see :mod:`bertsent.data.augment`).
+            that they stay a minority, ``joined`` for aspect pairs, else none (see
+            :mod:`bertsent.data.augment`).
         task: ``single-label``, ``fine-grained`` (ordered classes with an intensity
             score), or ``auto``: read from the labels (see :mod:`bertsent.data.tasks`).
 
