@@ -307,7 +307,7 @@ def test_generated_aspect_pairs_judge_each_part_of_one_sentence_oppositely() -> 
 def test_joined_pairs_put_two_real_sentences_judged_differently_into_one() -> None:
     import re
 
-    from bertsent.data.augment import augment_for_training
+    from bertsent.data.augment import MAX_GENERATED_SHARE, augment_for_training
     from bertsent.data.splits import DatasetSplits, Split
 
     rng = random.Random(3)
@@ -324,7 +324,7 @@ def test_joined_pairs_put_two_real_sentences_judged_differently_into_one() -> No
     assert record is not None and record["kinds"] == ["joined"] and record["added"] > 0
     # the default for BERT, more than the templates' cap allows, never for the baselines
     assert augment_for_training(splits, "auto", seed=1) == (trained_on, record)
-    assert record["added"] > 0.5 * len(train)
+    assert record["added"] > MAX_GENERATED_SHARE * len(train)
     assert augment_for_training(splits, "auto", encoder=False)[1] is None
     new = slice(len(train), None)
     added = list(zip(trained_on.train.texts[new], trained_on.train.labels[new], strict=True))
