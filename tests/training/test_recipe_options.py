@@ -1,4 +1,4 @@
-"""Recipe levers: layer-wise learning-rate decay and label smoothing."""
+"""Recipe levers: layer-wise learning-rate decay, label smoothing, checkpoint averaging."""
 
 from __future__ import annotations
 
@@ -108,3 +108,64 @@ def test_label_smoothing_is_refused_for_several_labels_and_out_of_range(
     assert not (tmp_path / "model").exists()
     with pytest.raises(ConfigError, match=r"layer_decay=0 is invalid: use in \(0, 1\]"):
         tiny_config(tiny_model_dir, layer_decay=0)
+    with pytest.raises(ConfigError, match=r"average_last=0 is invalid: use >= 1"):
+        tiny_config(tiny_model_dir, average_last=0)
+
+
+def test_mean_weights_averages_floats_and_keeps_the_last_integer_buffers(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from bertsent.training.finetune import mean_weights
+
+    for step, (value, position) in enumerate(((1.0, 0), (2.0, 1), (6.0, 2))):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        save_file({"w": torch.full((2, 2), value), "ids": torch.tensor([position])},
+                  str(folder / "model.safetensors"))  # fmt: skip
+    averaged = mean_weights(sorted(tmp_path.iterdir()))
+    assert torch.equal(averaged["w"], torch.full((2, 2), 3.0, dtype=torch.float64))
+    assert averaged["ids"].tolist() == [2]
+
+
+class RecordWeights(TrainerCallback):
+    """The module's weights at every evaluation, as the checkpoint of that step holds them."""
+
+    def __init__(self) -> None:
+        self.states: dict[float, dict[str, torch.Tensor]] = {}
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        weights = kwargs["model"].state_dict()
+        self.states[round(state.epoch, 4)] = {n: t.detach().clone() for n, t in weights.items()}
+
+
+def test_average_last_keeps_the_mean_of_the_last_evaluations_when_dev_agrees(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    record = RecordWeights()
+    config = tiny_config(tiny_model_dir, epochs=3, average_last=2)
+    run = train(synthetic_splits, config, tmp_path / "model", callbacks=[record])
+    assert sorted(record.states) == [1.0, 2.0, 3.0]
+    native = run.model.model_.state_dict()  # type: ignore[attr-defined]
+    # the exported head is rescaled for the family's pooler: compare encoder weights
+    pairs = {
+        f"encoder.{name}": f"bert.{name}"
+        for name in ("encoder.layer.1.output.dense.weight", "embeddings.word_embeddings.weight")
+    }
+    mean = {n: (record.states[2.0][n] + record.states[3.0][n]) / 2 for n in pairs}
+    if "averaged_epochs" in run.best:  # dev scored the average at least as well: kept
+        assert run.best["averaged_epochs"] == [2.0, 3.0]
+        assert run.best["eval_accuracy"] >= run.best["single_best"]["eval_accuracy"]
+        expected = mean
+    else:  # the best single epoch stays; the record says what the average scored
+        tried = run.best["average_not_kept"]
+        assert tried["averaged_epochs"] == [2.0, 3.0]
+        assert tried["eval_accuracy"] < run.best["eval_accuracy"]
+        expected = record.states[run.best["epoch"]]
+        name = "encoder.encoder.layer.1.output.dense.weight"
+        assert not torch.allclose(mean[name], expected[name])
+    for name, exported in pairs.items():
+        assert torch.allclose(native[exported], expected[name].float(), atol=1e-6)
+    # the dev score the model reports is the kept weights' own
+    assert run.dev_report["accuracy"] == pytest.approx(run.best["eval_accuracy"], abs=1e-9)
+    card = (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
+    assert ("weights averaged over epochs 2, 3" in card) == ("averaged_epochs" in run.best)

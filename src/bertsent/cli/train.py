@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     report = result.dev_report
     low, high = report["accuracy_ci"]
     chosen = ", ".join(
-        f"{key} {result.best[key]}" for key in ("epoch", "C", "temperature") if key in result.best
+        f"{key} {result.best[key]}"
+        for key in ("epoch", "averaged_epochs", "C", "temperature")
+        if key in result.best
     )
     print(
         f"{args.method}{f' ({chosen})' if chosen else ''}: dev accuracy {report['accuracy']:.4f} "

@@ -255,6 +255,7 @@ class BertClassifier(SentimentClassifier):
                 folder / DYNAMICS_FIGURE,
                 warmup_epochs=record["warmup_steps"] / max(record["steps_per_epoch"], 1e-9),
                 best_epoch=best.get("epoch"),
+                averaged_epochs=best.get("averaged_epochs", ()),
             )
             (folder / "README.md").write_text(card, encoding="utf-8")
 
@@ -416,6 +417,12 @@ def model_card(config: TrainingConfig, metadata: dict[str, Any], dev_report: dic
     data = metadata["data"]
     low, high = dev_report["accuracy_ci"]
     sizes = ", ".join(f"{k} {v}" for k, v in data["sizes"].items())
+    best = metadata["best"]
+    kept = (
+        f"the weights averaged over epochs {', '.join(f'{e:g}' for e in best['averaged_epochs'])}"
+        if "averaged_epochs" in best
+        else f"epoch {best.get('epoch')}"
+    )
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -433,7 +440,7 @@ tags: [sentiment-analysis, bertsent]
   {config.weight_decay:g}), {config.warmup_ratio:.0%} linear warmup then linear decay,
   {config.epochs:g} epochs, batch {config.batch_size}, max length {config.max_length}
   ({config.truncation} truncation), seed {config.seed};
-  best evaluation by dev {config.metric_for_best} (epoch {metadata["best"].get("epoch")}).
+  best evaluation by dev {config.metric_for_best} ({kept}).
 
 ## Dev results
 

@@ -54,6 +54,12 @@ class TrainingConfig:
     metric_for_best: str = option(
         "accuracy", "dev metric for the best checkpoint", flag="--metric", choices=BEST_METRICS
     )
+    average_last: int = option(
+        1,
+        "average the weights of the last N evaluations (checkpoint averaging) and keep the "
+        "average when dev scores it at least as well as the best single one (1: off)",
+        metavar="N",
+    )
     early_stopping_patience: int | None = option(
         None,
         "stop after PATIENCE evaluations without improvement",
@@ -152,6 +158,7 @@ class TrainingConfig:
             ("gradient_accumulation_steps", self.gradient_accumulation_steps >= 1, ">= 1"),
             ("eval_steps", self.eval_steps is None or self.eval_steps >= 1, ">= 1 or unset"),
             ("metric_for_best", self.metric_for_best in BEST_METRICS, " | ".join(BEST_METRICS)),
+            ("average_last", self.average_last >= 1, ">= 1"),
             (
                 "early_stopping_patience",
                 self.early_stopping_patience is None or self.early_stopping_patience >= 1,

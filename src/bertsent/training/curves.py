@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 
 def plot_training_dynamics(
-    history: list[dict[str, Any]], path: Path, *, warmup_epochs: float, best_epoch: float | None
+    history: list[dict[str, Any]],
+    path: Path,
+    *,
+    warmup_epochs: float,
+    best_epoch: float | None,
+    averaged_epochs: Sequence[float] = (),
 ) -> Path:
     """Draw train/validation loss and accuracy against epochs and save a PNG.
 
@@ -16,6 +22,8 @@ def plot_training_dynamics(
         path: Where to write the PNG.
         warmup_epochs: Length of the learning-rate warmup, shaded.
         best_epoch: The selected evaluation, marked with a dashed line.
+        averaged_epochs: The evaluations whose weights were averaged into the kept
+            model (``--average-last``), shaded instead of the line.
     """
     import matplotlib
 
@@ -37,7 +45,16 @@ def plot_training_dynamics(
         )
         if warmup_epochs > 0:
             axis.axvspan(0, warmup_epochs, color="#bbbbbb", alpha=0.35, label="warmup")
-        if best_epoch is not None:
+        if averaged_epochs:
+            axis.axvspan(
+                min(averaged_epochs),
+                max(averaged_epochs),
+                color="#2ca02c",
+                alpha=0.2,
+                label=f"kept: weights averaged over epochs {min(averaged_epochs):g}-"
+                f"{max(averaged_epochs):g}",
+            )
+        elif best_epoch is not None:
             axis.axvline(
                 best_epoch, color="#2ca02c", linestyle="--", label=f"best (epoch {best_epoch:g})"
             )
