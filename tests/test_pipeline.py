@@ -21,8 +21,9 @@ import bertsent
 from bertsent.data import DatasetSplits, Split
 from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.evaluation.evaluate import train_overlap
+from bertsent.hardware import device_name
 from bertsent.models.bert import teacher_logits
-from bertsent.pipeline import checkpoint_dir, train
+from bertsent.pipeline import _same_recipe, checkpoint_dir, train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import balanced_class_weights
 from tests.callbacks import SendSigint
@@ -364,6 +365,11 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
     first = weights.stat().st_mtime_ns
     train(synthetic_splits, replace(config, seed=8), output)
     assert weights.stat().st_mtime_ns == first  # the same data and recipe: reused
+    # saved by an older bertsent, without a setting added since (its default applied)
+    saved_teacher["training_config"].pop("average_last")
+    (teacher / "bertsent.json").write_text(json.dumps(saved_teacher), encoding="utf-8")
+    train(synthetic_splits, replace(config, seed=9), output)
+    assert weights.stat().st_mtime_ns == first
     train(synthetic_splits, replace(config, teacher_learning_rate=4e-3), output)
     assert weights.stat().st_mtime_ns != first  # another teacher recipe: trained again
     assert (
@@ -374,6 +380,10 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
         tiny_config(
             seeded_tiny_model_dir, teacher=str(teacher), teacher_model=str(seeded_tiny_model_dir)
         )
+    # a recipe that leaves the batch size to the device is saved with the device's
+    unset = replace(config, batch_size=None, learning_rate=None)
+    assert _same_recipe(unset.for_device(device_name()).to_dict(), unset)
+    assert not _same_recipe(replace(unset, batch_size=8).to_dict(), unset)
 
 
 def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(

@@ -16,7 +16,7 @@ from bertsent.data.tasks import MultiLabelTask, detect_task
 from bertsent.distributed import is_main_process, wait_for_main_process
 from bertsent.errors import ConfigError, ModelError
 from bertsent.evaluation.metrics import task_report
-from bertsent.hardware import describe
+from bertsent.hardware import describe, device_name
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE, read_metadata
 from bertsent.training.config import TrainingConfig
@@ -207,7 +207,7 @@ def _trained_teacher(
     except ModelError:  # none yet, or not readable: train it
         saved = {}
     if (
-        saved.get("training_config") == teacher_recipe.to_dict()
+        _same_recipe(saved.get("training_config"), teacher_recipe)
         and saved.get("data", {}).get("fingerprint") == splits.fingerprint()
     ):
         logger.info("teacher: %s, trained earlier on the same data and recipe", folder)
@@ -216,6 +216,19 @@ def _trained_teacher(
     train(splits, teacher_recipe, folder, resume=resume, callbacks=callbacks, augment="none")
     wait_for_main_process()  # rank 0 saves the teacher that every rank then reads
     return folder
+
+
+def _same_recipe(saved: dict[str, Any] | None, recipe: TrainingConfig) -> bool:
+    """Whether a saved model was trained with ``recipe``. It saved the batch size and
+    learning rate its device ran (an unset ``--batch-size`` is 32 on a CPU), and an
+    older bertsent saved no value for a setting added since, which then had its default.
+    """
+    if not saved:
+        return False
+    try:
+        return TrainingConfig.from_dict(saved) == recipe.for_device(device_name())
+    except ConfigError:  # a setting this version does not know
+        return False
 
 
 def _training_run(
