@@ -49,6 +49,8 @@ def score_model(model_dir: str, data: str, split: str) -> dict[str, Any]:
         "failure_rates": {c: suite["categories"][c]["failure_rate"] for c in CATEGORIES},
         "intensity_ordered": ordered,
         "intensity_log_odds": {text: round(odds[text], 3) for text in INTENSITY_ORDER},
+        # the evaluation training kept, and what --average-last's average scored on dev
+        "selected": metadata.get("best"),
     }
 
 
