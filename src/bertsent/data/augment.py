@@ -44,6 +44,9 @@ ASPECT_AUGMENTATION = ("aspects", "joined")
 # 42/7/1 paired against the same recipe without them: laptops +2.7 points, restaurants
 # +0.1 (no teacher); +1.7 and +1.0 distilled from a 110M teacher (README, issue 13)
 ASPECT_DEFAULT_AUGMENTATION = ("joined",)
+# kinds made of the user's own training sentences and labels, not templates: they need
+# no positive and negative label, and the cap on generated examples does not apply
+OWN_SENTENCE_KINDS = frozenset({"joined"})
 # ``joined``: how two real training sentences become one; the first letter of the second
 # is lowered after a connector that continues the sentence
 JOINS = ((", but ", True), ("; ", False), (", while ", True), (". ", False))
@@ -459,8 +462,7 @@ def augment_for_training(
     augmented, record = with_augmentation(splits, kinds, seed=seed)
     if not record["added"]:  # e.g. joined on data with no sentence judged one way
         return splits, None
-    # the cap is for templates; joined examples are the user's sentences and labels
-    templated = "joined" not in kinds
+    templated = not OWN_SENTENCE_KINDS.intersection(kinds)
     if (
         requested == "auto"
         and templated
@@ -508,7 +510,7 @@ def with_augmentation(
     if scale is not None:  # fine-grained: graded wording spread over the scale
         sides = scale_places(scale)
         generators["intensity"] = graded_examples
-    elif set(kinds) == {"joined"}:  # the data's own labels
+    elif set(kinds) <= OWN_SENTENCE_KINDS:  # the data's own labels
         sides = {}
     else:
         found = polarity_labels(splits.labels) if aspects else label_sides(splits.labels)
@@ -521,7 +523,7 @@ def with_augmentation(
     examples = [
         (text, sides[side])
         for kind in kinds
-        if kind != "joined"
+        if kind not in OWN_SENTENCE_KINDS
         for text, side in generators[kind](seed=seed)
     ]
     if "joined" in kinds:  # real sentences with the data's own labels
