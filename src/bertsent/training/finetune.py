@@ -211,10 +211,11 @@ def prefer_weight_average(
         "metric": config.metric_for_best,
     }
     key = f"eval_{config.metric_for_best}"
-    if config.metric_for_best == "loss":
-        kept = average[key] <= best[key]
-    else:
+    # the Trainer's own direction for the metric, as it chose the best evaluation
+    if trainer.args.greater_is_better:
         kept = average[key] >= best[key]
+    else:
+        kept = average[key] <= best[key]
     logger.warning(
         "weights averaged over epochs %s: dev %s %.4f against %.4f at epoch %s; kept %s",
         ", ".join(f"{record['epoch']:g}" for record in averaged),
