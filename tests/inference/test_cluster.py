@@ -22,6 +22,7 @@ from bertsent.inference.cluster import (
     check_same_columns,
     connect,
     find_shards,
+    interrupt_kept,
 )
 from tests.conftest import synthetic_reviews
 
@@ -61,6 +62,18 @@ def read_output(folder: Path) -> pd.DataFrame:
     """The scored shards together, by id (csv shards keep their values as text)."""
     parts = [pd.read_parquet(path).astype({"id": "int64"}) for path in folder.glob("*.parquet")]
     return pd.concat(parts, ignore_index=True).sort_values("id", ignore_index=True)
+
+
+def test_a_ctrl_c_dropped_inside_the_block_is_raised_on_leaving_it() -> None:
+    # as when Python runs the handler inside a __del__ and prints the interrupt instead
+    with pytest.raises(KeyboardInterrupt), interrupt_kept() as interrupted:
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert interrupted.is_set()  # the block ran on, as the scoring loop would
+    with interrupt_kept() as interrupted:  # and a block without one leaves quietly
+        pass
+    assert not interrupted.is_set()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
 @pytest.mark.slow

@@ -255,7 +255,8 @@ def interrupt_kept() -> Iterator[threading.Event]:
 
     Python raises the interrupt in whatever the main thread runs; inside one of Ray's
     ``__del__`` methods it is printed and dropped, and the job ran on to exit 0 (seen
-    in CI). The event lets the scoring loop raise it again at the next shard.
+    in CI). The event lets the scoring loop raise it again at the next shard, and the
+    block raises it on leaving when no shard came after it.
     """
     interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -271,6 +272,8 @@ def interrupt_kept() -> Iterator[threading.Event]:
         yield interrupted
     finally:
         signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():  # dropped after the last shard: the loop never saw it
+        raise KeyboardInterrupt
 
 
 def score_corpus(
