@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bertsent.data import load_dataset
-from bertsent.data.readers import iter_records, read_records
+from bertsent.data.readers import column_names, iter_records, read_records
 from bertsent.errors import DataError
 from tests.conftest import write_csv
 
@@ -19,7 +19,25 @@ def test_csv_records_keep_line_numbers(tmp_path: Path) -> None:
     records = read_records(path)
     assert [r.text for r in records] == ["a fine, quiet film", "dull\nand long"]
     assert [r.label for r in records] == ["positive", "negative"]
-    assert records[1].where == "reviews.csv line 4"  # the record ends on physical line 4
+    assert records[1].where == "reviews.csv lines 3-4"  # a quoted newline: two lines
+
+
+def test_a_field_error_in_a_record_over_several_lines_names_the_line_it_starts_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text('label,text\npositive,great fun\n,"multi\nline\ntext"\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"reviews.csv lines 3-5: field 'label' is empty"):
+        read_records(path)
+
+
+def test_a_file_that_is_not_parquet_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.parquet"
+    path.write_text("text,label\ngood,positive\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"reviews.parquet: not a readable parquet file"):
+        read_records(path)
+    with pytest.raises(DataError, match=r"reviews.parquet: not a readable parquet file"):
+        column_names(path)
 
 
 def test_missing_column_names_file_and_columns(tmp_path: Path) -> None:

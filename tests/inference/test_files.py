@@ -78,6 +78,38 @@ def test_bad_row_leaves_no_partial_output(model: bertsent.BertClassifier, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("out_suffix", [".csv", ".parquet"])
+def test_a_jsonl_row_with_a_field_the_first_row_lacks_is_refused_for_a_table_output(
+    model: bertsent.BertClassifier, tmp_path: Path, out_suffix: str
+) -> None:
+    rows = [{"text": "great fun"}, {"text": "awful script", "id": 7}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    with pytest.raises(DataError, match=r"in.jsonl line 2: column 'id' not in the first row"):
+        predict_file(model, source, tmp_path / f"out{out_suffix}", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    # jsonl output keeps each row's own fields
+    predict_file(model, source, tmp_path / "out.jsonl", progress=False)
+    scored = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [row.get("id") for row in scored] == [None, 7]
+
+
+@pytest.mark.parametrize("chunk_size", [10, 2])  # the types clash in one part, or across two
+def test_a_column_of_mixed_types_is_refused_by_name_for_parquet_output(
+    model: bertsent.BertClassifier, tmp_path: Path, chunk_size: int
+) -> None:
+    rows = [{"text": "great fun", "id": 1}, {"text": "fine", "id": 2}, {"text": "bad", "id": "b7"}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    with pytest.raises(DataError, match="a column holds values of different types") as error:
+        predict_file(model, source, tmp_path / "out.parquet", chunk_size=chunk_size, progress=False)
+    assert "in.jsonl" in error.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
 class StopAfter:
     """The model, but Ctrl-C arrives as it starts scoring its ``batches + 1``-th chunk."""
 

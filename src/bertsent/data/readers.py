@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +165,7 @@ def _iter_delimited(
         raise _csv_error(path, reader.line_num, exc) from None
     _require_columns(path, header, needed)
     while True:
+        first_line = reader.line_num + 1  # a quoted field may carry the record over lines
         try:
             values = next(reader)
         except StopIteration:
@@ -172,12 +174,16 @@ def _iter_delimited(
             raise _csv_error(path, reader.line_num, exc) from None
         if not values:  # a blank line
             continue
+        last_line = reader.line_num
+        where = (
+            f"line {first_line}" if last_line == first_line else f"lines {first_line}-{last_line}"
+        )
         if len(values) != len(header):
             raise DataError(
-                f"{path} line {reader.line_num}: {len(values)} fields, header has {len(header)}",
+                f"{path} {where}: {len(values)} fields, header has {len(header)}",
                 hint="quote fields that contain the delimiter",
             )
-        yield f"line {reader.line_num}", dict(zip(header, values, strict=True))
+        yield where, dict(zip(header, values, strict=True))
 
 
 def _iter_jsonl(path: Path, needed: list[str]) -> Iterator[tuple[str, dict[str, object]]]:
@@ -199,15 +205,41 @@ def _iter_jsonl(path: Path, needed: list[str]) -> Iterator[tuple[str, dict[str, 
 def _iter_parquet(
     path: Path, needed: list[str], all_columns: bool = False
 ) -> Iterator[tuple[str, dict[str, object]]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
+    with unreadable_parquet(path):
+        parquet = pq.ParquetFile(path)
     _require_columns(path, list(parquet.schema_arrow.names), needed)
     row_number = 0
-    for batch in parquet.iter_batches(batch_size=8192, columns=None if all_columns else needed):
+    batches = parquet.iter_batches(batch_size=8192, columns=None if all_columns else needed)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(
+                f"{path} after row {row_number}: the parquet data cannot be read ({exc})"
+            ) from None
         for row in batch.to_pylist():
             row_number += 1
             yield f"row {row_number}", row
+
+
+@contextmanager
+def unreadable_parquet(path: Path) -> Iterator[None]:
+    """Turn pyarrow's failure to open ``path`` into a DataError that names it."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{path}: not a readable parquet file ({exc})",
+            hint="a .parquet file must be written by a parquet writer (pandas to_parquet, "
+            "pyarrow); a csv file needs the .csv suffix",
+        ) from None
 
 
 def column_names(path: Path, fmt: str | None = None) -> list[str]:
@@ -221,7 +253,8 @@ def column_names(path: Path, fmt: str | None = None) -> list[str]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return list(pq.read_schema(path).names)
+        with unreadable_parquet(path):
+            return list(pq.read_schema(path).names)
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         if fmt == "jsonl":
             first = next((line for line in handle if line.strip()), "")

@@ -141,6 +141,7 @@ def begin_shard(output_dir: Path, shard: Path) -> int:
 def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
     """Score one shard into its parquet output (atomically); returns its row count."""
     from bertsent.inference.files import (
+        one_type_per_column,
         open_writer,
         output_columns,
         refuse_clashes,
@@ -154,9 +155,9 @@ def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
     records = iter_records(shard, job.text_column, None, keep_row=True)
     count = 0
     with atomic_file(output_path(Path(job.output_dir), shard)) as temporary:
-        with open_writer(temporary, "parquet") as write:
+        with one_type_per_column(str(shard)), open_writer(temporary, "parquet") as write:
             while chunk := list(itertools.islice(records, job.chunk_size)):
-                write(scored_rows(model, chunk, "parquet", job.prefix, new_columns))
+                write(scored_rows(model, chunk, "parquet", job.prefix, new_columns, input_columns))
                 count += len(chunk)
         if count == 0:
             write_header_only(temporary, "parquet", shard, input_columns, new_columns)

@@ -187,14 +187,19 @@ def predict_file(
         ) as bar:
             while chunk := list(itertools.islice(records, chunk_size)):
                 part = _part_path(work, len(parts), out_format)
-                rows = scored_rows(model, chunk, out_format, prefix, new_columns)
-                with atomic_file(part) as temporary, open_writer(temporary, out_format) as write:
+                rows = scored_rows(model, chunk, out_format, prefix, new_columns, input_columns)
+                with (
+                    one_type_per_column(f"{chunk[0].where} to {chunk[-1].where}"),
+                    atomic_file(part) as temporary,
+                    open_writer(temporary, out_format) as write,
+                ):
                     write(rows)
                 parts.append(part)
                 count += len(chunk)
                 bar.update(len(chunk))
         if parts:
-            _merge_parts(parts, merged, out_format)
+            with one_type_per_column(str(source)):
+                _merge_parts(parts, merged, out_format)
         else:
             write_header_only(merged, out_format, source, input_columns, new_columns)
     except DataError:
@@ -339,10 +344,25 @@ def scored_rows(
     out_format: str,
     prefix: str,
     new_columns: list[str],
+    input_columns: list[str],
 ) -> list[dict[str, Any]]:
-    """The chunk's input rows with the model's label and scores added."""
+    """The chunk's input rows with the model's label and scores added.
+
+    Raises:
+        DataError: a row has a column the new columns would replace, or, for a table
+            output (csv, tsv, parquet), one that the input's first row lacks: a table
+            takes its columns from that row, and would drop the value or fail.
+    """
     for record in chunk:  # jsonl rows may add columns after the first
         refuse_clashes(record.where, record.row, new_columns)
+        if out_format != "jsonl" and (extra := [c for c in record.row if c not in input_columns]):
+            raise DataError(
+                f"{record.where}: column{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(repr(c) for c in extra)} not in the first row, which gives the "
+                f"{out_format} output its columns",
+                hint="write jsonl output (each row keeps its own fields), or give every row "
+                "the same fields",
+            )
     rows = []
     inputs = [model.task_.model_input(r.text, r.row, r.where) for r in chunk]
     scored = model.predict_scores(inputs, digits=6)
@@ -359,6 +379,22 @@ def scored_rows(
         row.update({f"{prefix}{name}": result[name] for name in model.task_.output_names})
         rows.append(row)
     return rows
+
+
+@contextmanager
+def one_type_per_column(where: str) -> Iterator[None]:
+    """Turn a parquet column whose values differ in type (1, then "b7") into a DataError
+    naming the rows, instead of pyarrow's traceback."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(
+            f"{where}: a column holds values of different types, which a parquet column "
+            f"cannot ({str(exc).splitlines()[0]})",
+            hint="write csv or jsonl output, or give the column one type in every row",
+        ) from None
 
 
 def count_rows(path: Path, fmt: str) -> int | None:
