@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bertsent.data import load_dataset, rotten_tomatoes
-from bertsent.errors import HubUnavailableError
+from bertsent.errors import DataError, HubUnavailableError
 from tests.conftest import synthetic_reviews, write_csv
 
 
@@ -82,6 +82,16 @@ def test_hub_loader_reads_a_local_copy(tmp_path: Path) -> None:
     splits = load_dataset(f"hub:{tmp_path / 'local-hub'}")
     assert len(splits.train) + len(splits.dev) == 50 and len(splits.test or []) == 10
     assert "dev carved from train" in splits.notes[-1]
+
+
+def test_hub_rows_without_a_label_are_refused_by_row_not_made_a_class(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    texts, labels = synthetic_reviews(30)
+    rows = [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)]
+    rows[4]["label"] = ""  # an empty csv cell: None to `datasets`, "None" to str()
+    write_csv(tmp_path / "local-hub" / "train.csv", rows)
+    with pytest.raises(DataError, match=r"hub:.*local-hub \[train\] row 5: field 'label' is empty"):
+        load_dataset(f"hub:{tmp_path / 'local-hub'}")
 
 
 def test_hub_unreachable_gives_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from bertsent.data import load_dataset
 from bertsent.data.readers import column_names, iter_records, read_records
 from bertsent.errors import DataError
-from tests.conftest import write_csv
+from tests.conftest import synthetic_reviews, write_csv
 
 
 def test_csv_records_keep_line_numbers(tmp_path: Path) -> None:
@@ -153,3 +153,25 @@ def test_a_field_of_megabytes_is_read_in_a_header_or_a_row(tmp_path: Path) -> No
     named = tmp_path / "named.tsv"
     named.write_text(f"text\tlabel\t{long_name}\nfine\tpositive\tnote\n", encoding="utf-8")
     assert [r.row[long_name] for r in iter_records(named, keep_row=True)] == ["note"]
+
+
+def test_a_semicolon_in_the_single_label_column_is_refused_by_line(tmp_path: Path) -> None:
+    texts, labels = synthetic_reviews(20)
+    rows = [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)]
+    rows[1]["label"] = "positive;"  # a slip, not a multi-label review
+    write_csv(tmp_path / "reviews.csv", rows)
+    with pytest.raises(DataError, match=r"reviews.csv line 3: 'positive;' in the single-label"):
+        load_dataset(str(tmp_path / "reviews.csv"))
+
+
+def test_an_aspect_column_that_starts_after_the_first_jsonl_row_is_not_ignored(
+    tmp_path: Path,
+) -> None:
+    rows = [{"text": "The screen is bright", "label": "positive"}] + [
+        {"text": f"The battery lasts {n} hours", "label": "negative", "aspect": "battery"}
+        for n in range(20)
+    ]
+    path = tmp_path / "aspects.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(DataError, match=r"aspects.jsonl line 1: field 'aspect' is missing"):
+        load_dataset(str(path))

@@ -16,7 +16,7 @@ from pathlib import Path
 from bertsent.data import hub, rotten_tomatoes
 from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, column_names, iter_records
 from bertsent.data.splits import DatasetSplits, Split, carve, carve_dev, validate
-from bertsent.data.tasks import ASPECT_COLUMN, aspect_field, join_aspect
+from bertsent.data.tasks import ASPECT_COLUMN, LABEL_SEPARATOR, aspect_field, join_aspect
 from bertsent.errors import DataError
 
 __all__ = [
@@ -140,8 +140,17 @@ def read_split(
     records = list(iter_records(path, text_column, label_column, keep_row=True))
     if not records:
         raise DataError(f"{path}: no rows")
+    if label_column == "label":  # one label per row: a ';' there is a slip, not several labels
+        for record in records:
+            if record.label and LABEL_SEPARATOR in record.label:
+                raise DataError(
+                    f"{path.parent / record.where}: '{record.label}' in the single-label "
+                    f"column 'label' holds '{LABEL_SEPARATOR}'",
+                    hint=f"several labels per review go in a '{MULTI_LABEL_COLUMN}' column "
+                    "(joy;surprise); a label name cannot contain ';'",
+                )
     texts = [r.text for r in records]
-    if ASPECT_COLUMN in records[0].row:
+    if any(ASPECT_COLUMN in r.row for r in records):  # jsonl rows name their own fields
         texts = [
             join_aspect(r.text, aspect_field(r.row, f"{path.parent / r.where}")) for r in records
         ]

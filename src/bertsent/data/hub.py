@@ -50,6 +50,13 @@ def load(
         feature = part.features[label_column]
         raw_labels = part[label_column]
         names = getattr(feature, "names", None)
+        if not names:
+            for index, value in enumerate(raw_labels):
+                if value is None or not str(value).strip():
+                    raise DataError(
+                        f"hub:{name} [{split_name}] row {index + 1}: field '{label_column}' "
+                        "is empty"
+                    )
         labels = [names[v] if names else str(v) for v in raw_labels]
         texts = part[text_column]
         for index, text in enumerate(texts):
