@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import select
 import socket
 import time
@@ -128,6 +129,31 @@ def test_oversized_headers_get_431(guarded: Server) -> None:
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # refused mid-send
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + padding)
     assert read_until_closed(sock).startswith(b"HTTP/1.1 431 ")
+
+
+def test_a_pipelined_request_that_begins_in_the_last_body_chunk_is_answered(
+    guarded: Server,
+) -> None:
+    # the read that ends a 100 KB body also holds the next request's first bytes: only
+    # head bytes count toward the 64 KiB head limit, so both requests are answered
+    body = json.dumps({"texts": ["good " * 999] * 20}).encode()
+    following = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    sock = connect(guarded)
+    sock.sendall(
+        b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:-70_000]
+    )
+    time.sleep(0.3)
+    sock.sendall(body[-70_000:] + following[:10])  # one read of over 64 KiB, mostly body
+    time.sleep(0.3)
+    sock.sendall(following[10:])
+    received = b""
+    while received.count(b"HTTP/1.1 ") < 2 or not received.endswith(b'{"status":"ok"}'):
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {received[:200]!r}"
+        received += chunk
+    sock.close()
+    assert re.findall(rb"HTTP/1\.1 \d{3}", received) == [b"HTTP/1.1 200", b"HTTP/1.1 200"]
 
 
 # a server on a port of its own choosing, with a small connection cap and a key from

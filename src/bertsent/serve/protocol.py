@@ -64,6 +64,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_started = False  # a byte of the current request has arrived
         self._heads_completed = 0  # in this connection, to know what a chunk held
+        self._messages_completed = 0
         self._refused = False
 
     # connection
@@ -95,13 +96,14 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # read and dropped until the linger ends
-        heads_before = self._heads_completed
+        heads_before, ends_before = self._heads_completed, self._messages_completed
         super().data_received(data)
-        # count chunks that are all head; one that also ended a request is not counted
-        # (it may hold a large body), so the cap can be passed by one chunk at most
+        # count chunks that are all head; one that also ended a head or a request is not
+        # counted (it may hold a large body, and a pipelined client's next request can
+        # begin in it), so the cap can be passed by one chunk at most
         if self.transport.is_closing() or not self._reading_head:
             return
-        if self._heads_completed == heads_before:
+        if self._heads_completed == heads_before and self._messages_completed == ends_before:
             self._head_bytes += len(data)
             if self._head_bytes > self.max_header_bytes:
                 self._close_with(
@@ -172,6 +174,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._messages_completed += 1
         self._cancel_body()
 
     def _body_timed_out(self, cycle: RequestResponseCycle) -> None:
