@@ -61,6 +61,19 @@ def test_unusable_api_key_is_refused_from_the_environment(
     assert "s3cret" not in err  # the key itself is never shown
 
 
+def test_a_queue_smaller_than_one_request_is_refused_at_start_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, trained_model_dir: Path
+) -> None:
+    # otherwise a full request gets 503 "retry" from an idle server, forever
+    monkeypatch.setenv("BERTSENT_SERVE_MAX_TEXTS_PER_REQUEST", "17")
+    code, out, err = run_serve(capsys, str(trained_model_dir), "--max-queue-texts", "16")
+    assert code == 2 and "serving" not in out
+    assert err.splitlines()[0] == (
+        "error: serve settings: max_queue_texts (16) is below max_texts_per_request (17): a "
+        "full request could never be queued"
+    )
+
+
 def test_busy_port_is_one_line(capsys: pytest.CaptureFixture[str], trained_model_dir: Path) -> None:
     import socket
 

@@ -97,7 +97,18 @@ def test_body_size_utf8_and_json_errors(server: Server) -> None:
     invalid = httpx.post(post, content=b'{"texts": ["caf\xe9"]}', headers=headers)
     assert invalid.status_code == 400 and invalid.json()["error"]["code"] == "invalid_utf8"
     broken = httpx.post(post, content=b'{"texts": [', headers=headers)
-    assert 400 <= broken.status_code < 500 and "error" in broken.json()
+    assert broken.status_code == 400
+    assert broken.json()["error"] == {
+        "code": "invalid_json",
+        "message": "body is not valid JSON: Expecting value at character 11",
+        "field": None,
+    }
+    form = httpx.post(post, data={"texts": "a fine film"})  # as `curl -d` sends it
+    assert form.status_code == 415
+    assert form.json()["error"]["code"] == "unsupported_media_type"
+    assert "application/x-www-form-urlencoded" in form.json()["error"]["message"]
+    wrong_method = httpx.get(post)
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
 
 
 def test_health_readiness_metrics_and_schema(server: Server) -> None:
@@ -183,7 +194,7 @@ def test_api_key_overload_and_graceful_shutdown(trained_model_dir: Path) -> None
         trained_model_dir,
         "--max-queue-texts", "4", "--max-wait-ms", "400", "--max-batch-size", "64",
         "--api-key-env", "TEST_KEY",
-        env={"TEST_KEY": "s3cret"},
+        env={"TEST_KEY": "s3cret", "BERTSENT_SERVE_MAX_TEXTS_PER_REQUEST": "4"},
     )  # fmt: skip
     try:
         post = f"{server.url}/v1/predict"

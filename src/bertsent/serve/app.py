@@ -126,6 +126,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "missing or wrong API key",
         408: "the request's headers or body did not arrive within their timeouts",
         413: "body too large",
+        415: "body not sent as application/json",
         422: "wrong fields, types or limits",
         503: "overloaded, not ready or shutting down: retry after Retry-After seconds",
         504: "not answered within the request timeout",
@@ -200,6 +201,18 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+            # FastAPI reads such a body as bytes, so it failed as "not a dictionary"
+            message = f"send the body as JSON with Content-Type: application/json, not {media_type}"
+            return await service_error(
+                request, ServiceError(415, "unsupported_media_type", message)
+            )
+        if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
+            position = first.get("loc", ())[-1]
+            reason = first.get("ctx", {}).get("error", "invalid")
+            message = f"body is not valid JSON: {reason} at character {position}"
+            return await service_error(request, ServiceError(400, "invalid_json", message))
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return await service_error(
             request,
@@ -212,7 +225,10 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         return await service_error(
             request,
             ServiceError(
-                error.status_code, code.get(error.status_code, "error"), str(error.detail)
+                error.status_code,
+                code.get(error.status_code, "error"),
+                str(error.detail),
+                headers=dict(error.headers or {}),  # e.g. Allow, which a 405 must carry
             ),
         )
 

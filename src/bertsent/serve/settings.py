@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bertsent.errors import ConfigError
@@ -79,6 +79,16 @@ class ServeSettings(BaseSettings):
             )
         return key
 
+    @model_validator(mode="after")
+    def _queue_holds_a_request(self) -> ServeSettings:
+        """A request the queue can never hold would get 503 "retry" forever."""
+        if self.max_queue_texts < self.max_texts_per_request:
+            raise ValueError(
+                f"max_queue_texts ({self.max_queue_texts}) is below max_texts_per_request "
+                f"({self.max_texts_per_request}): a full request could never be queued"
+            )
+        return self
+
     @property
     def body_timeout(self) -> float:
         """Seconds a request may take to send its body: the request timeout unless set."""
@@ -96,6 +106,10 @@ def load_settings(**options: Any) -> ServeSettings:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
+        if not field:  # settings that contradict each other
+            raise ConfigError(
+                f"serve settings: {message}", hint="see `bertsent serve --help`"
+            ) from None
         if field in options:
             raise ConfigError(
                 f"serve setting {field}: {message}", hint="see `bertsent serve --help`"
