@@ -226,6 +226,29 @@ def test_api_key_overload_and_graceful_shutdown(trained_model_dir: Path) -> None
     assert code in (0, -signal.SIGTERM)
 
 
+def test_an_explanation_past_the_request_timeout_gets_504_and_the_next_waits_for_it(
+    trained_model_dir: Path,
+) -> None:
+    timeout = 0.3
+    server = start_server(
+        trained_model_dir, "--request-timeout", str(timeout),
+        env={"BERTSENT_SERVE_EXPLAIN_STEPS": "300"},  # well past the timeout, even for the tiny model
+    )  # fmt: skip
+    try:
+        explain = f"{server.url}/v1/explain"
+        text = " ".join(["the acting was superb but the plot dragged on"] * 40)
+        started = time.monotonic()
+        late = httpx.post(explain, json={"text": text}, timeout=30)
+        answered_after = time.monotonic() - started
+        assert late.status_code == 504, late.text
+        assert answered_after < timeout + 1.0  # not after the explanation's own seconds
+        # the abandoned explanation still runs: the next one is refused, not queued behind it
+        busy = httpx.post(explain, json={"text": "a fine film"}, timeout=30)
+        assert busy.status_code == 503 and busy.json()["error"]["code"] == "busy"
+    finally:
+        server.stop()
+
+
 def test_docs_work_offline(server: Server) -> None:
     """/docs must not depend on a CDN (Swagger UI's default): no script, no remote URL."""
     page = httpx.get(f"{server.url}/docs")

@@ -278,23 +278,22 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         except DataError as error:
             raise ServiceError(422, "invalid_request", error.message, "aspects") from None
 
-    async def score(
-        texts: list[str], receive: Callable[[], Awaitable[Any]]
-    ) -> list[dict[str, Any]]:
-        """Scores from the batcher; the queued work is cancelled on timeout or disconnect."""
-        classifier, batcher = require_ready()
-        work = asyncio.ensure_future(batcher.submit(texts))
+    async def finished_in_time(
+        work: asyncio.Future[Any], receive: Callable[[], Awaitable[Any]], deadline: float
+    ) -> asyncio.Future[Any]:
+        """``work``, done before ``deadline`` (loop time) and before the client left; else
+        it is cancelled and the request answered 504 or 499."""
         client_left = asyncio.ensure_future(until_disconnected(receive))
         try:
             done, _ = await asyncio.wait(
                 (work, client_left),
-                timeout=settings.request_timeout_s,
+                timeout=max(0.0, deadline - asyncio.get_running_loop().time()),
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             client_left.cancel()
             if not work.done():
-                work.cancel()  # the batcher drops its texts unscored
+                work.cancel()  # queued texts are dropped unscored
         if work not in done:
             if client_left in done:
                 metrics.rejected.labels(reason="client_left").inc()
@@ -303,6 +302,18 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             raise ServiceError(
                 504, "timeout", f"not answered within {settings.request_timeout_s} s"
             )
+        return work
+
+    def deadline() -> float:
+        return asyncio.get_running_loop().time() + settings.request_timeout_s
+
+    async def score(
+        texts: list[str], receive: Callable[[], Awaitable[Any]], until: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Scores from the batcher; the queued work is cancelled on timeout or disconnect."""
+        classifier, batcher = require_ready()
+        work = asyncio.ensure_future(batcher.submit(texts))
+        await finished_in_time(work, receive, deadline() if until is None else until)
         try:
             probabilities = work.result()
         except Overloaded as overloaded:
@@ -355,22 +366,25 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
                 f"explanations are for models of one text; this {task.name} model reads "
                 f"{' + '.join(task.input_names)}: use /v1/predict",
             )
-        (prediction,) = await score([text], request.receive)
+        until = deadline()  # the request timeout covers the scoring and the explanation
+        (prediction,) = await score([text], request.receive, until)
         predicted_label = prediction["label"]
-        if state.explainer is None:
+        if state.explainer is None or state.explain_thread is None:
             raise ServiceError(409, "no_explanations", "explanations are off for this model")
         if state.explain_lock.locked():
             raise ServiceError(
                 503, "busy", "another explanation is running", headers={"Retry-After": "1"}
             )
-        async with state.explain_lock:
-            attribution = await asyncio.get_running_loop().run_in_executor(
-                state.explain_thread,
-                explain_and_release,
-                state.explainer,
-                text,
-                settings.explain_steps,
-            )
+        await state.explain_lock.acquire()
+        running = state.explain_thread.submit(
+            explain_and_release, state.explainer, text, settings.explain_steps
+        )
+        # a thread cannot be stopped: one given up on (timeout, client gone) still holds
+        # the lock until it ends, so explanations stay one at a time
+        loop = asyncio.get_running_loop()
+        running.add_done_callback(lambda _: loop.call_soon_threadsafe(state.explain_lock.release))
+        work = await finished_in_time(asyncio.wrap_future(running), request.receive, until)
+        attribution = work.result()
         # IG explains the PyTorch weights' top class; toward the served label if they differ
         # (a multi-label prediction names several labels: its top one among them)
         sign = 1.0 if attribution.label in task.names(predicted_label) else -1.0
