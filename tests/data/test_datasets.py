@@ -94,6 +94,11 @@ def test_hub_rows_without_a_label_are_refused_by_row_not_made_a_class(tmp_path: 
         load_dataset(f"hub:{tmp_path / 'local-hub'}")
 
 
+def test_a_missing_local_hub_folder_is_not_called_a_network_problem(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"hub:.*nowhere: no such local dataset folder"):
+        load_dataset(f"hub:{tmp_path / 'nowhere'}")
+
+
 def test_hub_unreachable_gives_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     from huggingface_hub import constants

@@ -175,3 +175,10 @@ def test_an_aspect_column_that_starts_after_the_first_jsonl_row_is_not_ignored(
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     with pytest.raises(DataError, match=r"aspects.jsonl line 1: field 'aspect' is missing"):
         load_dataset(str(path))
+
+
+def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "reviews.csv"
+    folder.mkdir()
+    with pytest.raises(DataError, match=r"reviews.csv: a folder, not a file"):
+        read_records(folder)

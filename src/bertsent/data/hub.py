@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bertsent.data.splits import DatasetSplits, Split, stratified_split
 from bertsent.errors import DataError, HubUnavailableError, MissingDependencyError
 
@@ -26,6 +28,8 @@ def load(
         raise MissingDependencyError(
             "hub datasets need the 'datasets' package", hint="pip install 'bertsent[hub]'"
         ) from None
+    if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().exists():
+        raise DataError(f"hub:{name}: no such local dataset folder")
     try:
         loaded = datasets.load_dataset(name, config)
     except (ConnectionError, OSError) as exc:

@@ -68,7 +68,9 @@ def iter_records(
             non-text value, a malformed row or bytes that are not UTF-8.
     """
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(
+            f"{path}: " + ("a folder, not a file" if path.is_dir() else "file not found")
+        )
     fmt = file_format(path)
     columns = [c for c in (text_column, label_column) if c]
     if fmt in ("csv", "tsv"):

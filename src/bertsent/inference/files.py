@@ -150,7 +150,9 @@ def predict_file(
             f"{target}: output would overwrite the input", hint="choose another --output"
         )
     if not source.is_file():
-        raise DataError(f"{source}: file not found")
+        raise DataError(
+            f"{source}: " + ("a folder, not a file" if source.is_dir() else "file not found")
+        )
     check_file_replaceable(target, overwrite=overwrite)
     # Everything that can be refused is refused before the work folder appears.
     allow_long_csv_fields()
