@@ -232,7 +232,7 @@ def test_an_explanation_past_the_request_timeout_gets_504_and_the_next_waits_for
     timeout = 0.3
     server = start_server(
         trained_model_dir, "--request-timeout", str(timeout),
-        env={"BERTSENT_SERVE_EXPLAIN_STEPS": "300"},  # well past the timeout, even for the tiny model
+        env={"BERTSENT_SERVE_EXPLAIN_STEPS": "300"},  # past the timeout, even for this tiny model
     )  # fmt: skip
     try:
         explain = f"{server.url}/v1/explain"
