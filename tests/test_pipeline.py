@@ -23,8 +23,8 @@ from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.evaluation.evaluate import train_overlap
 from bertsent.hardware import device_name
 from bertsent.models.bert import teacher_logits
-from bertsent.pipeline import _same_recipe, checkpoint_dir, train
-from bertsent.training.config import TrainingConfig
+from bertsent.pipeline import checkpoint_dir, train
+from bertsent.training.config import TrainingConfig, same_recipe
 from bertsent.training.finetune import balanced_class_weights
 from tests.callbacks import SendSigint
 from tests.conftest import write_csv
@@ -277,6 +277,14 @@ def test_a_resumed_run_matches_an_uninterrupted_one(
     clean = train(synthetic_splits, config, tmp_path / "clean")
     with pytest.raises(TrainingInterrupted, match="step 10"):
         train(synthetic_splits, config, tmp_path / "resumed", callbacks=[SendSigint(10)])
+    # the Trainer would resume the old schedule under the new flags: refused by flag
+    changed = replace(config, epochs=4, learning_rate=1e-4)
+    with pytest.raises(ConfigError, match=r"--epochs 2\.0 -> 4\.0; --learning-rate") as error:
+        train(synthetic_splits, changed, tmp_path / "resumed", resume=True)
+    assert "0.003 -> 0.0001" in error.value.message
+    # another method's run into the same output leaves the fine-tune's checkpoints
+    train(synthetic_splits, config, tmp_path / "resumed", method="tfidf-lr")
+    assert (checkpoint_dir(tmp_path / "resumed") / "checkpoint-10").is_dir()  # the interrupt's
     resumed = train(synthetic_splits, config, tmp_path / "resumed", resume=True)
     assert [h["step"] for h in resumed.history] == [4, 8, 12, 16, 20]
     assert resumed.history == clean.history
@@ -331,6 +339,17 @@ def test_a_smaller_student_distils_from_a_trained_teacher(
         tiny_config(trained, teacher=str(trained), distill_alpha=1.5).validate()
 
 
+def test_a_baseline_model_as_teacher_is_refused_by_name(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    baseline = tmp_path / "tfidf"
+    train(synthetic_splits, TrainingConfig(), baseline, method="tfidf-lr")
+    config = tiny_config(tiny_model_dir, teacher=str(baseline))
+    with pytest.raises(ConfigError, match=r"tfidf is a tfidf-lr model; a teacher is a fine-tuned"):
+        train(synthetic_splits, config, tmp_path / "student")
+    assert not (tmp_path / "student").exists()
+
+
 def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
     seeded_tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:
@@ -370,6 +389,10 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
     (teacher / "bertsent.json").write_text(json.dumps(saved_teacher), encoding="utf-8")
     train(synthetic_splits, replace(config, seed=9), output)
     assert weights.stat().st_mtime_ns == first
+    # the student's own distillation settings, and how many threads run, are not the teacher's
+    student_only = replace(config, seed=10, distill_alpha=0.3, distill_temperature=3.0, threads=1)
+    train(synthetic_splits, student_only, output)
+    assert weights.stat().st_mtime_ns == first
     train(synthetic_splits, replace(config, teacher_learning_rate=4e-3), output)
     assert weights.stat().st_mtime_ns != first  # another teacher recipe: trained again
     assert (
@@ -382,8 +405,8 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
         )
     # a recipe that leaves the batch size to the device is saved with the device's
     unset = replace(config, batch_size=None, learning_rate=None)
-    assert _same_recipe(unset.for_device(device_name()).to_dict(), unset)
-    assert not _same_recipe(replace(unset, batch_size=8).to_dict(), unset)
+    assert same_recipe(unset.for_device(device_name()).to_dict(), unset)
+    assert not same_recipe(replace(unset, batch_size=8).to_dict(), unset)
 
 
 def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(

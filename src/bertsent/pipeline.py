@@ -16,10 +16,10 @@ from bertsent.data.tasks import MultiLabelTask, detect_task
 from bertsent.distributed import is_main_process, wait_for_main_process
 from bertsent.errors import ConfigError, ModelError
 from bertsent.evaluation.metrics import task_report
-from bertsent.hardware import describe, device_name
+from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE, read_metadata
-from bertsent.training.config import TrainingConfig
+from bertsent.training.config import TrainingConfig, same_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ def train(
     extras = model.extra_files(metadata, dev_report)
     model.save(output, metadata=metadata, extras=extras, overwrite=overwrite)
     model.metadata_ = {**metadata, "labels": model.labels_}
-    shutil.rmtree(work_dir, ignore_errors=True)
+    if model.resumable:  # another method's run leaves an interrupted fine-tune's checkpoints
+        shutil.rmtree(work_dir, ignore_errors=True)
     return _training_run(model, output, splits, dev_report)
 
 
@@ -201,13 +202,16 @@ def _trained_teacher(
         teacher_model=None,
         distill_texts=None,
         encoder_layers=None,
+        # the student's distillation settings: a teacher has no teacher of its own
+        distill_alpha=TrainingConfig.distill_alpha,
+        distill_temperature=TrainingConfig.distill_temperature,
     )
     try:
         saved = read_metadata(folder)
     except ModelError:  # none yet, or not readable: train it
         saved = {}
     if (
-        _same_recipe(saved.get("training_config"), teacher_recipe)
+        same_recipe(saved.get("training_config"), teacher_recipe)
         and saved.get("data", {}).get("fingerprint") == splits.fingerprint()
     ):
         logger.info("teacher: %s, trained earlier on the same data and recipe", folder)
@@ -216,19 +220,6 @@ def _trained_teacher(
     train(splits, teacher_recipe, folder, resume=resume, callbacks=callbacks, augment="none")
     wait_for_main_process()  # rank 0 saves the teacher that every rank then reads
     return folder
-
-
-def _same_recipe(saved: dict[str, Any] | None, recipe: TrainingConfig) -> bool:
-    """Whether a saved model was trained with ``recipe``. It saved the batch size and
-    learning rate its device ran (an unset ``--batch-size`` is 32 on a CPU), and an
-    older bertsent saved no value for a setting added since, which then had its default.
-    """
-    if not saved:
-        return False
-    try:
-        return TrainingConfig.from_dict(saved) == recipe.for_device(device_name())
-    except ConfigError:  # a setting this version does not know
-        return False
 
 
 def _training_run(

@@ -148,3 +148,13 @@ def test_bad_input_gets_one_line_and_leaves_nothing(
     assert lines[0].startswith("error: ") and "Traceback" not in error
     assert all(line.startswith(("error: ", "hint: ")) for line in lines), error
     assert snapshot(tmp_path) == before  # nothing written, nothing left beside
+
+
+@pytest.mark.parametrize("command", ["compare", "learning-curve"])
+def test_zero_seeds_is_refused_before_any_work(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:  # argparse's exit, not a statistics traceback
+        main([command, "--methods", "tfidf-lr", "--seeds", "0"])
+    assert stopped.value.code == 2
+    assert "argument --seeds: must be at least 1, got 0" in capsys.readouterr().err

@@ -84,6 +84,12 @@ def test_compare_reuses_models_trained_on_the_same_data(
     assert weights.stat().st_mtime_ns == modified
     assert again["rows"][1]["accuracy"] == first["rows"][2]["accuracy"]
     assert again["rows"][1]["train_seconds"] == first["rows"][2]["train_seconds"]
+    # another recipe on the same data is another model: trained again, not reused
+    shorter = TrainingConfig(**{**tiny_bert(tiny_model_dir).to_dict(), "epochs": 1})
+    compare(synthetic_splits, methods=["bert"], output_dir=output, config=shorter)
+    assert weights.stat().st_mtime_ns != modified
+    saved = json.loads((weights.parent / "bertsent.json").read_text())
+    assert saved["training_config"]["epochs"] == 1
 
 
 def test_held_out_splits_without_a_test_split(synthetic_splits: DatasetSplits) -> None:

@@ -106,9 +106,13 @@ def test_label_smoothing_is_refused_for_several_labels_and_out_of_range(
     with pytest.raises(ConfigError, match=r"label-smoothing 0\.1 applies to single-label tasks"):
         train(str(tmp_path / "emotions"), config, tmp_path / "model")
     assert not (tmp_path / "model").exists()
-    with pytest.raises(ConfigError, match=r"layer_decay=0 is invalid: use in \(0, 1\]"):
+    with pytest.raises(
+        ConfigError, match=r"layer_decay=0 \(--layer-decay\) is invalid: use in \(0, 1\]"
+    ):
         tiny_config(tiny_model_dir, layer_decay=0)
-    with pytest.raises(ConfigError, match=r"average_last=0 is invalid: use >= 1"):
+    with pytest.raises(
+        ConfigError, match=r"average_last=0 \(--average-last\) is invalid: use >= 1"
+    ):
         tiny_config(tiny_model_dir, average_last=0)
 
 

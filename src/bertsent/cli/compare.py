@@ -14,6 +14,7 @@ from bertsent.cli.options import (
     add_data_options,
     add_overwrite_option,
     add_training_options,
+    at_least_one,
     parse_methods,
     training_config,
 )
@@ -36,7 +37,10 @@ def add_parser(commands: Any) -> None:
         help=f"comma-separated (default: {','.join(COMPARED_METHODS)})",
     )
     parser.add_argument(
-        "--seeds", type=int, default=1, help="train each method this many times (default: 1)"
+        "--seeds",
+        type=at_least_one,
+        default=1,
+        help="train each method this many times (default: 1)",
     )
     parser.add_argument(
         "--output", help="folder for models and tables (default: runs/compare-DATASET)"

@@ -11,6 +11,7 @@ from bertsent.cli.options import (
     add_data_options,
     add_overwrite_option,
     add_training_options,
+    at_least_one,
     parse_methods,
     training_config,
 )
@@ -50,7 +51,7 @@ def add_parser(commands: Any) -> None:
         help="comma-separated training sizes, 'all' for the full split; 0 scores the methods "
         "that need no labels (zero-shot) (default: 100,300,1000,3000)",
     )
-    parser.add_argument("--seeds", type=int, default=3, help="runs per size (default: 3)")
+    parser.add_argument("--seeds", type=at_least_one, default=3, help="runs per size (default: 3)")
     parser.add_argument(
         "--output",
         help="folder for learning-curve.json/png (default: runs/compare-DATASET, where "

@@ -66,6 +66,17 @@ def add_augment_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def at_least_one(value: str) -> int:
+    """An argparse type for counts such as ``--seeds``: a whole number >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def parse_methods(value: str) -> list[str]:
     """``bow-svm,bert`` -> a checked list of method names."""
     from bertsent.models import METHODS

@@ -42,7 +42,7 @@ from bertsent.models import (
     load,
     read_metadata,
 )
-from bertsent.training.config import TrainingConfig
+from bertsent.training.config import TrainingConfig, same_recipe
 
 logger = logging.getLogger(__name__)
 MULTI_LABEL_METHODS = ("tfidf-lr", "bert")  # the methods with one output per label
@@ -92,9 +92,13 @@ def _train_or_reuse(
         encoder = classifier_class(method).has_encoder
         trained_on, _ = augment_for_training(splits, augment, seed=seed, encoder=encoder)
         same_data = metadata.get("data", {}).get("fingerprint") == trained_on.fingerprint()
-        if same_data and metadata.get("method") == method:
-            logger.info("reusing %s (trained on the same data)", folder)
+        # the other methods take only the seed from the config, which names the folder
+        saved_recipe = metadata.get("training_config")
+        same = saved_recipe is None or same_recipe(saved_recipe, replace(config, seed=seed))
+        if same_data and same and metadata.get("method") == method:
+            logger.info("reusing %s (trained on the same data and recipe)", folder)
             return load(folder), float(metadata["training"]["seconds"])
+        logger.info("retraining %s: its data or recipe differs", folder)
     run = train(splits, replace(config, seed=seed), folder, method=method, augment=augment)
     return run.model, run.train_seconds
 

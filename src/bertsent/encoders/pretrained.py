@@ -110,7 +110,9 @@ def keep_layers(encoder: Any, count: int) -> Any:
         raise ConfigError(f"cannot select layers of a '{encoder.config.model_type}' encoder")
     total = len(layers)
     if not 1 <= count <= total:
-        raise ConfigError(f"encoder_layers={count}, but the encoder has {total} layers")
+        raise ConfigError(
+            f"encoder_layers={count} (--encoder-layers), but the encoder has {total} layers"
+        )
     kept = [round((i + 1) * total / count) - 1 for i in range(count)]
     stack.layer = nn.ModuleList(layers[i] for i in kept)  # type: ignore[union-attr]
     encoder.config.num_hidden_layers = count

@@ -370,11 +370,18 @@ def teacher_logits(
     (and a rerun after a crash) score only the texts not there yet.
 
     Raises:
-        ConfigError: the teacher was trained on other labels.
+        ConfigError: the teacher is not a BERT model, or was trained on other labels.
     """
     from bertsent.models import load  # the package imports this module
 
     teacher = load(teacher_dir, backend=TEACHER_BACKENDS[precision], device=device)
+    if not isinstance(teacher, BertClassifier):  # only a fine-tuned encoder has logits to teach
+        raise ConfigError(
+            f"teacher {teacher_dir} is a {teacher.method} model; a teacher is a fine-tuned "
+            "bert model",
+            hint="train one with `bertsent train --model ENCODER`, or let --teacher-model "
+            "ENCODER train it first",
+        )
     if sorted(teacher.labels_) != sorted(labels):
         raise ConfigError(f"teacher {teacher_dir} has labels {teacher.labels_}, this data {labels}")
     weights = sorted(Path(resolve_model(teacher_dir)).glob("*.safetensors"))
@@ -404,7 +411,7 @@ def teacher_logits(
                 f"teacher {name} scoring texts {start + 1:,}-{start + len(chunk):,} "
                 f"of {len(missing):,}"
             ):
-                scored = teacher.logits([texts[i] for i in chunk]).tolist()  # type: ignore[attr-defined]
+                scored = teacher.logits([texts[i] for i in chunk]).tolist()
             store.put_many((keys[i], json.dumps(row)) for i, row in zip(chunk, scored, strict=True))
             for i, row in zip(chunk, scored, strict=True):
                 rows[i] = row

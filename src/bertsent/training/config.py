@@ -9,7 +9,7 @@ from typing import Any
 from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
 from bertsent.encoders.tokenization import TRUNCATION_STRATEGIES
 from bertsent.errors import ConfigError
-from bertsent.hardware import PRECISIONS, default_batch_size, scaled_learning_rate
+from bertsent.hardware import PRECISIONS, default_batch_size, device_name, scaled_learning_rate
 
 BEST_METRICS = ("accuracy", "macro_f1", "loss")
 REFERENCE_BATCH = 32  # the batch size the default learning rate was chosen for
@@ -20,6 +20,16 @@ def option(default: Any, help: str, **argparse_settings: Any) -> Any:
     """A setting with the help (and any argparse flag name, choices, metavar) of its
     command-line option: ``bertsent train``'s flags are generated from these fields."""
     return field(default=default, metadata={"help": help, **argparse_settings})
+
+
+def flag_of(setting: str) -> str:
+    """The command-line flag of a :class:`TrainingConfig` field.
+
+    >>> flag_of("gradient_accumulation_steps"), flag_of("learning_rate")
+    ('--gradient-accumulation', '--learning-rate')
+    """
+    found = {f.name: f for f in dataclasses.fields(TrainingConfig)}[setting]
+    return str(found.metadata.get("flag", "--" + setting.replace("_", "-")))
 
 
 @dataclass
@@ -198,7 +208,8 @@ class TrainingConfig:
         for name, ok, allowed in checks:
             if not ok:
                 raise ConfigError(
-                    f"training setting {name}={getattr(self, name)!r} is invalid: use {allowed}"
+                    f"training setting {name}={getattr(self, name)!r} ({flag_of(name)}) is "
+                    f"invalid: use {allowed}"
                 )
         return self
 
@@ -232,6 +243,36 @@ class TrainingConfig:
                 hint=f"known settings: {', '.join(sorted(known))}",
             )
         return cls(**values)
+
+
+# how a run goes, not what it trains: a run may change them and still be the same recipe
+RUN_ONLY_SETTINGS = ("threads", "teacher_cache")
+
+
+def recipe_changes(saved: dict[str, Any], recipe: TrainingConfig) -> list[str] | None:
+    """How ``recipe`` differs from the settings a model or run saved, as ``--flag old ->
+    new`` lines (empty: the same recipe); ``None`` when ``saved`` has a setting this
+    version does not know.
+
+    ``saved`` holds the batch size and learning rate its device ran (an unset
+    ``--batch-size`` is 32 on a CPU), so ``recipe`` is compared as this device runs it;
+    a setting added since ``saved`` was written counts with its default.
+    """
+    try:
+        before = TrainingConfig.from_dict(saved)
+    except ConfigError:
+        return None
+    now = recipe.for_device(device_name())
+    return [
+        f"{flag_of(name)} {getattr(before, name)!r} -> {getattr(now, name)!r}"
+        for name in (f.name for f in dataclasses.fields(TrainingConfig))
+        if name not in RUN_ONLY_SETTINGS and getattr(before, name) != getattr(now, name)
+    ]
+
+
+def same_recipe(saved: dict[str, Any] | None, recipe: TrainingConfig) -> bool:
+    """Whether a model whose ``bertsent.json`` saved ``saved`` was trained with ``recipe``."""
+    return bool(saved) and recipe_changes(saved or {}, recipe) == []
 
 
 # families that number positions after the padding index: 514 embeddings hold 512 tokens

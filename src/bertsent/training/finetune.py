@@ -8,6 +8,7 @@ length, bf16 only where the hardware has it) and the export of the head.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -20,7 +21,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from bertsent.data.splits import Split
+from bertsent.atomic import atomic_file
+from bertsent.data.splits import DatasetSplits, Split
 from bertsent.data.tasks import MultiLabelTask
 from bertsent.distributed import world_size
 from bertsent.encoders.heads import (
@@ -44,10 +46,12 @@ from bertsent.training.callbacks import (
     ProgressCallback,
     history_from_state,
 )
-from bertsent.training.config import TrainingConfig
+from bertsent.training.config import TrainingConfig, recipe_changes
 from bertsent.training.layer_decay import layer_wise_groups
 
 logger = logging.getLogger(__name__)
+# what a fresh run trains with, beside its checkpoints, so that a resume can be checked
+RECIPE_FILE = "recipe.json"
 
 
 @dataclass
@@ -150,6 +154,48 @@ def checkpoint_to_resume(work_dir: Path, resume: bool) -> Path | None:
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: starting from the beginning", work_dir)
     return checkpoint
+
+
+def check_resumed_recipe(
+    work_dir: Path,
+    checkpoint: Path | None,
+    config: TrainingConfig,
+    train: Split,
+    dev: Split,
+    labels: list[str],
+) -> None:
+    """Record what a fresh run trains with; refuse a resume that would train otherwise.
+
+    The Trainer resumes the checkpoint's own schedule (epochs, learning rate), so a
+    resume with other flags would run the old recipe and save the new one's settings.
+
+    Raises:
+        ConfigError: naming each changed flag, or the changed data.
+    """
+    record = work_dir / RECIPE_FILE
+    data = DatasetSplits("resumed", train, dev).fingerprint()
+    if checkpoint is None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_file(record) as temporary:
+            saved = {"training_config": config.to_dict(), "labels": labels, "data": data}
+            temporary.write_text(json.dumps(saved, indent=2), encoding="utf-8")
+        return
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # checkpoints of an older bertsent: nothing to compare
+        logger.warning("%s has no readable %s: the recipe is not checked", work_dir, RECIPE_FILE)
+        return
+    changes = recipe_changes(saved.get("training_config", {}), config) or []
+    if saved.get("labels") != labels:
+        changes.append(f"labels {saved.get('labels')} -> {labels}")
+    if saved.get("data") != data:
+        changes.append("the training or dev examples differ")
+    if changes:
+        raise ConfigError(
+            "--resume: this run differs from the interrupted one: " + "; ".join(changes),
+            hint=f"rerun with the interrupted run's data and settings, or delete {work_dir} "
+            "to start over",
+        )
 
 
 def mean_weights(checkpoints: Sequence[Path]) -> dict[str, torch.Tensor]:
@@ -333,6 +379,7 @@ def fine_tune(
             hint="leave it at 0 for a multi-label (labels column) dataset",
         )
     checkpoint = checkpoint_to_resume(work_dir, resume)
+    check_resumed_recipe(work_dir, checkpoint, config, train, dev, labels)
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
