@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,6 +39,37 @@ def test_export_records_accuracy_and_agreement_per_graph(exported_dir: Path) -> 
     assert 0.0 <= int8["accuracy"] <= 1.0 and int8["agreement_with_torch"] > 0.8
 
 
+def test_a_graph_that_computes_another_function_is_refused_and_the_old_export_stays(
+    exported_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import bertsent.inference.export as export
+
+    folder = tmp_path / "model"
+    shutil.copytree(exported_dir, folder)
+    before = (folder / "onnx" / "exports.json").read_bytes()
+    trace = export._export_graph
+
+    def traced_with_a_negated_head(classifier: Any, path: Path) -> None:
+        """An exporter fault: the graph's head is the model's, negated."""
+        head = classifier.model_.classifier
+        with torch.no_grad():
+            head.weight.neg_()
+            head.bias.neg_()
+        try:
+            trace(classifier, path)
+        finally:
+            with torch.no_grad():
+                head.weight.neg_()
+                head.bias.neg_()
+
+    monkeypatch.setattr(export, "_export_graph", traced_with_a_negated_head)
+    with pytest.raises(ModelError, match="fp32 graph disagrees with the PyTorch model"):
+        export_onnx(folder, int8=False)
+    assert (folder / "onnx" / "exports.json").read_bytes() == before
+
+
 def test_onnx_backends_predict_like_torch(exported_dir: Path) -> None:
     texts = ["a great and moving film", "dull and tedious", "", "the plot " * 40]
     torch_probabilities = load(exported_dir).predict_proba(texts)
@@ -64,6 +96,22 @@ def test_unexported_or_changed_graphs_are_refused(
         load(changed, backend="onnx-int8")
     with pytest.raises(ConfigError, match="unknown backend"):
         load(exported_dir, backend="tensorrt")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b'{"graphs": {"onnx": {"fi', b"[]", b'{"graphs": {"onnx": {"file": "model.onnx"}}}'],
+    ids=["cut short", "not an object", "a graph without its hash"],
+)
+def test_a_damaged_export_record_is_named_for_every_backend_choice(
+    exported_dir: Path, tmp_path: Path, damage: bytes
+) -> None:
+    damaged = tmp_path / "model"
+    shutil.copytree(exported_dir, damaged)
+    (damaged / "onnx" / "exports.json").write_bytes(damage)
+    for backend in ("auto", "onnx"):
+        with pytest.raises(ModelError, match=r"onnx/exports.json is damaged"):
+            load(damaged, backend=backend)
 
 
 def test_export_measures_every_backend_and_auto_picks_thefastest_within_band(

@@ -51,6 +51,28 @@ def fastest_within_band(record: dict[str, Any]) -> str:
     return max(kept, key=kept.__getitem__)
 
 
+def read_record(record_path: Path, model_dir: str | Path) -> dict[str, Any]:
+    """``exports.json``, checked for the fields every reader of it uses.
+
+    Raises:
+        ModelError: the file is not JSON, or not the record ``bertsent export`` writes.
+    """
+    hint = f"export again: bertsent export {model_dir} --onnx [--int8]"
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{record_path} is damaged ({error})", hint=hint) from None
+    graphs = record.get("graphs") if isinstance(record, dict) else None
+    complete = isinstance(graphs, dict) and all(
+        isinstance(graph, dict) and {"file", "sha256"} <= graph.keys() for graph in graphs.values()
+    )
+    if not complete or not {"measured_on", "torch_accuracy"} <= record.keys():
+        raise ModelError(
+            f"{record_path} is damaged: not the record `bertsent export` writes", hint=hint
+        )
+    return dict(record)
+
+
 def choose_backend(model_dir: str | Path) -> str:
     """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here.
 
@@ -60,7 +82,7 @@ def choose_backend(model_dir: str | Path) -> str:
     record_path = Path(model_dir) / ONNX_FOLDER / RECORD_FILE
     if not record_path.is_file():
         return "torch"
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record = read_record(record_path, model_dir)
     if "auto" not in record or record.get("hardware") != hardware_key():
         logger.info(
             "backend auto: %s was measured on other hardware; using torch "
@@ -95,8 +117,8 @@ def read_export(model_dir: str | Path, backend: str) -> tuple[Path, dict[str, An
         raise ModelError(
             f"{model_dir}: no ONNX export (missing {record_path})", hint=f"run: {hint}"
         )
-    record = json.loads(record_path.read_text(encoding="utf-8"))
-    graph = record.get("graphs", {}).get(backend)
+    record = read_record(record_path, model_dir)
+    graph = record["graphs"].get(backend)
     if graph is None:
         raise ModelError(f"{record_path}: no '{backend}' graph was exported", hint=f"run: {hint}")
     path = folder / graph["file"]
