@@ -158,3 +158,20 @@ def test_zero_seeds_is_refused_before_any_work(
         main([command, "--methods", "tfidf-lr", "--seeds", "0"])
     assert stopped.value.code == 2
     assert "argument --seeds: must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "refusal"),
+    [
+        (["predict", "MODEL", "a fine film", "--batch-size", "-1"], "--batch-size: must be at"),
+        (["predict", "MODEL", "a fine film", "--threads", "-1"], "--threads: must be at least 1"),
+        (["serve", "MODEL", "--threads", "0"], "--threads: must be at least 1"),
+    ],
+)
+def test_counts_below_one_are_refused_before_the_model_loads(
+    arguments: list[str], refusal: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a batch size of -1 gave no batches and a score of 0.5 for every row, exit 0
+    with pytest.raises(SystemExit) as stopped:
+        main(arguments)
+    assert stopped.value.code == 2 and refusal in capsys.readouterr().err

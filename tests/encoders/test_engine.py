@@ -43,6 +43,15 @@ def test_streamed_chunks_give_the_same_logits_in_input_order(trained_model_dir: 
     np.testing.assert_allclose(expected, one_by_one, atol=1e-5)
 
 
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_a_batch_size_below_one_is_refused_not_scored_as_zeros(
+    trained_model_dir: Path, batch_size: int
+) -> None:
+    model = load(trained_model_dir)
+    with pytest.raises(ConfigError, match=f"batch size must be at least 1, got {batch_size}"):
+        TorchEngine(model.model_, model.tokenizer_, batch_size=batch_size)  # type: ignore[attr-defined]
+
+
 def test_bf16_weights_run_on_any_cpu_close_to_fp32(trained_model_dir: Path) -> None:
     fp32 = load(trained_model_dir)
     bf16 = load(trained_model_dir, backend="torch-bf16")

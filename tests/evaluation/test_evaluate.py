@@ -12,7 +12,7 @@ import pytest
 
 from bertsent.cli import main
 from bertsent.data.splits import normalise_text, training_text_hashes
-from bertsent.errors import DataError
+from bertsent.errors import DataError, ModelError
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.models import load
 from bertsent.models.base import METADATA_FILE, TRAIN_HASHES_FILE
@@ -162,6 +162,11 @@ def test_models_saved_without_hashes_still_evaluate_with_a_note(
     old = tmp_path / "old-model"
     shutil.copytree(model_dir, old)
     (old / TRAIN_HASHES_FILE).unlink()
+    with pytest.raises(ModelError, match=f"{TRAIN_HASHES_FILE} is missing, though"):
+        evaluate(old)  # listed in bertsent.json: lost in a copy, not an older model
+    metadata = json.loads((old / METADATA_FILE).read_text())
+    del metadata["train_texts"]  # as bertsent wrote it before the hashes existed
+    (old / METADATA_FILE).write_text(json.dumps(metadata))
     report = evaluate(old)
     assert report["n"] == 40 and report["train_overlap"]["checked"] is False
     assert main(["-q", "evaluate", str(old)]) == 0

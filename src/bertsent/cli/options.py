@@ -103,7 +103,7 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at_least_one,
         help="CPU threads for inference (default: the cores this process may use)",
     )
 

@@ -7,7 +7,12 @@ import json
 import logging
 from typing import Any
 
-from bertsent.cli.options import add_backend_options, add_overwrite_option, load_for_inference
+from bertsent.cli.options import (
+    add_backend_options,
+    add_overwrite_option,
+    at_least_one,
+    load_for_inference,
+)
 from bertsent.data.tasks import ASPECT_COLUMN, Task, aspect_missing
 from bertsent.errors import ConfigError
 
@@ -74,7 +79,7 @@ def add_parser(commands: Any) -> None:
         help="continue the interrupted run whose scored chunks are in OUTPUT.partial",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="default: 64 on a CPU, 512 on a GPU"
+        "--batch-size", type=at_least_one, default=None, help="default: 64 on a CPU, 512 on a GPU"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     parser.add_argument(

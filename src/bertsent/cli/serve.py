@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bertsent.cli.options import at_least_one
+
 # option -> ServeSettings field; options left out fall back to BERTSENT_SERVE_* variables
 SETTINGS = {
     "backend": "backend",
@@ -41,7 +43,9 @@ def add_parser(commands: Any) -> None:
         choices=BACKENDS,
         help="auto (default): the fastest measured backend within 0.3 points of fp32 (see export)",
     )
-    parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    parser.add_argument(
+        "--threads", type=at_least_one, help="inference threads (default: all cores)"
+    )
     parser.add_argument("--max-batch-size", type=int, help="texts per merged batch (default 32)")
     parser.add_argument(
         "--engine-batch-size", type=int, help="texts per padded forward pass (default 8)"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bertsent.encoders.tokenization import encode, pad_ids, segment_ids, special_tokens
+from bertsent.errors import ConfigError
 from bertsent.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ class Engine(ABC):
         pad_id: int | None = None,
         multi_label: bool = False,
     ) -> None:
+        if batch_size is not None and batch_size < 1:  # no batches: every score would be 0
+            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.tokenizer = tokenizer
         self.multi_label = multi_label
         self.num_labels = num_labels

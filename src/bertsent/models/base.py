@@ -231,6 +231,22 @@ class SentimentClassifier(ABC):
         self.best_ = metadata.get("best", {})
         self.history_ = metadata.get("history", [])
         self.train_hashes_ = read_train_hashes(path)
+        listed = metadata.get("train_texts")
+        if not isinstance(listed, dict):  # saved before the hashes were: nothing to check
+            return
+        file = Path(path) / TRAIN_HASHES_FILE
+        if self.train_hashes_ is None:  # lost in a copy: the overlap guard must not go quiet
+            raise ModelError(
+                f"{file} is missing, though {METADATA_FILE} lists it: without it the overlap "
+                "with the training texts cannot be checked",
+                hint=DAMAGED_HINT,
+            )
+        if listed.get("count") not in (None, len(self.train_hashes_)):
+            raise ModelError(
+                f"{file} is damaged ({len(self.train_hashes_)} hashes, {METADATA_FILE} lists "
+                f"{listed.get('count')})",
+                hint=DAMAGED_HINT,
+            )
 
     def _metadata_record(self, settings: dict[str, Any], metadata: dict[str, Any] | None) -> str:
         """The ``bertsent.json`` text: format, method, labels, settings, provenance."""
