@@ -146,6 +146,8 @@ def train(
     # 2. score the selected model on dev with the same code path users run; a
     # multi-label model first sets each label's threshold there
     dev_probabilities = model.predict_proba(splits.dev.texts)
+    if list(model.labels_) != chosen_task.labels:  # e.g. zero-shot: its descriptions' order
+        chosen_task = detect_task(model.labels_, task, splits.train.texts, splits.train.labels)
     if isinstance(chosen_task, MultiLabelTask):
         chosen_task.tune_thresholds(dev_probabilities, splits.dev.labels)
     model.task_ = chosen_task

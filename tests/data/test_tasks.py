@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from bertsent.data.splits import DatasetSplits, Split
-from bertsent.data.tasks import FIVE_POINT, FineGrainedTask, Task, detect_task, ordinal_scale
+from bertsent.data.tasks import (
+    FIVE_POINT,
+    FineGrainedTask,
+    Task,
+    detect_task,
+    join_aspect,
+    ordinal_scale,
+)
 from bertsent.errors import ConfigError
 from bertsent.evaluation.behaviour import BehaviourTest, Case, run_suite
 from bertsent.models import load
@@ -58,6 +65,14 @@ def test_detect_task_reads_the_labels_or_takes_the_request() -> None:
         detect_task(["joy", "anger", "fear"], "fine-grained")
     with pytest.raises(ConfigError, match="unknown task 'ordinal'"):
         detect_task(["a", "b"], "ordinal")
+
+
+@pytest.mark.parametrize("requested", ["single-label", "fine-grained"])
+def test_aspect_pairs_are_refused_for_a_task_that_reads_reviews_alone(requested: str) -> None:
+    # such a model learned the pairs, then dropped every row's aspect when it predicted
+    pairs = [join_aspect("The hinge broke", "hinge"), join_aspect("Great camera", "camera")]
+    with pytest.raises(ConfigError, match=f"a {requested} model would learn the pairs"):
+        detect_task(list(FIVE_POINT), requested, pairs, ["very negative", "very positive"])
 
 
 def test_intensity_is_the_expected_place_on_the_scale() -> None:

@@ -16,6 +16,7 @@ from bertsent.errors import ConfigError
 from bertsent.models import create, load
 from bertsent.models.sentence_encoder import HEAD_FILE
 from bertsent.models.zero_shot import ZeroShotClassifier, parse_label_descriptions
+from bertsent.pipeline import train
 from bertsent.training.config import TrainingConfig
 
 DESCRIBED = "positive=a great movie, I loved it;negative=a terrible movie, I hated it"
@@ -37,6 +38,21 @@ def test_the_packaged_encoder_classifies_without_any_training_example(
     assert accuracy >= 0.85, f"zero-shot reached only {accuracy:.2f}"
     assert packaged.labels_ == ["positive", "negative"]  # the descriptions' order
     assert packaged.train_hashes_ is not None and len(packaged.train_hashes_) == 40  # dev only
+
+
+def test_training_scores_dev_in_the_models_own_label_order(
+    synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    # the descriptions name positive first; the data's sorted labels, negative first
+    run = train(
+        synthetic_splits, None, tmp_path / "zs", method=ZeroShotClassifier(descriptions=DESCRIBED)
+    )
+    dev = synthetic_splits.dev
+    accuracy = float(np.mean(np.array(run.model.predict(dev.texts)) == np.array(dev.labels)))
+    assert accuracy >= 0.85
+    assert run.dev_report["accuracy"] == pytest.approx(accuracy)  # was its complement
+    saved = json.loads((tmp_path / "zs" / "bertsent.json").read_text())
+    assert saved["metrics"]["dev"]["accuracy"] == pytest.approx(accuracy)
 
 
 def test_the_temperature_is_fitted_on_dev_and_only_calibrates(

@@ -331,6 +331,12 @@ def detect_task(
             "an aspect task needs an aspect for every review",
             hint=f"give the data an '{ASPECT_COLUMN}' column (text,{ASPECT_COLUMN},label)",
         )
+    if pairs and requested != "auto" and requested != "aspect":
+        raise ConfigError(
+            f"the data pairs each review with an aspect; a {requested} model would learn "
+            "the pairs and then be asked about reviews alone",
+            hint=f"train with --task aspect (or auto), or drop the '{ASPECT_COLUMN}' column",
+        )
     if requested == "aspect" or (requested == "auto" and pairs):
         return AspectTask(labels)
     if requested == "fine-grained" or (requested == "auto" and ordinal_scale(labels)):
