@@ -180,6 +180,35 @@ def test_predict_pairs_texts_with_aspect_and_says_what_it_needs(
     assert "in.csv line 2: field 'aspect' is missing" in capsys.readouterr().err
 
 
+def test_files_keep_each_rows_aspect_and_the_command_line_flags_stay_with_texts(
+    aspect_model: Path, trained_model_dir: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    sentence = "the hinge is flimsy but the camera is superb"
+    source = write_csv(
+        tmp_path / "in.csv", [{"text": sentence, "aspect": "hinge"}, {"text": sentence,
+                                                                      "aspect": "price"}]
+    )  # fmt: skip
+    scored = ["-q", "predict", str(aspect_model), "--input", str(source), "--output"]
+    for flag in (["--aspect", "camera"], ["--top-k", "1"]):  # were ignored for files
+        assert main([*scored, str(tmp_path / "a.csv"), *flag]) == 2
+        assert f"{flag[0]} is for texts given on the command line" in capsys.readouterr().err
+    assert main([*scored, str(tmp_path / "b.csv"), "--strict"]) == 2
+    assert "in.csv line 3: aspect 'price' does not occur in the text" in capsys.readouterr().err
+    assert main([*scored, str(tmp_path / "c.csv")]) == 0  # without --strict: scored
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "in.csv"]
+
+    # evaluate: the model and the data must agree on whether there are aspects
+    plain = write_csv(tmp_path / "plain.csv", [{"text": sentence, "label": "negative"}] * 4)
+    assert main(["-q", "evaluate", str(aspect_model), "--data", str(plain)]) == 2
+    assert "plain.csv line 2: no 'aspect'" in capsys.readouterr().err
+    paired = write_csv(
+        tmp_path / "paired.csv", [{"text": sentence, "aspect": "hinge", "label": "negative"}] * 4
+    )
+    assert main(["-q", "evaluate", str(trained_model_dir), "--data", str(paired)]) == 2
+    assert "paired.csv line 2: an 'aspect'" in capsys.readouterr().err
+
+
 def test_the_http_service_scores_texts_with_their_aspects(aspect_model: Path) -> None:
     import httpx
 

@@ -59,7 +59,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="refuse an --aspect that does not occur in a text (default: warn)",
+        help="refuse an aspect that does not occur in its text (--aspect, or with --input "
+        "a row's aspect column; default: warn)",
     )
     parser.add_argument(
         "--prefix",
@@ -158,6 +159,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
     if args.engine == "ray":
         return run_on_ray(args)
+    if args.input and (args.aspect is not None or args.top_k is not None):
+        flag = "--aspect" if args.aspect is not None else "--top-k"
+        raise ConfigError(
+            f"{flag} is for texts given on the command line",
+            hint=f"with --input, each row's '{ASPECT_COLUMN}' column names its aspect, and "
+            "every label's score is a column of the output"
+            if flag == "--aspect"
+            else "with --input, every label's score is a column (jsonl: a scores object)",
+        )
     model = load_for_inference(args)
     if args.input:
         from bertsent.inference.files import model_fingerprint, predict_file
@@ -174,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
             model_id=model_fingerprint(args.model_dir, model),
             prefix=args.prefix,
             overwrite=args.overwrite,
+            strict=args.strict,
         )
         print(f"{count} rows scored -> {args.output}")
         return 0

@@ -28,7 +28,15 @@ from bertsent.data import (
     single_file,
 )
 from bertsent.data.splits import TRAIN_HASHES_FILE, text_hashes
-from bertsent.data.tasks import LABEL_SEPARATOR, MultiLabelTask, Task, is_multi_label
+from bertsent.data.tasks import (
+    ASPECT_COLUMN,
+    LABEL_SEPARATOR,
+    PAIR_SEPARATOR,
+    MultiLabelTask,
+    Task,
+    is_aspect_data,
+    is_multi_label,
+)
 from bertsent.errors import ConfigError, DataError
 from bertsent.evaluation.metrics import task_report
 from bertsent.models import SentimentClassifier, load
@@ -64,12 +72,28 @@ def check_no_leakage(trained_on: str | None, scored_on: str) -> None:
 
 
 def check_known_labels(split: Split, task: Task) -> None:
-    """Refuse gold labels the model cannot predict, naming where the first one is.
+    """Refuse gold labels the model cannot predict, naming where the first one is, and
+    data without the aspects an aspect model reads (or with aspects another ignores).
 
     Raises:
         DataError: naming the file and line (or row) of the first unknown label, or of
             the first ``joy;surprise`` cell given to a model with one label per review.
     """
+    aspect_model = ASPECT_COLUMN in task.input_names
+    if split.texts and aspect_model != is_aspect_data(split.texts):
+        index = next(
+            i for i, text in enumerate(split.texts) if (PAIR_SEPARATOR in text) != aspect_model
+        )
+        raise DataError(
+            f"{split.where(index)}: "
+            + (
+                f"no '{ASPECT_COLUMN}'; this aspect model judges each review towards one"
+                if aspect_model
+                else f"an '{ASPECT_COLUMN}'; this {task.name} model reads the review alone"
+            ),
+            hint=f"score data {'with' if aspect_model else 'without'} an '{ASPECT_COLUMN}' "
+            "column, as the model was trained",
+        )
     if is_multi_label(split.labels) and not isinstance(task, MultiLabelTask):
         index = next(i for i, value in enumerate(split.labels) if LABEL_SEPARATOR in value)
         raise DataError(

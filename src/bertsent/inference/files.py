@@ -31,6 +31,7 @@ from bertsent.data.readers import (
     file_format,
     iter_records,
 )
+from bertsent.data.tasks import ASPECT_COLUMN, aspect_missing
 from bertsent.errors import ConfigError, DataError
 from bertsent.models.base import SentimentClassifier
 
@@ -113,6 +114,7 @@ def predict_file(
     model_id: dict[str, Any] | None = None,
     prefix: str = "",
     overwrite: bool = False,
+    strict: bool = False,
 ) -> int:
     """Add ``label``, ``score`` and per-class scores to every row of ``input_path``.
 
@@ -132,6 +134,8 @@ def predict_file(
         prefix: Put before the new columns' names (``pred_`` gives ``pred_label``...),
             for inputs that already have a ``label`` or ``score`` column.
         overwrite: Replace an existing output file (otherwise refused).
+        strict: Refuse a row whose aspect does not occur in its text (otherwise warned
+            about), for an aspect model.
 
     Raises:
         ConfigError: ``chunk_size`` is below 1, or a work folder is left and ``resume``
@@ -189,6 +193,7 @@ def predict_file(
         ) as bar:
             while chunk := list(itertools.islice(records, chunk_size)):
                 part = _part_path(work, len(parts), out_format)
+                check_aspects_occur(model.task_, chunk, strict)
                 rows = scored_rows(model, chunk, out_format, prefix, new_columns, input_columns)
                 with (
                     one_type_per_column(f"{chunk[0].where} to {chunk[-1].where}"),
@@ -338,6 +343,32 @@ def _model_change(saved: Any, current: Any) -> str | None:
     same_place = saved.get("path") == current.get("path")
     place = "was replaced" if same_place else f"-> {current.get('path')}"
     return f"model {saved.get('path')} {place} ({', '.join(changes)})"
+
+
+def check_aspects_occur(task: Any, chunk: list[Record], strict: bool) -> None:
+    """For an aspect model: warn about rows whose aspect is not in their text, or refuse
+    the first of them when ``strict`` (as ``predict --aspect ... --strict`` does)."""
+    if ASPECT_COLUMN not in task.input_names:
+        return
+    missing = [
+        record
+        for record in chunk
+        if isinstance(aspect := record.row.get(ASPECT_COLUMN), str)
+        and aspect_missing(record.text, aspect)
+    ]
+    if not missing:
+        return
+    first = missing[0]
+    if strict:
+        raise DataError(
+            f"{first.where}: aspect '{first.row[ASPECT_COLUMN]}' does not occur in the text"
+        )
+    logger.warning(
+        "%d row(s) name an aspect their text does not contain (first: %s, '%s')",
+        len(missing),
+        first.where,
+        first.row[ASPECT_COLUMN],
+    )
 
 
 def scored_rows(
