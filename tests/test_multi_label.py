@@ -63,8 +63,14 @@ def test_a_labels_column_makes_a_multi_label_task_with_thresholds(
     assert both == "joy;surprise" and one == "anger"
     probabilities = model.predict_proba(["i am thrilled and stunned"])
     assert probabilities.sum() > 1.5  # independent sigmoids, not a softmax
-    report = evaluate(model, str(emotion_data), split="dev")
+    report = evaluate(
+        model, str(emotion_data), split="dev", json_path=tmp_path / "dev.json",
+        figure_path=tmp_path / "dev.png",
+    )  # fmt: skip
     assert report["accuracy"] > 0.8 and report["per_class"]["joy"]["threshold"] > 0
+    # no confusion matrix for several labels per review: no figure, and none named
+    assert not (tmp_path / "dev.png").exists()
+    assert "figure" not in json.loads((tmp_path / "dev.json").read_text())
 
 
 def test_thresholds_are_tuned_per_label_for_f1() -> None:

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json_path:
         print(
             f"report written to {args.json_path}"
-            + (f", confusion matrix to {figure}" if figure else "")
+            + (f", confusion matrix to {figure}" if figure and "confusion_matrix" in report else "")
         )
     else:
         print(

@@ -361,6 +361,8 @@ def evaluate(
         **report,
         "train_overlap": overlap_summary(seen, correct, allow_overlap),
     }
+    if "confusion_matrix" not in report:  # multi-label: no confusion matrix to draw
+        figure_path = None
     if json_path is not None:  # first: it names the figure, so a rerun may replace that
         json_path = Path(json_path)
         saved = dict(report)
@@ -371,6 +373,6 @@ def evaluate(
         write_text_atomic(
             json_path, json.dumps(marked("evaluate", saved), indent=2), overwrite=report_ours
         )
-    if figure_path is not None and "confusion_matrix" in report:  # not for multi-label
+    if figure_path is not None:
         _write_figure(report, Path(figure_path), f"{dataset} [{split_name}]", overwrite=figure_ours)
     return report
