@@ -131,6 +131,10 @@ def test_polarity_columns_for_common_label_sets() -> None:
     assert polarity_columns(["fresh", "rotten"]) == ([0], [1])
     five = ["negative", "neutral", "positive", "very negative", "very positive"]
     assert polarity_columns(five) == ([2, 4], [0, 3])
+    # numbered scales by their middle: class "1" of 0-4 is the second lowest, not positive
+    assert polarity_columns(["0", "1", "2", "3", "4"]) == ([3, 4], [0, 1])
+    assert polarity_columns(["5", "4", "3", "2", "1"]) == ([0, 1], [3, 4])  # star ratings
+    assert polarity_columns(["0", "1"]) == ([1], [0])  # a binary 0/1 is read by name
     with pytest.raises(ModelError, match="positive and negative"):
         polarity_columns(["joy", "anger"])
     with pytest.raises(ModelError):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bertsent.data.augment import NEGATIVE_LABELS, POSITIVE_LABELS
-from bertsent.data.tasks import FineGrainedTask
+from bertsent.data.tasks import FineGrainedTask, ordinal_scale
 from bertsent.errors import ModelError
 from bertsent.evaluation import lexicon as words
 from bertsent.models.base import SentimentClassifier
@@ -311,11 +311,20 @@ def generate_suite(per_test: int = 40, seed: int = 0) -> list[BehaviourTest]:
 
 
 def polarity_columns(labels: Sequence[str]) -> tuple[list[int], list[int]]:
-    """Indices of the model's positive and negative classes.
+    """Indices of the model's positive and negative classes: by name, or on an ordered
+    scale (SST-5's names, star ratings 1-5, classes 0-4) the classes above and below
+    its middle, so that a numbered class "1" is not taken for "positive".
 
     Raises:
         ModelError: when the labels do not name both sides (e.g. emotion labels).
     """
+    scale = ordinal_scale(labels)
+    if scale is not None:
+        middle = (len(scale) - 1) / 2
+        place = {label: index for index, label in enumerate(scale)}
+        positive = [i for i, label in enumerate(labels) if place[label] > middle]
+        negative = [i for i, label in enumerate(labels) if place[label] < middle]
+        return positive, negative
     positive = [i for i, label in enumerate(labels) if label.lower() in POSITIVE_LABELS]
     negative = [i for i, label in enumerate(labels) if label.lower() in NEGATIVE_LABELS]
     if not positive or not negative:
