@@ -146,6 +146,21 @@ def test_explain_replaces_its_own_explanation_and_leaves_the_rest_of_the_folder(
     assert names == {f"{STEM}.json", f"{STEM}-attention.png", f"{STEM}-attributions.png",
                      "notes.txt"}  # fmt: skip
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    # another text with the same file name is another explanation: not replaced unasked
+    other = "THIS movie was not very good!"
+    assert main(["-q", "explain", str(trained_model_dir), other, "--output", str(tmp_path)]) == 2
+    refused(capsys, str(tmp_path / f"{STEM}.json"))
+    assert saved(tmp_path / f"{STEM}.json")["text"] == TEXT
+
+
+def test_explain_draws_a_text_with_dollar_signs_as_written(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    # two '$' started matplotlib's math mode, which failed to parse this one
+    text = 'It cost a total of $250,000 to make "Clerks". How did they spend $45 on it'
+    command = ["-q", "explain", str(trained_model_dir), text, "--output", str(tmp_path)]
+    assert main([*command, "--steps", "4"]) == 0
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".png"]) == 2
 
 
 # embed-map --output

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_overwrite_option
+from bertsent.cli.options import add_overwrite_option, at_least_one
 
 
 def add_parser(commands: Any) -> None:
@@ -28,7 +28,9 @@ def add_parser(commands: Any) -> None:
         "--layer", type=int, default=-1, help="attention layer, 1-based (default: last)"
     )
     parser.add_argument("--head", type=int, default=1, help="attention head, 1-based (default: 1)")
-    parser.add_argument("--steps", type=int, default=50, help="integration steps (default: 50)")
+    parser.add_argument(
+        "--steps", type=at_least_one, default=50, help="integration steps (default: 50)"
+    )
     parser.add_argument("--format", choices=["png", "svg"], default="png", help="figure format")
     parser.add_argument(
         "--output",
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         attributions=args.attributions or show_both,
     )
     replaceable = writes and check_explanation_outputs(
-        output, names.values(), names["json"], overwrite=args.overwrite
+        output, names.values(), names["json"], args.text, overwrite=args.overwrite
     )
     model = load(args.model_dir)
     if args.math:

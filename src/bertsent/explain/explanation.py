@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,15 +71,16 @@ def explanation_files(
 
 
 def check_explanation_outputs(
-    folder: Path, names: Iterable[str], json_name: str, *, overwrite: bool = False
+    folder: Path, names: Iterable[str], json_name: str, text: str, *, overwrite: bool = False
 ) -> bool:
-    """Refuse to write an explanation over files ``explain`` did not write.
+    """Refuse to write an explanation over files ``explain`` did not write for ``text``.
 
     The explanation of one text is its JSON (first key ``"bertsent": "explain"``) and
-    its figures, all named after the text: when that JSON is ours, so are the figures
-    beside it, and all of them are replaced. Otherwise any of ``names`` that exists in
-    ``folder`` is refused unless ``overwrite``. Other files in ``folder`` (explanations
-    of other texts, anything of the user's) are never touched.
+    its figures, all named after the text: when that JSON is ours and explains the
+    same text, so are the figures beside it, and all of them are replaced. Otherwise
+    any of ``names`` that exists in ``folder`` is refused unless ``overwrite``. Other
+    files in ``folder`` (explanations of other texts, even one whose name this text
+    shares, as "Great!" and "great?" do; anything of the user's) are never touched.
 
     Returns:
         Whether the files may replace what is at their paths.
@@ -86,9 +88,18 @@ def check_explanation_outputs(
     Raises:
         OutputExistsError: ``folder`` is a file, or naming the first file in the way.
     """
-    ours = overwrite or written_by(Path(folder) / json_name, "explain")
+    record = Path(folder) / json_name
+    ours = overwrite or (written_by(record, "explain") and _explained_text(record) == text)
     check_files_in_folder(Path(folder), list(names), "bertsent explain", replaceable=ours)
     return ours
+
+
+def _explained_text(record: Path) -> str | None:
+    try:
+        text = json.loads(record.read_text(encoding="utf-8")).get("text")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return text if isinstance(text, str) else None
 
 
 def write_explanation(

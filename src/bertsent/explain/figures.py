@@ -24,8 +24,14 @@ SVG_SHAPES = {"review": "circle", "sarcasm": "triangle", "negation": "diamond"}
 TOWARD, AGAINST = "#1a9850", "#d73027"
 
 
+def _plain(text: str) -> str:
+    """A review's text as matplotlib draws it literally: two '$' would start math mode
+    ("it cost $250,000 ... $45") and fail to parse, or garble the text."""
+    return text.replace("$", r"\$")
+
+
 def _shorten(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return _plain(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _save(figure: Any, path: Path, *, overwrite: bool = True) -> Path:
@@ -65,7 +71,7 @@ def plot_attention(
 
     layers, heads = maps.heads.shape[:2]
     layer = layer % layers
-    words = maps.words
+    words = [_plain(word) for word in maps.words]
     # panels grow with the review but stay bounded: pixels cost rendering time
     size = min(7.0, max(3.5, 0.22 * len(words) + 2.0))
     figure, grid = plt.subplots(2, 2, figsize=(2 * size, 2 * size + 0.6))
@@ -91,7 +97,7 @@ def plot_attributions(attribution: Attribution, path: Path, *, overwrite: bool =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    words = attribution.words
+    words = [_plain(word) for word in attribution.words]
     scores = attribution.scores
     figure, axis = plt.subplots(figsize=(7, 0.32 * len(words) + 2.2))
     axis.barh(range(len(words)), scores, color=[TOWARD if s >= 0 else AGAINST for s in scores])
