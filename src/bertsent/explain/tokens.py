@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertsent.encoders.tokenization import encode
+from bertsent.encoders.tokenization import HEAD_TOKENS, encode, rust_tokenizer, special_tokens
 from bertsent.errors import DataError, ModelError
 from bertsent.models.base import SentimentClassifier
 
@@ -66,20 +66,42 @@ def encode_text(classifier: SentimentClassifier, text: str) -> EncodedText:
     config = classifier.config  # type: ignore[attr-defined]
     ids = encode(tokenizer, [text], config.max_length, config.truncation)[0]
     pieces = tokenizer.convert_ids_to_tokens(ids)
-    special_ids = set(tokenizer.all_special_ids)
+    # [UNK] stands for a word of the review (an emoji, a rare script): it is scored,
+    # deleted and drawn like any word, not kept like [CLS] and [SEP]
+    special_ids = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
     special = [i in special_ids for i in ids]
-    words, groups = group_word_pieces(pieces, special)
+    if all(special):
+        raise DataError(
+            f"the text to explain has no token the model reads: {text!r}",
+            hint="pass a review with words",
+        )
+    words, groups = group_word_pieces(pieces, special, truncation_cut(tokenizer, text, config))
     return EncodedText(text, torch.tensor([ids]), pieces, special, words, groups)
 
 
-def group_word_pieces(pieces: list[str], special: list[bool]) -> tuple[list[str], list[list[int]]]:
-    """Join word pieces into words: "##" continues a word, "Ġ"/"▁" starts one."""
+def truncation_cut(tokenizer: Any, text: str, config: Any) -> int | None:
+    """Where ``head+tail`` truncation joined the two ends of a long review (a position
+    in the encoded ids), or None: a piece there begins the tail, not the word before it."""
+    if config.truncation != "head+tail":
+        return None
+    prefix, suffix = special_tokens(tokenizer)
+    budget = config.max_length - len(prefix) - len(suffix)
+    count = len(rust_tokenizer(tokenizer).encode(text, add_special_tokens=False).ids)
+    return len(prefix) + min(HEAD_TOKENS, budget // 2) if count > budget else None
+
+
+def group_word_pieces(
+    pieces: list[str], special: list[bool], cut: int | None = None
+) -> tuple[list[str], list[list[int]]]:
+    """Join word pieces into words: "##" continues a word, "Ġ"/"▁" starts one, and so
+    does the piece at ``cut`` (where truncation removed the middle of the text)."""
     words: list[str] = []
     groups: list[list[int]] = []
     marks_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
     for position, (piece, is_special) in enumerate(zip(pieces, special, strict=True)):
         continues = (
             not is_special
+            and position != cut
             and bool(groups)
             and not special[groups[-1][-1]]
             and (
