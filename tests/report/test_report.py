@@ -60,3 +60,16 @@ def test_report_renders_in_chromium_without_errors(report_path: Path, tmp_path: 
             "embedding maps", "attention heatmaps", "attributions"} <= alts  # fmt: skip
     assert all(image["width"] > 0 and image["shown"] > 100 for image in images)
     assert maps > 40  # hoverable points in the before/after maps
+
+
+def test_a_baseline_report_says_which_sections_it_cannot_have(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    from bertsent.pipeline import train
+
+    train(str(dataset_dir), output_dir=tmp_path / "tfidf", method="tfidf-lr")
+    page = build_report(tmp_path / "tfidf", tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Not in this report: a tfidf-lr model has no [CLS] vectors" in page
+    assert 'id="explanations"' not in page
+    training = page.split("<th>training</th>", 1)[1].split("</tr>", 1)[0]
+    assert "examples/s on " in training  # no empty precision for a model that has none
