@@ -182,3 +182,11 @@ def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(DataError, match=r"reviews.csv: a folder, not a file"):
         read_records(folder)
+
+
+def test_a_utf16_file_is_called_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label\ngood,positive\n", encoding="utf-16")
+    with pytest.raises(DataError, match=r"reviews.csv: the file is UTF-16, not UTF-8") as error:
+        read_records(path)
+    assert "iconv -f utf-16" in (error.value.hint or "")

@@ -119,6 +119,11 @@ def _require_columns(path: Path, found: list[str], needed: list[str], where: str
 def _decode_error(path: Path, exc: UnicodeDecodeError, line: int) -> DataError:
     column = exc.start + 1
     bad = exc.object[exc.start : exc.start + 1]
+    if line == 1 and exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 byte-order mark
+        return DataError(
+            f"{path}: the file is UTF-16, not UTF-8",
+            hint="re-save it as UTF-8 (e.g. `iconv -f utf-16 -t utf-8 in.csv > out.csv`)",
+        )
     return DataError(
         f"{path} line {line}: byte 0x{bad.hex()} at column {column} is not valid UTF-8",
         hint="re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`)",
