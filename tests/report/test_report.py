@@ -73,3 +73,14 @@ def test_a_baseline_report_says_which_sections_it_cannot_have(
     assert 'id="explanations"' not in page
     training = page.split("<th>training</th>", 1)[1].split("</tr>", 1)[0]
     assert "examples/s on " in training  # no empty precision for a model that has none
+
+
+def test_two_models_reports_do_not_replace_each_other(dataset_dir: Path, tmp_path: Path) -> None:
+    from bertsent.pipeline import train
+
+    for name in ("first", "second"):
+        train(str(dataset_dir), output_dir=tmp_path / name, method="tfidf-lr")
+    first, second = build_report(tmp_path / "first"), build_report(tmp_path / "second")
+    assert (first.name, second.name) == ("first-report.html", "second-report.html")
+    assert first.parent == second.parent == tmp_path.resolve()
+    assert first.is_file() and second.is_file()

@@ -18,7 +18,9 @@ def add_parser(commands: Any) -> None:
         "most confident mistakes. Images are embedded: the file opens offline.",
     )
     parser.add_argument("model_dir", help="a directory written by `bertsent train`")
-    parser.add_argument("--output", help="HTML file (default: report.html beside MODEL_DIR)")
+    parser.add_argument(
+        "--output", help="HTML file (default: MODEL_DIR-report.html beside MODEL_DIR)"
+    )
     parser.add_argument("--data", help="dataset to score (default: the training data)")
     parser.add_argument(
         "--comparison", help="a `bertsent compare` folder (default: runs/compare-DATASET if any)"

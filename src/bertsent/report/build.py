@@ -30,7 +30,7 @@ from bertsent.progress import progress
 
 logger = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
+REPORT_SUFFIX = "-report.html"
 # Every report's <title> starts so (template.html); it tells our earlier reports apart.
 REPORT_TITLE = b"<title>bertsent report: "
 
@@ -158,7 +158,8 @@ def build_report(
 
     Args:
         model_dir: A directory written by ``bertsent train``.
-        output: The HTML file (default: ``report.html`` beside the model directory).
+        output: The HTML file (default: ``MODEL-report.html`` beside the model directory
+            ``MODEL``, so that two models' reports never replace each other).
         data: Dataset to score (default: the one the model was trained on).
         comparison_dir: Output of ``bertsent compare`` to include (default:
             ``runs/compare-DATASET`` when it exists).
@@ -175,7 +176,8 @@ def build_report(
     from bertsent.evaluation.plots import plot_confusion_matrix, plot_reliability
 
     model_path = Path(model_dir)
-    output_path = Path(output) if output else model_path.resolve().parent / REPORT_FILE
+    folder = model_path.resolve()
+    output_path = Path(output) if output else folder.parent / f"{folder.name}{REPORT_SUFFIX}"
     replaceable = overwrite or is_report(output_path)
     check_file_replaceable(output_path, "bertsent report", overwrite=replaceable)
     classifier = load(model_path)
