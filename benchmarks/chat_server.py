@@ -11,7 +11,10 @@ what an LLM would score. The ``model`` field picks a behaviour:
 - ``hesitant``: the first ask about each review names no label, the second does;
 - ``flaky``: every other request gets 429 with ``Retry-After: 0``;
 - ``broken``: always 500;
-- ``slow``: answers after 3 seconds.
+- ``slow``: answers after 3 seconds;
+- ``rejecting``: always 400, saying why (as a server does for a review over its context);
+- ``keyed``: 401 unless the request carries ``Authorization: Bearer right-key``;
+- ``cut``: every other reply is cut short (the connection closes mid-body).
 
 ``GET /stats`` returns ``{"requests": N}``. Run: ``python benchmarks/chat_server.py PORT``.
 """
@@ -90,6 +93,20 @@ class Handler(BaseHTTPRequestHandler):
             return
         if model == "flaky" and count % 2 == 1:
             self.reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+            return
+        if model == "rejecting":
+            self.reply(400, {"error": {"message": "the prompt is longer than the context"}})
+            return
+        if model == "keyed" and self.headers.get("Authorization") != "Bearer right-key":
+            self.reply(401, {"error": {"message": "invalid API key"}})
+            return
+        if model == "cut" and count % 2 == 1:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "500")
+            self.end_headers()
+            self.wfile.write(b'{"choices": [')
+            self.close_connection = True
             return
         if model == "slow":
             time.sleep(3)

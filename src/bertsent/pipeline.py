@@ -242,8 +242,8 @@ def _training_run(
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("n", "accuracy", "accuracy_ci", "macro_f1", "ece")
-    return {k: report[k] for k in keys}
+    keys = ("n", "abstained", "accuracy", "accuracy_ci", "macro_f1", "ece")
+    return {k: report[k] for k in keys if k in report}
 
 
 def _exclude_overlap(

@@ -142,3 +142,94 @@ def test_cli_trains_and_evaluates_against_the_server(
     assert main(["train", "--data", str(dataset_dir), "--method", "llm",
                  "--output", str(tmp_path / "no")]) != 0  # fmt: skip
     assert "needs --endpoint" in capsys.readouterr().err
+
+
+def test_a_longer_label_named_in_the_reply_wins_over_the_label_inside_it() -> None:
+    classifier = LlmClassifier(endpoint="http://127.0.0.1:9/v1", cache=None)
+    scale = ["very negative", "negative", "neutral", "positive", "very positive"]
+    classifier.fit(scale, scale)
+    assert classifier.parse("Answer: very positive") == "very positive"
+    assert classifier.parse("The sentiment is very negative.") == "very negative"
+    assert classifier.parse("positive") == "positive"
+    assert classifier.parse("not very positive, rather negative") is None  # two labels named
+
+
+def test_the_cache_is_kept_per_server(endpoint: str, tmp_path: Path) -> None:
+    first = model(endpoint, tmp_path)
+    first.predict(TEXTS)
+    other = endpoint.replace("127.0.0.1", "localhost")  # another server, as far as a key knows
+    second = model(other, tmp_path)  # the same cache file
+    assert second.predict(TEXTS) == LABELS
+    assert second.calls_ == 4  # asked again, not answered with the first server's replies
+    assert model(endpoint, tmp_path).predict(TEXTS) == LABELS
+
+
+def test_server_refusals_say_why_and_which_review_and_cut_replies_are_retried(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ModelError, match=r"review 1 \('a great and moving film'\): .*HTTP 400"
+                       r".*longer than the context") as refused:  # fmt: skip
+        model(endpoint, tmp_path, "rejecting").predict(TEXTS)
+    assert "after 1 attempts" in str(refused.value)  # a 400 is not retried
+    monkeypatch.setenv("BERTSENT_LLM_API_KEY", "wrong-key")
+    with pytest.raises(ModelError, match=r"HTTP 401.*invalid API key") as refused:
+        model(endpoint, tmp_path, "keyed").predict(TEXTS[:1])
+    assert "$BERTSENT_LLM_API_KEY" in str(refused.value)
+    monkeypatch.setenv("BERTSENT_LLM_API_KEY", "right-key")
+    assert model(endpoint, tmp_path, "keyed").predict(TEXTS) == LABELS
+    cut = model(endpoint, tmp_path, "cut")
+    assert cut.predict(TEXTS) == LABELS  # each cut reply was asked again
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"prompt": 'Reply as {"label": x}. One of: {labels}\n{text}'}, r"--prompt\) has a brace"),
+        ({"endpoint": "127.0.0.1:8080/v1"}, r"not an http\(s\) URL"),
+        ({"examples_per_label": -1}, r"--examples-per-label must be at least 0"),
+        ({"concurrency": 0}, r"--concurrency must be at least 1"),
+    ],
+)
+def test_settings_that_would_fail_later_are_refused_before_any_work(
+    params: dict[str, object], named: str
+) -> None:
+    settings: dict[str, object] = {"endpoint": "http://127.0.0.1:9/v1", "cache": None, **params}
+    with pytest.raises(ConfigError, match=named):
+        LlmClassifier(**settings).fit(TEXTS, LABELS)  # type: ignore[arg-type]
+
+
+def test_aspect_data_is_refused_by_the_llm_method() -> None:
+    pairs = ["The battery dies [SEP] battery", "The screen glows [SEP] screen"]
+    with pytest.raises(ConfigError, match="aspect"):
+        LlmClassifier(endpoint="http://127.0.0.1:9/v1", cache=None).fit(pairs, LABELS[:2])
+
+
+def test_a_damaged_settings_file_is_named(endpoint: str, tmp_path: Path) -> None:
+    saved = model(endpoint, tmp_path).save(tmp_path / "llm")
+    (saved / "llm.json").write_text(json.dumps({"labels": ["positive", "negative"]}))
+    with pytest.raises(ModelError, match=r"llm\.json is damaged.*'examples'"):
+        load(saved)
+
+
+def test_cli_reports_abstentions_prints_them_and_can_turn_the_cache_off(
+    endpoint: str, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    output = tmp_path / "chatty"
+    code = main(["-q", "train", "--data", str(dataset_dir), "--method", "llm",
+                 "--endpoint", endpoint, "--llm-model", "chatty", "--llm-cache", "",
+                 "--output", str(output)])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"warning: abstained on (\d+) of \1 dev reviews", printed)
+    saved = json.loads((output / "bertsent.json").read_text())
+    assert saved["metrics"]["dev"]["abstained"] == saved["metrics"]["dev"]["n"]
+    assert not (tmp_path / "home" / ".cache").exists()  # '' means no cache, not the default
+    assert main(["predict", str(output), "An awful film"]) == 0
+    assert "abstained" in capsys.readouterr().out
+    assert main(["evaluate", str(output), "--data", str(dataset_dir)]) == 0
+    assert "abstained on" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # an argparse error
+        main(["compare", "--data", str(dataset_dir), "--methods", "llm,bow-svm"])
+    assert "bertsent train --method llm" in capsys.readouterr().err

@@ -123,6 +123,8 @@ def test_descriptions_parse_and_must_cover_the_data_labels() -> None:
         ZeroShotClassifier().fit([], [])
     with pytest.raises(ConfigError, match="not multi-label"):
         ZeroShotClassifier().fit(["a", "b"], ["joy;surprise", "anger"])
+    with pytest.raises(ConfigError, match="cannot judge a sentence towards an aspect"):
+        ZeroShotClassifier().fit(["The battery dies [SEP] battery"], ["negative"])
     with pytest.raises(ConfigError, match="no setting labels"):
         create("zero-shot", labels="good;bad")
 

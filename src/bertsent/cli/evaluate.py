@@ -55,6 +55,11 @@ def print_report(report: dict[str, Any]) -> None:
         f"accuracy {report['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f})  "
         f"macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}"
     )
+    if report.get("abstained"):  # an LLM that named no label: counted wrong, never guessed
+        console.print(
+            f"[yellow]abstained on {report['abstained']} of {report['n']} reviews[/yellow] "
+            "(no valid label in the reply; counted as wrong)"
+        )
     if "macro_f1_at_0_5" in report:  # multi-label: accuracy is every label of a review right
         console.print(
             f"multi-label: macro-F1 {report['macro_f1_at_0_5']:.4f} at threshold 0.5, "

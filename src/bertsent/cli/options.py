@@ -78,14 +78,21 @@ def at_least_one(value: str) -> int:
 
 
 def parse_methods(value: str) -> list[str]:
-    """``bow-svm,bert`` -> a checked list of method names."""
-    from bertsent.models import METHODS
+    """``bow-svm,bert`` -> a checked list of the methods ``compare`` and
+    ``learning-curve`` train (every method but ``llm``, which needs a server)."""
+    from bertsent.models import COMPARED_METHODS
 
     methods = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in methods if name not in METHODS]
+    if "llm" in methods:
+        raise argparse.ArgumentTypeError(
+            "llm is not trained here (it needs a server's --endpoint): train it with "
+            "`bertsent train --method llm` and score it with `bertsent evaluate`"
+        )
+    unknown = [name for name in methods if name not in COMPARED_METHODS]
     if unknown or not methods:
         raise argparse.ArgumentTypeError(
-            f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}"
+            f"unknown method(s) {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(COMPARED_METHODS)}"
         )
     return methods
 

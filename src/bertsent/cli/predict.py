@@ -215,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         chosen = item.get("top") or [
             {"label": name, "score": item["scores"][name]}
             for name in model.task_.names(item["label"])
+            if name in item["scores"]  # not "abstained"
         ]
         table.add_row(
             item["text"],

@@ -66,7 +66,9 @@ def add_parser(commands: Any) -> None:
     )  # fmt: skip
     llm.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     llm.add_argument(
-        "--llm-cache", metavar="FILE", help="answer cache (default ~/.cache/bertsent/llm.sqlite)"
+        "--llm-cache",
+        metavar="FILE",
+        help="answer cache (default ~/.cache/bertsent/llm.sqlite; '' for none)",
     )
     parser.add_argument("--output", required=True, help="directory for the saved model")
     add_overwrite_option(parser, "the --output folder or file")
@@ -89,8 +91,8 @@ def llm_params(args: argparse.Namespace) -> dict[str, Any]:
         "examples_per_label": args.examples_per_label,
         "concurrency": args.concurrency,
     }
-    if args.llm_cache:
-        params["cache"] = args.llm_cache
+    if args.llm_cache is not None:
+        params["cache"] = args.llm_cache or None
     if args.prompt:
         try:
             params["prompt"] = Path(args.prompt).read_text(encoding="utf-8")
@@ -140,5 +142,10 @@ def run(args: argparse.Namespace) -> int:
         f"[{low:.4f}, {high:.4f}], macro-F1 {report['macro_f1']:.4f}, "
         f"{result.train_examples_per_second:.1f} training examples/s"
     )
+    if report.get("abstained"):
+        print(
+            f"warning: abstained on {report['abstained']} of {report['n']} dev reviews "
+            "(no valid label in the reply; counted as wrong)"
+        )
     print(f"model saved to {result.output_dir}")
     return 0

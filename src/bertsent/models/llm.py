@@ -12,6 +12,7 @@ an environment variable, never the command line.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import re
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,7 @@ from typing import Any, Self
 import numpy as np
 
 from bertsent.cache import KeyValueCache
-from bertsent.data.tasks import is_multi_label, label_names
+from bertsent.data.tasks import is_aspect_data, is_multi_label, label_names
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import SentimentClassifier, require_fitted
 from bertsent.progress import progress_bar
@@ -41,6 +43,7 @@ DEFAULT_PROMPT = (
     "one of: {labels}.\n\nReview: {text}\nAnswer:"
 )
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+REQUEST_SETTINGS = {"temperature": 0, "max_tokens": 8}  # part of every cache key
 
 
 class LlmClassifier(SentimentClassifier):
@@ -92,13 +95,38 @@ class LlmClassifier(SentimentClassifier):
         self.seed = seed
 
     def check_settings(self) -> None:
+        """Refuse settings that would fail only after the data is read (or on the server)."""
         if not self.endpoint:
             raise ConfigError(
                 "the llm method needs --endpoint (an OpenAI-compatible server's base URL)",
                 hint="e.g. --endpoint http://127.0.0.1:8080/v1 --llm-model NAME",
             )
+        parts = urllib.parse.urlsplit(self.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"--endpoint {self.endpoint!r} is not an http(s) URL with a host",
+                hint="e.g. --endpoint http://127.0.0.1:8080/v1",
+            )
         if "{text}" not in self.prompt or "{labels}" not in self.prompt:
-            raise ConfigError("the LLM prompt template needs both {labels} and {text}")
+            raise ConfigError("the LLM prompt template (--prompt) needs both {labels} and {text}")
+        try:
+            self.prompt.format(labels="positive, negative", text="A review.")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"the LLM prompt template (--prompt) has a brace that is not {{labels}} or "
+                f"{{text}} ({type(exc).__name__}: {exc})",
+                hint="write a literal brace twice: {{ and }}",
+            ) from None
+        for name, value, least in (
+            ("--examples-per-label", self.examples_per_label, 0),
+            ("--concurrency", self.concurrency, 1),
+            ("attempts", self.attempts, 1),
+            ("invalid_retries", self.invalid_retries, 0),
+        ):
+            if value < least:
+                raise ConfigError(f"{name} must be at least {least}, not {value}")
+        if not self.timeout > 0:
+            raise ConfigError(f"the LLM timeout must be positive, not {self.timeout}")
 
     def fit(
         self,
@@ -117,6 +145,11 @@ class LlmClassifier(SentimentClassifier):
             raise ConfigError("the llm method needs labelled reviews to know the label set")
         if is_multi_label(seen):
             raise ConfigError("the llm method classifies one label per review, not multi-label")
+        if is_aspect_data([*texts, *(eval_texts or [])]):
+            raise ConfigError(
+                "the llm method's prompt judges a whole review, not a sentence towards an aspect",
+                hint="for aspect data use --method bert (or tfidf-lr as a baseline)",
+            )
         self.labels_ = label_names(seen)
         rng = random.Random(self.seed)
         self.examples_ = []
@@ -142,7 +175,9 @@ class LlmClassifier(SentimentClassifier):
         return chat
 
     def parse(self, reply: str) -> str | None:
-        """The label a reply names: the whole reply, else the only label word in it."""
+        """The label a reply names: the whole reply, else the only label word in it (a
+        label inside a longer one that is named too, "positive" in "very positive", does
+        not count)."""
         cleaned = reply.strip().strip(".!\"'`* \n").lower()
         by_name = {label.lower(): label for label in self.labels_}
         if cleaned in by_name:
@@ -151,7 +186,11 @@ class LlmClassifier(SentimentClassifier):
             label for lower, label in by_name.items()
             if re.search(rf"(?<!\w){re.escape(lower)}(?!\w)", cleaned)
         }  # fmt: skip
-        return named.pop() if len(named) == 1 else None
+        longest = {
+            label for label in named
+            if not any(label.lower() in other.lower() and label != other for other in named)
+        }  # fmt: skip
+        return longest.pop() if len(longest) == 1 else None
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """One-hot rows of the labels the model named; zero rows where it abstained.
@@ -169,12 +208,26 @@ class LlmClassifier(SentimentClassifier):
 
         def answer(index: int) -> None:
             messages = self.messages(texts[index])
-            key = cache.key({"model": self.llm_model, "messages": messages})
+            key = cache.key(
+                {
+                    "endpoint": client.url,
+                    "model": self.llm_model,
+                    "messages": messages,
+                    **REQUEST_SETTINGS,
+                }
+            )
             reply = cache.get(key)
             label = None if reply is None else self.parse(reply)
             tries = 0
             while label is None and tries <= self.invalid_retries:
-                reply = client.complete(self.llm_model, messages)
+                try:
+                    reply = client.complete(self.llm_model, messages)
+                except ModelError as error:
+                    review = " ".join(texts[index].split())
+                    review = review if len(review) <= 60 else review[:57] + "..."
+                    raise ModelError(
+                        f"review {index + 1} ({review!r}): {error.message}", hint=error.hint
+                    ) from None
                 tries += 1
                 label = self.parse(reply)
                 if label is not None:
@@ -212,8 +265,14 @@ class LlmClassifier(SentimentClassifier):
         except (OSError, ValueError) as exc:
             raise ModelError(f"{path / SETTINGS_FILE} is missing or damaged ({exc})") from None
         classifier = cls(**metadata["params"])
-        classifier.labels_ = list(settings["labels"])
-        classifier.examples_ = [(text, label) for text, label in settings["examples"]]
+        try:
+            classifier.labels_ = [str(label) for label in settings["labels"]]
+            classifier.examples_ = [(str(text), str(label)) for text, label in settings["examples"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(
+                f"{path / SETTINGS_FILE} is damaged: it needs 'labels' and 'examples' "
+                f"([text, label] pairs) ({type(exc).__name__}: {exc})"
+            ) from None
         return classifier
 
 
@@ -235,10 +294,9 @@ class ChatClient:
         Raises:
             ModelError: after ``attempts`` failures, naming the last one.
         """
-        body = json.dumps(
-            {"model": model, "messages": messages, "temperature": 0, "max_tokens": 8}
-        ).encode()
+        body = json.dumps({"model": model, "messages": messages, **REQUEST_SETTINGS}).encode()
         problem = ""
+        hint = "check --endpoint and that the server is running"
         for attempt in range(self.attempts):
             request = urllib.request.Request(self.url, body, self.headers, method="POST")
             wait = min(30.0, 0.5 * 2**attempt)
@@ -247,7 +305,9 @@ class ChatClient:
                     reply = json.loads(response.read())
                 return str(reply["choices"][0]["message"]["content"] or "")
             except urllib.error.HTTPError as error:
-                problem = f"HTTP {error.code} {error.reason}"
+                problem = f"HTTP {error.code} {error.reason}{_said(error)}"
+                if error.code in (401, 403):
+                    hint = f"the server refused the key: set ${API_KEY_VARIABLE} to a valid one"
                 if error.code not in RETRYABLE_STATUS:
                     break
                 retry_after = error.headers.get("Retry-After", "")
@@ -260,6 +320,8 @@ class ChatClient:
                     if isinstance(reason, TimeoutError)
                     else f"cannot connect ({reason})"
                 )
+            except (http.client.HTTPException, OSError) as error:  # a reply cut short
+                problem = f"the connection broke mid-reply ({type(error).__name__}: {error})"
             except (ValueError, KeyError, IndexError, TypeError) as error:
                 problem = f"a reply that is not a chat completion ({error})"
                 break
@@ -267,6 +329,17 @@ class ChatClient:
                 time.sleep(wait)
         raise ModelError(
             f"LLM endpoint {self.url}: {problem} (after {attempt + 1} attempts)",
-            hint="check --endpoint and that the server is running; answers received so far "
-            "are cached, so running again continues where this stopped",
+            hint=f"{hint}; answers received so far are cached, so running again continues "
+            "where this stopped",
         )
+
+
+def _said(error: urllib.error.HTTPError) -> str:
+    """The start of an error reply's body (the server's reason: an unknown model, a
+    review longer than its context), or nothing."""
+    try:
+        text = error.read(400).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException):
+        return ""
+    text = " ".join(text.split())
+    return f": {text[:200]}" if text else ""

@@ -16,7 +16,7 @@ from typing import Any, Self
 import numpy as np
 
 from bertsent.data.rotten_tomatoes import LABEL_DESCRIPTIONS as ROTTEN_TOMATOES_DESCRIPTIONS
-from bertsent.data.tasks import is_multi_label
+from bertsent.data.tasks import is_aspect_data, is_multi_label
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import DAMAGED_HINT
 from bertsent.models.sentence_encoder import HEAD_FILE, SentenceEncoderClassifier
@@ -137,6 +137,12 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
         seen = [*labels, *(eval_labels or [])]
         if seen and is_multi_label(seen):
             raise ConfigError("zero-shot classifies one label per review, not multi-label data")
+        if is_aspect_data([*texts, *(eval_texts or [])]):
+            raise ConfigError(
+                "zero-shot compares a whole review with each label's description: it cannot "
+                "judge a sentence towards an aspect",
+                hint="for aspect data use --method bert (or tfidf-lr as a baseline)",
+            )
         descriptions = self._descriptions_for(seen)
         self._assemble(config, list(descriptions))
         vectors = self._label_vectors(descriptions)
