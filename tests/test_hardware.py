@@ -21,7 +21,9 @@ from bertsent.hardware import (
     cpu_has_fast_bf16,
     device_name,
     resolve_precision,
+    summary_line,
     trainer_precision_arguments,
+    usable_device,
 )
 from bertsent.pipeline import train
 from bertsent.training.config import TrainingConfig
@@ -47,6 +49,34 @@ def test_detection_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BERTSENT_FAST_BF16", "0")
     monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
     assert not cpu_has_fast_bf16() and device_name() == "cpu"
+
+
+@pytest.mark.parametrize(("variable", "value"), [("BERTSENT_DEVICE", "gpu"),
+                                                   ("BERTSENT_FAST_BF16", "yes")])  # fmt: skip
+def test_an_override_it_cannot_mean_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"{variable}='{value}' is not one of"):
+        device_name() if variable == "BERTSENT_DEVICE" else cpu_has_fast_bf16()
+
+
+def test_forced_settings_are_said_to_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
+    monkeypatch.setenv("BERTSENT_FAST_BF16", "1")
+    line = summary_line()
+    assert "forced by BERTSENT_DEVICE" in line
+    assert "with bf16 units (forced by BERTSENT_FAST_BF16)" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is usable here")
+def test_forced_cuda_that_torch_cannot_use_is_refused_before_any_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BERTSENT_DEVICE", "cuda")
+    assert device_name() == "cuda"  # what the precision tests force
+    with pytest.raises(ConfigError, match="BERTSENT_DEVICE=cuda, but torch cannot use a GPU"):
+        usable_device()
 
 
 def test_fp16_is_refused_on_a_cpu() -> None:

@@ -34,8 +34,8 @@ def device_name() -> str:
     Without a GPU driver on the machine the answer is ``cpu`` without importing torch
     (a second at start-up, which scoring with ONNX Runtime does not otherwise need).
     """
-    forced = os.environ.get("BERTSENT_DEVICE", "").strip().lower()
-    if forced in ("cpu", "cuda"):
+    forced = _forced("BERTSENT_DEVICE", ("cpu", "cuda"))
+    if forced is not None:
         return forced
     if not any(os.path.exists(path) for path in GPU_DRIVER_FILES):
         return "cpu"
@@ -44,10 +44,49 @@ def device_name() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def usable_device() -> str:
+    """:func:`device_name`, checked: a forced ``cuda`` that torch cannot use is refused
+    here rather than failing deep inside torch ("Torch not compiled with CUDA enabled").
+
+    Raises:
+        ConfigError: BERTSENT_DEVICE=cuda where torch sees no usable GPU.
+    """
+    device = device_name()
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            build = "a CPU-only build of torch" if torch.version.cuda is None else "no GPU visible"
+            raise ConfigError(
+                f"BERTSENT_DEVICE=cuda, but torch cannot use a GPU here ({build})",
+                hint="unset BERTSENT_DEVICE to detect the hardware, or install the CUDA build "
+                "of torch (make setup TORCH=cuda)",
+            )
+    return device
+
+
+def _forced(variable: str, allowed: tuple[str, ...]) -> str | None:
+    """The value of an override variable when set; a value it cannot mean is refused
+    (a typo would otherwise be ignored without a word).
+
+    Raises:
+        ConfigError: naming the variable and the values it takes.
+    """
+    value = os.environ.get(variable, "").strip().lower()
+    if not value:
+        return None
+    if value not in allowed:
+        raise ConfigError(
+            f"{variable}={value!r} is not one of {', '.join(allowed)}",
+            hint=f"unset {variable} to detect the hardware",
+        )
+    return value
+
+
 def _forced_bf16() -> bool | None:
     """BERTSENT_FAST_BF16=0|1 when set, which overrides the detection of bf16 units."""
-    forced = os.environ.get("BERTSENT_FAST_BF16", "").strip()
-    return forced == "1" if forced in ("0", "1") else None
+    forced = _forced("BERTSENT_FAST_BF16", ("0", "1"))
+    return None if forced is None else forced == "1"
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -154,7 +193,7 @@ def describe() -> dict[str, object]:
     """A short description of the compute used, for metadata and benchmark results."""
     import torch
 
-    device = device_name()
+    device = usable_device()
     info: dict[str, object] = {"device": device, "torch_threads": torch.get_num_threads()}
     if device == "cuda" and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -172,10 +211,21 @@ def summary_line() -> str:
     import torch
 
     info = describe()
+    forced_device = _forced("BERTSENT_DEVICE", ("cpu", "cuda")) is not None
+    forced_bf16 = " (forced by BERTSENT_FAST_BF16)" if _forced_bf16() is not None else ""
     if info["device"] == "cuda":
-        return f"device: GPU {info.get('gpu', 'cuda')} (CUDA {info.get('cuda')})"
-    build = "CPU-only build of torch" if torch.version.cuda is None else "no usable GPU found"
+        forced = "; forced by BERTSENT_DEVICE" if forced_device else ""
+        bf16 = "bf16" if info["gpu_bf16"] else "no bf16"
+        return (
+            f"device: GPU {info.get('gpu', 'cuda')} (CUDA {info.get('cuda')}; "
+            f"{bf16}{forced_bf16}{forced})"
+        )
+    if forced_device:
+        build = "forced by BERTSENT_DEVICE"
+    else:
+        build = "CPU-only build of torch" if torch.version.cuda is None else "no usable GPU found"
     bf16 = "with bf16 units" if info["cpu_fast_bf16"] else "no bf16 units"
     return (
-        f"device: CPU ({info['cpu_capability']}, {bf16}, {info['torch_threads']} threads; {build})"
+        f"device: CPU ({info['cpu_capability']}, {bf16}{forced_bf16}, "
+        f"{info['torch_threads']} threads; {build})"
     )

@@ -22,10 +22,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bertsent.encoders.engine import default_batch_size as inference_batch
-    from bertsent.hardware import describe, device_name, resolve_precision, summary_line
+    from bertsent.hardware import describe, resolve_precision, summary_line, usable_device
     from bertsent.training.config import TrainingConfig
 
-    device = device_name()
+    device = usable_device()
     config = TrainingConfig().for_device(device)
     info = {
         **describe(),

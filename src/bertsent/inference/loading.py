@@ -6,7 +6,7 @@ from typing import Any
 
 from bertsent.encoders.engine import cpu_threads
 from bertsent.encoders.exports import choose_backend
-from bertsent.hardware import device_name
+from bertsent.hardware import usable_device
 from bertsent.models import ENCODER_METHODS, load, read_metadata
 
 
@@ -26,6 +26,6 @@ def load_for_inference(
         import torch
 
         torch.set_num_threads(threads)
-        device = device_name()
+        device = usable_device()
         return load(model_dir, backend, threads, device=device, batch_size=batch_size)
     return load(model_dir, backend=backend, threads=threads, batch_size=batch_size)

@@ -25,7 +25,7 @@ from bertsent.encoders.exports import BACKENDS, choose_backend, file_sha256, rea
 from bertsent.encoders.pretrained import load_sequence_classifier, resolve_model
 from bertsent.encoders.tokenization import load_rust_tokenizer
 from bertsent.errors import ConfigError, ModelError
-from bertsent.hardware import device_name, resolve_precision
+from bertsent.hardware import resolve_precision, usable_device
 from bertsent.models.base import (
     DAMAGED_HINT,
     SentimentClassifier,
@@ -117,7 +117,7 @@ class BertClassifier(SentimentClassifier):
         unlabelled = read_unlabelled(config.distill_texts)[0] if config.distill_texts else []
         soft_targets = None
         if config.teacher:
-            device = device_name()
+            device = usable_device()
             soft_targets = teacher_logits(
                 config.teacher,
                 list(train.texts) + unlabelled,

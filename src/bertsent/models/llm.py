@@ -296,7 +296,10 @@ class ChatClient:
         """
         body = json.dumps({"model": model, "messages": messages, **REQUEST_SETTINGS}).encode()
         problem = ""
-        hint = "check --endpoint and that the server is running"
+        hint = (
+            "check the endpoint (`bertsent train --endpoint`, saved with the model) and "
+            "that the server is running"
+        )
         for attempt in range(self.attempts):
             request = urllib.request.Request(self.url, body, self.headers, method="POST")
             wait = min(30.0, 0.5 * 2**attempt)

@@ -35,10 +35,10 @@ from bertsent.encoders.pretrained import keep_layers, load_encoder, load_tokeniz
 from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
 from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.hardware import (
-    device_name,
     resolve_precision,
     summary_line,
     trainer_precision_arguments,
+    usable_device,
 )
 from bertsent.training.callbacks import (
     HistoryCallback,
@@ -370,7 +370,7 @@ def fine_tune(
     )
     from transformers import ProgressCallback as TransformersProgress
 
-    device = device_name()
+    device = usable_device()
     config = config.validate().for_device(device)
     assert config.batch_size is not None and config.learning_rate is not None  # for_device
     if multi_label and config.label_smoothing:

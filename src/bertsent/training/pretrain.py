@@ -29,7 +29,7 @@ from bertsent.data.splits import save_text_hashes, training_text_hashes
 from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
-from bertsent.hardware import device_name, resolve_precision, trainer_precision_arguments
+from bertsent.hardware import resolve_precision, trainer_precision_arguments, usable_device
 from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import checkpoint_to_resume
@@ -91,7 +91,7 @@ def pretrain(
         raise DataError(f"pre-training needs at least 10 non-empty texts (got {len(texts)})")
     if not 0 < mlm_probability < 1:
         raise ConfigError(f"mlm_probability={mlm_probability} is invalid: use a share in (0, 1)")
-    device = device_name()
+    device = usable_device()
     config = config.validate().for_device(device)
     assert config.batch_size is not None and config.learning_rate is not None
     checkpoint = checkpoint_to_resume(work_dir, resume)
