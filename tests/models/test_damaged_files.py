@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from bertsent.cli import main
 from bertsent.data import DatasetSplits
 from bertsent.errors import ModelError
 from bertsent.models import create, load
-from bertsent.models.base import TRAIN_HASHES_FILE
+from bertsent.models.base import DAMAGED_HINT, TRAIN_HASHES_FILE
 from bertsent.models.lstm import LstmClassifier
 
 DAMAGES: dict[str, Callable[[bytes], bytes]] = {
@@ -85,3 +86,17 @@ def test_a_damaged_hash_file_is_named(saved_models: dict[str, Path], tmp_path: P
     hashes = damaged_copy(saved_models["tfidf-lr"], tmp_path / "m", TRAIN_HASHES_FILE, "garbage")
     with pytest.raises(ModelError, match=f"{hashes} is damaged"):
         load(tmp_path / "m")
+
+
+def test_an_lstm_vocabulary_cut_short_or_not_fitting_the_weights_is_named(
+    saved_models: dict[str, Path], tmp_path: Path
+) -> None:
+    cut = damaged_copy(saved_models["lstm"], tmp_path / "cut", "vocabulary.json", "truncated")
+    with pytest.raises(ModelError, match=r"vocabulary\.json is damaged") as caught:
+        load(tmp_path / "cut")
+    assert str(cut) in caught.value.message and caught.value.hint == DAMAGED_HINT
+    shutil.copytree(saved_models["lstm"], tmp_path / "short")
+    vocabulary = tmp_path / "short" / "vocabulary.json"
+    vocabulary.write_text(json.dumps(json.loads(vocabulary.read_text())[:-1]))
+    with pytest.raises(ModelError, match=r"model\.safetensors does not fit vocabulary\.json"):
+        load(tmp_path / "short")

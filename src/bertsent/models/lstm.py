@@ -19,6 +19,7 @@ from bertsent.data.tasks import is_multi_label
 from bertsent.encoders.engine import pad_batch, softmax
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import (
+    DAMAGED_HINT,
     SentimentClassifier,
     check_safetensors,
     require_fitted,
@@ -231,10 +232,26 @@ class LstmClassifier(SentimentClassifier):
                 raise ModelError(f"{path}: missing {name}", hint="retrain the model")
         check_safetensors(path / WEIGHTS_FILE)
         classifier = cls(**metadata.get("params", {}))
-        words = json.loads((path / VOCABULARY_FILE).read_text(encoding="utf-8"))
+        try:
+            words = json.loads((path / VOCABULARY_FILE).read_text(encoding="utf-8"))
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                raise ValueError("not a JSON list of words")
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"{path / VOCABULARY_FILE} is damaged ({exc})", hint=DAMAGED_HINT
+            ) from None
         classifier.vocabulary_ = {word: i for i, word in enumerate(words)}
         classifier.labels_ = list(metadata["labels"])
         classifier.network_ = classifier._network()
-        classifier.network_.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+        try:
+            classifier.network_.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+        except RuntimeError as exc:  # shapes that do not fit the vocabulary or settings
+            first = str(exc).strip().splitlines()
+            raise ModelError(
+                f"{path / WEIGHTS_FILE} does not fit {VOCABULARY_FILE} and the settings in "
+                f"bertsent.json ({len(words)} words, {len(classifier.labels_)} labels): "
+                f"{first[1].strip() if len(first) > 1 else first[0]}",
+                hint=DAMAGED_HINT,
+            ) from None
         classifier.network_.eval()
         return classifier
