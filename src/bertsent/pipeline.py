@@ -14,7 +14,7 @@ from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import MultiLabelTask, detect_task
 from bertsent.distributed import is_main_process, wait_for_main_process
-from bertsent.errors import ConfigError, ModelError
+from bertsent.errors import ConfigError, ModelError, OutputExistsError
 from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe
 from bertsent.models import SentimentClassifier, create
@@ -39,8 +39,34 @@ class TrainingRun:
 
 
 def checkpoint_dir(output_dir: Path) -> Path:
-    """Checkpoints live beside the model folder, so the model folder only ever holds a model."""
-    return output_dir.with_name(f"{output_dir.name}.checkpoints")
+    """Checkpoints live beside the model folder, so the model folder only ever holds a model.
+
+    Raises:
+        OutputExistsError: that path holds something a run of ours does not write there
+            (it is deleted once the run has finished).
+    """
+    from bertsent.training.finetune import RECIPE_FILE
+
+    work_dir = output_dir.with_name(f"{output_dir.name}.checkpoints")
+    if not (work_dir.exists() or work_dir.is_symlink()):
+        return work_dir
+    strangers = (
+        [work_dir.name]
+        if work_dir.is_symlink() or not work_dir.is_dir()
+        else [
+            entry.name
+            for entry in work_dir.iterdir()
+            if not (entry.name.startswith("checkpoint-") or entry.name == RECIPE_FILE)
+        ]
+    )
+    if strangers:
+        raise OutputExistsError(
+            f"{work_dir} is where this run keeps its checkpoints (and deletes them when it "
+            f"ends), but it holds {', '.join(sorted(strangers)[:3])}, which bertsent did not "
+            "write there: refusing to use it",
+            hint="move those files, or choose another --output",
+        )
+    return work_dir
 
 
 def train(
@@ -311,5 +337,8 @@ def pretrain(
     result.record["data"] = {"spec": data, "texts": described}
     with atomic_directory(output, RECORD_FILE, what, overwrite=overwrite or None) as folder:
         save_pretrained(result, folder, texts)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    if result.record["stopped_by_time_limit"]:  # unfinished: --resume continues from there
+        result.record["checkpoints"] = str(work_dir)
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
     return result.record

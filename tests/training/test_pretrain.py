@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bertsent.data import DatasetSplits
+from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
 from bertsent.pipeline import checkpoint_dir, pretrain, train
 from bertsent.training.config import TrainingConfig
@@ -40,6 +41,10 @@ def test_interrupted_pretraining_resumes_and_lowers_the_held_out_loss(
     assert (checkpoint_dir(output) / "checkpoint-3").is_dir() and not output.exists()
     with pytest.raises(ConfigError, match="--resume"):
         pretrain(str(unlabelled), output, config(tiny_model_dir))
+    changed = r"differs from the interrupted one: --learning-rate 0.002 -> 0.001; --mlm-probability"
+    with pytest.raises(ConfigError, match=changed):  # the checkpoint would run the old recipe
+        pretrain(str(unlabelled), output, config(tiny_model_dir, learning_rate=1e-3),
+                 mlm_probability=0.2, resume=True)  # fmt: skip
     record = pretrain(str(unlabelled), output, config(tiny_model_dir), resume=True)
     assert record["steps"] == record["planned_steps"] == 3 * 13  # 195 texts / 16 per step
     loss = record["held_out_mlm_loss"]
@@ -57,8 +62,12 @@ def test_the_pretrained_folder_fine_tunes_and_its_texts_count_as_seen(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:
     output = tmp_path / "tapt"
-    record = pretrain("rotten-tomatoes", output, config(tiny_model_dir, epochs=1), max_minutes=0)
+    with pytest.raises(ConfigError, match="--max-minutes must be positive"):
+        pretrain("rotten-tomatoes", output, config(tiny_model_dir), max_minutes=0)
+    record = pretrain("rotten-tomatoes", output, config(tiny_model_dir, epochs=1), max_minutes=1e-9)
     assert record["stopped_by_time_limit"] and record["steps"] == 1
+    kept = checkpoint_dir(output)  # unfinished: the checkpoints stay for --resume
+    assert record["checkpoints"] == str(kept) and (kept / "checkpoint-1").is_dir()
     assert record["held_out_mlm_loss"]["before"] > 0
     assert record["data"]["texts"] == "the 10,270 training texts of rotten-tomatoes"
     run = train(synthetic_splits, config(output, epochs=1), tmp_path / "model", augment="none")
@@ -76,3 +85,92 @@ def test_bad_unlabelled_data_is_named(tiny_model_dir: Path, tmp_path: Path) -> N
     few = write_csv(tmp_path / "few.csv", [{"text": "a fine film"}] * 3)
     with pytest.raises(DataError, match="at least 10 non-empty texts"):
         pretrain(str(few), tmp_path / "out", config(tiny_model_dir))
+
+
+def test_whole_word_masking_masks_every_piece_of_a_chosen_word() -> None:
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+
+    from bertsent.training.pretrain import MaskingCollator, example_for_masking
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL))
+    ids = tokenizer("unbelievably tedious, overwrought filmmaking")["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    assert any(piece.startswith("##") for piece in pieces)  # words of several pieces
+    example = example_for_masking(tokenizer, ids, whole_word_mask=True)
+    words: list[list[int]] = []
+    for index, piece in enumerate(pieces[1:-1], start=1):
+        if piece.startswith("##"):
+            words[-1].append(index)
+        else:
+            words.append([index])
+    chosen = 0
+    for seed in range(40):
+        collator = DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=0.3, whole_word_mask=True, seed=seed
+        )
+        labels = MaskingCollator(collator, tokenizer.pad_token_id)([example, {**example}])["labels"]
+        for word in words:
+            masked = [bool(labels[0, i] != -100) for i in word]
+            assert all(masked) or not any(masked), (pieces, word, masked)
+            chosen += all(masked)
+    assert chosen > 0
+
+
+def test_held_out_examples_are_masked_once_and_scored_the_same_every_time() -> None:
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+
+    from bertsent.training.pretrain import MaskingCollator, example_for_masking
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL))
+    masking = MaskingCollator(
+        DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.5, seed=1),
+        tokenizer.pad_token_id,
+    )
+    texts = ["a long and very tedious film", "good"]
+    examples = [example_for_masking(tokenizer, tokenizer(t)["input_ids"], False) for t in texts]
+    held_out = [masking.mask_once(example) for example in examples]
+    first, second = masking(held_out), masking(held_out)
+    assert all((first[key] == second[key]).all() for key in ("input_ids", "labels"))
+    width = first["input_ids"].shape[1]
+    assert first["attention_mask"].tolist()[1] == [1, 1, 1] + [0] * (width - 3)  # [CLS] good [SEP]
+    trained = [masking(examples)["labels"] for _ in range(5)]  # training batches: afresh
+    assert any((labels != trained[0]).any() for labels in trained[1:])
+
+
+def test_a_users_folder_where_checkpoints_go_is_refused_and_kept(
+    tiny_model_dir: Path, unlabelled: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    from bertsent.errors import OutputExistsError
+
+    mine = tmp_path / "mine.checkpoints"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    with pytest.raises(OutputExistsError, match=r"mine\.checkpoints .* holds notes\.txt"):
+        pretrain(str(unlabelled), tmp_path / "mine", config(tiny_model_dir))
+    with pytest.raises(OutputExistsError, match=r"notes\.txt"):
+        train(synthetic_splits, config(tiny_model_dir, epochs=1), tmp_path / "mine")
+    assert (mine / "notes.txt").read_text() == "precious"
+
+
+def test_a_length_past_the_position_embeddings_is_refused_before_any_work(
+    tiny_model_dir: Path, unlabelled: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="allows at most"):
+        pretrain(str(unlabelled), tmp_path / "long", config(tiny_model_dir, max_length=4096))
+    assert not checkpoint_dir(tmp_path / "long").exists()
+
+
+def test_the_cli_pretrains_with_whole_words_quietly(
+    tiny_model_dir: Path, unlabelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bertsent.cli import main
+
+    code = main(["-q", "pretrain", "--data", str(unlabelled), "--output", str(tmp_path / "w"),
+                 "--model", str(tiny_model_dir), "--whole-word-mask", "--epochs", "1",
+                 "--batch-size", "16", "--max-length", "32"])  # fmt: skip
+    assert code == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("pre-trained 13 steps"), lines
+    assert "{'" not in captured.out + captured.err  # no raw Trainer log dicts
+    assert json.loads((tmp_path / "w" / RECORD_FILE).read_text())["whole_word_mask"] is True

@@ -18,7 +18,8 @@ def add_parser(commands: Any) -> None:
         "pretrain",
         help="domain/task-adaptive pre-training: masked-LM training on unlabelled reviews",
         description="Continue BERT's masked-language-model training on your reviews "
-        "(15%% of tokens chosen: 80%% [MASK], 10%% random, 10%% kept), then fine-tune the "
+        "(15% of tokens chosen: 80% [MASK], 10% random, 10% kept; with --whole-word-mask "
+        "every chosen piece becomes [MASK]), then fine-tune the "
         "result with `bertsent train --model OUTPUT`.",
     )
     parser.add_argument(
@@ -36,7 +37,10 @@ def add_parser(commands: Any) -> None:
         "--whole-word-mask", action="store_true", help="mask whole words, not word pieces"
     )
     parser.add_argument(
-        "--max-minutes", type=float, help="stop after this long (a checkpoint is kept)"
+        "--max-minutes",
+        type=float,
+        help="stop after this long: the model so far is saved and its checkpoints are kept, "
+        "so the same command with --resume continues",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
@@ -66,5 +70,11 @@ def run(args: argparse.Namespace) -> int:
         f"pre-trained {record['steps']} steps on {record['data']['texts']} in "
         f"{record['seconds']:.0f} s: held-out masked-LM loss {before} -> {loss['after']:.3f}"
     )
+    if record["stopped_by_time_limit"]:
+        print(
+            f"stopped by --max-minutes after {record['steps']} of {record['planned_steps']} "
+            f"steps; checkpoints kept in {record['checkpoints']}: the same command with "
+            "--resume continues"
+        )
     print(f"model saved to {args.output}; fine-tune it with: bertsent train --model {args.output}")
     return 0

@@ -142,3 +142,36 @@ def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray
         (token for s in sequences for token in s), dtype=np.int64, count=int(lengths.sum())
     )
     return input_ids, mask.astype(np.int64)
+
+
+WORD_START_MARKS = ("Ġ", "▁")  # byte-level BPE (RoBERTa) and SentencePiece word starts
+CONTINUATION_MARK = "##"  # WordPiece (BERT) continues a word
+
+
+def group_word_pieces(
+    pieces: list[str], special: list[bool], cut: int | None = None
+) -> tuple[list[str], list[list[int]]]:
+    """Join word pieces into words: "##" continues a word, "Ġ"/"▁" starts one, and so
+    does the piece at ``cut`` (where truncation removed the middle of the text)."""
+    words: list[str] = []
+    groups: list[list[int]] = []
+    marks_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
+    for position, (piece, is_special) in enumerate(zip(pieces, special, strict=True)):
+        continues = (
+            not is_special
+            and position != cut
+            and bool(groups)
+            and not special[groups[-1][-1]]
+            and (
+                piece.startswith(CONTINUATION_MARK)
+                or (marks_starts and not piece.startswith(WORD_START_MARKS))
+            )
+        )
+        shown = piece.removeprefix(CONTINUATION_MARK).lstrip("".join(WORD_START_MARKS))
+        if continues:
+            words[-1] += shown
+            groups[-1].append(position)
+        else:
+            words.append(shown or piece)
+            groups.append([position])
+    return words, groups

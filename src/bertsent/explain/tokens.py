@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertsent.encoders.tokenization import HEAD_TOKENS, encode, rust_tokenizer, special_tokens
+from bertsent.encoders.tokenization import (
+    HEAD_TOKENS,
+    encode,
+    group_word_pieces,
+    rust_tokenizer,
+    special_tokens,
+)
 from bertsent.errors import DataError, ModelError
 from bertsent.models.base import SentimentClassifier
-
-WORD_START_MARKS = ("Ġ", "▁")  # byte-level BPE (RoBERTa) and SentencePiece word starts
-CONTINUATION_MARK = "##"  # WordPiece (BERT) continues a word
 
 
 @dataclass
@@ -88,35 +91,6 @@ def truncation_cut(tokenizer: Any, text: str, config: Any) -> int | None:
     budget = config.max_length - len(prefix) - len(suffix)
     count = len(rust_tokenizer(tokenizer).encode(text, add_special_tokens=False).ids)
     return len(prefix) + min(HEAD_TOKENS, budget // 2) if count > budget else None
-
-
-def group_word_pieces(
-    pieces: list[str], special: list[bool], cut: int | None = None
-) -> tuple[list[str], list[list[int]]]:
-    """Join word pieces into words: "##" continues a word, "Ġ"/"▁" starts one, and so
-    does the piece at ``cut`` (where truncation removed the middle of the text)."""
-    words: list[str] = []
-    groups: list[list[int]] = []
-    marks_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
-    for position, (piece, is_special) in enumerate(zip(pieces, special, strict=True)):
-        continues = (
-            not is_special
-            and position != cut
-            and bool(groups)
-            and not special[groups[-1][-1]]
-            and (
-                piece.startswith(CONTINUATION_MARK)
-                or (marks_starts and not piece.startswith(WORD_START_MARKS))
-            )
-        )
-        shown = piece.removeprefix(CONTINUATION_MARK).lstrip("".join(WORD_START_MARKS))
-        if continues:
-            words[-1] += shown
-            groups[-1].append(position)
-        else:
-            words.append(shown or piece)
-            groups.append([position])
-    return words, groups
 
 
 def pool_columns(matrix: np.ndarray, groups: list[list[int]]) -> np.ndarray:

@@ -160,24 +160,27 @@ def check_resumed_recipe(
     work_dir: Path,
     checkpoint: Path | None,
     config: TrainingConfig,
-    train: Split,
-    dev: Split,
-    labels: list[str],
+    data: str,
+    settings: dict[str, Any],
 ) -> None:
     """Record what a fresh run trains with; refuse a resume that would train otherwise.
 
     The Trainer resumes the checkpoint's own schedule (epochs, learning rate), so a
     resume with other flags would run the old recipe and save the new one's settings.
 
+    Args:
+        data: A fingerprint of the examples trained on.
+        settings: What else decides the run, by the name an error shows (the labels,
+            ``--mlm-probability``...).
+
     Raises:
-        ConfigError: naming each changed flag, or the changed data.
+        ConfigError: naming each changed flag or setting, or the changed data.
     """
     record = work_dir / RECIPE_FILE
-    data = DatasetSplits("resumed", train, dev).fingerprint()
     if checkpoint is None:
         work_dir.mkdir(parents=True, exist_ok=True)
         with atomic_file(record) as temporary:
-            saved = {"training_config": config.to_dict(), "labels": labels, "data": data}
+            saved = {"training_config": config.to_dict(), "settings": settings, "data": data}
             temporary.write_text(json.dumps(saved, indent=2), encoding="utf-8")
         return
     try:
@@ -186,8 +189,12 @@ def check_resumed_recipe(
         logger.warning("%s has no readable %s: the recipe is not checked", work_dir, RECIPE_FILE)
         return
     changes = recipe_changes(saved.get("training_config", {}), config) or []
-    if saved.get("labels") != labels:
-        changes.append(f"labels {saved.get('labels')} -> {labels}")
+    before = saved.get("settings", {"labels": saved.get("labels")})  # older records: labels
+    changes += [
+        f"{name} {before.get(name)} -> {value}"
+        for name, value in settings.items()
+        if before.get(name) != value
+    ]
     if saved.get("data") != data:
         changes.append("the training or dev examples differ")
     if changes:
@@ -379,7 +386,8 @@ def fine_tune(
             hint="leave it at 0 for a multi-label (labels column) dataset",
         )
     checkpoint = checkpoint_to_resume(work_dir, resume)
-    check_resumed_recipe(work_dir, checkpoint, config, train, dev, labels)
+    data = DatasetSplits("resumed", train, dev).fingerprint()
+    check_resumed_recipe(work_dir, checkpoint, config, data, {"labels": labels})
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)

@@ -13,6 +13,7 @@ the word embeddings, as in BERT) and the first steps mostly train it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -24,15 +25,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 from bertsent.data.splits import save_text_hashes, training_text_hashes
 from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
-from bertsent.encoders.tokenization import encode
+from bertsent.encoders.tokenization import encode, group_word_pieces
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
 from bertsent.hardware import resolve_precision, trainer_precision_arguments, usable_device
 from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
-from bertsent.training.config import TrainingConfig
-from bertsent.training.finetune import checkpoint_to_resume
+from bertsent.training.config import TrainingConfig, check_position_limit
+from bertsent.training.finetune import check_resumed_recipe, checkpoint_to_resume
 
 logger = logging.getLogger(__name__)
 
@@ -85,16 +87,23 @@ def pretrain(
         TrainingArguments,
         set_seed,
     )
+    from transformers import ProgressCallback as TransformersProgress
 
     texts = [text for text in texts if text and text.strip()]
     if len(texts) < 10:
         raise DataError(f"pre-training needs at least 10 non-empty texts (got {len(texts)})")
     if not 0 < mlm_probability < 1:
         raise ConfigError(f"mlm_probability={mlm_probability} is invalid: use a share in (0, 1)")
+    if max_minutes is not None and not max_minutes > 0:
+        raise ConfigError(f"--max-minutes must be positive, not {max_minutes}")
     device = usable_device()
     config = config.validate().for_device(device)
     assert config.batch_size is not None and config.learning_rate is not None
+    check_position_limit(config)
     checkpoint = checkpoint_to_resume(work_dir, resume)
+    settings = {"--mlm-probability": mlm_probability, "--whole-word-mask": whole_word_mask}
+    data = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()
+    check_resumed_recipe(work_dir, checkpoint, config, data, settings)
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
@@ -108,12 +117,19 @@ def pretrain(
     training = [texts[i] for i in order[evaluation_size:]]
     train_ids = encode(tokenizer, training, config.max_length, config.truncation)
     evaluation_ids = encode(tokenizer, evaluation, config.max_length, config.truncation)
-    collator = DataCollatorForLanguageModeling(
-        tokenizer,
-        mlm_probability=mlm_probability,
-        whole_word_mask=whole_word_mask,
-        seed=config.seed,
-    )
+
+    def masker(seed: int) -> Any:
+        return DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=mlm_probability, whole_word_mask=whole_word_mask, seed=seed
+        )
+
+    training_examples = [example_for_masking(tokenizer, ids, whole_word_mask) for ids in train_ids]
+    # the held-out texts are masked once, so every evaluation scores the same task
+    fixed = MaskingCollator(masker(config.seed + 1), tokenizer.pad_token_id)
+    evaluation_examples = [
+        fixed.mask_once(example_for_masking(tokenizer, ids, whole_word_mask))
+        for ids in evaluation_ids
+    ]
     steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
     total_steps = math.ceil(config.epochs * steps_per_epoch)
     every = max(1, total_steps // 10)
@@ -138,7 +154,7 @@ def pretrain(
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
-        disable_tqdm=False,
+        disable_tqdm=True,
         remove_unused_columns=False,
     )
     interrupt = InterruptCallback()
@@ -146,12 +162,18 @@ def pretrain(
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=[{"input_ids": ids} for ids in train_ids],
-        eval_dataset=[{"input_ids": ids} for ids in evaluation_ids],
-        data_collator=collator,
-        callbacks=[interrupt, *([limit] if limit else []), *(callbacks or [])],
+        train_dataset=training_examples,
+        eval_dataset=evaluation_examples,
+        data_collator=MaskingCollator(masker(config.seed), tokenizer.pad_token_id),
+        callbacks=[
+            interrupt,
+            MaskedLmProgress(),
+            *([limit] if limit else []),
+            *(callbacks or []),
+        ],
     )
-    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout
+    trainer.remove_callback(TransformersProgress)
     before = None if checkpoint else trainer.evaluate()["eval_loss"]
     started = time.perf_counter()
     try:
@@ -186,6 +208,98 @@ def pretrain(
     }
     model = trainer.accelerator.unwrap_model(trainer.model).to("cpu").float().eval()
     return PretrainResult(model=model, tokenizer=tokenizer, record=record)
+
+
+def example_for_masking(tokenizer: Any, ids: list[int], whole_word_mask: bool) -> dict[str, Any]:
+    """One training example; for whole-word masking with the word boundaries the
+    collator reads from ``offset_mapping`` (pieces of one word touch, words do not)."""
+    if not whole_word_mask:
+        return {"input_ids": ids}
+    special_ids = set(tokenizer.all_special_ids)
+    special = [token in special_ids for token in ids]
+    _, words = group_word_pieces(tokenizer.convert_ids_to_tokens(ids), special)
+    offsets = [(0, 0)] * len(ids)
+    position = 0
+    for word in words:
+        if special[word[0]]:
+            continue
+        position += 1  # a gap before each word
+        for index in word:
+            offsets[index] = (position, position + 1)
+            position += 1
+    return {"input_ids": ids, "offset_mapping": offsets}
+
+
+class MaskingCollator:
+    """Pads and masks training batches afresh each time; held-out examples arrive
+    already masked (:meth:`mask_once`) and are only padded."""
+
+    def __init__(self, collator: Any, pad_id: int) -> None:
+        self.collator = collator
+        self.pad_id = pad_id
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        width = max(len(example["input_ids"]) for example in examples)
+        if "labels" in examples[0]:  # masked once, for evaluation
+
+            def padded(key: str, value: int) -> torch.Tensor:
+                rows = [e[key] + [value] * (width - len(e[key])) for e in examples]
+                return torch.tensor(rows, dtype=torch.long)
+
+            ids = padded("input_ids", self.pad_id)
+            lengths = torch.tensor([len(e["input_ids"]) for e in examples])
+            mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+            return {"input_ids": ids, "attention_mask": mask, "labels": padded("labels", -100)}
+        if "offset_mapping" in examples[0]:  # the tokenizer's padding leaves it ragged
+            examples = [
+                {
+                    **e,
+                    "offset_mapping": e["offset_mapping"]
+                    + [(0, 0)] * (width - len(e["input_ids"])),
+                }
+                for e in examples
+            ]
+        return dict(self.collator(examples))
+
+    def mask_once(self, example: dict[str, Any]) -> dict[str, Any]:
+        """``example`` masked by this collator's own random stream, as plain lists."""
+        batch = self.collator([example])
+        return {"input_ids": batch["input_ids"][0].tolist(), "labels": batch["labels"][0].tolist()}
+
+
+class MaskedLmProgress(TrainerCallback):
+    """One bar over the steps with the latest training loss, and a line per held-out
+    evaluation, instead of the Trainer's dicts on stdout (``-q`` shows neither)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        quiet = not logging.getLogger("bertsent").isEnabledFor(logging.INFO)
+        if state.is_world_process_zero and not quiet:
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="pretrain",
+                            unit="step")  # fmt: skip
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        if self.bar is None or not logs:
+            return
+        if "loss" in logs:
+            self.bar.set_postfix({"loss": f"{float(logs['loss']):.3f}"}, refresh=False)
+        if "eval_loss" in logs:
+            self.bar.write(
+                f"step {state.global_step}  held-out masked-LM loss {logs['eval_loss']:.4f}"
+            )
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def save_pretrained(result: PretrainResult, folder: Path, texts: Sequence[str]) -> None:
