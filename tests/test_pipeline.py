@@ -299,6 +299,8 @@ def test_saved_files_follow_the_umask_not_tempfile_privacy(trained: Path) -> Non
     umask = os.umask(0o022)
     os.umask(umask)
     assert stat.S_IMODE(trained.stat().st_mode) == 0o777 & ~umask
+    for name in ("model.safetensors", "config.json", "bertsent.json"):  # safetensors: 0600
+        assert stat.S_IMODE((trained / name).stat().st_mode) == 0o666 & ~umask, name
 
 
 FLIP = {"positive": "negative", "negative": "positive"}

@@ -187,7 +187,15 @@ def atomic_directory(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a model folder is not
+    # mkdtemp makes the folder private, and some writers (safetensors) their files too;
+    # a model folder is not private: everything follows the umask, as a plain write would
+    umask = _umask()
+    for inside in temporary.rglob("*"):
+        if inside.is_file() and not inside.is_symlink():
+            inside.chmod(0o666 & ~umask)
+        elif inside.is_dir() and not inside.is_symlink():
+            inside.chmod(0o777 & ~umask)
+    temporary.chmod(0o777 & ~umask)
     if target.exists() or target.is_symlink():
         backup = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.rename(target, backup)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -60,16 +62,36 @@ def test_contrastive_steps_pull_same_labels_together_and_the_head_is_the_regress
     loaded = load(model.save(tmp_path / "setfit"))
     assert type(loaded) is SetFitClassifier and loaded.labels_ == ["negative", "positive"]
     np.testing.assert_allclose(loaded.predict_proba(test.texts), expected, atol=1e-4)
+    own = ("max_pairs", "learning_rate", "pair_batch_size")
+    assert [loaded.get_params()[name] for name in own] == [960, 5e-3, 32]  # its own recipe
+    reading = json.loads((tmp_path / "setfit" / "sentence_bert_config.json").read_text())
+    assert reading["max_seq_length"] == 32  # SentenceTransformer(folder) reads as it trained
 
 
 def test_three_labels_and_refusals(tiny_model_dir: Path) -> None:
     config = TrainingConfig(model=str(tiny_model_dir), max_length=16)
     texts = [f"{word} film {i}" for i in range(8) for word in ("great", "awful", "average")]
     labels = [label for _ in range(8) for label in ("pos", "neg", "mixed")]
-    model = SetFitClassifier(config=config, max_pairs=32).fit(texts, labels)
-    assert model.labels_ == ["mixed", "neg", "pos"]
-    assert model.predict_proba(texts).shape == (24, 3)
+    model = SetFitClassifier(config=config, max_pairs=32).fit(np.array(texts), np.array(labels))
+    assert model.labels_ == ["mixed", "neg", "pos"]  # numpy arrays are texts and labels too
+    assert model.predict_proba(texts).shape == (24, 3) == model.predict_proba(np.array(texts)).shape
     with pytest.raises(ConfigError, match="at least two labels"):
         SetFitClassifier(config=config).fit(["a", "b"], ["pos", "pos"])
     with pytest.raises(ConfigError, match="not multi-label"):
         SetFitClassifier(config=config).fit(["a", "b"], ["joy;fear", "anger"])
+
+
+def test_texts_a_starting_model_has_seen_count_as_seen(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from bertsent.data.splits import save_text_hashes, text_hashes, training_text_hashes
+
+    start = tmp_path / "pretrained"
+    shutil.copytree(tiny_model_dir, start)  # as `bertsent pretrain` leaves it
+    save_text_hashes(start, training_text_hashes(["a review read in pre-training"]))
+    config = TrainingConfig(model=str(start), max_length=16)
+    texts, labels = ["great film", "awful film", "fine film", "dull film"], ["p", "n", "p", "n"]
+    model = SetFitClassifier(config=config, max_pairs=4).fit(texts, labels)
+    assert model.train_hashes_ is not None
+    assert np.isin(text_hashes(["a review read in pre-training", "great film"]),
+                   model.train_hashes_).all()  # fmt: skip

@@ -72,7 +72,7 @@ class SentenceEncoderClassifier(BertClassifier):
         device = next(module.parameters()).device
         result = np.zeros((len(texts), module.config.hidden_size), dtype=np.float32)
         engine = self._engine()
-        for rows, input_ids, attention_mask in engine.batches(list(texts)) if texts else []:
+        for rows, input_ids, attention_mask in engine.batches(list(texts)) if len(texts) else []:
             with torch.inference_mode():
                 vectors = module.embed(
                     torch.from_numpy(input_ids).to(device),
@@ -118,6 +118,10 @@ class SentenceEncoderClassifier(BertClassifier):
         }
         (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling), encoding="utf-8")
         (folder / "2_Normalize").mkdir()
+        # SentenceTransformer(folder) reads texts as long as this model was trained to
+        # (else 512 tokens); the head+tail cut cannot be expressed there, only the length
+        reading = {"max_seq_length": (self.config or TrainingConfig()).max_length}
+        (folder / "sentence_bert_config.json").write_text(json.dumps(reading), encoding="utf-8")
 
     @classmethod
     def _read_torch_model(cls, path: Path) -> Any:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 
 from bertsent.data.tasks import is_multi_label, label_names
+from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError
+from bertsent.models.base import read_train_hashes
 from bertsent.models.sentence_encoder import HEAD_FILE, SentenceEncoderClassifier
 from bertsent.progress import progress, progress_bar
 from bertsent.training.config import TrainingConfig
@@ -46,6 +49,11 @@ def contrastive_pairs(
             pairs.append((index, rng.choice(others), 0.0))
     rng.shuffle(pairs)
     return pairs[:max_pairs]
+
+
+SETFIT_PARAMS = (
+    "pairs_per_example", "max_pairs", "learning_rate", "pair_batch_size", "epochs", "C",
+)  # fmt: skip
 
 
 class SetFitClassifier(SentenceEncoderClassifier):
@@ -106,6 +114,9 @@ class SetFitClassifier(SentenceEncoderClassifier):
         from sklearn.linear_model import LogisticRegression
 
         started = time.perf_counter()
+        texts, labels = list(texts), list(labels)  # numpy arrays and pandas columns too
+        eval_texts = None if eval_texts is None else list(eval_texts)
+        eval_labels = None if eval_labels is None else list(eval_labels)
         config = (self.config or TrainingConfig()).validate()
         if is_multi_label(labels):
             raise ConfigError("setfit classifies one label per review, not multi-label data")
@@ -115,10 +126,10 @@ class SetFitClassifier(SentenceEncoderClassifier):
         torch.manual_seed(config.seed)
         self._assemble(config, classes)
         pairs = contrastive_pairs(labels, self.pairs_per_example, self.max_pairs, config.seed)
-        losses = self._contrastive_steps(list(texts), pairs)
+        losses = self._contrastive_steps(texts, pairs)
 
         embeddings = self.embed(texts)
-        head = LogisticRegression(C=self.C, max_iter=2000).fit(embeddings, list(labels))
+        head = LogisticRegression(C=self.C, max_iter=2000).fit(embeddings, labels)
         weight, bias = head.coef_, head.intercept_
         if len(classes) == 2:  # sigmoid(w.e + b) == softmax([0, w.e + b])[1]
             weight = np.vstack([np.zeros_like(weight), weight])
@@ -135,8 +146,31 @@ class SetFitClassifier(SentenceEncoderClassifier):
         self.history_ = [entry]
         self.best_ = {"pairs": len(pairs), "C": self.C}
         self._record_fit(time.perf_counter() - started, len(texts), pairs=len(pairs))
-        self._remember_training_texts(texts)
+        # a bertsent model this one starts from (e.g. `bertsent pretrain`) has seen its texts
+        self._remember_training_texts(texts, read_train_hashes(resolve_model(config.model)))
         return self
+
+    def _saved_settings(self) -> dict[str, Any]:
+        """The training config, and SetFit's own parameters (so that ``load`` and
+        ``sklearn.clone`` of a loaded model give back the same recipe)."""
+        own = {name: getattr(self, name) for name in SETFIT_PARAMS}
+        return {**super()._saved_settings(), "setfit": own}
+
+    @classmethod
+    def _from_saved(
+        cls,
+        path: Path,
+        metadata: dict[str, Any],
+        backend: str = "torch",
+        threads: int | None = None,
+        device: str = "cpu",
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> Self:
+        classifier = super()._from_saved(
+            path, metadata, backend, threads, device, batch_size, **options
+        )
+        return classifier.set_params(**metadata.get("setfit", {}))
 
     def _contrastive_steps(
         self, texts: list[str], pairs: list[tuple[int, int, float]]
