@@ -119,6 +119,12 @@ def train(
         else create(method, seed=config.seed, config=config)
     )
     model.check_settings()  # before reading data or making any folder
+    if resume and not model.resumable:
+        raise ConfigError(
+            f"--resume continues an interrupted fine-tune from its checkpoints; the "
+            f"{model.method} method keeps none",
+            hint="run the same command without --resume",
+        )
     spec = data if isinstance(data, str) else None
     splits = (
         load_dataset(data, text_column=text_column, label_column=label_column)

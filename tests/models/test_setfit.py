@@ -95,3 +95,24 @@ def test_texts_a_starting_model_has_seen_count_as_seen(
     assert model.train_hashes_ is not None
     assert np.isin(text_hashes(["a review read in pre-training", "great film"]),
                    model.train_hashes_).all()  # fmt: skip
+
+
+def test_the_shared_schedule_flags_set_setfits_own_and_resume_is_refused(
+    tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bertsent.cli import main
+
+    output = tmp_path / "setfit"
+    code = main(["-q", "train", "--data", str(dataset_dir), "--method", "setfit",
+                 "--model", str(tiny_model_dir), "--max-length", "16", "--epochs", "2",
+                 "--learning-rate", "1e-3", "--batch-size", "512",
+                 "--output", str(output)])  # fmt: skip
+    assert code == 0
+    own = json.loads((output / "bertsent.json").read_text())["setfit"]
+    assert (own["epochs"], own["learning_rate"], own["pair_batch_size"]) == (2, 1e-3, 512)
+    assert main(["train", "--data", str(dataset_dir), "--method", "setfit", "--epochs", "1.5",
+                 "--output", str(tmp_path / "half")]) == 2  # fmt: skip
+    assert "whole passes" in capsys.readouterr().err
+    assert main(["train", "--data", str(dataset_dir), "--method", "tfidf-lr", "--resume",
+                 "--output", str(tmp_path / "tfidf")]) == 2  # fmt: skip
+    assert "the tfidf-lr method keeps none" in capsys.readouterr().err

@@ -101,6 +101,26 @@ def llm_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
+def setfit_params(args: argparse.Namespace) -> dict[str, Any]:
+    """SetFit's own schedule from the shared flags the user changed: ``--epochs`` passes
+    over the pairs, ``--learning-rate`` of the contrastive steps, ``--batch-size`` pairs
+    per step (SetFit's defaults where a flag is left alone)."""
+    from bertsent.errors import ConfigError
+    from bertsent.training.config import TrainingConfig
+
+    defaults = TrainingConfig()
+    params: dict[str, Any] = {}
+    if args.epochs != defaults.epochs:
+        if args.epochs != int(args.epochs):
+            raise ConfigError(f"--epochs {args.epochs}: setfit makes whole passes over its pairs")
+        params["epochs"] = int(args.epochs)
+    if args.learning_rate is not None:
+        params["learning_rate"] = args.learning_rate
+    if args.batch_size is not None:
+        params["pair_batch_size"] = args.batch_size
+    return params
+
+
 def run(args: argparse.Namespace) -> int:
     from bertsent.distributed import is_main_process
     from bertsent.errors import ConfigError
@@ -115,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     params = {} if args.labels is None else {"descriptions": args.labels}
     if args.method == "llm":
         params = llm_params(args)
+    if args.method == "setfit":
+        params = setfit_params(args)
     result = train(
         args.data,
         config,

@@ -47,6 +47,8 @@ class SentenceEncoderClassifier(BertClassifier):
         from bertsent.encoders.pretrained import load_encoder, load_tokenizer
         from bertsent.encoders.similarity import PooledLinearClassifier
 
+        if config.threads:
+            torch.set_num_threads(config.threads)
         encoder = load_encoder(config.model)
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {label: i for i, label in enumerate(labels)}
