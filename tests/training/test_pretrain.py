@@ -82,6 +82,11 @@ def test_bad_unlabelled_data_is_named(tiny_model_dir: Path, tmp_path: Path) -> N
         pretrain(str(empty), tmp_path / "out", config(tiny_model_dir))
     with pytest.raises(DataError, match="no such file, folder or dataset"):
         pretrain(str(tmp_path / "missing.csv"), tmp_path / "out", config(tiny_model_dir))
+    texts_only = tmp_path / "texts-only"
+    texts_only.mkdir()
+    write_csv(texts_only / "train.csv", [{"text": f"review {i}"} for i in range(4)])
+    with pytest.raises(DataError, match="at least 10 non-empty texts"):  # read, not refused
+        pretrain(str(texts_only), tmp_path / "out", config(tiny_model_dir))
     few = write_csv(tmp_path / "few.csv", [{"text": "a fine film"}] * 3)
     with pytest.raises(DataError, match="at least 10 non-empty texts"):
         pretrain(str(few), tmp_path / "out", config(tiny_model_dir))

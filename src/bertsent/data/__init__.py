@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_DATASET = rotten_tomatoes.NAME
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 MULTI_LABEL_COLUMN = "labels"  # read when a file has no "label" column
+LABEL_COLUMNS = ("label", MULTI_LABEL_COLUMN)  # either makes a file labelled
 
 
 def load_dataset(
@@ -95,16 +96,26 @@ def single_file(spec: str) -> Path | None:
 def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], str]:
     """Texts for pre-training, and what they are.
 
-    A named dataset, or a folder with ``train.*``, gives its training texts only (the
-    texts a model is scored on stay unseen: task-adaptive pre-training); any other file
-    gives all its texts (labels not needed), any other folder all its data files'.
+    A named dataset, or a folder with a labelled ``train.*``, gives its training texts
+    only (the texts a model is scored on stay unseen: task-adaptive pre-training); any
+    other file gives all its texts (labels not needed), any other folder all its data
+    files'.
 
     Raises:
         DataError: nothing to read, or a file with no texts (naming it).
     """
     path = Path(spec)
-    folder_with_train = path.is_dir() and any(
-        p.stem == "train" and p.suffix.lower() in SUPPORTED_SUFFIXES for p in path.iterdir()
+    by_stem = (
+        {p.stem: p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES}
+        if path.is_dir()
+        else {}
+    )
+    # train with dev or test files, or a labelled train file, is a dataset (its scored
+    # texts stay unseen); a lone train file of texts is just texts
+    folder_with_train = "train" in by_stem and (
+        "dev" in by_stem
+        or "test" in by_stem
+        or any(column in column_names(by_stem["train"]) for column in LABEL_COLUMNS)
     )
     if spec == rotten_tomatoes.NAME or spec.startswith("hub:") or folder_with_train:
         splits = load_dataset(spec, text_column=text_column)
