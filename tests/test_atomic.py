@@ -40,6 +40,20 @@ def test_train_refuses_a_folder_that_is_not_a_model_and_leaves_it_untouched(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # nothing left beside
 
 
+def test_the_current_folder_is_never_an_output_even_with_overwrite(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    here = tmp_path / "project" / "work"
+    here.mkdir(parents=True)
+    (here / "notes.txt").write_text("my notes")
+    monkeypatch.chdir(here)
+    for output in (".", "..", str(here)):
+        assert _train_baseline(dataset_dir, Path(output), "--overwrite") == 2
+        assert "is the current folder or holds it" in capsys.readouterr().err
+    assert (here / "notes.txt").read_text() == "my notes"
+
+
 def test_train_refuses_an_existing_file(dataset_dir: Path, tmp_path: Path) -> None:
     existing = tmp_path / "existing.csv"
     existing.write_text("text,label\n")

@@ -51,6 +51,12 @@ def check_replaceable(
         OutputExistsError: naming the target and what it would have to be.
     """
     target = Path(target)
+    here = Path.cwd()
+    if target.resolve() in (here, *here.parents):  # replacing it would delete this folder
+        raise OutputExistsError(
+            f"{target} is the current folder or holds it: refusing to replace it",
+            hint="give a new folder for the output, e.g. runs/model",
+        )
     if overwrite or (not target.exists() and not target.is_symlink()):
         return
     if marker is not None and target.is_dir() and (target / marker).is_file():
