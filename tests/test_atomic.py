@@ -13,7 +13,6 @@ from bertsent.atomic import (
     atomic_directory,
     atomic_file,
     check_file_replaceable,
-    check_output_folder,
     left_temporaries,
 )
 from bertsent.cli import main
@@ -153,21 +152,6 @@ def test_atomic_directory_replaces_a_user_folder_or_file_only_with_overwrite(
             (folder / "x.json").write_text("{}")
         assert [p.name for p in target.iterdir()] == ["x.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]  # no backups left
-
-
-def test_output_folder_files_are_replaced_only_in_our_own_folder(tmp_path: Path) -> None:
-    files, markers = ("compare.json", "compare.md"), ("compare.json", "learning-curve.json")
-    check_output_folder(tmp_path / "new", files, markers, "bertsent compare")
-    check_output_folder(tmp_path, files, markers, "bertsent compare")  # nothing in the way
-    (tmp_path / "compare.md").write_text("my notes")
-    with pytest.raises(OutputExistsError, match=r"compare.md is an existing file") as error:
-        check_output_folder(tmp_path, files, markers, "bertsent compare")
-    assert error.value.hint == OVERWRITE_HINT
-    check_output_folder(tmp_path, files, markers, "bertsent compare", overwrite=True)
-    (tmp_path / "learning-curve.json").write_text("{}")  # our own earlier output
-    check_output_folder(tmp_path, files, markers, "bertsent compare")
-    with pytest.raises(OutputExistsError, match="is an existing file: refusing to replace it with"):
-        check_output_folder(tmp_path / "compare.md", files, markers, "x", overwrite=True)
 
 
 def test_the_temporaries_of_a_write_cut_short_are_found_by_target(tmp_path: Path) -> None:

@@ -94,28 +94,6 @@ def check_file_replaceable(
     )
 
 
-def check_output_folder(
-    folder: Path,
-    files: Sequence[str],
-    markers: Sequence[str],
-    what: str,
-    *,
-    overwrite: bool = False,
-) -> None:
-    """Refuse to write ``files`` into ``folder`` over files bertsent did not write.
-
-    For commands that add files to a folder rather than replace it (``compare`` keeps
-    the models it trained there, to reuse them). A folder holding one of ``markers``
-    is an earlier output of ours, so its ``files`` are replaced; otherwise an existing
-    file among ``files`` is refused unless ``overwrite``. Nothing else there is touched.
-
-    Raises:
-        OutputExistsError: ``folder`` is a file, or naming the first file in the way.
-    """
-    ours = any((Path(folder) / marker).is_file() for marker in markers)
-    check_files_in_folder(folder, files, what, replaceable=overwrite or ours)
-
-
 # The first key of every JSON object a command writes as its output names the command,
 # so a rerun can tell its own earlier file from a user's (an image cannot say so).
 OUTPUT_KEY = "bertsent"

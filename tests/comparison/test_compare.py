@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import statistics
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+import bertsent.comparison.learning_curve as curve_module
+from bertsent.atomic import written_by
 from bertsent.comparison.compare import compare
 from bertsent.comparison.learning_curve import (
     bert_config_for,
@@ -19,9 +24,12 @@ from bertsent.comparison.learning_curve import (
     with_full_data,
 )
 from bertsent.comparison.recommend import recommend
-from bertsent.data import DatasetSplits
+from bertsent.data import DatasetSplits, Split
 from bertsent.data.splits import held_out_splits
+from bertsent.errors import ConfigError, OutputExistsError, TrainingInterrupted
+from bertsent.models import SentimentClassifier, create
 from bertsent.training.config import TrainingConfig
+from tests.conftest import FixedClassifier, synthetic_reviews
 
 
 def tiny_bert(model_dir: Path) -> TrainingConfig:
@@ -154,18 +162,33 @@ def test_recommendation_follows_the_numbers() -> None:
     assert "a baseline matched or beat BERT" in "\n".join(recommend(comparison, curve))
 
 
-def test_comparison_completes_the_learning_curve() -> None:
+def saved_run(folder: Path, method: str, seed: int, accuracy: float, **data: Any) -> dict[str, Any]:
+    """A compare run whose model folder records how it was trained (encoder "enc" and no
+    generated examples unless ``data`` says otherwise)."""
+    model_dir = folder / f"{method}-seed{seed}"
+    model_dir.mkdir(parents=True)
+    metadata = {
+        "format_version": 1,
+        "method": method,
+        "training_config": {"model": data.pop("encoder", "enc")},
+        "data": {"augmented": None, **data},
+    }
+    (model_dir / "bertsent.json").write_text(json.dumps(metadata))
+    return {"method": method, "seed": seed, "accuracy": accuracy, "train_seconds": 1.0,
+            "model_dir": str(model_dir)}  # fmt: skip
+
+
+def test_comparison_completes_the_learning_curve(tmp_path: Path) -> None:
     curve = {
-        "dataset": "d", "train_size": 500, "test_size": 50,
+        "dataset": "d", "train_size": 500, "test_size": 50, "model": "enc", "augment": "none",
         "methods": {"bert": {"name": "BERT", "sizes": [100], "mean": [0.7], "sd": [0.0],
                              "runs": [{"size": 100, "seed": 42, "accuracy": 0.7}]}},
     }  # fmt: skip
     comparison = {
         "dataset": "d",
         "splits": {"sizes": {"train": 500, "dev": 10, "test": 50}},
-        "runs": [{"method": "bert", "seed": s, "accuracy": a, "train_seconds": 1.0}
-                 for s, a in ((42, 0.8), (43, 0.9))],
-    }  # fmt: skip
+        "runs": [saved_run(tmp_path, "bert", s, a) for s, a in ((42, 0.8), (43, 0.9))],
+    }
     merged = with_full_data(curve, comparison)
     assert merged["methods"]["bert"]["sizes"] == [100, 500]
     assert merged["methods"]["bert"]["mean"] == [0.7, 0.85]
@@ -182,7 +205,11 @@ def test_learning_curve_runs_and_plots(synthetic_splits: DatasetSplits, tmp_path
     entry = result["methods"]["tfidf-lr"]
     assert entry["sizes"] == [20, len(synthetic_splits.train)]
     assert len(entry["runs"]) == 4 and all(0 <= m <= 1 for m in entry["mean"])
-    assert json.loads((tmp_path / "learning-curve.json").read_text()) == result
+    assert json.loads((tmp_path / "learning-curve.json").read_text()) == {
+        "bertsent": "learning-curve",
+        **result,
+    }
+    assert result["model"] == TrainingConfig().model and result["augment"] == "none"
     assert Image.open(tmp_path / "learning-curve.png").size[0] > 500
 
 
@@ -239,3 +266,217 @@ def test_zero_shot_is_one_point_at_no_labels_and_the_advice_names_the_crossing(
     )
     curve["methods"]["zero-shot"]["mean"] = [0.9]
     assert label_advice(curve) == "At every size measured, use Zero-shot."
+
+
+def labelled_splits(train_counts: dict[str, int], per_class: int = 4) -> DatasetSplits:
+    """Splits with ``train_counts`` training reviews of each label (``per_class`` of each
+    in dev and test), each label told by a word of its own: learnable in a second."""
+    texts, _ = synthetic_reviews(sum(train_counts.values()) + 2 * per_class * len(train_counts))
+    words = iter(texts)
+
+    def split(name: str, counts: dict[str, int]) -> Split:
+        labels = [label for label, count in counts.items() for _ in range(count)]
+        return Split(name, [f"{next(words)} {label}word" for label in labels], labels)
+
+    others = dict.fromkeys(train_counts, per_class)
+    return DatasetSplits("d", split("train", train_counts), split("dev", others),
+                         split("test", others))  # fmt: skip
+
+
+def no_training(method: str, **options: Any) -> SentimentClassifier:
+    raise AssertionError(f"{method} was trained: the sizes should have been refused first")
+
+
+def test_a_subset_with_too_few_of_a_class_is_refused_before_any_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bow-svm calibrates on 5 folds: at 20 of these 66 reviews the rare class has only 2;
+    # at 2 reviews the subset had one class only, a scikit-learn traceback mid-curve
+    splits = labelled_splits({"negative": 30, "neutral": 6, "positive": 30})
+    monkeypatch.setattr(curve_module, "create", no_training)
+    with pytest.raises(ConfigError) as error:
+        learning_curve(splits, methods=["tfidf-lr", "bow-svm"], sizes=[20, "all"],
+                       output_dir=tmp_path)  # fmt: skip
+    assert error.value.message == (
+        "--sizes 20: a stratified subset of 20 training examples has 2 of class 'neutral', "
+        "and bow-svm needs at least 5 of each class"
+    )
+    assert error.value.hint is not None and "use sizes of 50 or more" in error.value.hint
+    assert Counter(subsample(splits, 50, seed=42).train.labels)["neutral"] == 5
+    assert Counter(subsample(splits, 49, seed=42).train.labels)["neutral"] == 4
+    with pytest.raises(ConfigError, match="has 0 of class 'neutral', and tfidf-lr needs at"):
+        learning_curve(splits, methods=["tfidf-lr"], sizes=[2, 40], output_dir=tmp_path)
+    scarce = labelled_splits({"negative": 30, "neutral": 3, "positive": 30})
+    with pytest.raises(ConfigError) as error:
+        learning_curve(scarce, methods=["nbsvm"], sizes=["all"], output_dir=tmp_path)
+    assert error.value.hint == "train has only 3 of 'neutral': leave nbsvm out"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sizes_that_leave_a_method_nothing_to_train_on_are_refused(tmp_path: Path) -> None:
+    # --sizes 0 wrote an empty curve, then failed in matplotlib's log scale
+    splits = labelled_splits({"negative": 20, "positive": 20})
+    with pytest.raises(ConfigError) as error:
+        learning_curve(splits, methods=["tfidf-lr", "bow-svm"], sizes=[0], output_dir=tmp_path)
+    assert error.value.message == (
+        "--sizes 0 gives tfidf-lr, bow-svm nothing to train on: a method that needs labels "
+        "has no point at 0"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_run_trains_on_exactly_its_recorded_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 5 classes of 12: rounding each class's share of 16 (3.2) trained on 15
+    splits = labelled_splits(dict.fromkeys(["a", "b", "c", "d", "e"], 12))
+    trained: list[int] = []
+
+    def counted(method: str, **options: Any) -> SentimentClassifier:
+        model = create(method, **options)
+        fit = model.fit
+
+        def fit_and_count(texts: Sequence[str], labels: Sequence[str], **more: Any) -> Any:
+            trained.append(len(texts))
+            return fit(texts, labels, **more)
+
+        model.fit = fit_and_count  # type: ignore[method-assign]
+        return model
+
+    monkeypatch.setattr(curve_module, "create", counted)
+    result = learning_curve(splits, methods=["tfidf-lr"], sizes=[16, 33], seeds=2,
+                            output_dir=tmp_path)  # fmt: skip
+    assert trained == [run["size"] for run in result["methods"]["tfidf-lr"]["runs"]]
+    assert trained == [16, 16, 33, 33]
+    for seed in (42, 43):
+        small, large = (subsample(splits, size, seed).train for size in (16, 33))
+        assert set(small.texts) < set(large.texts)  # one seed's subsets nest
+        assert sorted(Counter(small.labels).values()) == [3, 3, 3, 3, 4]
+
+
+def test_merging_the_full_data_point_makes_the_advice_again(tmp_path: Path) -> None:
+    curve = {
+        "dataset": "d", "train_size": 500, "test_size": 50, "model": "enc",
+        "methods": {
+            "bow-svm": {"name": "BOW", "sizes": [100], "mean": [0.7], "sd": [0.0], "runs": []},
+            "tfidf-lr": {"name": "TF-IDF", "sizes": [100], "mean": [0.6], "sd": [0.0], "runs": []},
+        },
+    }  # fmt: skip
+    curve["advice"] = label_advice(curve)
+    assert curve["advice"] == "At every size measured, use BOW."
+    comparison = {
+        "dataset": "d",
+        "splits": {"sizes": {"train": 500, "dev": 10, "test": 50}},
+        "runs": [
+            saved_run(tmp_path, "bow-svm", 42, 0.75),
+            saved_run(tmp_path, "tfidf-lr", 42, 0.8),
+        ],
+    }
+    merged = with_full_data(curve, comparison)
+    assert merged["methods"]["tfidf-lr"]["sizes"] == [100, 500]
+    assert (
+        merged["advice"]
+        == label_advice(merged)
+        == ("With fewer than 500 labels, use BOW (70.0%); from 500 labels on, TF-IDF (80.0%).")
+    )
+
+
+def test_runs_trained_unlike_the_curve_are_not_merged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # compare's default --augment auto adds generated examples to BERT's training set
+    curve = {
+        "dataset": "d", "train_size": 500, "test_size": 50, "model": "enc", "augment": "none",
+        "methods": {method: {"name": method, "sizes": [100], "mean": [0.7], "sd": [0.0],
+                             "runs": []} for method in ("bert", "setfit", "bow-svm")},
+    }  # fmt: skip
+    generated = {"kinds": ["contrast", "intensity"], "added": 30}
+    runs = [
+        saved_run(tmp_path, "bert", 42, 0.9, augmented=generated),
+        saved_run(tmp_path, "setfit", 42, 0.8, encoder="another-encoder"),
+        saved_run(tmp_path, "bow-svm", 42, 0.75, encoder=None),
+    ]
+    comparison = {"dataset": "d", "splits": {"sizes": {"train": 500, "test": 50}}, "runs": runs}
+    with caplog.at_level(logging.WARNING, logger=curve_module.__name__):
+        merged = with_full_data(curve, comparison)
+    sizes = {method: entry["sizes"] for method, entry in merged["methods"].items()}
+    assert sizes == {"bert": [100], "setfit": [100], "bow-svm": [100, 500]}
+    warnings = "\n".join(record.getMessage() for record in caplog.records)
+    assert "with 30 generated examples (contrast, intensity), the curve on reviews" in warnings
+    assert "starts from another-encoder, the curve from enc" in warnings
+    del curve["model"]  # a curve of an older bertsent: its encoder is unknown
+    runs[0] = saved_run(tmp_path / "plain", "bert", 42, 0.9)
+    assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
+    curve["model"] = "enc"
+    assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100, 500]
+
+
+def test_a_users_json_of_our_name_does_not_make_the_folder_ours(
+    synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    (tmp_path / "learning-curve.json").write_text('{"my": "numbers"}')
+    (tmp_path / "compare.json").write_text('{"my": "table"}')
+    (tmp_path / "compare.md").write_text("# my notes")
+    mine = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    with pytest.raises(OutputExistsError, match=r"learning-curve\.json is an existing file"):
+        learning_curve(synthetic_splits, methods=["tfidf-lr"], sizes=[20], output_dir=tmp_path)
+    with pytest.raises(OutputExistsError, match=r"compare\.json is an existing file"):
+        compare(synthetic_splits, methods=["tfidf-lr"], output_dir=tmp_path)
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == mine
+    learning_curve(synthetic_splits, methods=["tfidf-lr"], sizes=[20], output_dir=tmp_path,
+                   overwrite=True)  # fmt: skip
+    assert written_by(tmp_path / "learning-curve.json", "learning-curve")
+    compare(synthetic_splits, methods=["tfidf-lr"], output_dir=tmp_path)  # now ours
+    assert written_by(tmp_path / "compare.json", "compare")
+    (tmp_path / "learning-curve.json").unlink()
+    learning_curve(synthetic_splits, methods=["tfidf-lr"], sizes=[20], output_dir=tmp_path)
+
+
+class StoppedFineTune(FixedClassifier):
+    method = "bert"
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> Any:
+        raise TrainingInterrupted(
+            "training stopped at step 3; checkpoint saved in /tmp/bertsent-train-x1",
+            hint="run the same command with --resume to continue",
+        )
+
+    def predict_proba(self, texts: Sequence[str]) -> Any:
+        raise AssertionError("an interrupted fine-tune is never scored")
+
+
+def test_an_interrupted_fine_tune_says_that_nothing_was_kept(
+    synthetic_splits: DatasetSplits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the checkpoint is in a temporary folder deleted on the way out: --resume finds nothing
+    def stopping(method: str, **options: Any) -> SentimentClassifier:
+        return StoppedFineTune() if method == "bert" else create(method, **options)
+
+    monkeypatch.setattr(curve_module, "create", stopping)
+    with pytest.raises(TrainingInterrupted) as error:
+        learning_curve(synthetic_splits, methods=["tfidf-lr", "bert"], sizes=[20], seeds=1,
+                       output_dir=tmp_path)  # fmt: skip
+    assert error.value.message == (
+        "learning-curve stopped while training bert on 20 examples (seed 42), after 1 of 2 "
+        "runs; nothing was written, and no checkpoint was kept"
+    )
+    assert "--resume" not in str(error.value) and "checkpoint saved" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_users_learning_curve_json_in_the_folder_is_not_read_as_a_curve(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bertsent.cli import main
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "learning-curve.json").write_text('{"my": "notes"}')
+    args = ["-q", "compare", "--data", str(dataset_dir), "--methods", "tfidf-lr"]
+    assert main([*args, "--output", str(folder)]) == 0  # compared; the curve was not ours
+    assert (folder / "learning-curve.json").read_text() == '{"my": "notes"}'
+    assert (folder / "compare.json").is_file()
+    capsys.readouterr()
+    explicit = ["--learning-curve", str(folder / "learning-curve.json")]
+    assert main([*args, "--output", str(tmp_path / "c"), *explicit]) == 2
+    assert "not a learning curve (no 'methods')" in capsys.readouterr().err

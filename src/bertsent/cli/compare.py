@@ -61,14 +61,34 @@ def default_output(data: str, command: str) -> Path:
     return Path("runs") / f"{command}-{Path(data.replace(':', '-')).stem or 'data'}"
 
 
+def read_curve(path: Path) -> dict[str, Any]:
+    """A ``bertsent learning-curve`` result, checked.
+
+    Raises:
+        DataError: naming the file that is missing or is not such a result.
+    """
+    from bertsent.errors import DataError
+
+    try:
+        curve = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"--learning-curve {path}: cannot read it ({exc})") from None
+    if not isinstance(curve, dict) or not isinstance(curve.get("methods"), dict):
+        raise DataError(
+            f"--learning-curve {path}: not a learning curve (no 'methods')",
+            hint="give the learning-curve.json that `bertsent learning-curve` wrote",
+        )
+    return curve
+
+
 def run(args: argparse.Namespace) -> int:
+    from bertsent.atomic import written_by
     from bertsent.comparison.compare import compare
 
     output = Path(args.output) if args.output else default_output(args.data, "compare")
-    curve_file = (
-        Path(args.learning_curve) if args.learning_curve else output / "learning-curve.json"
-    )
-    curve = json.loads(curve_file.read_text(encoding="utf-8")) if curve_file.is_file() else None
+    curve = read_curve(Path(args.learning_curve)) if args.learning_curve else None
+    if curve is None and written_by(output / "learning-curve.json", "learning-curve"):
+        curve = read_curve(output / "learning-curve.json")  # this folder's own curve
     compare(
         args.data,
         methods=args.methods,

@@ -7,23 +7,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_overwrite_option
+from bertsent.cli.options import add_overwrite_option, at_least_one
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "embed-map",
         help="map the [CLS] vectors of reviews before and after fine-tuning",
-        description="t-SNE and PCA maps of a sample of reviews plus behaviour-suite sarcasm and "
-        "negation cases, coloured by gold label, misclassified reviews marked; prints the "
-        "silhouette and linear-probe accuracy before vs after fine-tuning.",
+        description="t-SNE and PCA maps of a sample of reviews plus, for a positive/negative "
+        "model, behaviour-suite sarcasm and negation cases, coloured by gold label, "
+        "misclassified reviews marked; prints the silhouette and linear-probe accuracy "
+        "before vs after fine-tuning.",
     )
     parser.add_argument("model_dir", help="a BERT model directory written by `bertsent train`")
     parser.add_argument(
         "--data", help="dataset name or folder (default: the one it was trained on)"
     )
     parser.add_argument("--split", default="test", help="split to sample (default: test)")
-    parser.add_argument("--sample", type=int, default=2000, help="reviews (default: 2000)")
+    parser.add_argument(
+        "--sample",
+        type=at_least_one,
+        default=2000,
+        help="reviews; the probe needs 5 or more of each of 2 classes (default: 2000)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling and projection seed")
     parser.add_argument(
         "--output", default="runs/embed-map", help="folder for the map (default: %(default)s)"

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.atomic import check_output_folder, write_text_atomic
+from bertsent.atomic import marked, write_text_atomic
 from bertsent.comparison.learning_curve import (
     CURVE_FILES,
-    OUTPUT_MARKERS,
+    check_shared_folder,
     with_full_data,
     write_learning_curve,
 )
@@ -147,7 +147,7 @@ def compare(
     config = (config or TrainingConfig()).validate()
     output = Path(output_dir)
     written = COMPARE_FILES + (CURVE_FILES if learning_curve is not None else ())
-    check_output_folder(output, written, OUTPUT_MARKERS, "bertsent compare", overwrite=overwrite)
+    check_shared_folder(output, written, "bertsent compare", overwrite=overwrite)
     loaded = (
         load_dataset(data, text_column=text_column, label_column=label_column)
         if isinstance(data, str)
@@ -203,7 +203,7 @@ def compare(
         "paired": _paired_differences(correctness),
     }
     # nothing new appeared meanwhile (the models written since are no marker)
-    check_output_folder(output, written, OUTPUT_MARKERS, "bertsent compare", overwrite=overwrite)
+    check_shared_folder(output, written, "bertsent compare", overwrite=overwrite)
     if learning_curve is not None:
         learning_curve = with_full_data(learning_curve, result)
         write_learning_curve(learning_curve, output)
@@ -264,10 +264,11 @@ def _paired_differences(correctness: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def write_comparison(result: dict[str, Any], output: Path) -> None:
-    """``compare.json``, ``compare.md`` and ``compare.png`` in ``output``, each atomically."""
+    """``compare.json`` (marked, so that a rerun knows the folder is ours), ``compare.md``
+    and ``compare.png`` in ``output``, each atomically."""
     from bertsent.evaluation.plots import plot_comparison
 
-    write_text_atomic(output / "compare.json", json.dumps(result, indent=2))
+    write_text_atomic(output / "compare.json", json.dumps(marked("compare", result), indent=2))
     write_text_atomic(output / "compare.md", comparison_markdown(result))
     plot_comparison(result, output / "compare.png")
 

@@ -1,33 +1,49 @@
 """Accuracy against training-set size, several seeds per size: how much labelled data
 each method needs on the user's own data.
 
-Each point trains on a stratified random subset of train (the seed picks the subset and
-the model's initialisation), selects on dev and is scored on the held-out split. Small
-BERT runs get more epochs so that every run makes at least ``min_updates`` optimiser
-steps, as the few-sample fine-tuning literature advises (Mosbach et al. 2021); each
-run's epochs are recorded.
+Each point trains on a stratified random subset of exactly that many training reviews
+(the seed picks the subset and the model's initialisation), selects on dev and is scored
+on the held-out split. Small BERT runs get more epochs so that every run makes at least
+``min_updates`` optimiser steps, as the few-sample fine-tuning literature advises
+(Mosbach et al. 2021); each run's epochs are recorded.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import logging
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bertsent.atomic import atomic_file, check_output_folder, write_text_atomic
+from bertsent.atomic import (
+    atomic_file,
+    check_files_in_folder,
+    marked,
+    write_text_atomic,
+    written_by,
+)
 from bertsent.data import DatasetSplits, load_dataset
-from bertsent.data.splits import held_out_splits, stratified_split
+from bertsent.data.splits import Split, held_out_splits, stratified_split
+from bertsent.data.tasks import is_multi_label, label_names, split_labels
+from bertsent.errors import ConfigError, ModelError, TrainingInterrupted
 from bertsent.hardware import default_batch_size, device_name
-from bertsent.models import DISPLAY_NAMES, classifier_class, create
+from bertsent.models import (
+    DISPLAY_NAMES,
+    ENCODER_METHODS,
+    classifier_class,
+    create,
+    read_metadata,
+)
 from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -35,8 +51,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_SIZES = (100, 300, 1000, 3000)
 CURVE_FILES = ("learning-curve.json", "learning-curve.png")
 # learning-curve and compare share a folder (compare reads the curve from it); either
-# one's JSON marks it as theirs, whose files they may replace
-OUTPUT_MARKERS = ("compare.json", "learning-curve.json")
+# one's JSON, when it starts {"bertsent": "<command>"}, marks it as theirs, whose files
+# they may replace (a user's file of the same name does not)
+OUTPUT_MARKERS = {"learning-curve.json": "learning-curve", "compare.json": "compare"}
 METHOD_COLOURS = {
     "bow-svm": "#1f77b4",
     "tfidf-lr": "#2ca02c",
@@ -48,13 +65,124 @@ METHOD_COLOURS = {
 }
 
 
+def stratified_picks(labels: Sequence[str]) -> Iterator[str]:
+    """The label of each next row of a growing stratified subset of rows with ``labels``.
+
+    Sainte-Laguë apportionment: the first ``k`` picks are exactly ``k`` rows, each label
+    about its share of them (the share rounded, wherever those roundings add up to
+    ``k``). Each pick only adds to the earlier ones, so a larger subset holds a smaller
+    one (largest remainders, though as close, can take a row from a label when ``k``
+    grows: the Alabama paradox).
+    """
+    counts = Counter(labels)
+    taken = Counter[str]()
+    # (minus the label's priority, the label): ties go to the label sorted first
+    waiting: list[tuple[float, str]] = [(-float(n), label) for label, n in counts.items()]
+    heapq.heapify(waiting)
+    while waiting:
+        _, label = heapq.heappop(waiting)
+        yield label
+        taken[label] += 1
+        if taken[label] < counts[label]:
+            heapq.heappush(waiting, (-counts[label] / (2 * taken[label] + 1), label))
+
+
+def label_quotas(labels: Sequence[str], size: int) -> Counter[str]:
+    """Rows of each label in a stratified subset of ``size`` rows (see :func:`stratified_picks`)."""
+    return Counter(itertools.islice(stratified_picks(labels), size))
+
+
 def subsample(splits: DatasetSplits, size: int, seed: int) -> DatasetSplits:
-    """``splits`` with a stratified random ``size`` examples of train (all when larger)."""
-    if size >= len(splits.train):
+    """``splits`` with exactly ``size`` random examples of train (all when larger),
+    stratified by label; for one seed, a smaller size's examples are among a larger one's."""
+    train = splits.train
+    if size >= len(train):
         return splits
-    fraction = size / len(splits.train)
-    kept, _ = stratified_split(splits.train, (fraction, 1 - fraction), ("train", "rest"), seed)
-    return replace(splits, train=kept)
+    rng = np.random.default_rng(seed)
+    rows_by_label: dict[str, list[int]] = {}
+    for index, label in enumerate(train.labels):
+        rows_by_label.setdefault(label, []).append(index)
+    quotas = label_quotas(train.labels, size)
+    kept: list[int] = []
+    for label in sorted(rows_by_label):  # each label's shuffle depends on the seed alone
+        rows = np.array(rows_by_label[label])
+        rng.shuffle(rows)
+        kept += rows[: quotas[label]].tolist()
+    order = np.array(kept)
+    rng.shuffle(order)
+    return replace(splits, train=train.subset(order.tolist(), name="train"))
+
+
+def required_per_class(method: str, multi_label: bool) -> int:
+    """Training examples of each class ``method`` needs: one (a class never trained on
+    cannot be predicted or scored), more where the method says so (e.g. 5 to calibrate
+    an SVM on 5 folds; that check is for one label per review)."""
+    needed: int = getattr(classifier_class(method), "min_per_class", 1)
+    return 1 if multi_label else max(1, needed)
+
+
+def class_counts(quotas: Counter[str], multi_label: bool) -> Counter[str]:
+    """Examples of each class in a subset with ``quotas`` rows per label cell (a
+    ``joy;surprise`` row counts for both)."""
+    counts = Counter[str]()
+    for cell, rows in quotas.items():
+        for name in split_labels(cell) if multi_label else [cell]:
+            counts[name] += rows
+    return counts
+
+
+def smallest_size(labels: Sequence[str], needed: int, multi_label: bool) -> int | None:
+    """The fewest rows whose stratified subset has ``needed`` examples of every class
+    (None: not even all of them)."""
+    counts = Counter[str]()
+    short = set(label_names(labels))
+    for size, cell in enumerate(stratified_picks(labels), start=1):
+        for name in split_labels(cell) if multi_label else [cell]:
+            counts[name] += 1
+            if counts[name] >= needed:
+                short.discard(name)
+        if not short:
+            return size
+    return None
+
+
+def check_subset_sizes(train: Split, plan: dict[str, list[int]]) -> None:
+    """Refuse, before anything trains, a size whose subset is too small for a method.
+
+    How many examples of each class a subset holds depends on its size alone (the seed
+    only picks which), so one check per size covers every seed.
+
+    Raises:
+        ConfigError: naming the size, the method, the class and its count, and the
+            smallest size that gives every class enough.
+    """
+    multi_label = is_multi_label(train.labels)
+    classes = label_names(train.labels)
+    for method, sizes in plan.items():
+        if not classifier_class(method).needs_labels:  # trains on none (zero-shot)
+            continue
+        needed = required_per_class(method, multi_label)
+        for size in sizes:
+            counts = class_counts(label_quotas(train.labels, size), multi_label)
+            label = min(classes, key=lambda name: counts[name])
+            if counts[label] >= needed:
+                continue
+            smallest = smallest_size(train.labels, needed, multi_label)
+            if smallest is not None:
+                hint = (
+                    f"use sizes of {smallest} or more (the smallest whose subset has {needed} "
+                    f"of every class), or leave {method} out"
+                )
+            else:
+                everything = class_counts(Counter(train.labels), multi_label)
+                scarce = min(classes, key=lambda name: everything[name])
+                hint = f"train has only {everything[scarce]} of '{scarce}': leave {method} out"
+            raise ConfigError(
+                f"--sizes {size}: a stratified subset of {size} training examples has "
+                f"{counts[label]} of class '{label}', and {method} needs at least {needed} "
+                "of each class",
+                hint=hint,
+            )
 
 
 def bert_config_for(config: TrainingConfig, size: int, min_updates: int) -> TrainingConfig:
@@ -92,11 +220,17 @@ def learning_curve(
             folder is not a learning-curve or compare output (otherwise refused).
 
     Returns:
-        ``{"dataset", "test_size", "methods": {method: {"name", "sizes", "mean", "sd",
-        "runs"}}}``, also written to ``learning-curve.json`` with ``learning-curve.png``.
+        ``{"dataset", "test_size", "model", "augment", "methods": {method: {"name",
+        "sizes", "mean", "sd", "runs"}}, "advice"}``, also written to
+        ``learning-curve.json`` with ``learning-curve.png``. ``model`` is the encoder the
+        encoder methods start from; ``augment`` is always ``"none"``: the points train on
+        real reviews alone.
 
     Raises:
         OutputExistsError: a file to write is in a folder of the user's, before training.
+        ConfigError: a method has no size to train at, or a size's subset has too few
+            examples of a class for a method, before training.
+        TrainingInterrupted: a BERT run was stopped; nothing is written.
     """
     config = (config or TrainingConfig()).validate()
     check_curve_folder(Path(output_dir), overwrite=overwrite)
@@ -114,36 +248,61 @@ def learning_curve(
     resolved = sorted(
         {len(splits.train) if s == "all" else min(int(s), len(splits.train)) for s in sizes}
     )
+    # a method without labels has one point, at 0 (and holds at every size); the others
+    # need labelled reviews of every class
+    plan = {
+        method: [s for s in resolved if s > 0] if classifier_class(method).needs_labels else [0]
+        for method in methods
+    }
+    idle = [method for method, method_sizes in plan.items() if not method_sizes]
+    if idle:
+        raise ConfigError(
+            f"--sizes {','.join(map(str, sizes))} gives {', '.join(idle)} nothing to train "
+            "on: a method that needs labels has no point at 0",
+            hint="add a size of 2 or more (e.g. --sizes 0,100,1000), or leave "
+            f"{', '.join(idle)} out",
+        )
+    check_subset_sizes(splits.train, plan)
     result: dict[str, Any] = {
         "dataset": splits.name,
         "train_size": len(splits.train),
         "dev_size": len(splits.dev),
         "test_size": len(test),
         "min_updates": min_updates,
+        "model": config.model,  # what compare's encoder runs must start from to be merged
+        "augment": "none",
         "methods": {},
     }
-    for method in methods:
+    # the subset depends on the seed; a method that learns nothing from it runs once
+    seeds_at = {size: range(config.seed, config.seed + (seeds if size else 1)) for size in resolved}
+    planned = sum(len(seeds_at[size]) for method_sizes in plan.values() for size in method_sizes)
+    finished = 0
+    for method, method_sizes in plan.items():
         runs = []
-        needs_labels = classifier_class(method).needs_labels
-        # a method without labels has one point, at 0 (and holds at every size); the
-        # others need at least one labelled review per class
-        method_sizes = [s for s in resolved if s > 0] if needs_labels else [0]
         for size in method_sizes:
-            # the subset depends on the seed; a method that learns nothing from it runs once
-            run_seeds = range(config.seed, config.seed + (seeds if size else 1))
-            for seed in run_seeds:
+            for seed in seeds_at[size]:
                 subset = subsample(splits, size, seed)
                 recipe = replace(config, seed=seed)
                 if method == "bert":
                     recipe = bert_config_for(recipe, size, min_updates)
                 model = create(method, seed=seed, config=recipe)
                 started = time.perf_counter()
-                model.fit(
-                    subset.train.texts,
-                    subset.train.labels,
-                    eval_texts=subset.dev.texts,
-                    eval_labels=subset.dev.labels,
-                )
+                try:
+                    model.fit(
+                        subset.train.texts,
+                        subset.train.labels,
+                        eval_texts=subset.dev.texts,
+                        eval_labels=subset.dev.labels,
+                    )
+                except TrainingInterrupted:
+                    # the run's checkpoint was in a temporary folder, now deleted
+                    raise TrainingInterrupted(
+                        f"learning-curve stopped while training {method} on {size} examples "
+                        f"(seed {seed}), after {finished} of {planned} runs; nothing was "
+                        "written, and no checkpoint was kept",
+                        hint="run the command again to start over; fewer --sizes or --seeds "
+                        "make it shorter",
+                    ) from None
                 seconds = time.perf_counter() - started
                 probabilities = model.predict_proba(test.texts)
                 accuracy = float(model.task_.correct(probabilities, test.labels).mean())
@@ -152,11 +311,12 @@ def learning_curve(
                 if method == "bert":
                     run["epochs"] = recipe.epochs
                 runs.append(run)
+                finished += 1
                 logger.info("%s, %d examples, seed %d: accuracy %.4f", method, size, seed, accuracy)
         by_size = {s: [r["accuracy"] for r in runs if r["size"] == s] for s in method_sizes}
         result["methods"][method] = {
             "name": DISPLAY_NAMES.get(method, method),
-            "needs_labels": needs_labels,
+            "needs_labels": classifier_class(method).needs_labels,
             "sizes": method_sizes,
             "mean": [round(statistics.fmean(v), 4) for v in by_size.values()],
             "sd": [round(statistics.stdev(v), 4) if len(v) > 1 else 0.0 for v in by_size.values()],
@@ -215,7 +375,9 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
     """The curve extended by the comparison's full-train runs (same data, same test split).
 
     ``compare`` trains every method on all of train anyway; those runs are the curve's
-    last point, so nobody has to train BERT on the full set twice.
+    last point, so nobody has to train BERT on the full set twice. A method's runs are
+    added only when they trained as the curve's points do (see :func:`trained_otherwise`);
+    the advice is then made again, from every point.
     """
     sizes = comparison["splits"]["sizes"]
     same = curve["dataset"] == comparison["dataset"] and curve["test_size"] == sizes["test"]
@@ -227,6 +389,11 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
         runs = [run for run in comparison["runs"] if run["method"] == method]
         if not runs or curve["train_size"] in entry["sizes"] or not entry.get("needs_labels", True):
             continue
+        reason = trained_otherwise(method, runs, curve)
+        if reason is not None:
+            logger.warning("%s: the comparison's runs are not added to the learning curve: %s",
+                           method, reason)  # fmt: skip
+            continue
         accuracies = [run["accuracy"] for run in runs]
         entry["sizes"].append(curve["train_size"])
         entry["mean"].append(round(statistics.fmean(accuracies), 4))
@@ -236,18 +403,66 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
              "train_seconds": run["train_seconds"], "from": "compare"}
             for run in runs
         ]  # fmt: skip
+    merged["advice"] = label_advice(merged)
     return merged
+
+
+def trained_otherwise(method: str, runs: list[dict[str, Any]], curve: dict[str, Any]) -> str | None:
+    """Why ``compare``'s ``runs`` of ``method`` are not points of ``curve`` (None: they are).
+
+    The curve trains on real reviews alone and its encoder methods from its ``model``;
+    compare (``--augment auto``) may add generated examples, or start from another
+    encoder. Each run's model folder records both.
+    """
+    for run in runs:
+        folder = run.get("model_dir")
+        if folder is None:
+            return "the comparison does not name its model folders"
+        try:
+            metadata = read_metadata(folder)
+        except ModelError as error:
+            return f"what its model was trained on is unknown ({error.message})"
+        added = (metadata.get("data") or {}).get("augmented")
+        if added:
+            return (
+                f"{folder} was trained with {added['added']} generated examples "
+                f"({', '.join(added['kinds'])}), the curve on reviews alone (compare with "
+                "--augment none to add them)"
+            )
+        if method in ENCODER_METHODS:
+            encoder = (metadata.get("training_config") or {}).get("model")
+            if curve.get("model") is None:
+                return "the curve does not record its encoder (made by an older bertsent)"
+            if encoder != curve["model"]:
+                return f"{folder} starts from {encoder}, the curve from {curve['model']}"
+    return None
+
+
+def is_curve_folder(folder: Path) -> bool:
+    """Whether ``folder`` is an output of learning-curve or compare: one of their JSONs
+    there starts ``{"bertsent": "<command>"`` (a user's file of that name does not)."""
+    return any(written_by(Path(folder) / name, command) for name, command in OUTPUT_MARKERS.items())
+
+
+def check_shared_folder(folder: Path, files: Sequence[str], what: str, *, overwrite: bool) -> None:
+    """Refuse to replace ``files`` in ``folder`` unless it is ours (or ``overwrite``).
+
+    Raises:
+        OutputExistsError: ``folder`` is a file, or naming the first file in the way.
+    """
+    ours = overwrite or is_curve_folder(folder)
+    check_files_in_folder(folder, files, what, replaceable=ours)
 
 
 def check_curve_folder(output: Path, *, overwrite: bool) -> None:
     """Refuse to replace ``learning-curve.*`` files the user keeps in ``output``."""
-    check_output_folder(
-        output, CURVE_FILES, OUTPUT_MARKERS, "bertsent learning-curve", overwrite=overwrite
-    )
+    check_shared_folder(output, CURVE_FILES, "bertsent learning-curve", overwrite=overwrite)
 
 
 def write_learning_curve(result: dict[str, Any], output: Path) -> None:
-    write_text_atomic(output / "learning-curve.json", json.dumps(result, indent=2))
+    """The JSON first, marked: once it is there a rerun knows the figure is ours too."""
+    content = json.dumps(marked("learning-curve", result), indent=2)
+    write_text_atomic(output / "learning-curve.json", content)
     plot_learning_curve(result, output / "learning-curve.png")
 
 

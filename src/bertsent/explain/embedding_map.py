@@ -2,13 +2,15 @@
 
 The fine-tuned model's head reads the final [CLS] vector; the same vector from the
 pre-trained encoder shows where training started. Both are projected to 2-D (t-SNE and
-PCA) from one sample of reviews plus behaviour-suite sarcasm and negation cases, and
-measured in their full dimension: cosine silhouette of the gold classes and the 5-fold
-accuracy of a linear probe.
+PCA) from one sample of reviews plus, for a model the behaviour suite applies to (one
+positive and one negative side, one label per review), its sarcasm and negation cases,
+and measured in their full dimension: cosine silhouette of the gold classes and the
+5-fold accuracy of a linear probe.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +22,14 @@ from bertsent.atomic import check_files_in_folder, written_by
 from bertsent.data.splits import Split
 from bertsent.encoders.engine import TorchEngine
 from bertsent.encoders.pretrained import load_encoder
-from bertsent.errors import DataError
-from bertsent.evaluation.behaviour import generate_suite, polarity_columns
+from bertsent.errors import ConfigError, DataError
+from bertsent.evaluation.behaviour import generate_suite, polarity_columns, suite_applies
 from bertsent.explain.tokens import require_transformer
 from bertsent.models.base import SentimentClassifier
 
 MARKED_CATEGORIES = ("sarcasm", "negation")
 STAGES = ("before", "after")
+PROBE_FOLDS = 5  # the linear probe's cross-validation
 # what `bertsent embed-map` writes into its folder, by kind; the JSON marks it as ours
 MAP_FILES = {
     "figure": "embedding_map.png",
@@ -133,11 +136,31 @@ def separation(vectors: np.ndarray, labels: Sequence[str], seed: int) -> dict[st
         LogisticRegression(max_iter=2000), {"C": np.logspace(-3, 1, 5).tolist()}, cv=3
     )
     probe = make_pipeline(StandardScaler(), regularised)
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    folds = StratifiedKFold(n_splits=PROBE_FOLDS, shuffle=True, random_state=seed)
     return {
         "silhouette": float(silhouette_score(vectors, labels, metric="cosine")),
         "probe_accuracy": float(cross_val_score(probe, vectors, labels, cv=folds).mean()),
     }
+
+
+def check_probe_sample(gold: Sequence[str], split: Split) -> None:
+    """Refuse, before minutes of embedding, a sample the linear probe cannot score: its
+    folds need two classes with a review in each fold (rarer classes only get a warning).
+
+    Raises:
+        DataError: naming the sample's class counts and the split's size.
+    """
+    counts = Counter(gold)
+    if sum(count >= PROBE_FOLDS for count in counts.values()) >= 2:
+        return
+    found = ", ".join(f"{count} '{label}'" for label, count in counts.most_common())
+    raise DataError(
+        f"the sample of {len(gold)} reviews of the {split.name} split has {found or 'none'}; "
+        f"the linear probe's {PROBE_FOLDS} folds need {PROBE_FOLDS} or more reviews in each "
+        "of 2 classes",
+        hint=f"raise --sample (the {split.name} split has {len(split.texts)} reviews), or map "
+        "a larger --split",
+    )
 
 
 def project(vectors: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -162,8 +185,16 @@ def embedding_map(
     behaviour_per_test: int = 15,
     seed: int = 0,
 ) -> EmbeddingMap:
-    """Embed ``sample`` reviews of ``split`` (and suite cases) before and after fine-tuning."""
+    """Embed ``sample`` reviews of ``split`` (and the suite's cases, where the suite
+    applies to the model) before and after fine-tuning.
+
+    Raises:
+        ConfigError: ``sample`` is below 1.
+        DataError: the split or the sample is too small to measure the separation.
+    """
     model = require_transformer(classifier)
+    if sample < 1:
+        raise ConfigError(f"--sample {sample}: must be at least 1", hint="give a count of reviews")
     if len(set(split.labels)) < 2 or len(split.texts) < 10:
         raise DataError(
             f"the {split.name} split has {len(split.texts)} reviews in "
@@ -173,11 +204,17 @@ def embedding_map(
     rows = np.sort(rng.permutation(len(split.texts))[:sample])
     texts = [split.texts[i] for i in rows]
     gold = [split.labels[i] for i in rows]
+    check_probe_sample(gold, split)
     kinds = ["review"] * len(texts)
-    for text, expected, category in behaviour_cases(classifier.labels_, behaviour_per_test, seed):
-        texts.append(text)
-        gold.append(expected)
-        kinds.append(category)
+    # sarcasm and negation cases expect a positive or negative label, one per review:
+    # emotions, other label sets and aspect pairs are mapped from their reviews alone
+    if suite_applies(classifier):
+        for text, expected, category in behaviour_cases(
+            classifier.labels_, behaviour_per_test, seed
+        ):
+            texts.append(text)
+            gold.append(expected)
+            kinds.append(category)
     reviews = np.array(kinds) == "review"
     config = classifier.config  # type: ignore[attr-defined]
     encoders = {"before": load_encoder(config.model).eval(), "after": model.base_model}

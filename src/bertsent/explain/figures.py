@@ -171,9 +171,10 @@ def plot_embedding_map(result: EmbeddingMap, path: Path, *, overwrite: bool = Tr
             axis.set_xticks([])
             axis.set_yticks([])
     axes[0, 1].legend(loc="best", fontsize=8, markerscale=1.5)
+    cases = int((kinds != "review").sum())
     figure.suptitle(
-        f"[CLS] vectors of {int((kinds == 'review').sum())} {result.split} reviews and "
-        f"{int((kinds != 'review').sum())} behaviour-suite cases",
+        f"[CLS] vectors of {int((kinds == 'review').sum())} {result.split} reviews"
+        + (f" and {cases} behaviour-suite cases" if cases else ""),
         fontsize=12,
     )
     figure.tight_layout()
