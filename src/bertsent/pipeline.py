@@ -189,6 +189,8 @@ def train(
     metadata = {
         "data": {
             "spec": spec,
+            # where a local spec pointed, so that a later default finds it from anywhere
+            "path": str(Path(spec).resolve()) if spec and Path(spec).exists() else None,
             "text_column": text_column,
             "label_column": label_column,
             **splits.summary(),

@@ -171,3 +171,19 @@ def test_models_saved_without_hashes_still_evaluate_with_a_note(
     assert report["n"] == 40 and report["train_overlap"]["checked"] is False
     assert main(["-q", "evaluate", str(old)]) == 0
     assert "train overlap: not checked" in capsys.readouterr().out
+
+
+def test_the_default_data_of_a_model_is_found_from_another_folder(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(dataset_dir.parent)
+    model = tmp_path / "model"
+    assert main(["-q", "train", "--method", "tfidf-lr", "--data", dataset_dir.name,
+                 "--output", str(model)]) == 0  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / dataset_dir.name).mkdir(parents=True)  # the same name, another folder
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["evaluate", str(model)]) == 0  # the data it was trained on
+    assert "accuracy" in capsys.readouterr().out

@@ -20,7 +20,7 @@ def add_parser(commands: Any) -> None:
         help="score a saved model on a labelled file or a dataset split",
         description="A --data FILE is scored whole; a named dataset, a folder and (without "
         "--data) the model's training data are scored on their test split. Texts the model "
-        "was trained on are counted: more than 1%% is warned about, more than 10%% refused.",
+        "was trained on are counted: more than 1% is warned about, more than 10% refused.",
     )
     parser.add_argument("model_dir", help="a directory written by `bertsent train`")
     add_data_options(parser, default=None)

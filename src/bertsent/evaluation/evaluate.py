@@ -145,7 +145,9 @@ def data_split(
         # models trained on in-memory splits (e.g. by compare) record no spec; the
         # built-in dataset's name is one
         builtin = DEFAULT_DATASET if trained_on == DEFAULT_DATASET else None
-        spec = metadata.get("data", {}).get("spec") or builtin
+        record = metadata.get("data", {})
+        path = record.get("path")  # a local spec as first resolved: not the current folder's
+        spec = path if path and Path(path).exists() else record.get("spec") or builtin
         if spec is None:
             raise DataError("this model does not record its training data", hint="pass --data")
         data = spec
