@@ -23,6 +23,7 @@ from bertsent.data.tasks import (
 from bertsent.errors import ConfigError
 from bertsent.evaluation.behaviour import BehaviourTest, Case, run_suite
 from bertsent.models import load
+from bertsent.models.base import prediction_rows
 from bertsent.pipeline import train
 from tests.conftest import FixedClassifier
 
@@ -88,6 +89,9 @@ def test_intensity_is_the_expected_place_on_the_scale() -> None:
     rows = np.stack([mass(very_positive=1.0), mass(positive=0.5, very_positive=0.5),
                      mass(positive=1.0), mass(neutral=1.0), mass(very_negative=1.0)])  # fmt: skip
     assert task.intensity(rows).tolist() == [1.0, 0.75, 0.5, 0.0, -1.0]
+    # an abstention (an LLM that named no label) has no place, not neutral's 0
+    abstained = prediction_rows(task.labels, task, np.zeros((1, 5)))[0]
+    assert abstained["label"] == "abstained" and abstained["intensity"] is None
 
 
 def test_a_fine_grained_model_saves_its_task_and_scores_intensity(tmp_path: Path) -> None:

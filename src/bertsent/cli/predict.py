@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
             f"{item['score']:.4f}",
             *(f"{item['scores'][label]:.4f}" for label in columns),
             *[", ".join(f"{c['label']} {c['score']:.4f}" for c in chosen)] * listed,
-            *(f"{item[name]:+.4f}" for name in extra),
+            *("-" if item[name] is None else f"{item[name]:+.4f}" for name in extra),
         )
     Console().print(table)
     return 0

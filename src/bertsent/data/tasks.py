@@ -117,8 +117,10 @@ class FineGrainedTask(Task):
         )
 
     def intensity(self, probabilities: np.ndarray) -> np.ndarray:
-        """(n,) expected scale positions of (n, classes) probabilities, in [-1, 1]."""
-        return np.asarray(probabilities, dtype=np.float64) @ self.positions
+        """(n,) expected scale positions of (n, classes) probabilities, in [-1, 1]; NaN
+        for an abstention (a row of zeros has no position, and 0 would read as neutral)."""
+        rows = np.asarray(probabilities, dtype=np.float64)
+        return np.where(rows.sum(axis=1) > 0, rows @ self.positions, np.nan)
 
     def outputs(self, probabilities: np.ndarray) -> dict[str, np.ndarray]:
         return {"intensity": self.intensity(probabilities)}

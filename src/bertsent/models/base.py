@@ -310,7 +310,10 @@ def prediction_rows(
         label = decided[i]
         # the most probable chosen (0 for an abstention)
         score = max(scores.get(name, 0.0) for name in task.names(label))
-        extra = {name: number(values[i]) for name, values in outputs.items()}
+        extra = {  # NaN (an abstention's intensity) is null in JSON
+            name: None if np.isnan(values[i]) else number(values[i])
+            for name, values in outputs.items()
+        }
         results.append({"label": label, "score": score, "scores": scores, **extra})
     return results
 
