@@ -233,3 +233,14 @@ def test_cli_reports_abstentions_prints_them_and_can_turn_the_cache_off(
     with pytest.raises(SystemExit):  # an argparse error
         main(["compare", "--data", str(dataset_dir), "--methods", "llm,bow-svm"])
     assert "bertsent train --method llm" in capsys.readouterr().err
+
+
+def test_a_saved_model_asks_the_server_named_by_the_environment(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = LlmClassifier(endpoint="http://127.0.0.1:9/v1", llm_model="lexicon", cache=None)
+    folder = saved.fit(TEXTS, LABELS).save(tmp_path / "old-server")
+    with pytest.raises(ModelError, match="BERTSENT_LLM_ENDPOINT"):  # the hint says how
+        load(folder).predict(TEXTS[:1])
+    monkeypatch.setenv("BERTSENT_LLM_ENDPOINT", endpoint)
+    assert load(folder).predict(TEXTS) == LABELS

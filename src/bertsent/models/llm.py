@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import random
 import re
@@ -35,8 +36,11 @@ from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import SentimentClassifier, require_fitted
 from bertsent.progress import progress_bar
 
+logger = logging.getLogger(__name__)
+
 SETTINGS_FILE = "llm.json"
 API_KEY_VARIABLE = "BERTSENT_LLM_API_KEY"
+ENDPOINT_VARIABLE = "BERTSENT_LLM_ENDPOINT"  # a saved model's server, moved
 DEFAULT_CACHE = Path("~/.cache/bertsent/llm.sqlite")
 DEFAULT_PROMPT = (
     "Classify the sentiment of the movie review below. Answer with exactly one word, "
@@ -265,6 +269,12 @@ class LlmClassifier(SentimentClassifier):
         except (OSError, ValueError) as exc:
             raise ModelError(f"{path / SETTINGS_FILE} is missing or damaged ({exc})") from None
         classifier = cls(**metadata["params"])
+        moved = os.environ.get(ENDPOINT_VARIABLE, "").strip()
+        if moved and moved != classifier.endpoint:
+            logger.info("asking %s (from $%s), not the saved %s", moved, ENDPOINT_VARIABLE,
+                        classifier.endpoint)  # fmt: skip
+            classifier.set_params(endpoint=moved)
+            classifier.check_settings()
         try:
             classifier.labels_ = [str(label) for label in settings["labels"]]
             classifier.examples_ = [(str(text), str(label)) for text, label in settings["examples"]]
@@ -297,8 +307,8 @@ class ChatClient:
         body = json.dumps({"model": model, "messages": messages, **REQUEST_SETTINGS}).encode()
         problem = ""
         hint = (
-            "check the endpoint (`bertsent train --endpoint`, saved with the model) and "
-            "that the server is running"
+            "check that the server is running at the endpoint (`bertsent train --endpoint`, "
+            f"saved with the model; ${ENDPOINT_VARIABLE} points a saved model elsewhere)"
         )
         for attempt in range(self.attempts):
             request = urllib.request.Request(self.url, body, self.headers, method="POST")
