@@ -9,32 +9,72 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bertsent.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+UNUSABLE_HINT = (
+    "it only saves time: delete it, or give another file (--llm-cache, --teacher-cache), "
+    "or '' for no cache"
+)
+
 
 class KeyValueCache:
     """Text values in one table of a SQLite file, keyed by hashes of their inputs.
 
     ``path`` None (or empty) turns the cache off: nothing is found, nothing is kept.
-    Safe to share between threads; the file may be used by several processes.
+    Safe to share between threads; the file may be used by several processes. A file
+    that cannot be written (read-only) is still read: the run goes on without keeping
+    its new results, with a warning.
+
+    Raises:
+        ConfigError: ``path`` cannot be opened or read as such a cache (naming it).
     """
 
     def __init__(self, path: str | Path | None, table: str) -> None:
         self.connection: sqlite3.Connection | None = None
         self.table = table
         self.lock = threading.Lock()
-        if not path:
+        self.writable = True
+        self.file = Path(path).expanduser() if path else None
+        if self.file is None:
             return
-        file = Path(path).expanduser()
-        file.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(str(file), check_same_thread=False, timeout=30)
-        self.connection.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(str(self.file), check_same_thread=False, timeout=30)
+            self.connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc) or self.connection is None:
+                raise self._unusable(exc) from None
+            self._stop_writing(exc)  # a table there already is read as it is
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unusable(exc) from None
+        try:
+            self.connection.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: BaseException) -> ConfigError:
+        self.close()
+        return ConfigError(
+            f"the cache {self.file} cannot be used ({type(exc).__name__}: {exc})",
+            hint=UNUSABLE_HINT,
         )
+
+    def _stop_writing(self, exc: BaseException) -> None:
+        if self.writable:
+            logger.warning("cannot write to the cache %s (%s): new results are not kept",
+                           self.file, exc)  # fmt: skip
+        self.writable = False
 
     @staticmethod
     def key(inputs: dict[str, Any]) -> str:
@@ -45,11 +85,14 @@ class KeyValueCache:
     def get(self, key: str) -> str | None:
         if self.connection is None:
             return None
-        with self.lock:
-            # SELECT *: files written before the value column was named "value" still read
-            row = self.connection.execute(
-                f"SELECT * FROM {self.table} WHERE key = ?", (key,)
-            ).fetchone()
+        try:
+            with self.lock:
+                # SELECT *: files written before the value column was named "value" still read
+                row = self.connection.execute(
+                    f"SELECT * FROM {self.table} WHERE key = ?", (key,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
         return None if row is None else str(row[1])
 
     def put(self, key: str, value: str) -> None:
@@ -57,12 +100,15 @@ class KeyValueCache:
 
     def put_many(self, items: Iterable[tuple[str, str]]) -> None:
         """Keep all ``(key, value)`` pairs in one transaction."""
-        if self.connection is None:
+        if self.connection is None or not self.writable:
             return
-        with self.lock, self.connection:
-            self.connection.executemany(
-                f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", list(items)
-            )
+        try:
+            with self.lock, self.connection:
+                self.connection.executemany(
+                    f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", list(items)
+                )
+        except sqlite3.OperationalError as exc:  # read-only, disk full: the run goes on
+            self._stop_writing(exc)
 
     def close(self) -> None:
         if self.connection is not None:

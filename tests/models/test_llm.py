@@ -126,18 +126,20 @@ def test_cli_trains_and_evaluates_against_the_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("BERTSENT_LLM_API_KEY", "secret-from-the-environment")
+    monkeypatch.chdir(tmp_path)
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("Labels: one of: {labels}.\nReview: {text}\nAnswer:")
     output = tmp_path / "model"
     code = main(["-q", "train", "--data", str(dataset_dir), "--method", "llm",
                  "--endpoint", endpoint, "--llm-model", "lexicon", "--prompt", str(prompt),
-                 "--llm-cache", str(tmp_path / "c.sqlite"), "--output", str(output)])  # fmt: skip
+                 "--llm-cache", "c.sqlite", "--output", str(output)])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     accuracy = float(re.search(r"dev accuracy ([\d.]+)", printed).group(1))  # type: ignore[union-attr]
     assert accuracy >= 0.9  # most synthetic reviews' sentiment words are in the lexicon
     saved = json.loads((output / "bertsent.json").read_text())
     assert saved["params"]["prompt"].startswith("Labels:")
+    assert saved["params"]["cache"] == str(tmp_path.resolve() / "c.sqlite")  # not cwd-relative
     assert "secret" not in (output / "bertsent.json").read_text()
     assert main(["train", "--data", str(dataset_dir), "--method", "llm",
                  "--output", str(tmp_path / "no")]) != 0  # fmt: skip

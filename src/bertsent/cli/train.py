@@ -91,8 +91,10 @@ def llm_params(args: argparse.Namespace) -> dict[str, Any]:
         "examples_per_label": args.examples_per_label,
         "concurrency": args.concurrency,
     }
-    if args.llm_cache is not None:
-        params["cache"] = args.llm_cache or None
+    if args.llm_cache is not None:  # saved with the model: a later run finds it anywhere
+        params["cache"] = (
+            str(Path(args.llm_cache).expanduser().resolve()) if args.llm_cache else None
+        )
     if args.prompt:
         try:
             params["prompt"] = Path(args.prompt).read_text(encoding="utf-8")
