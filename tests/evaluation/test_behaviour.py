@@ -127,6 +127,25 @@ def test_runner_exposes_a_keyword_counter() -> None:
     )
 
 
+class AbstainsOnNegation(KeywordCounter):
+    """An LLM that names no label for any review with "not" in it (a row of zeros)."""
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        rows = super().predict_proba(texts)
+        rows[[" not " in f" {text.lower()} " for text in texts]] = 0.0
+        return rows
+
+
+def test_an_abstention_fails_every_test_it_is_in() -> None:
+    result = run_suite(AbstainsOnNegation())
+    tests = {t["name"]: t for t in result["tests"]}
+    # a row of zeros used to read as the negative side: these all passed
+    assert tests["negated positive adjective"]["failure_rate"] == 1.0
+    failure = tests["negated positive adjective"]["examples"][0]
+    assert failure["predicted"] == "abstained" and failure["p_positive"] == 0.0
+    assert tests["positive adjective"]["failure_rate"] == 0  # answered cases as before
+
+
 def test_polarity_columns_for_common_label_sets() -> None:
     assert polarity_columns(["fresh", "rotten"]) == ([0], [1])
     five = ["negative", "neutral", "positive", "very negative", "very positive"]

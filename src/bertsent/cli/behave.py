@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_overwrite_option
+from bertsent.cli.options import add_overwrite_option, at_least_one, at_least_zero
 
 
 def add_parser(commands: Any) -> None:
@@ -20,11 +20,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("model_dir", help="a directory written by `bertsent train`")
     parser.add_argument("--json", dest="json_path", help="write the full results here")
     parser.add_argument(
-        "--per-test", type=int, default=40, help="cases generated per test (default: 40)"
+        "--per-test", type=at_least_one, default=40, help="cases generated per test (default: 40)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated cases")
     parser.add_argument(
-        "--examples", type=int, default=2, help="failing examples shown per test (default: 2)"
+        "--examples",
+        type=at_least_zero,
+        default=2,
+        help="failing examples shown per test (default: 2)",
     )
     add_overwrite_option(parser, "an existing --json file")
     parser.set_defaults(handler=run)

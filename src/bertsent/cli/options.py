@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bertsent.data import DEFAULT_DATASET
@@ -66,15 +66,24 @@ def add_augment_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def at_least_one(value: str) -> int:
-    """An argparse type for counts such as ``--seeds``: a whole number >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+def whole_number(least: int) -> Callable[[str], int]:
+    """An argparse type for counts: a whole number >= ``least`` (``--seeds``: 1,
+    ``--examples``: 0), refused by argparse with the value otherwise."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if number < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {number}")
+        return number
+
+    return parse
+
+
+at_least_one = whole_number(1)
+at_least_zero = whole_number(0)
 
 
 def parse_methods(value: str) -> list[str]:

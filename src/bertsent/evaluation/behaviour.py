@@ -398,6 +398,13 @@ def run_suite(
     unique = list(dict.fromkeys(everything))
     probabilities = model.predict_proba(unique)
     odds = dict(zip(unique, (float(v) for v in _log_odds(probabilities, *sides)), strict=True))
+    # an LLM's abstention (a row of zeros) is on no side: wrong in every test, never a side
+    answered = probabilities.sum(axis=1) > 0
+    side = {
+        text: _side(odds[text]) if known else "abstained"
+        for text, known in zip(unique, answered, strict=True)
+    }
+    p_positive = dict(zip(unique, probabilities[:, sides[0]].sum(axis=1).tolist(), strict=True))
     # how strongly positive a text is: a fine-grained model's intensity (the expected place
     # on its scale) sees "really good" rise within one class, where the sides' odds may not
     strength, measure = odds, "log_odds"
@@ -409,22 +416,26 @@ def run_suite(
         failures: list[dict[str, Any]] = []
         shown: dict[str, Any]
         for case in test.cases:
-            scores = [odds[text] for text in case.texts]
+            predicted = [side[text] for text in case.texts]
+            abstained = "abstained" in predicted
             if test.kind == "mft":
-                passed = _side(scores[0]) == case.expect
+                passed = predicted[0] == case.expect
                 shown = {"text": case.texts[0], "expected": case.expect,
-                         "predicted": _side(scores[0]),
-                         "p_positive": round(1 / (1 + math.exp(-scores[0])), 4)}  # fmt: skip
+                         "predicted": predicted[0],
+                         "p_positive": round(p_positive[case.texts[0]], 4)}  # fmt: skip
             elif test.kind == "dir":
                 before, after = (_confidence(strength[t], case.polarity) for t in case.texts)
-                passed = after > before if case.expect == "up" else after < before
+                went_up = after > before if case.expect == "up" else after < before
+                passed = went_up and not abstained
+                change = None if abstained else round(after - before, 4)
                 shown = {"base": case.texts[0], "changed": case.texts[1],
                          "expected": f"confidence in {case.polarity} {case.expect}",
-                         f"{measure}_change": round(after - before, 4)}  # fmt: skip
+                         "measure": measure,  # confidence in the polarity, in this measure
+                         "confidence_change": change}  # fmt: skip
             else:
-                passed = _side(scores[0]) == _side(scores[1])
+                passed = predicted[0] == predicted[1] and not abstained
                 shown = {"base": case.texts[0], "changed": case.texts[1],
-                         "predicted": [_side(s) for s in scores]}  # fmt: skip
+                         "predicted": predicted}  # fmt: skip
             if not passed:
                 failures.append(shown)
         results.append({  # one entry per test
