@@ -96,15 +96,16 @@ def run_demo(
     """
     root = Path(output_dir)
     replaceable = check_demo_folder(root, overwrite=overwrite)
-    files = ["model", *DEMO_FILES]
-    write_text_atomic(
-        root / DEMO_MARKER,
-        json.dumps(marked("demo", {"files": files}), indent=2),
-        overwrite=replaceable,
-    )
     model_dir = root / "model"
     run = train(
         DEFAULT_DATASET, config or TrainingConfig(), model_dir, resume=resume, overwrite=overwrite
+    )
+    # marked only now: a demo that failed before its model was saved leaves a user's
+    # folder as the user's, whose files a later run must still refuse to replace
+    write_text_atomic(
+        root / DEMO_MARKER,
+        json.dumps(marked("demo", {"files": ["model", *DEMO_FILES]}), indent=2),
+        overwrite=replaceable,
     )
     paths = {
         "model": model_dir,

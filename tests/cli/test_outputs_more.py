@@ -17,6 +17,7 @@ import bertsent.demo
 from bertsent.atomic import written_by
 from bertsent.cli import main
 from bertsent.data import DatasetSplits
+from bertsent.errors import DataError
 from bertsent.pipeline import train
 from tests.cli.test_outputs import listing, refused, train_tfidf
 
@@ -240,6 +241,20 @@ def test_demo_refuses_a_users_folder_and_reruns_over_its_own(
     assert demo(other) == 2
     refused(capsys, str(other / "model"), "not a bertsent model folder")
     assert listing(other) == {"model/weights.bin": b"mine"}
+
+
+def test_a_demo_that_fails_before_its_model_is_saved_leaves_the_folder_unmarked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def failing(*arguments: object, **options: object) -> None:
+        raise DataError("the encoder could not be read")
+
+    monkeypatch.setattr(bertsent.demo, "train", failing)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert demo(folder) == 2
+    assert listing(folder) == {"notes.txt": b"mine"}  # no demo.json: still the user's folder
 
 
 def test_demo_writes_into_a_new_folder_and_one_without_its_files(
