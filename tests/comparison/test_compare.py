@@ -160,6 +160,17 @@ def test_recommendation_follows_the_numbers() -> None:
     assert "stays ahead at every size measured" in "\n".join(recommend(comparison, curve))
     curve["methods"]["bert"]["mean"] = [0.60, 0.61, 0.62]
     assert "a baseline matched or beat BERT" in "\n".join(recommend(comparison, curve))
+    # ahead, behind, ahead: the baseline's line quotes where the baseline leads
+    curve["methods"]["bert"]["mean"] = [0.70, 0.60, 0.80]
+    text = "\n".join(recommend(comparison, curve))
+    assert (
+        "fewer than 1,000 labelled reviews: at 300 BOW reaches 66.0% against BERT's 60.0%" in text
+    )
+
+    # a "baseline" slower than BERT (an LLM, SetFit) is no reason of throughput
+    comparison["rows"][1]["reviews_per_second"] = 3.0
+    comparison["rows"][0]["reviews_per_second"] = 2.0
+    assert "throughput or hardware cost" not in "\n".join(recommend(comparison))
 
 
 def saved_run(folder: Path, method: str, seed: int, accuracy: float, **data: Any) -> dict[str, Any]:

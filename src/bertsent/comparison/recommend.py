@@ -86,12 +86,13 @@ def recommend(
         f"{_times(_ratio(bert['size_bytes'], best['size_bytes']))} the size on disk and "
         f"{_times(_ratio(bert['train_seconds'], best['train_seconds']))} the training time."
     )
-    use_baseline.append(
-        f"- throughput or hardware cost dominates: {fastest['name']} scores "
-        f"{fastest['reviews_per_second']:,.0f} reviews/s on this CPU, "
-        f"{_times(_ratio(fastest['reviews_per_second'], bert['reviews_per_second']))} BERT's "
-        f"{bert['reviews_per_second']:,.0f}."
-    )
+    if fastest["reviews_per_second"] > bert["reviews_per_second"]:  # e.g. not an LLM or SetFit
+        use_baseline.append(
+            f"- throughput or hardware cost dominates: {fastest['name']} scores "
+            f"{fastest['reviews_per_second']:,.0f} reviews/s on this CPU, "
+            f"{_times(_ratio(fastest['reviews_per_second'], bert['reviews_per_second']))} "
+            f"BERT's {bert['reviews_per_second']:,.0f}."
+        )
 
     # 4. data: where the learning curves cross
     if learning_curve:
@@ -144,9 +145,13 @@ def _data_lines(curve: dict[str, Any]) -> tuple[list[str], list[str]]:
             f"- you have at least {tail[0]:,} labelled reviews: from there on BERT's learning "
             "curve stays above every baseline's."
         )
+        # the largest size below the tail where a baseline is ahead (BERT may lead at
+        # some smaller size: quoting that would argue for BERT)
+        behind = max(size for size in sizes if size < tail[0] and size not in ahead)
+        behind_accuracy, behind_name = best_by_size[behind]
         use_baseline.append(
-            f"- you have fewer than {tail[0]:,} labelled reviews: at {smallest:,} {base_name} "
-            f"reaches {base_accuracy:.1%} against BERT's {bert[smallest]:.1%}."
+            f"- you have fewer than {tail[0]:,} labelled reviews: at {behind:,} {behind_name} "
+            f"reaches {behind_accuracy:.1%} against BERT's {bert[behind]:.1%}."
         )
     # how much data BERT needs to match the best baseline on the most data
     best_largest, name_largest = best_by_size[largest]
