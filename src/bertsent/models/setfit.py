@@ -40,13 +40,16 @@ def contrastive_pairs(
     by_label: dict[str, list[int]] = {}
     for index, label in enumerate(labels):
         by_label.setdefault(label, []).append(index)
+    # each label's partners of another label, listed once (not once per example)
+    others_of = {
+        label: [i for name, members in by_label.items() if name != label for i in members]
+        for label in by_label
+    }
     pairs = []
     for _ in range(pairs_per_example):
         for index, label in enumerate(labels):
-            same = by_label[label]
-            others = [i for name, members in by_label.items() if name != label for i in members]
-            pairs.append((index, rng.choice(same), 1.0))
-            pairs.append((index, rng.choice(others), 0.0))
+            pairs.append((index, rng.choice(by_label[label]), 1.0))
+            pairs.append((index, rng.choice(others_of[label]), 0.0))
     rng.shuffle(pairs)
     return pairs[:max_pairs]
 
