@@ -559,3 +559,40 @@ def test_a_model_trained_from_a_bertsent_model_keeps_its_training_texts(
     first = training_text_hashes(synthetic_splits.train.texts)
     assert model.train_hashes_ is not None
     assert np.array_equal(model.train_hashes_, np.union1d(first, training_text_hashes(texts)))
+
+
+def test_a_checkpoints_folder_with_a_hard_kills_leftover_is_still_ours(tmp_path: Path) -> None:
+    from bertsent.errors import OutputExistsError
+
+    work = tmp_path / "model.checkpoints"
+    (work / "checkpoint-3").mkdir(parents=True)
+    (work / "recipe.json").write_text("{}")
+    (work / ".recipe.json.a1b2c3d4.tmp").write_text("{")  # atomic_file's, cut short
+    assert checkpoint_dir(tmp_path / "model") == work
+    (work / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"holds notes\.txt"):
+        checkpoint_dir(tmp_path / "model")
+
+
+def test_the_builtin_dataset_records_no_local_path_whatever_the_folder_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rotten-tomatoes").mkdir()  # a user's folder of the dataset's name
+    train("rotten-tomatoes", output_dir=tmp_path / "m", method="tfidf-lr", augment="none")
+    saved = json.loads((tmp_path / "m" / "bertsent.json").read_text())["data"]
+    assert saved["spec"] == "rotten-tomatoes" and saved["path"] is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is usable here")
+def test_a_forced_gpu_torch_cannot_use_is_refused_before_training(
+    synthetic_splits: DatasetSplits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertsent.models import create
+
+    monkeypatch.setenv("BERTSENT_DEVICE", "cuda")
+    model = create("lstm", epochs=1)
+    with pytest.raises(ConfigError, match="BERTSENT_DEVICE=cuda"):
+        train(synthetic_splits, output_dir=tmp_path / "m", method=model)
+    assert not hasattr(model, "network_")  # not trained first, then refused
+    assert not (tmp_path / "m").exists()

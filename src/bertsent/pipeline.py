@@ -9,14 +9,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bertsent.atomic import check_replaceable
+from bertsent.atomic import check_replaceable, left_temporaries
 from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import MultiLabelTask, detect_task
 from bertsent.distributed import is_main_process, wait_for_main_process
 from bertsent.errors import ConfigError, ModelError, OutputExistsError
 from bertsent.evaluation.metrics import task_report
-from bertsent.hardware import describe
+from bertsent.hardware import describe, usable_device
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE, read_metadata
 from bertsent.training.config import TrainingConfig, same_recipe
@@ -50,15 +50,16 @@ def checkpoint_dir(output_dir: Path) -> Path:
     work_dir = output_dir.with_name(f"{output_dir.name}.checkpoints")
     if not (work_dir.exists() or work_dir.is_symlink()):
         return work_dir
-    strangers = (
-        [work_dir.name]
-        if work_dir.is_symlink() or not work_dir.is_dir()
-        else [
+    if work_dir.is_symlink() or not work_dir.is_dir():
+        strangers = [work_dir.name]
+    else:
+        ours = {RECIPE_FILE, *(p.name for p in left_temporaries(work_dir / RECIPE_FILE))}
+        strangers = [  # the Trainer's checkpoints, our recipe (and a hard kill's leftovers)
             entry.name
             for entry in work_dir.iterdir()
-            if not (entry.name.startswith("checkpoint-") or entry.name == RECIPE_FILE)
+            if not entry.name.startswith(("checkpoint-", "tmp-checkpoint-"))
+            and entry.name not in ours
         ]
-    )
     if strangers:
         raise OutputExistsError(
             f"{work_dir} is where this run keeps its checkpoints (and deletes them when it "
@@ -119,6 +120,7 @@ def train(
         else create(method, seed=config.seed, config=config)
     )
     model.check_settings()  # before reading data or making any folder
+    usable_device()  # a forced GPU that torch cannot use, refused before any training
     if resume and not model.resumable:
         raise ConfigError(
             f"--resume continues an interrupted fine-tune from its checkpoints; the "
@@ -190,7 +192,7 @@ def train(
         "data": {
             "spec": spec,
             # where a local spec pointed, so that a later default finds it from anywhere
-            "path": str(Path(spec).resolve()) if spec and Path(spec).exists() else None,
+            "path": _local_path(spec),
             "text_column": text_column,
             "label_column": label_column,
             **splits.summary(),
@@ -273,6 +275,14 @@ def _training_run(
         train_seconds=model.fit_record_["seconds"],
         train_examples_per_second=model.fit_record_["examples_per_second"],
     )
+
+
+def _local_path(spec: str | None) -> str | None:
+    """Where a dataset read from a local file or folder lives (None for the built-in
+    dataset and ``hub:`` ones, whatever the current folder holds)."""
+    if not spec or spec == DEFAULT_DATASET or spec.startswith("hub:"):
+        return None
+    return str(Path(spec).resolve()) if Path(spec).exists() else None
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:

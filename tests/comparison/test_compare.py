@@ -265,6 +265,12 @@ def test_zero_shot_is_one_point_at_no_labels_and_the_advice_names_the_crossing(
     assert tfidf["sizes"] == [20, len(synthetic_splits.train)]  # no model from 0 labels
     assert result["advice"] == label_advice(result)
     assert Image.open(tmp_path / "learning-curve.png").size[0] > 500
+    # without 0 among the sizes, zero-shot still has its one point there
+    again = learning_curve(
+        synthetic_splits, methods=["zero-shot", "tfidf-lr"], sizes=[20], seeds=1,
+        output_dir=tmp_path / "no-zero", config=config,
+    )  # fmt: skip
+    assert again["methods"]["zero-shot"]["sizes"] == [0]
 
     curve = {"methods": {
         "zero-shot": {"name": "Zero-shot", "needs_labels": False, "sizes": [0], "mean": [0.70]},
@@ -491,3 +497,20 @@ def test_a_users_learning_curve_json_in_the_folder_is_not_read_as_a_curve(
     explicit = ["--learning-curve", str(folder / "learning-curve.json")]
     assert main([*args, "--output", str(tmp_path / "c"), *explicit]) == 2
     assert "not a learning curve (no 'methods')" in capsys.readouterr().err
+
+
+def test_a_folder_written_before_the_json_marks_is_still_ours(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    from bertsent.cli import main
+
+    folder = tmp_path / "old"
+    curve = learning_curve(str(dataset_dir), methods=["tfidf-lr"], sizes=[20], seeds=1,
+                           output_dir=folder)  # fmt: skip
+    unmarked = {key: value for key, value in curve.items() if key != "bertsent"}
+    (folder / "learning-curve.json").write_text(json.dumps(unmarked))  # as written before
+    assert main(["-q", "compare", "--data", str(dataset_dir), "--methods", "tfidf-lr",
+                 "--output", str(folder)]) == 0  # fmt: skip
+    merged = json.loads((folder / "learning-curve.json").read_text())
+    assert merged["bertsent"] == "learning-curve"  # read, merged and written again
+    assert merged["methods"]["tfidf-lr"]["sizes"] == [20, curve["train_size"]]

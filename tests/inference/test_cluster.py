@@ -8,23 +8,28 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from bertsent.cli import main
+from bertsent.data.tasks import FineGrainedTask
 from bertsent.errors import ConfigError, DataError
 from bertsent.inference.cluster import (
     MANIFEST,
     SHARD_ATTEMPTS,
+    ScoringJob,
     check_same_columns,
     connect,
     find_shards,
     interrupt_kept,
+    output_path,
+    score_shard,
 )
-from tests.conftest import synthetic_reviews
+from tests.conftest import FixedClassifier, synthetic_reviews
 
 pytest.importorskip("ray", reason="ray is in the lock; `make setup` installs it")
 
@@ -244,3 +249,33 @@ def test_a_shard_with_a_bad_row_fails_by_name_and_the_finished_shards_stay(
         "shard-1.parquet.parquet",
     ]
     assert os.path.isfile(output / MANIFEST)
+
+
+class AbstainsFirst(FixedClassifier):
+    """A five-class model (an LLM, say) that names no label for reviews marked "??"."""
+
+    def __init__(self) -> None:
+        self.labels_ = ["negative", "neutral", "positive", "very negative", "very positive"]
+        self.task_ = FineGrainedTask(self.labels_)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        rows = np.tile(np.array([0.1, 0.2, 0.4, 0.1, 0.2]), (len(texts), 1))
+        rows[["??" in text for text in texts]] = 0.0
+        return rows
+
+
+def test_a_shard_whose_first_rows_abstained_still_takes_intensities_later(
+    tmp_path: Path,
+) -> None:
+    shard = tmp_path / "in" / "part-0.csv"
+    shard.parent.mkdir()
+    shard.write_text("text\n" + "".join(f"review {i} ??\n" for i in range(4))
+                     + "".join(f"review {i}\n" for i in range(4)))  # fmt: skip
+    job = ScoringJob(model_dir="", backend="torch", threads=None, batch_size=None,
+                     text_column="text", prefix="", chunk_size=4,
+                     output_dir=str(tmp_path / "out"))  # fmt: skip
+    (tmp_path / "out").mkdir()
+    assert score_shard(AbstainsFirst(), job, shard) == 8
+    scored = pd.read_parquet(output_path(tmp_path / "out", shard))
+    assert scored["intensity"].isna().tolist() == [True] * 4 + [False] * 4
+    assert scored["intensity"].dtype == "float64"

@@ -110,6 +110,12 @@ def test_the_shared_schedule_flags_set_setfits_own_and_resume_is_refused(
     assert code == 0
     own = json.loads((output / "bertsent.json").read_text())["setfit"]
     assert (own["epochs"], own["learning_rate"], own["pair_batch_size"]) == (2, 1e-3, 512)
+    from bertsent.cli import build_parser
+    from bertsent.cli.train import setfit_params
+
+    explicit = build_parser().parse_args(["train", "--output", "x", "--method", "setfit",
+                                          "--epochs", "3"])  # fmt: skip
+    assert setfit_params(explicit) == {"epochs": 3}  # given, though it is train's default
     assert main(["train", "--data", str(dataset_dir), "--method", "setfit", "--epochs", "1.5",
                  "--output", str(tmp_path / "half")]) == 2  # fmt: skip
     assert "whole passes" in capsys.readouterr().err

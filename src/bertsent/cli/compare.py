@@ -82,12 +82,12 @@ def read_curve(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertsent.atomic import written_by
     from bertsent.comparison.compare import compare
+    from bertsent.comparison.learning_curve import is_output_of
 
     output = Path(args.output) if args.output else default_output(args.data, "compare")
     curve = read_curve(Path(args.learning_curve)) if args.learning_curve else None
-    if curve is None and written_by(output / "learning-curve.json", "learning-curve"):
+    if curve is None and is_output_of(output / "learning-curve.json", "learning-curve"):
         curve = read_curve(output / "learning-curve.json")  # this folder's own curve
     compare(
         args.data,

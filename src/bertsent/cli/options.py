@@ -141,6 +141,21 @@ def add_overwrite_option(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+class GivenSetting(argparse.Action):
+    """Stores a setting and notes that it was given (``args.given_settings``): a method
+    with its own defaults (SetFit) takes only what the user chose, not our defaults."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given_settings = {*getattr(namespace, "given_settings", ()), self.dest}
+
+
 def add_training_options(parser: argparse.ArgumentParser, names: Sequence[str] = ()) -> None:
     """One flag per :class:`TrainingConfig` field (only ``names`` when given), generated
     from the field's type, default and help: a new setting needs no CLI code."""
@@ -160,7 +175,14 @@ def add_training_options(parser: argparse.ArgumentParser, names: Sequence[str] =
             continue
         if default is not None:
             settings["help"] += " (default: %(default)s)"
-        parser.add_argument(flag, dest=setting.name, type=types[kind], default=default, **settings)
+        parser.add_argument(
+            flag,
+            dest=setting.name,
+            type=types[kind],
+            default=default,
+            action=GivenSetting,
+            **settings,
+        )
 
 
 def training_config(args: argparse.Namespace) -> TrainingConfig:

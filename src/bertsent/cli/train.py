@@ -108,17 +108,16 @@ def setfit_params(args: argparse.Namespace) -> dict[str, Any]:
     over the pairs, ``--learning-rate`` of the contrastive steps, ``--batch-size`` pairs
     per step (SetFit's defaults where a flag is left alone)."""
     from bertsent.errors import ConfigError
-    from bertsent.training.config import TrainingConfig
 
-    defaults = TrainingConfig()
+    given: set[str] = getattr(args, "given_settings", set())
     params: dict[str, Any] = {}
-    if args.epochs != defaults.epochs:
+    if "epochs" in given:
         if args.epochs != int(args.epochs):
             raise ConfigError(f"--epochs {args.epochs}: setfit makes whole passes over its pairs")
         params["epochs"] = int(args.epochs)
-    if args.learning_rate is not None:
+    if "learning_rate" in given:
         params["learning_rate"] = args.learning_rate
-    if args.batch_size is not None:
+    if "batch_size" in given:
         params["pair_batch_size"] = args.batch_size
     return params
 

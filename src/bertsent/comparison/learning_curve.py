@@ -274,7 +274,10 @@ def learning_curve(
         "methods": {},
     }
     # the subset depends on the seed; a method that learns nothing from it runs once
-    seeds_at = {size: range(config.seed, config.seed + (seeds if size else 1)) for size in resolved}
+    seeds_at = {
+        size: range(config.seed, config.seed + (seeds if size else 1))
+        for size in {0, *resolved}  # 0: the methods that need no labels
+    }
     planned = sum(len(seeds_at[size]) for method_sizes in plan.values() for size in method_sizes)
     finished = 0
     for method, method_sizes in plan.items():
@@ -438,10 +441,31 @@ def trained_otherwise(method: str, runs: list[dict[str, Any]], curve: dict[str, 
     return None
 
 
+# what the JSONs held before they were marked: an earlier version's folder stays ours
+UNMARKED_KEYS = {"learning-curve": {"dataset", "train_size", "methods"},
+                 "compare": {"dataset", "rows", "paired"}}  # fmt: skip
+
+
+def is_output_of(path: Path, command: str) -> bool:
+    """Whether ``path`` is the JSON that ``command`` (learning-curve or compare) wrote:
+    marked, or, from before the mark, a small JSON object with all of its keys."""
+    if written_by(path, command):
+        return True
+    try:
+        if path.stat().st_size > 50_000_000:  # not ours: never read a large file whole
+            return False
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and UNMARKED_KEYS[command] <= content.keys()
+
+
 def is_curve_folder(folder: Path) -> bool:
     """Whether ``folder`` is an output of learning-curve or compare: one of their JSONs
-    there starts ``{"bertsent": "<command>"`` (a user's file of that name does not)."""
-    return any(written_by(Path(folder) / name, command) for name, command in OUTPUT_MARKERS.items())
+    is there (see :func:`is_output_of`; a user's file of that name is not)."""
+    return any(
+        is_output_of(Path(folder) / name, command) for name, command in OUTPUT_MARKERS.items()
+    )
 
 
 def check_shared_folder(folder: Path, files: Sequence[str], what: str, *, overwrite: bool) -> None:

@@ -155,7 +155,8 @@ def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
     records = iter_records(shard, job.text_column, None, keep_row=True)
     count = 0
     with atomic_file(output_path(Path(job.output_dir), shard)) as temporary:
-        with one_type_per_column(str(shard)), open_writer(temporary, "parquet") as write:
+        numeric = new_columns[1:]  # the scores and the task's outputs (label is text)
+        with one_type_per_column(str(shard)), open_writer(temporary, "parquet", numeric) as write:
             while chunk := list(itertools.islice(records, job.chunk_size)):
                 write(scored_rows(model, chunk, "parquet", job.prefix, new_columns, input_columns))
                 count += len(chunk)

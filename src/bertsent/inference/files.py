@@ -58,8 +58,12 @@ class RowWriter(Protocol):
 
 
 @contextmanager
-def open_writer(path: Path, fmt: str) -> Iterator[RowWriter]:
-    """A function that appends rows to ``path`` in ``fmt`` (csv, tsv, jsonl or parquet)."""
+def open_writer(path: Path, fmt: str, numeric: Sequence[str] = ()) -> Iterator[RowWriter]:
+    """A function that appends rows to ``path`` in ``fmt`` (csv, tsv, jsonl or parquet).
+
+    ``numeric`` names the columns that are doubles even where the first rows hold only
+    nulls (an abstention's intensity): parquet fixes its types from the first rows.
+    """
     if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -69,6 +73,12 @@ def open_writer(path: Path, fmt: str) -> Iterator[RowWriter]:
         def write_parquet(rows: list[dict[str, Any]]) -> None:
             table = pa.Table.from_pylist(rows, schema=state.get("schema"))
             if "writer" not in state:
+                nulls = [
+                    f.name for f in table.schema if f.name in numeric and pa.types.is_null(f.type)
+                ]
+                for name in nulls:
+                    index = table.schema.get_field_index(name)
+                    table = table.set_column(index, name, table.column(name).cast(pa.float64()))
                 state["schema"] = table.schema
                 state["writer"] = pq.ParquetWriter(path, table.schema)
             state["writer"].write_table(table)
