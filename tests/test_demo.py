@@ -27,6 +27,7 @@ def check_demo_outputs(result: bertsent.demo.DemoResult) -> None:
     assert "rotten-tomatoes" in result.paths["report"].read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_demo_pipeline_on_a_slice_of_its_data(
     tiny_model_dir: Path, tmp_path: Path, rotten_tomatoes_slice: DatasetSplits
 ) -> None:

@@ -352,6 +352,7 @@ def test_a_baseline_model_as_teacher_is_refused_by_name(
     assert not (tmp_path / "student").exists()
 
 
+@pytest.mark.slow
 def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
     seeded_tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:
@@ -574,6 +575,7 @@ def test_a_checkpoints_folder_with_a_hard_kills_leftover_is_still_ours(tmp_path:
         checkpoint_dir(tmp_path / "model")
 
 
+@pytest.mark.slow
 def test_the_builtin_dataset_records_no_local_path_whatever_the_folder_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

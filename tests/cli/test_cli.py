@@ -220,6 +220,7 @@ def test_explain_prints_attributions_faithfulness_and_math(
     assert "got layer -1, head 9" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_embed_map_and_report_commands(
     trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bertsent.data import DatasetSplits, Split, load_dataset
 from bertsent.data.overlap import SpanFilter, span_words, without_overlap
@@ -46,6 +47,7 @@ def test_without_overlap_filters_train_and_dev_and_says_so() -> None:
     assert "removed 2 train and 1 dev" in filtered.notes[-1]
 
 
+@pytest.mark.slow
 def test_no_sst_phrase_left_shares_a_span_with_rotten_tomatoes_evaluation(
     shared_data: Path,
 ) -> None:

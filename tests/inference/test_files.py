@@ -218,6 +218,7 @@ def test_row_count_for_the_progress_bar_matches_the_reader(tmp_path: Path) -> No
     assert count_rows(lines, "jsonl") == 2
 
 
+@pytest.mark.slow
 def test_killed_cli_run_resumes_to_exactly_the_uninterrupted_output(
     trained: TrainingRun, tmp_path: Path
 ) -> None:

@@ -128,6 +128,7 @@ def test_health_readiness_metrics_and_schema(server: Server) -> None:
     assert body["maxItems"] == 8 and body["items"]["maxLength"] == 200
 
 
+@pytest.mark.slow
 def test_fuzzing_from_the_openapi_schema_finds_no_server_error(
     server: Server, tmp_path: Path
 ) -> None:

@@ -58,6 +58,7 @@ def test_interrupted_pretraining_resumes_and_lowers_the_held_out_loss(
     AutoModel.from_pretrained(output, use_safetensors=True)
 
 
+@pytest.mark.slow
 def test_the_pretrained_folder_fine_tunes_and_its_texts_count_as_seen(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:
