@@ -159,21 +159,9 @@ class SetFitClassifier(SentenceEncoderClassifier):
         own = {name: getattr(self, name) for name in SETFIT_PARAMS}
         return {**super()._saved_settings(), "setfit": own}
 
-    @classmethod
-    def _from_saved(
-        cls,
-        path: Path,
-        metadata: dict[str, Any],
-        backend: str = "torch",
-        threads: int | None = None,
-        device: str = "cpu",
-        batch_size: int | None = None,
-        **options: Any,
-    ) -> Self:
-        classifier = super()._from_saved(
-            path, metadata, backend, threads, device, batch_size, **options
-        )
-        return classifier.set_params(**metadata.get("setfit", {}))
+    def _restore(self, metadata: dict[str, Any], path: str | Path) -> None:
+        super()._restore(metadata, path)
+        self.set_params(**metadata.get("setfit", {}))
 
     def _contrastive_steps(
         self, texts: list[str], pairs: list[tuple[int, int, float]]
