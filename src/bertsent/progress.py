@@ -27,17 +27,21 @@ def progress(description: str) -> Iterator[None]:
         _description.reset(token)
 
 
+def quiet() -> bool:
+    """Whether bars are off: ``-q`` prints only results and errors."""
+    return not logging.getLogger("bertsent").isEnabledFor(logging.INFO)
+
+
 def progress_bar(total: int, unit: str) -> Any:
     """A tqdm bar for the named work around this call, or a silent one."""
     from tqdm.auto import tqdm
 
     description = _description.get()
-    quiet = not logging.getLogger("bertsent").isEnabledFor(logging.INFO)
     # disable=None: tqdm turns itself off when stderr is not a terminal
     return tqdm(
         total=total,
         desc=description,
         unit=unit,
-        disable=True if description is None or quiet else None,
+        disable=True if description is None or quiet() else None,
         leave=False,
     )

@@ -32,6 +32,7 @@ from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_mode
 from bertsent.encoders.tokenization import encode, group_word_pieces
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
 from bertsent.hardware import resolve_precision, trainer_precision_arguments, usable_device
+from bertsent.progress import quiet
 from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
 from bertsent.training.config import TrainingConfig, check_position_limit
 from bertsent.training.finetune import check_resumed_recipe, checkpoint_to_resume
@@ -277,8 +278,7 @@ class MaskedLmProgress(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         from tqdm.auto import tqdm
 
-        quiet = not logging.getLogger("bertsent").isEnabledFor(logging.INFO)
-        if state.is_world_process_zero and not quiet:
+        if state.is_world_process_zero and not quiet():
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="pretrain",
                             unit="step")  # fmt: skip
 
