@@ -23,6 +23,7 @@ from bertsent.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("cpu", "cuda")  # what BERTSENT_DEVICE may force
 
 
 GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # CUDA, ROCm
@@ -34,7 +35,7 @@ def device_name() -> str:
     Without a GPU driver on the machine the answer is ``cpu`` without importing torch
     (a second at start-up, which scoring with ONNX Runtime does not otherwise need).
     """
-    forced = _forced("BERTSENT_DEVICE", ("cpu", "cuda"))
+    forced = _forced("BERTSENT_DEVICE", DEVICES)
     if forced is not None:
         return forced
     if not any(os.path.exists(path) for path in GPU_DRIVER_FILES):
@@ -211,7 +212,7 @@ def summary_line() -> str:
     import torch
 
     info = describe()
-    forced_device = _forced("BERTSENT_DEVICE", ("cpu", "cuda")) is not None
+    forced_device = _forced("BERTSENT_DEVICE", DEVICES) is not None
     forced_bf16 = " (forced by BERTSENT_FAST_BF16)" if _forced_bf16() is not None else ""
     if info["device"] == "cuda":
         forced = "; forced by BERTSENT_DEVICE" if forced_device else ""
