@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import transformers
 
 import bertsent
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.encoders.pretrained import resolve_model
-from bertsent.hardware import describe, device_name
+from bertsent.hardware import describe
 from bertsent.training.config import TrainingConfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -143,6 +144,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--max-length", type=int, default=defaults.max_length)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--keep", help="also save bertsent's model to this directory")
     parser.add_argument(
         "--output", help="JSON path (default: benchmarks/results/finetune-<data>.json)"
@@ -158,9 +160,10 @@ def main() -> None:
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             max_length=args.max_length,
+            seed=args.seed,
         )
         .validate()
-        .for_device(device_name())
+        .resolved()
     )
     recipes = {"plain transformers Trainer": plain_trainer_recipe, "bertsent": bertsent_recipe}
     if args.only:
@@ -233,6 +236,7 @@ def main() -> None:
         "versions": {
             "torch": torch.__version__,
             "numpy": np.__version__,
+            "transformers": transformers.__version__,
             "bertsent": bertsent.__version__,
         },
         "date": time.strftime("%Y-%m-%d"),

@@ -103,12 +103,12 @@ def test_trainer_arguments_for_each_precision(
         transformers.TrainingArguments(output_dir="unused", report_to="none", **arguments)
 
 
-def test_batch_size_and_learning_rate_by_device() -> None:
-    cpu = TrainingConfig().for_device("cpu")
-    gpu = TrainingConfig().for_device("cuda")
-    assert (cpu.batch_size, cpu.learning_rate) == (32, 5e-5)  # the seed recipe, unchanged
-    assert gpu.batch_size == 128 and gpu.learning_rate == pytest.approx(1e-4)  # sqrt(4) x
-    chosen = TrainingConfig(batch_size=64, learning_rate=2e-5).for_device("cuda")
+def test_an_unset_batch_size_is_32_and_an_unset_learning_rate_follows_the_batch() -> None:
+    default = TrainingConfig().resolved()
+    assert (default.batch_size, default.learning_rate) == (32, 5e-5)  # on a GPU as well
+    wide = TrainingConfig(batch_size=128).resolved()
+    assert wide.learning_rate == pytest.approx(1e-4)  # sqrt(128 / 32) x 5e-5
+    chosen = TrainingConfig(batch_size=64, learning_rate=2e-5).resolved()
     assert (chosen.batch_size, chosen.learning_rate) == (64, 2e-5)
 
 
@@ -171,5 +171,5 @@ def test_training_on_a_gpu_uses_it(
     metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
     assert metadata["training"]["hardware"]["device"] == "cuda"
     assert metadata["training"]["precision"] in ("bf16", "fp16")
-    assert metadata["training_config"]["batch_size"] == 128
+    assert metadata["training_config"]["batch_size"] == 32  # the CPU's recipe
     assert run.dev_report["accuracy"] > 0.8

@@ -160,16 +160,6 @@ def trainer_precision_arguments(precision: str, device: str) -> dict[str, Any]:
     return arguments
 
 
-def default_batch_size(device: str) -> int:
-    """Training batch size when the user sets none: 32 on a CPU, 128 on a GPU.
-
-    Batches of 32 short reviews leave a GPU launch-bound (~1% busy); 128 fills it
-    while keeping enough optimiser steps on a 10k-review dataset. The learning rate
-    follows the square-root rule (:func:`scaled_learning_rate`).
-    """
-    return 128 if device == "cuda" else 32
-
-
 def scaled_learning_rate(learning_rate: float, batch_size: int, reference_batch: int = 32) -> float:
     """The square-root scaling rule for Adam-type optimisers: lr * sqrt(batch / reference).
 

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from bertsent.training.config import TrainingConfig
 
     device = usable_device()
-    config = TrainingConfig().for_device(device)
+    config = TrainingConfig().resolved()
     info = {
         **describe(),
         "torch": torch.__version__,

@@ -36,7 +36,6 @@ from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import Split, held_out_splits, stratified_split
 from bertsent.data.tasks import is_multi_label, label_names, split_labels
 from bertsent.errors import ConfigError, ModelError, TrainingInterrupted
-from bertsent.hardware import default_batch_size, device_name
 from bertsent.models import (
     DISPLAY_NAMES,
     ENCODER_METHODS,
@@ -44,7 +43,7 @@ from bertsent.models import (
     create,
     read_metadata,
 )
-from bertsent.training.config import TrainingConfig
+from bertsent.training.config import REFERENCE_BATCH, TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +186,7 @@ def check_subset_sizes(train: Split, plan: dict[str, list[int]]) -> None:
 
 def bert_config_for(config: TrainingConfig, size: int, min_updates: int) -> TrainingConfig:
     """The recipe with enough epochs for ``min_updates`` steps and about 5 evaluations."""
-    batch_size = config.batch_size or default_batch_size(device_name())
+    batch_size = config.batch_size or REFERENCE_BATCH
     steps_per_epoch = math.ceil(size / (batch_size * config.gradient_accumulation_steps))
     epochs = max(config.epochs, math.ceil(min_updates / steps_per_epoch))
     total_steps = math.ceil(epochs * steps_per_epoch)

@@ -378,8 +378,8 @@ def fine_tune(
     from transformers import ProgressCallback as TransformersProgress
 
     device = usable_device()
-    config = config.validate().for_device(device)
-    assert config.batch_size is not None and config.learning_rate is not None  # for_device
+    config = config.validate().resolved()
+    assert config.batch_size is not None and config.learning_rate is not None  # resolved
     if multi_label and config.label_smoothing:
         raise ConfigError(
             f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",

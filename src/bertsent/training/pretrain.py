@@ -98,7 +98,7 @@ def pretrain(
     if max_minutes is not None and not max_minutes > 0:
         raise ConfigError(f"--max-minutes must be positive, not {max_minutes}")
     device = usable_device()
-    config = config.validate().for_device(device)
+    config = config.validate().resolved()
     assert config.batch_size is not None and config.learning_rate is not None
     check_position_limit(config)
     checkpoint = checkpoint_to_resume(work_dir, resume)
