@@ -18,6 +18,7 @@ from bertsent.data import DatasetSplits
 from bertsent.encoders.heads import ClsLinearClassifier, check_export, export_to_transformers
 from bertsent.errors import ConfigError, ModelError
 from bertsent.hardware import (
+    attention_without_cudnn,
     cpu_has_fast_bf16,
     device_name,
     resolve_precision,
@@ -173,3 +174,14 @@ def test_training_on_a_gpu_uses_it(
     assert metadata["training"]["precision"] in ("bf16", "fp16")
     assert metadata["training_config"]["batch_size"] == 32  # the CPU's recipe
     assert run.dev_report["accuracy"] > 0.8
+
+
+def test_attention_stays_off_cudnn_on_a_gpu_and_only_inside_the_block() -> None:
+    was = torch.backends.cuda.cudnn_sdp_enabled()
+    with attention_without_cudnn("cuda"):  # sets PyTorch's kernel choice: runs on any machine
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled()
+        assert torch.backends.cuda.mem_efficient_sdp_enabled()
+    assert torch.backends.cuda.cudnn_sdp_enabled() == was
+    with attention_without_cudnn("cpu"):
+        assert torch.backends.cuda.cudnn_sdp_enabled() == was

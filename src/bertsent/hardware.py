@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bertsent.errors import ConfigError
@@ -158,6 +160,27 @@ def trainer_precision_arguments(precision: str, device: str) -> dict[str, Any]:
     if device == "cuda":
         arguments["tf32"] = precision != "fp32"  # fp32 stays fp32: results match the CPU's
     return arguments
+
+
+@contextmanager
+def attention_without_cudnn(device: str) -> Iterator[None]:
+    """On a GPU, keep PyTorch's attention kernels off cuDNN while the block runs.
+
+    Given half-precision inputs and a padding mask, torch 2.11 tries cuDNN attention
+    first, and cuDNN builds an execution plan for each new (batch, padded length): on an
+    H200 bertsent's first ~50 bf16 steps ran at 2-8 steps/s against ~40 after, and bf16
+    scoring ran at half fp32's speed, while the fp32 plain Trainer had no such start
+    (README, "On one NVIDIA H200"; modelscope/FunASR#3704 measured 0.44 + 0.55 s a new
+    shape). Flash and memory-efficient attention need no plan. Elsewhere, nothing changes.
+    """
+    if device != "cuda":
+        yield
+        return
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    with sdpa_kernel(backends):
+        yield
 
 
 def scaled_learning_rate(learning_rate: float, batch_size: int, reference_batch: int = 32) -> float:

@@ -16,6 +16,7 @@ import numpy as np
 
 from bertsent.encoders.tokenization import encode, pad_ids, segment_ids, special_tokens
 from bertsent.errors import ConfigError
+from bertsent.hardware import attention_without_cudnn
 from bertsent.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ class TorchEngine(Engine):
         tensors = {name: torch.from_numpy(array) for name, array in inputs.items()}
         if gpu:  # page-locked copies overlap the transfer with the previous batch's work
             tensors = {name: tensor.pin_memory() for name, tensor in tensors.items()}
-        with torch.inference_mode():
+        with torch.inference_mode(), attention_without_cudnn(self.device):
             return self.model(
                 **{name: t.to(self.device, non_blocking=gpu) for name, t in tensors.items()}
             )

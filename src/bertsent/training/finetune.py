@@ -35,6 +35,7 @@ from bertsent.encoders.pretrained import keep_layers, load_encoder, load_tokeniz
 from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
 from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.hardware import (
+    attention_without_cudnn,
     resolve_precision,
     summary_line,
     trainer_precision_arguments,
@@ -508,7 +509,8 @@ def fine_tune(
     # the last ones, with --average-last)
     started = time.perf_counter()
     try:
-        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with attention_without_cudnn(device):
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     finally:
         interrupt.restore()
     seconds = time.perf_counter() - started

@@ -31,7 +31,12 @@ from bertsent.data.splits import save_text_hashes, training_text_hashes
 from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode, group_word_pieces
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
-from bertsent.hardware import resolve_precision, trainer_precision_arguments, usable_device
+from bertsent.hardware import (
+    attention_without_cudnn,
+    resolve_precision,
+    trainer_precision_arguments,
+    usable_device,
+)
 from bertsent.progress import quiet
 from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
 from bertsent.training.config import TrainingConfig, check_position_limit
@@ -175,19 +180,21 @@ def pretrain(
     )
     trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout
     trainer.remove_callback(TransformersProgress)
-    before = None if checkpoint else trainer.evaluate()["eval_loss"]
-    started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    finally:
-        interrupt.restore()
-    seconds = time.perf_counter() - started
-    if interrupt.requested:
-        raise TrainingInterrupted(
-            f"pre-training stopped at step {trainer.state.global_step}; checkpoint in {work_dir}",
-            hint="run the same command with --resume to continue",
-        )
-    after = trainer.evaluate()["eval_loss"]
+    with attention_without_cudnn(device):
+        before = None if checkpoint else trainer.evaluate()["eval_loss"]
+        started = time.perf_counter()
+        try:
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        finally:
+            interrupt.restore()
+        seconds = time.perf_counter() - started
+        if interrupt.requested:
+            raise TrainingInterrupted(
+                f"pre-training stopped at step {trainer.state.global_step}; "
+                f"checkpoint in {work_dir}",
+                hint="run the same command with --resume to continue",
+            )
+        after = trainer.evaluate()["eval_loss"]
     history = [
         {"step": entry["step"], **{k: entry[k] for k in ("loss", "eval_loss") if k in entry}}
         for entry in trainer.state.log_history
