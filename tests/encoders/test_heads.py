@@ -47,6 +47,32 @@ def test_export_computes_the_linear_cls_head(family: str) -> None:
     assert native.config.id2label == {0: "a", 1: "b", 2: "c"}
 
 
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_an_exported_head_keeps_its_answers_in_bf16(family: str) -> None:
+    torch.manual_seed(0)
+    if family == "distilbert":
+        config = transformers.DistilBertConfig(
+            vocab_size=100, dim=256, n_layers=1, n_heads=4, hidden_dim=512
+        )
+    else:
+        config = transformers.BertConfig(
+            vocab_size=100,
+            hidden_size=256,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            intermediate_size=512,
+        )
+    module = ClsLinearClassifier(transformers.AutoModel.from_config(config), num_labels=2)
+    torch.nn.init.normal_(module.head.weight, std=0.3)
+    native = export_to_transformers(module, ["a", "b"])
+    input_ids = torch.randint(5, 100, (64, 12))
+    with torch.inference_mode():
+        full = native(input_ids=input_ids).logits
+        half = native.to(torch.bfloat16)(input_ids=input_ids).logits.float()
+    assert float((half - full).abs().max()) < 0.2  # bf16 rounding, not a lost shift
+    assert torch.equal(half.argmax(dim=1), full.argmax(dim=1))
+
+
 def test_head_init_is_xavier_with_zero_bias() -> None:
     config = transformers.BertConfig(
         vocab_size=50,

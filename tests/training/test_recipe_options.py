@@ -143,8 +143,13 @@ class RecordWeights(TrainerCallback):
 
 
 def test_average_last_keeps_the_mean_of_the_last_evaluations_when_dev_agrees(
-    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+    tiny_model_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # on the CPU, where the dev score during training and after it are computed alike
+    monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
     record = RecordWeights()
     config = tiny_config(tiny_model_dir, epochs=3, average_last=2)
     run = train(synthetic_splits, config, tmp_path / "model", callbacks=[record])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.errors import ModelError
-from bertsent.hardware import cpu_flags, device_name
+from bertsent.hardware import cpu_flags
 
 logger = logging.getLogger(__name__)
 
@@ -26,14 +26,14 @@ GRAPH_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 ACCURACY_BAND = 0.003  # ``auto`` keeps backends within 0.3 points of fp32 PyTorch
 
 
-def hardware_key() -> dict[str, Any]:
-    """What makes speeds comparable between machines: the GPU, or the CPU's kind and flags.
+def hardware_key(device: str) -> dict[str, Any]:
+    """What makes speeds on ``device`` comparable between machines: the GPU, or the CPU's
+    kind and flags.
 
-    The flags (AVX2, AVX-512, VNNI, BF16, AMX) decide which backend is fastest; on a
-    machine without a GPU they are read without importing torch, so ``--backend auto``
-    costs nothing at start-up.
+    The flags (AVX2, AVX-512, VNNI, BF16, AMX) decide which backend is fastest; they are
+    read without importing torch, so ``--backend auto`` costs nothing at start-up.
     """
-    if device_name() == "cuda":
+    if device == "cuda":
         import torch
 
         return {"device": "cuda", "gpu": torch.cuda.get_device_name(0)}
@@ -73,17 +73,25 @@ def read_record(record_path: Path, model_dir: str | Path) -> dict[str, Any]:
     return dict(record)
 
 
-def choose_backend(model_dir: str | Path) -> str:
-    """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here.
+def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
+    """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here,
+    for a model that will run on ``device``.
 
     Falls back to ``torch`` (fp32) when the model was never exported, or was measured
-    on another kind of machine, whose speeds say nothing about this one.
+    on another kind of machine or device, whose speeds say nothing about this one: the
+    CPU backends measured on a GPU machine's CPU do not beat PyTorch on its GPU.
     """
     record_path = Path(model_dir) / ONNX_FOLDER / RECORD_FILE
     if not record_path.is_file():
         return "torch"
     record = read_record(record_path, model_dir)
-    if "auto" not in record or record.get("hardware") != hardware_key():
+    measured = record.get("hardware")
+    if (
+        "auto" not in record
+        or not isinstance(measured, dict)
+        or measured.get("device") != device
+        or measured != hardware_key(device)
+    ):
         logger.info(
             "backend auto: %s was measured on other hardware; using torch "
             "(export again here to measure this machine)",

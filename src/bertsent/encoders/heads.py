@@ -24,7 +24,6 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from bertsent.errors import ModelError
 
 TANH_SCALE = 1e-4
-RELU_SHIFT = 100.0
 # dense + tanh + out_proj on the first token
 ROBERTA_TYPES = {"roberta", "xlm-roberta", "camembert", "mpnet"}
 TANH_POOLER_TYPES = {"bert", "albert"}
@@ -178,11 +177,25 @@ def export_to_transformers(
             native.classifier.dense.bias.zero_()
             native.classifier.out_proj.weight.copy_(weight / TANH_SCALE)
             native.classifier.out_proj.bias.copy_(bias)
-        else:  # DistilBERT: relu(x + c) - c == x for x > -c
-            native.pre_classifier.weight.copy_(eye)
-            native.pre_classifier.bias.fill_(RELU_SHIFT)
-            native.classifier.weight.copy_(weight)
-            native.classifier.bias.copy_(bias - RELU_SHIFT * weight.sum(dim=1))
+        else:  # DistilBERT: relu(z) - relu(-z) == z for the head's logits z, exact in
+            # half precision too (a shift, relu(x + c) - c, loses x to c's rounding)
+            outputs = weight.shape[0]
+            if 2 * outputs > hidden:
+                raise ModelError(
+                    f"a '{model_type}' head holds at most {hidden // 2} labels, not {outputs}"
+                )
+            native.pre_classifier.weight.zero_()
+            native.pre_classifier.bias.zero_()
+            native.pre_classifier.weight[:outputs].copy_(weight)
+            native.pre_classifier.bias[:outputs].copy_(bias)
+            native.pre_classifier.weight[outputs : 2 * outputs].copy_(-weight)
+            native.pre_classifier.bias[outputs : 2 * outputs].copy_(-bias)
+            native.classifier.weight.zero_()
+            native.classifier.weight[:, :outputs].copy_(torch.eye(outputs, dtype=weight.dtype))
+            native.classifier.weight[:, outputs : 2 * outputs].copy_(
+                -torch.eye(outputs, dtype=weight.dtype)
+            )
+            native.classifier.bias.zero_()
     native.eval()
     return native
 
@@ -193,7 +206,7 @@ def check_export(
     """Largest absolute logit difference between ``module`` and ``native`` on a batch.
 
     Both run on the CPU in fp32, outside autocast, so the rounding of the training
-    precision (bf16 autocast, TF32 on a GPU) cannot make two equal functions differ.
+    precision (bf16 or fp16 autocast) cannot make two equal functions differ.
     The tolerance is relative to the logits' size: the scaled-identity head multiplies
     float rounding by the logits' magnitude, not by a constant.
 

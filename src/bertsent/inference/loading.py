@@ -21,7 +21,7 @@ def load_for_inference(
     threads = threads or cpu_threads()
     method = read_metadata(model_dir).get("method")
     if method in ENCODER_METHODS and backend == "auto":
-        backend = choose_backend(model_dir)
+        backend = choose_backend(model_dir, usable_device())
     if method in (*ENCODER_METHODS, "lstm") and not backend.startswith("onnx"):
         import torch
 

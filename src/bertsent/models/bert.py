@@ -293,7 +293,7 @@ class BertClassifier(SentimentClassifier):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend '{backend}'", hint=f"choose {', '.join(BACKENDS)}")
         if backend == "auto":
-            backend = choose_backend(path)
+            backend = choose_backend(path, device)
         if backend == "torch-fp16" and device == "cpu":
             raise ConfigError(
                 "the torch-fp16 backend needs a CUDA GPU", hint="on a CPU use torch-bf16 or onnx"

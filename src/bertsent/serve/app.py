@@ -114,7 +114,8 @@ def explainer_for(classifier: Any) -> Any:
     if not hasattr(classifier, "model_"):
         return None
     explainer = copy.copy(classifier)
-    explainer.model_ = copy.deepcopy(classifier.model_).float()  # gradients in fp32
+    # gradients in fp32, on the CPU where the attribution code puts its inputs
+    explainer.model_ = copy.deepcopy(classifier.model_).float().cpu()
     explainer.backend = "torch"
     return explainer
 
