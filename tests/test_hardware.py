@@ -8,6 +8,8 @@ what only an AVX-512-BF16, AMX or GPU machine would otherwise run.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from bertsent.hardware import (
     usable_device,
 )
 from bertsent.pipeline import train
+from bertsent.training import finetune
 from bertsent.training.config import TrainingConfig
 from tests.conftest import tiny_classifier
 
@@ -146,6 +149,15 @@ def test_bf16_training_runs_and_saves_on_any_cpu(
     precision: str,
 ) -> None:
     """What an AVX-512-BF16 or AMX CPU runs by default: bf16 autocast through the Trainer."""
+    entered: list[str] = []
+
+    @contextmanager
+    def recording(device: str) -> Iterator[None]:  # the attention choice, device by device
+        entered.append(device)
+        with attention_without_cudnn(device):
+            yield
+
+    monkeypatch.setattr(finetune, "attention_without_cudnn", recording)
     monkeypatch.setenv("BERTSENT_FAST_BF16", "1")
     monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
     config = TrainingConfig(
@@ -160,6 +172,7 @@ def test_bf16_training_runs_and_saves_on_any_cpu(
     metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
     assert metadata["training"]["precision"] == "bf16"
     assert metadata["training_config"]["batch_size"] == 16
+    assert entered == ["cpu"]
     assert run.dev_report["accuracy"] > 0.8  # it learned, in bf16
 
 

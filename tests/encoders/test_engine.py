@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import bertsent.encoders.engine as engine_module
 from bertsent.encoders.engine import TorchEngine
 from bertsent.encoders.tokenization import pad_ids
 from bertsent.errors import ConfigError
+from bertsent.hardware import attention_without_cudnn
 from bertsent.models import load
 
 TEXTS = [f"{'a really ' * (i % 9)}great film number {i}" for i in range(37)] + ["", "dull"]
@@ -58,6 +62,22 @@ def test_bf16_weights_run_on_any_cpu_close_to_fp32(trained_model_dir: Path) -> N
     assert next(bf16.model_.parameters()).dtype == torch.bfloat16  # type: ignore[attr-defined]
     difference = np.abs(bf16.predict_proba(TEXTS) - fp32.predict_proba(TEXTS)).max()
     assert difference < 0.05  # bf16 keeps 8 bits of mantissa
+
+
+def test_every_forward_runs_inside_the_attention_choice_for_its_device(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices: list[str] = []
+
+    @contextmanager
+    def recording(device: str) -> Iterator[None]:
+        devices.append(device)
+        with attention_without_cudnn(device):
+            yield
+
+    monkeypatch.setattr(engine_module, "attention_without_cudnn", recording)
+    load(trained_model_dir, batch_size=2).predict_proba(TEXTS)
+    assert len(devices) == -(-len(TEXTS) // 2) and set(devices) == {"cpu"}  # one a batch
 
 
 def test_fp16_weights_need_a_gpu(trained_model_dir: Path) -> None:

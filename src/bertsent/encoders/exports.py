@@ -26,17 +26,13 @@ GRAPH_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 ACCURACY_BAND = 0.003  # ``auto`` keeps backends within 0.3 points of fp32 PyTorch
 
 
-def hardware_key(device: str) -> dict[str, Any]:
-    """What makes speeds on ``device`` comparable between machines: the GPU, or the CPU's
-    kind and flags.
+def hardware_key() -> dict[str, Any]:
+    """What makes CPU speeds comparable between machines: the CPU's kind and flags.
 
-    The flags (AVX2, AVX-512, VNNI, BF16, AMX) decide which backend is fastest; they are
-    read without importing torch, so ``--backend auto`` costs nothing at start-up.
+    ``bertsent export`` measures every backend on the CPU. The flags (AVX2, AVX-512,
+    VNNI, BF16, AMX) decide which is fastest; they are read without importing torch, so
+    ``--backend auto`` costs nothing at start-up.
     """
-    if device == "cuda":
-        import torch
-
-        return {"device": "cuda", "gpu": torch.cuda.get_device_name(0)}
     return {"device": "cpu", "machine": platform.machine(), "cpu_flags": cpu_flags()}
 
 
@@ -78,20 +74,18 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
     for a model that will run on ``device``.
 
     Falls back to ``torch`` (fp32) when the model was never exported, or was measured
-    on another kind of machine or device, whose speeds say nothing about this one: the
-    CPU backends measured on a GPU machine's CPU do not beat PyTorch on its GPU.
+    on another kind of machine, whose speeds say nothing about this one, and on a GPU:
+    the CPU backends that export measures do not beat PyTorch there. (Older exports on
+    GPU machines keyed their record by the GPU though they measured the CPU.)
     """
+    if device != "cpu":
+        logger.info("backend auto: torch on the %s (exports are measured on CPUs)", device)
+        return "torch"
     record_path = Path(model_dir) / ONNX_FOLDER / RECORD_FILE
     if not record_path.is_file():
         return "torch"
     record = read_record(record_path, model_dir)
-    measured = record.get("hardware")
-    if (
-        "auto" not in record
-        or not isinstance(measured, dict)
-        or measured.get("device") != device
-        or measured != hardware_key(device)
-    ):
+    if "auto" not in record or record.get("hardware") != hardware_key():
         logger.info(
             "backend auto: %s was measured on other hardware; using torch "
             "(export again here to measure this machine)",

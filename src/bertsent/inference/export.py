@@ -88,12 +88,11 @@ def export_onnx(
     dataset, chosen = data_split(classifier, data, split)
     task = classifier.task_
     logger.info("measuring each backend on %d %s %s reviews", len(chosen.texts), dataset, split)
-    engine = classifier._engine()
-    reference, speed = _timed(engine, chosen.texts, "torch")
+    reference, speed = _timed(classifier._engine(), chosen.texts, "torch")
     record: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "measured_on": {"data": dataset, "split": split, "size": len(chosen.texts)},
-        "hardware": hardware_key(engine.device),
+        "hardware": hardware_key(),  # load() put the model on the CPU
         "torch_accuracy": float(task.correct(reference, chosen.labels).mean()),
         "opset": OPSET,
         "graphs": {},

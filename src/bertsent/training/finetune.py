@@ -525,8 +525,9 @@ def fine_tune(
         (dict(h) for h in records if h["step"] == best_step), records[-1] if records else {}
     )
     best["metric"] = config.metric_for_best
-    if config.average_last > 1:
-        best = prefer_weight_average(trainer, module, dev_data, records, best, config)
+    if config.average_last > 1:  # scored as the single evaluations were
+        with attention_without_cudnn(device):
+            best = prefer_weight_average(trainer, module, dev_data, records, best, config)
 
     # 5. write the head into the family's standard layout, and check it computes the same;
     # mixed precision wrapped the module's forward in autocast: compare without it
