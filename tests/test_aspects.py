@@ -209,6 +209,7 @@ def test_files_keep_each_rows_aspect_and_the_command_line_flags_stay_with_texts(
     assert "paired.csv line 2: an 'aspect'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_http_service_scores_texts_with_their_aspects(aspect_model: Path) -> None:
     import httpx
 
@@ -264,6 +265,7 @@ def test_the_behaviour_suite_refuses_an_aspect_model(aspect_model: Path) -> None
         run_suite(load(aspect_model))
 
 
+@pytest.mark.slow
 def test_the_page_asks_an_aspect_model_for_the_aspect(aspect_model: Path) -> None:
     import httpx
 

@@ -49,6 +49,7 @@ def stderr_on_a_terminal(model_dir: Path, mode: str) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["verbose", "quiet"])
 def test_named_scoring_shows_a_bar_unless_quiet(trained_model_dir: Path, mode: str) -> None:
     shown = stderr_on_a_terminal(trained_model_dir, mode)

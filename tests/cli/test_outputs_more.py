@@ -167,6 +167,7 @@ def test_explain_draws_a_text_with_dollar_signs_as_written(
 # embed-map --output
 
 
+@pytest.mark.slow
 def test_embed_map_replaces_only_its_own_map(
     trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

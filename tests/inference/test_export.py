@@ -152,6 +152,7 @@ def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_p
     assert choose_backend(folder, "cpu") == "torch"
 
 
+@pytest.mark.slow
 def test_scoring_an_export_loads_neither_torch_nor_transformers(exported_dir: Path) -> None:
     """Start-up: the graph and tokenizer.json are all ``predict`` needs; explain still works."""
     probe = (

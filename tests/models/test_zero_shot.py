@@ -129,6 +129,7 @@ def test_descriptions_parse_and_must_cover_the_data_labels() -> None:
         create("zero-shot", labels="good;bad")
 
 
+@pytest.mark.slow
 def test_cli_trains_predicts_exports_and_serves_a_zero_shot_model(
     tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.serve.conftest import start_server
 
@@ -19,6 +20,7 @@ def metric(url: str, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
+@pytest.mark.slow
 def test_work_of_a_client_that_left_is_not_scored(trained_model_dir: Path) -> None:
     # a batch waits 1 s for company once its first request arrives
     server = start_server(trained_model_dir, "--max-wait-ms", "1000", "--max-batch-size", "64")
@@ -41,6 +43,7 @@ def test_work_of_a_client_that_left_is_not_scored(trained_model_dir: Path) -> No
         server.stop()
 
 
+@pytest.mark.slow
 def test_readiness_answers_503_while_requests_in_flight_drain(trained_model_dir: Path) -> None:
     server = start_server(trained_model_dir, "--max-wait-ms", "2000", "--max-batch-size", "64")
     answers: list[httpx.Response] = []

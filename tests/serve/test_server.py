@@ -188,6 +188,7 @@ def test_page_shows_label_confidence_and_attributions(server: Server) -> None:
     assert any(value != 0 for value in shades)
 
 
+@pytest.mark.slow
 def test_api_key_overload_and_graceful_shutdown(trained_model_dir: Path) -> None:
     """A small queue that fills: extra requests get 503 + Retry-After, not a growing backlog;
     SIGTERM lets the request in flight finish."""
@@ -227,6 +228,7 @@ def test_api_key_overload_and_graceful_shutdown(trained_model_dir: Path) -> None
     assert code in (0, -signal.SIGTERM)
 
 
+@pytest.mark.slow
 def test_an_explanation_past_the_request_timeout_gets_504_and_the_next_waits_for_it(
     trained_model_dir: Path,
 ) -> None:
