@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import transformers
@@ -21,24 +23,29 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "mpnet", "distilbert"])
-def test_export_computes_the_linear_cls_head(family: str) -> None:
-    torch.manual_seed(0)
+def tiny_encoder(family: str, width: int = 32, layers: int = 2) -> Any:
+    """A randomly initialised encoder of ``family``, 4 heads, ``width`` wide."""
     if family == "distilbert":
         config = transformers.DistilBertConfig(
-            vocab_size=100, dim=32, n_layers=2, n_heads=4, hidden_dim=64
+            vocab_size=100, dim=width, n_layers=layers, n_heads=4, hidden_dim=2 * width
         )
     else:
         cls, extra = TINY[family]
         config = cls(
             vocab_size=100,
-            hidden_size=32,
-            num_hidden_layers=2,
+            hidden_size=width,
+            num_hidden_layers=layers,
             num_attention_heads=4,
-            intermediate_size=64,
+            intermediate_size=2 * width,
             **extra,
         )
-    module = ClsLinearClassifier(transformers.AutoModel.from_config(config), num_labels=3)
+    return transformers.AutoModel.from_config(config)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "mpnet", "distilbert"])
+def test_export_computes_the_linear_cls_head(family: str) -> None:
+    torch.manual_seed(0)
+    module = ClsLinearClassifier(tiny_encoder(family), num_labels=3)
     torch.nn.init.normal_(module.head.weight, std=2.0)  # a trained-looking head, not the tiny init
     torch.nn.init.normal_(module.head.bias)
     native = export_to_transformers(module, ["a", "b", "c"])
@@ -50,19 +57,7 @@ def test_export_computes_the_linear_cls_head(family: str) -> None:
 @pytest.mark.parametrize("family", ["bert", "distilbert"])
 def test_an_exported_head_keeps_its_answers_in_bf16(family: str) -> None:
     torch.manual_seed(0)
-    if family == "distilbert":
-        config = transformers.DistilBertConfig(
-            vocab_size=100, dim=256, n_layers=1, n_heads=4, hidden_dim=512
-        )
-    else:
-        config = transformers.BertConfig(
-            vocab_size=100,
-            hidden_size=256,
-            num_hidden_layers=1,
-            num_attention_heads=4,
-            intermediate_size=512,
-        )
-    module = ClsLinearClassifier(transformers.AutoModel.from_config(config), num_labels=2)
+    module = ClsLinearClassifier(tiny_encoder(family, width=256, layers=1), num_labels=2)
     torch.nn.init.normal_(module.head.weight, std=0.3)
     native = export_to_transformers(module, ["a", "b"])
     input_ids = torch.randint(5, 100, (64, 12))
