@@ -150,7 +150,8 @@ class TorchEngine(Engine):
 
     def __init__(self, model: Any, tokenizer: Any, **settings: Any) -> None:
         self.model = model.eval()
-        self.device = next(model.parameters()).device.type
+        self.placement = next(model.parameters()).device  # e.g. cuda:1, where inputs go
+        self.device = self.placement.type
         num_labels = getattr(model.config, "num_labels", 0)
         super().__init__(tokenizer, num_labels=num_labels, **settings)
         # encoders without segment embeddings (DistilBERT, RoBERTa) take no token_type_ids
@@ -168,7 +169,7 @@ class TorchEngine(Engine):
             tensors = {name: tensor.pin_memory() for name, tensor in tensors.items()}
         with torch.inference_mode(), attention_without_cudnn(self.device):
             return self.model(
-                **{name: t.to(self.device, non_blocking=gpu) for name, t in tensors.items()}
+                **{name: t.to(self.placement, non_blocking=gpu) for name, t in tensors.items()}
             )
 
     def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

@@ -31,12 +31,17 @@ RELU_TYPES = {"distilbert"}
 SUPPORTED_TYPES = sorted(ROBERTA_TYPES | TANH_POOLER_TYPES | RELU_TYPES)
 
 
-def check_supported(model_type: str) -> None:
-    """Raise before training when a model family's head cannot be exported exactly."""
+def check_supported(model_type: str, hidden: int = 0, num_labels: int = 0) -> None:
+    """Raise before training when a model family's head cannot be exported exactly:
+    an unknown family, or more labels than a DistilBERT head of ``hidden`` units holds."""
     if model_type not in SUPPORTED_TYPES:
         raise ModelError(
             f"model type '{model_type}' is not supported for fine-tuning",
             hint=f"use a checkpoint of type {', '.join(SUPPORTED_TYPES)}",
+        )
+    if model_type in RELU_TYPES and 2 * num_labels > hidden:  # relu(z) - relu(-z)
+        raise ModelError(
+            f"a '{model_type}' head holds at most {hidden // 2} labels, not {num_labels}"
         )
 
 
@@ -149,7 +154,7 @@ def export_to_transformers(
         "multi_label_classification" if multi_label else "single_label_classification"
     )
     model_type = config.model_type
-    check_supported(model_type)
+    check_supported(model_type, module.head.in_features, module.head.out_features)
 
     native = AutoModelForSequenceClassification.from_config(config)
     config.architectures = [type(native).__name__]
@@ -180,10 +185,6 @@ def export_to_transformers(
         else:  # DistilBERT: relu(z) - relu(-z) == z for the head's logits z, exact in
             # half precision too (a shift, relu(x + c) - c, loses x to c's rounding)
             outputs = weight.shape[0]
-            if 2 * outputs > hidden:
-                raise ModelError(
-                    f"a '{model_type}' head holds at most {hidden // 2} labels, not {outputs}"
-                )
             native.pre_classifier.weight.zero_()
             native.pre_classifier.bias.zero_()
             native.pre_classifier.weight[:outputs].copy_(weight)

@@ -409,7 +409,7 @@ def fine_tune(
     encoder = load_encoder(config.model)
     if config.encoder_layers:
         encoder = keep_layers(encoder, config.encoder_layers)
-    check_supported(encoder.config.model_type)
+    check_supported(encoder.config.model_type, encoder.config.hidden_size, len(labels))
     targets = label_targets(labels, multi_label)
     train_ids = targets(train.labels)
     weights = None
