@@ -43,7 +43,7 @@ from bertsent.models import (
     create,
     read_metadata,
 )
-from bertsent.training.config import REFERENCE_BATCH, TrainingConfig
+from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,8 @@ def check_subset_sizes(train: Split, plan: dict[str, list[int]]) -> None:
 
 def bert_config_for(config: TrainingConfig, size: int, min_updates: int) -> TrainingConfig:
     """The recipe with enough epochs for ``min_updates`` steps and about 5 evaluations."""
-    batch_size = config.batch_size or REFERENCE_BATCH
+    batch_size = config.resolved().batch_size
+    assert batch_size is not None  # resolved
     steps_per_epoch = math.ceil(size / (batch_size * config.gradient_accumulation_steps))
     epochs = max(config.epochs, math.ceil(min_updates / steps_per_epoch))
     total_steps = math.ceil(epochs * steps_per_epoch)
