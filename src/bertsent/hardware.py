@@ -184,10 +184,10 @@ def attention_without_cudnn(device: str) -> Iterator[None]:
         yield
 
 
-def scaled_learning_rate(learning_rate: float, batch_size: int, reference_batch: int = 32) -> float:
+def scaled_learning_rate(learning_rate: float, batch_size: int, reference_batch: int) -> float:
     """The square-root scaling rule for Adam-type optimisers: lr * sqrt(batch / reference).
 
-    >>> round(scaled_learning_rate(5e-5, 128), 7)
+    >>> round(scaled_learning_rate(5e-5, 128, reference_batch=32), 7)
     0.0001
     """
     return learning_rate * (batch_size / reference_batch) ** 0.5

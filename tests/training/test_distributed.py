@@ -16,7 +16,7 @@ from bertsent.distributed import any_process, sum_over_processes
 from bertsent.errors import ConfigError
 from bertsent.pipeline import checkpoint_dir
 from bertsent.training.callbacks import InterruptCallback
-from bertsent.training.finetune import per_process_batch_size
+from bertsent.training.finetune import per_device_batch_size, per_process_batch_size
 
 # No dropout anywhere, fp32, no length grouping: then one process with a batch of 16
 # and two processes with 8 each see the same 16 reviews per step and compute the same
@@ -150,6 +150,30 @@ def test_the_global_batch_must_divide_among_the_processes() -> None:
     assert per_process_batch_size(32, 4) == 8
     with pytest.raises(ConfigError, match="global batch and does not divide among 3"):
         per_process_batch_size(32, 3)
+
+
+def test_several_gpus_without_a_launcher_share_the_global_batch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The Trainer wraps the model in DataParallel over every visible GPU and multiplies
+    the per-device batch by their number; detection forced to two GPUs, on any machine."""
+    import torch
+    from transformers import TrainingArguments
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert per_device_batch_size(32, "cpu") == 32
+    per_device = per_device_batch_size(32, "cuda")
+    assert per_device == 16
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=per_device, use_cpu=True
+    )
+    arguments._n_gpu = 2  # what the Trainer sets from torch.cuda.device_count() on CUDA
+    assert arguments.train_batch_size == 32  # the recipe's batch, not 64
+    with pytest.raises(ConfigError, match="does not divide among 2 GPUs of this process"):
+        per_device_batch_size(33, "cuda")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: one GPU per process
+    assert per_device_batch_size(32, "cuda") == 16
 
 
 def test_without_a_process_group_the_collectives_are_the_local_values() -> None:

@@ -24,7 +24,7 @@ import torch
 from bertsent.atomic import atomic_file
 from bertsent.data.splits import DatasetSplits, Split
 from bertsent.data.tasks import MultiLabelTask
-from bertsent.distributed import world_size
+from bertsent.distributed import data_parallel_gpus, world_size
 from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
@@ -285,20 +285,37 @@ def prefer_weight_average(
     return {**best, "average_not_kept": {k: v for k, v in average.items() if k != "metric"}}
 
 
-def per_process_batch_size(batch_size: int, processes: int) -> int:
+def per_process_batch_size(batch_size: int, processes: int, unit: str = "processes") -> int:
     """``--batch-size`` is the global batch (examples per optimiser step, before
     accumulation), so one command gives the same recipe on 1 or N devices.
 
     Raises:
-        ConfigError: the batch does not divide evenly among the processes.
+        ConfigError: the batch does not divide evenly among the processes (or GPUs).
     """
     if batch_size % processes:
         raise ConfigError(
             f"--batch-size {batch_size} is the global batch and does not divide among "
-            f"{processes} processes",
+            f"{processes} {unit}",
             hint=f"use a multiple of {processes}",
         )
     return batch_size // processes
+
+
+def per_device_batch_size(batch_size: int, device: str) -> int:
+    """The batch each device gets: the global batch over the launcher's processes, and,
+    without a launcher on several GPUs, over the GPUs the Trainer's DataParallel splits
+    it across (it multiplies the per-device batch by their number)."""
+    gpus = data_parallel_gpus(device)
+    if gpus == 1:
+        return per_process_batch_size(batch_size, world_size())
+    logger.warning(
+        "%d GPUs in one process: the Trainer splits each batch over them with DataParallel "
+        "and the running train loss and accuracy are not shown; "
+        "`torchrun --nproc-per-node %d -m bertsent train ...` is faster",
+        gpus,
+        gpus,
+    )
+    return per_process_batch_size(batch_size, gpus, unit="GPUs of this process")
 
 
 def classification_metrics(eval_prediction: Any) -> dict[str, float]:
@@ -394,7 +411,7 @@ def fine_tune(
     set_seed(config.seed)
     precision = resolve_precision(config.precision, device)
     processes = world_size()
-    per_process_batch = per_process_batch_size(config.batch_size, processes)
+    per_process_batch = per_device_batch_size(config.batch_size, device)
     logger.warning(
         "%s; precision %s, batch %d, learning rate %.3g%s",
         summary_line(),

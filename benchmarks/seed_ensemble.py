@@ -1,0 +1,122 @@
+"""Several seeds of one recipe: each alone, their averaged probabilities, their averaged weights.
+
+A question users ask once one seed falls short of a target: would two or three runs of
+the same recipe, put together, get there? Two standard answers, measured on the same
+split:
+
+- *ensemble*: score the review with every model and average the class probabilities.
+  It costs one forward pass per model at prediction time.
+- *weight average* ("model soup", Wortsman et al. 2022): average the weights into one
+  model of the original size and cost. It only works where the runs stay in one basin
+  of the loss; runs whose heads start from different random draws may not.
+
+The models must come from one data set with the same labels (saved by ``bertsent
+train``). Prints a table and writes JSON under benchmarks/results/.
+
+    python benchmarks/seed_ensemble.py --data ../shared/data/sst-fine \\
+        runs/sst5-seed1 runs/sst5-seed7 --name sst5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from bertsent.evaluation.evaluate import data_split
+from bertsent.evaluation.metrics import bootstrap_accuracy_interval
+from bertsent.models import load
+
+RESULTS = Path(__file__).parent / "results"
+WEIGHTS = "model.safetensors"
+
+
+def probabilities(model: Any, texts: list[str]) -> tuple[np.ndarray, list[str]]:
+    return model.predict_proba(texts), list(model.labels_)
+
+
+def weight_average(model_dirs: list[Path], into: Path) -> Path:
+    """A copy of the first model folder whose weights are the mean of all the models'."""
+    shutil.copytree(model_dirs[0], into)
+    states = [load_file(str(folder / WEIGHTS)) for folder in model_dirs]
+    mean = {
+        name: np.mean([state[name].astype(np.float64) for state in states], axis=0).astype(
+            states[0][name].dtype
+        )
+        for name in states[0]
+    }
+    save_file(mean, str(into / WEIGHTS), metadata={"format": "pt"})
+    return into
+
+
+def correct(probs: np.ndarray, labels: list[str], gold: list[str]) -> np.ndarray:
+    predicted = np.asarray(labels)[probs.argmax(axis=1)]
+    return (predicted == np.asarray(gold)).astype(float)
+
+
+def row(name: str, hits: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    paired = hits - reference
+    return {
+        "name": name,
+        "accuracy": round(float(hits.mean()), 4),
+        "accuracy_ci": list(bootstrap_accuracy_interval(hits)),
+        "vs_members_mean": round(float(paired.mean()), 4),
+        "vs_members_mean_ci": list(bootstrap_accuracy_interval(paired)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path, help="saved model folders (2 or more)")
+    parser.add_argument("--data", required=True, help="the data the models were trained on")
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--name", required=True, help="results file: seed-ensemble-NAME.json")
+    args = parser.parse_args()
+    if len(args.models) < 2:
+        parser.error("give at least two model folders")
+
+    models = [load(folder) for folder in args.models]
+    _, split = data_split(models[0], args.data, args.split)  # refuses another dataset's split
+    texts, gold = list(split.texts), list(split.labels)
+    members = [probabilities(model, texts) for model in models]
+    labels = members[0][1]
+    for folder, (_, other) in zip(args.models, members, strict=True):
+        if other != labels:
+            parser.error(f"{folder}: labels {other} differ from {args.models[0]}'s {labels}")
+    member_hits = [correct(probs, labels, gold) for probs, _ in members]
+    reference = np.mean(member_hits, axis=0)  # each example's share of members right
+
+    rows = [
+        row(str(folder), hits, reference)
+        for folder, hits in zip(args.models, member_hits, strict=True)
+    ]
+    ensemble = np.mean([probs for probs, _ in members], axis=0)
+    rows.append(row("ensemble (mean probabilities)", correct(ensemble, labels, gold), reference))
+    with tempfile.TemporaryDirectory() as scratch:
+        averaged = weight_average(args.models, Path(scratch) / "averaged")
+        soup, _ = probabilities(load(averaged), texts)
+    rows.append(row("weight average (one model)", correct(soup, labels, gold), reference))
+
+    print(f"{args.split} of {args.data}, {len(texts)} examples")
+    print(f"{'':44} {'accuracy':>9} {'vs members':>11}  95% CI")
+    for entry in rows:
+        low, high = entry["vs_members_mean_ci"]
+        print(
+            f"{entry['name'][-44:]:44} {100 * entry['accuracy']:8.2f}% "
+            f"{100 * entry['vs_members_mean']:+10.2f}  [{100 * low:+.2f}, {100 * high:+.2f}]"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"seed-ensemble-{args.name}.json"
+    record = {"data": args.data, "split": args.split, "n": len(texts), "rows": rows}
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
