@@ -4,8 +4,9 @@ A question users ask once one seed falls short of a target: would two or three r
 the same recipe, put together, get there? Two standard answers, measured on the same
 split:
 
-- *ensemble*: score the review with every model and average the class probabilities.
-  It costs one forward pass per model at prediction time.
+- *ensemble*: score the review with every model and average the class probabilities
+  (each pair of runs, and all of them). It costs one forward pass per model at
+  prediction time. Each is compared, paired, with the mean of its own members.
 - *weight average* ("model soup", Wortsman et al. 2022): average the weights into one
   model of the original size and cost. It only works where the runs stay in one basin
   of the loss; runs whose heads start from different random draws may not.
@@ -20,6 +21,7 @@ train``). Prints a table and writes JSON under benchmarks/results/.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import tempfile
@@ -96,19 +98,29 @@ def main() -> None:
         row(str(folder), hits, reference)
         for folder, hits in zip(args.models, member_hits, strict=True)
     ]
-    ensemble = np.mean([probs for probs, _ in members], axis=0)
-    rows.append(row("ensemble (mean probabilities)", correct(ensemble, labels, gold), reference))
+    # every subset of two or more runs: with three, each pair and all three
+    for size in range(2, len(members) + 1):
+        for subset in itertools.combinations(range(len(members)), size):
+            ensemble = np.mean([members[i][0] for i in subset], axis=0)
+            names = " + ".join(args.models[i].name for i in subset)
+            rows.append(
+                row(
+                    f"ensemble {names}",
+                    correct(ensemble, labels, gold),
+                    np.mean([member_hits[i] for i in subset], axis=0),  # vs its own members
+                )
+            )
     with tempfile.TemporaryDirectory() as scratch:
         averaged = weight_average(args.models, Path(scratch) / "averaged")
         soup, _ = probabilities(load(averaged), texts)
     rows.append(row("weight average (one model)", correct(soup, labels, gold), reference))
 
     print(f"{args.split} of {args.data}, {len(texts)} examples")
-    print(f"{'':44} {'accuracy':>9} {'vs members':>11}  95% CI")
+    print(f"{'':52} {'accuracy':>9} {'vs members':>11}  95% CI")
     for entry in rows:
         low, high = entry["vs_members_mean_ci"]
         print(
-            f"{entry['name'][-44:]:44} {100 * entry['accuracy']:8.2f}% "
+            f"{entry['name'][-52:]:52} {100 * entry['accuracy']:8.2f}% "
             f"{100 * entry['vs_members_mean']:+10.2f}  [{100 * low:+.2f}, {100 * high:+.2f}]"
         )
     RESULTS.mkdir(exist_ok=True)
