@@ -195,3 +195,13 @@ def rotten_tomatoes_slice(monkeypatch: pytest.MonkeyPatch) -> DatasetSplits:
 
     monkeypatch.setattr(bertsent.demo, "DEFAULT_DATASET", small)
     return small
+
+
+@pytest.fixture
+def two_gpus_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Trainer's GPU count forced to 2, as on a 2-GPU machine without a launcher: the
+    Trainer then wraps the model in DataParallel, which on a machine without a GPU calls
+    the model directly, so the path runs on any machine."""
+    from transformers import TrainingArguments
+
+    monkeypatch.setattr(TrainingArguments, "n_gpu", property(lambda self: 2))

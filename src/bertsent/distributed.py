@@ -18,16 +18,6 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def data_parallel_gpus(device: str) -> int:
-    """GPUs one process splits each batch over: all visible ones when CUDA training runs
-    without a launcher, where the Trainer wraps the model in ``torch.nn.DataParallel``."""
-    if device != "cuda" or world_size() > 1:
-        return 1
-    import torch
-
-    return max(1, torch.cuda.device_count())
-
-
 def rank() -> int:
     """This process's place among them (0 without a launcher)."""
     return int(os.environ.get("RANK", "0"))

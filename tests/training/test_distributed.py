@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from bertsent.data.splits import DatasetSplits
 from bertsent.distributed import any_process, sum_over_processes
 from bertsent.errors import ConfigError
-from bertsent.pipeline import checkpoint_dir
+from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.callbacks import InterruptCallback
-from bertsent.training.finetune import per_device_batch_size, per_process_batch_size
+from bertsent.training.config import TrainingConfig
+from bertsent.training.finetune import per_process_batch_size, split_over_data_parallel
 
 # No dropout anywhere, fp32, no length grouping: then one process with a batch of 16
 # and two processes with 8 each see the same 16 reviews per step and compute the same
@@ -152,28 +155,29 @@ def test_the_global_batch_must_divide_among_the_processes() -> None:
         per_process_batch_size(32, 3)
 
 
-def test_several_gpus_without_a_launcher_share_the_global_batch(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """The Trainer wraps the model in DataParallel over every visible GPU and multiplies
-    the per-device batch by their number; detection forced to two GPUs, on any machine."""
-    import torch
+@pytest.mark.usefixtures("two_gpus_in_one_process")
+def test_several_gpus_in_one_process_share_the_recipes_batch(tmp_path: Path) -> None:
     from transformers import TrainingArguments
 
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert per_device_batch_size(32, "cpu") == 32
-    per_device = per_device_batch_size(32, "cuda")
-    assert per_device == 16
-    arguments = TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=per_device, use_cpu=True
-    )
-    arguments._n_gpu = 2  # what the Trainer sets from torch.cuda.device_count() on CUDA
-    assert arguments.train_batch_size == 32  # the recipe's batch, not 64
+    arguments = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=32)
+    split_over_data_parallel(arguments)
+    assert arguments.per_device_train_batch_size == 16
+    assert arguments.train_batch_size == 32  # what the Trainer's data loader takes
+    odd = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=33)
     with pytest.raises(ConfigError, match="does not divide among 2 GPUs of this process"):
-        per_device_batch_size(33, "cuda")
-    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: one GPU per process
-    assert per_device_batch_size(32, "cuda") == 16
+        split_over_data_parallel(odd)
+
+
+@pytest.mark.usefixtures("two_gpus_in_one_process")
+def test_fine_tuning_over_data_parallel_steps_through_the_data_at_the_recipes_batch(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=16, max_length=32)
+    train(synthetic_splits, config, tmp_path / "model")
+    metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    # 16 reviews a step, not 16 on each of the 2 GPUs
+    expected = math.ceil(len(synthetic_splits.train.texts) / 16)
+    assert metadata["training"]["steps_per_epoch"] == expected
 
 
 def test_without_a_process_group_the_collectives_are_the_local_values() -> None:

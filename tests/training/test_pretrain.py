@@ -58,6 +58,14 @@ def test_interrupted_pretraining_resumes_and_lowers_the_held_out_loss(
     AutoModel.from_pretrained(output, use_safetensors=True)
 
 
+@pytest.mark.usefixtures("two_gpus_in_one_process")
+def test_pretraining_over_data_parallel_steps_at_the_recipes_batch(
+    tiny_model_dir: Path, unlabelled: Path, tmp_path: Path
+) -> None:
+    record = pretrain(str(unlabelled), tmp_path / "tapt", config(tiny_model_dir, epochs=1))
+    assert record["steps"] == record["planned_steps"] == 13  # 195 texts / 16, not / 32
+
+
 @pytest.mark.slow
 def test_the_pretrained_folder_fine_tunes_and_its_texts_count_as_seen(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path

@@ -24,7 +24,7 @@ import torch
 from bertsent.atomic import atomic_file
 from bertsent.data.splits import DatasetSplits, Split
 from bertsent.data.tasks import MultiLabelTask
-from bertsent.distributed import data_parallel_gpus, world_size
+from bertsent.distributed import world_size
 from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
@@ -301,21 +301,26 @@ def per_process_batch_size(batch_size: int, processes: int, unit: str = "process
     return batch_size // processes
 
 
-def per_device_batch_size(batch_size: int, device: str) -> int:
-    """The batch each device gets: the global batch over the launcher's processes, and,
-    without a launcher on several GPUs, over the GPUs the Trainer's DataParallel splits
-    it across (it multiplies the per-device batch by their number)."""
-    gpus = data_parallel_gpus(device)
-    if gpus == 1:
-        return per_process_batch_size(batch_size, world_size())
+def split_over_data_parallel(args: Any) -> None:
+    """Keep the recipe's batch where the Trainer splits each batch over several GPUs of
+    one process (``torch.nn.DataParallel``, used without a launcher): it multiplies the
+    per-device batch by its own GPU count, so each GPU gets this process's batch / GPUs.
+
+    Raises:
+        ConfigError: the batch does not divide among those GPUs.
+    """
+    gpus = args.n_gpu  # the Trainer's count: 1 per process under a launcher
+    if gpus <= 1:
+        return
     logger.warning(
-        "%d GPUs in one process: the Trainer splits each batch over them with DataParallel "
-        "and the running train loss and accuracy are not shown; "
-        "`torchrun --nproc-per-node %d -m bertsent train ...` is faster",
+        "%d GPUs in one process: the Trainer splits each batch over them with DataParallel; "
+        "`torchrun --nproc-per-node %d -m bertsent ...` is faster",
         gpus,
         gpus,
     )
-    return per_process_batch_size(batch_size, gpus, unit="GPUs of this process")
+    args.per_device_train_batch_size = per_process_batch_size(
+        args.per_device_train_batch_size, gpus, unit="GPUs of this process"
+    )
 
 
 def classification_metrics(eval_prediction: Any) -> dict[str, float]:
@@ -411,7 +416,7 @@ def fine_tune(
     set_seed(config.seed)
     precision = resolve_precision(config.precision, device)
     processes = world_size()
-    per_process_batch = per_device_batch_size(config.batch_size, device)
+    per_process_batch = per_process_batch_size(config.batch_size, processes)
     logger.warning(
         "%s; precision %s, batch %d, learning rate %.3g%s",
         summary_line(),
@@ -486,6 +491,7 @@ def fine_tune(
         dataloader_pin_memory=device == "cuda",
         save_only_model=False,
     )
+    split_over_data_parallel(args)
     extra = list(callbacks or [])
     if config.early_stopping_patience:
         extra.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))

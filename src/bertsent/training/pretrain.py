@@ -40,7 +40,11 @@ from bertsent.hardware import (
 from bertsent.progress import quiet
 from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
 from bertsent.training.config import TrainingConfig, check_position_limit
-from bertsent.training.finetune import check_resumed_recipe, checkpoint_to_resume
+from bertsent.training.finetune import (
+    check_resumed_recipe,
+    checkpoint_to_resume,
+    split_over_data_parallel,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +167,7 @@ def pretrain(
         disable_tqdm=True,
         remove_unused_columns=False,
     )
+    split_over_data_parallel(args)
     interrupt = InterruptCallback()
     limit = TimeLimitCallback(max_minutes) if max_minutes is not None else None
     trainer = Trainer(
