@@ -85,7 +85,7 @@ def test_head_init_is_xavier_with_zero_bias() -> None:
 
 def test_unsupported_family_fails_before_training() -> None:
     with pytest.raises(ModelError, match="model type 'gpt2' is not supported"):
-        check_supported("gpt2")
+        check_supported("gpt2", hidden=32, num_labels=2)
     check_supported("distilbert", hidden=32, num_labels=16)  # relu(z) - relu(-z) fits
     with pytest.raises(ModelError, match="'distilbert' head holds at most 16 labels, not 17"):
         check_supported("distilbert", hidden=32, num_labels=17)

@@ -31,7 +31,7 @@ RELU_TYPES = {"distilbert"}
 SUPPORTED_TYPES = sorted(ROBERTA_TYPES | TANH_POOLER_TYPES | RELU_TYPES)
 
 
-def check_supported(model_type: str, hidden: int = 0, num_labels: int = 0) -> None:
+def check_supported(model_type: str, hidden: int, num_labels: int) -> None:
     """Raise before training when a model family's head cannot be exported exactly:
     an unknown family, or more labels than a DistilBERT head of ``hidden`` units holds."""
     if model_type not in SUPPORTED_TYPES:
