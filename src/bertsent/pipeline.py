@@ -353,6 +353,8 @@ def pretrain(
         callbacks=callbacks,
     )
     result.record["data"] = {"spec": data, "texts": described}
+    if not is_main_process():  # under torchrun: rank 0 saves and cleans up
+        return result.record
     with atomic_directory(output, RECORD_FILE, what, overwrite=overwrite or None) as folder:
         save_pretrained(result, folder, texts)
     if result.record["stopped_by_time_limit"]:  # unfinished: --resume continues from there

@@ -160,3 +160,39 @@ def test_class_weights_weight_each_example_by_its_gold_class() -> None:
     assert got == pytest.approx(expected, rel=1e-5)
     assert unweighted == pytest.approx(float(per_example.mean()), rel=1e-5)
     assert abs(got - unweighted) > 1e-3
+
+
+def test_replicas_made_as_data_parallel_makes_them_add_to_the_modules_running_sums(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DataParallel runs a shallow copy of the module on each GPU; the training loss and
+    accuracy the callbacks show must still add up on the module they were given. The
+    replicas are made by DataParallel's own ``replicate``, with its CUDA broadcast of
+    the weights replaced by plain copies so that it runs without a GPU."""
+    import copy
+    import pickle
+    import sys
+
+    replicate_module = sys.modules["torch.nn.parallel.replicate"]
+    monkeypatch.setattr(
+        replicate_module,
+        "_broadcast_coalesced_reshape",
+        lambda tensors, devices, detach=False: [[t.clone() for t in tensors] for _ in devices],
+    )
+    module = ClsLinearClassifier(tiny_encoder("bert"), num_labels=2).train()
+    replicas = replicate_module.replicate(module, [0, 1])
+    torch.manual_seed(0)
+    shards = [torch.randint(5, 100, (n, 6)) for n in (3, 5)]  # one per GPU
+    labels = [torch.tensor([0, 1, 1]), torch.tensor([1, 0, 0, 1, 1])]
+    losses, correct = [], 0
+    for replica, ids, gold in zip(replicas, shards, labels, strict=True):
+        output = replica(input_ids=ids, labels=gold)
+        losses.append(output.loss.item() * len(gold))
+        correct += int((output.logits.argmax(-1) == gold).sum())
+    assert module.running.seen == 8 and module.running.correct == correct
+    assert module.running.loss == pytest.approx(sum(losses))
+    module.running.reset()
+    assert module.running.values() == [0.0, 0, 0]
+    module.running.add(1.5, 1, 2)
+    for clone in (copy.deepcopy(module).running, pickle.loads(pickle.dumps(module.running))):
+        assert clone.values() == [1.5, 1, 2] and clone is not module.running

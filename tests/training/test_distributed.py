@@ -20,6 +20,8 @@ from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.callbacks import InterruptCallback
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import per_process_batch_size, split_over_data_parallel
+from bertsent.training.pretrain import RECORD_FILE
+from tests.conftest import synthetic_reviews, write_csv
 
 # No dropout anywhere, fp32, no length grouping: then one process with a batch of 16
 # and two processes with 8 each see the same 16 reviews per step and compute the same
@@ -147,6 +149,29 @@ def test_under_torchrun_every_rank_distils_from_the_teacher_rank_0_trained_and_s
     student = json.loads((output / "bertsent.json").read_text())
     assert teacher["training"]["processes"] == student["training"]["processes"] == 2
     assert student["training_config"]["teacher"] == str(tmp_path / "student.teacher")
+
+
+@pytest.mark.slow
+def test_under_torchrun_pretraining_shares_the_batch_and_rank_0_alone_saves(
+    model_without_dropout: Path, tmp_path: Path
+) -> None:
+    texts, _ = synthetic_reviews(200, seed=7)
+    unlabelled = write_csv(tmp_path / "unsup.csv", [{"text": text} for text in texts])
+    output = tmp_path / "tapt"
+    result = subprocess.run(
+        torchrun("pretrain", "--data", str(unlabelled), "--model", str(model_without_dropout),
+                 "--epochs", "1", "--batch-size", "16", "--max-length", "32",
+                 "--output", str(output)),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    # 195 texts / 16 a step (8 on each process), not / 32; one result line, one folder
+    assert result.stdout.count("pre-trained 13 steps") == 1, result.stdout
+    assert result.stdout.count("model saved to") == 1
+    record = json.loads((output / RECORD_FILE).read_text())
+    assert record["steps"] == record["planned_steps"] == 13
+    assert record["processes"] == 2 and record["global_batch_size"] == 16
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tapt", "unsup.csv"]
 
 
 def test_the_global_batch_must_divide_among_the_processes() -> None:

@@ -51,6 +51,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bertsent.distributed import is_main_process
     from bertsent.pipeline import pretrain
 
     record = pretrain(
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
     )
+    if not is_main_process():  # under torchrun: rank 0 prints the result
+        return 0
     loss = record["held_out_mlm_loss"]
     before = "n/a (resumed)" if loss["before"] is None else f"{loss['before']:.3f}"
     print(

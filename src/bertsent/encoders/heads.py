@@ -15,6 +15,7 @@ The export is checked on real inputs before it is accepted.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
@@ -45,12 +46,57 @@ def check_supported(model_type: str, hidden: int, num_labels: int) -> None:
         )
 
 
+class RunningStats:
+    """Training loss and correct predictions summed since the last evaluation.
+
+    The module holds one such object and adds to it in place: DataParallel's replicas
+    copy the module's attributes shallowly, so every replica adds to this same object
+    (under a lock, as they run in threads), and the callbacks read it from the module
+    they were given. Sums kept as attributes of the module itself would be rebound on
+    each replica and lost.
+    """
+
+    KEYS = ("running_loss", "running_correct", "running_seen")  # checkpoint state names
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.loss, self.correct, self.seen = 0.0, 0, 0
+
+    def add(self, loss_sum: float, correct: int, seen: int) -> None:
+        with self._lock:
+            self.loss += loss_sum
+            self.correct += correct
+            self.seen += seen
+
+    def reset(self) -> None:
+        with self._lock:
+            self.loss, self.correct, self.seen = 0.0, 0, 0
+
+    def values(self) -> list[float]:
+        return [self.loss, self.correct, self.seen]
+
+    def state(self) -> dict[str, float]:
+        return dict(zip(self.KEYS, self.values(), strict=True))
+
+    def restore(self, state: dict[str, Any]) -> None:
+        loss, correct, seen = (state.get(key, 0) for key in self.KEYS)
+        with self._lock:
+            self.loss, self.correct, self.seen = float(loss), int(correct), int(seen)
+
+    def __getstate__(self) -> dict[str, float]:  # a lock does not copy or pickle
+        return self.state()
+
+    def __setstate__(self, state: dict[str, float]) -> None:
+        self._lock = threading.Lock()
+        self.restore(state)
+
+
 class ClsLinearClassifier(nn.Module):
     """Encoder, dropout and a linear layer on the final [CLS] vector.
 
     The head has Xavier-uniform weights and a zero bias. While training, the module
-    keeps running sums of loss and correct predictions so callbacks can report
-    training accuracy without another pass over the data.
+    keeps running sums of loss and correct predictions (``running``) so callbacks can
+    report training accuracy without another pass over the data.
 
     >>> from transformers import BertConfig, BertModel
     >>> tiny = BertModel(BertConfig(hidden_size=8, num_hidden_layers=1,
@@ -80,12 +126,7 @@ class ClsLinearClassifier(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.class_weights: torch.Tensor | None
         self.register_buffer("class_weights", class_weights, persistent=False)
-        self.reset_running_stats()
-
-    def reset_running_stats(self) -> None:
-        self.running_loss = 0.0
-        self.running_correct = 0
-        self.running_seen = 0
+        self.running = RunningStats()
 
     def forward(
         self,
@@ -120,13 +161,11 @@ class ClsLinearClassifier(nn.Module):
                 )
                 loss = alpha * loss + (1 - alpha) * temperature**2 * soft  # Hinton et al. 2015
             if self.training:
-                self.running_loss += loss.item() * len(labels)
                 if labels.dim() == 2:  # exact match of the labels at 0.5
                     matches = ((logits > 0) == (labels > 0.5)).all(dim=-1)
                 else:
                     matches = logits.argmax(-1) == labels
-                self.running_correct += int(matches.sum())
-                self.running_seen += len(labels)
+                self.running.add(loss.item() * len(labels), int(matches.sum()), len(labels))
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 

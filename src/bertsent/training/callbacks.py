@@ -15,7 +15,6 @@ from transformers.trainer_callback import ExportableState
 from bertsent.distributed import any_process, is_main_process, launched, sum_over_processes
 
 HISTORY_KEY = "bertsent_history"
-RUNNING_STATS = ("running_loss", "running_correct", "running_seen")
 
 
 class HistoryCallback(TrainerCallback, ExportableState):
@@ -31,10 +30,7 @@ class HistoryCallback(TrainerCallback, ExportableState):
         self.module = module
 
     def state(self) -> dict[str, Any]:
-        return {
-            "args": {},
-            "attributes": {name: getattr(self.module, name) for name in RUNNING_STATS},
-        }
+        return {"args": {}, "attributes": self.module.running.state()}
 
     def restore(self, checkpoint: Path) -> None:
         """Continue the running statistics saved with ``checkpoint`` (rank 0's: the
@@ -43,9 +39,7 @@ class HistoryCallback(TrainerCallback, ExportableState):
             return
         saved = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
         stored = saved.stateful_callbacks.get(type(self).__name__, {})
-        for name, value in stored.get("attributes", {}).items():
-            if name in RUNNING_STATS:
-                setattr(self.module, name, value)
+        self.module.running.restore(stored.get("attributes", {}))
 
     def on_evaluate(
         self,
@@ -57,9 +51,7 @@ class HistoryCallback(TrainerCallback, ExportableState):
     ) -> None:
         if not metrics or "eval_loss" not in metrics:
             return
-        loss, correct, seen = sum_over_processes(
-            [getattr(self.module, name) for name in RUNNING_STATS]
-        )
+        loss, correct, seen = sum_over_processes(self.module.running.values())
         learning_rates = [e["learning_rate"] for e in state.log_history if "learning_rate" in e]
         entry = {
             "epoch": round(float(state.epoch or 0.0), 4),
@@ -73,7 +65,7 @@ class HistoryCallback(TrainerCallback, ExportableState):
         }
         record: dict[str, Any] = {HISTORY_KEY: entry, "step": state.global_step}
         state.log_history.append(record)
-        self.module.reset_running_stats()
+        self.module.running.reset()
 
 
 def history_from_state(state: TrainerState) -> list[dict[str, Any]]:
@@ -108,7 +100,8 @@ class ProgressCallback(TrainerCallback):
         if self.bar is None:
             return
         self.bar.update(state.global_step - self.bar.n)
-        seen = self.module.running_seen
+        running = self.module.running
+        seen = running.seen
         elapsed = time.perf_counter() - self.started
         examples = (state.global_step - self.first_step) * self.batch_size
         postfix = {
@@ -116,8 +109,8 @@ class ProgressCallback(TrainerCallback):
             "ex/s": f"{examples / max(elapsed, 1e-9):.0f}",
         }
         if seen:
-            postfix["loss"] = f"{self.module.running_loss / seen:.3f}"
-            postfix["acc"] = f"{self.module.running_correct / seen:.3f}"
+            postfix["loss"] = f"{running.loss / seen:.3f}"
+            postfix["acc"] = f"{running.correct / seen:.3f}"
         self.bar.set_postfix(postfix, refresh=False)
 
     def on_evaluate(

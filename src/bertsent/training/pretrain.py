@@ -28,6 +28,7 @@ import torch
 from transformers import TrainerCallback
 
 from bertsent.data.splits import save_text_hashes, training_text_hashes
+from bertsent.distributed import world_size
 from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode, group_word_pieces
 from bertsent.errors import ConfigError, DataError, TrainingInterrupted
@@ -43,6 +44,7 @@ from bertsent.training.config import TrainingConfig, check_position_limit
 from bertsent.training.finetune import (
     check_resumed_recipe,
     checkpoint_to_resume,
+    per_process_batch_size,
     split_over_data_parallel,
 )
 
@@ -117,6 +119,8 @@ def pretrain(
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
+    processes = world_size()  # under torchrun --batch-size is shared out, as in fine-tuning
+    per_process_batch = per_process_batch_size(config.batch_size, processes)
     tokenizer = load_tokenizer(config.model)
     model = AutoModelForMaskedLM.from_pretrained(resolve_model(config.model), **SAFE_LOAD)
 
@@ -146,7 +150,7 @@ def pretrain(
     args = TrainingArguments(
         output_dir=str(work_dir),
         num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=per_process_batch,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
@@ -211,6 +215,8 @@ def pretrain(
         "held_out_texts": len(evaluation),
         "steps": trainer.state.global_step,
         "planned_steps": total_steps,
+        "processes": processes,
+        "global_batch_size": config.batch_size,
         "stopped_by_time_limit": bool(limit and limit.reached),
         "seconds": round(seconds, 1),
         "mlm_probability": mlm_probability,
