@@ -530,26 +530,26 @@ def fine_tune(
 
     # 4. train (or continue), then keep the best evaluation's weights (or the average of
     # the last ones, with --average-last)
-    started = time.perf_counter()
-    try:
-        with attention_without_cudnn(device):
+    with attention_without_cudnn(device):
+        started = time.perf_counter()
+        try:
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    finally:
-        interrupt.restore()
-    seconds = time.perf_counter() - started
-    if interrupt.requested:
-        raise TrainingInterrupted(
-            f"training stopped at step {trainer.state.global_step}; checkpoint saved in {work_dir}",
-            hint="run the same command with --resume to continue",
+        finally:
+            interrupt.restore()
+        seconds = time.perf_counter() - started
+        if interrupt.requested:
+            raise TrainingInterrupted(
+                f"training stopped at step {trainer.state.global_step}; "
+                f"checkpoint saved in {work_dir}",
+                hint="run the same command with --resume to continue",
+            )
+        records = history_from_state(trainer.state)
+        best_step = trainer.state.best_global_step
+        best = next(
+            (dict(h) for h in records if h["step"] == best_step), records[-1] if records else {}
         )
-    records = history_from_state(trainer.state)
-    best_step = trainer.state.best_global_step
-    best = next(
-        (dict(h) for h in records if h["step"] == best_step), records[-1] if records else {}
-    )
-    best["metric"] = config.metric_for_best
-    if config.average_last > 1:  # scored as the single evaluations were
-        with attention_without_cudnn(device):
+        best["metric"] = config.metric_for_best
+        if config.average_last > 1:  # scored as the single evaluations were
             best = prefer_weight_average(trainer, module, dev_data, records, best, config)
 
     # 5. write the head into the family's standard layout, and check it computes the same;
