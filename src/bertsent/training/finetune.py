@@ -323,6 +323,25 @@ def split_over_data_parallel(args: Any) -> None:
     )
 
 
+def train_or_stop(
+    trainer: Any, checkpoint: Path | None, interrupt: InterruptCallback, what: str
+) -> tuple[Any, float]:
+    """Run (or continue) ``trainer`` and time it; a Ctrl-C/SIGTERM that stopped it at a
+    checkpoint becomes :class:`TrainingInterrupted`, which tells how to resume."""
+    started = time.perf_counter()
+    try:
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        interrupt.restore()
+    if interrupt.requested:
+        raise TrainingInterrupted(
+            f"{what} stopped at step {trainer.state.global_step}; "
+            f"checkpoint saved in {trainer.args.output_dir}",
+            hint="run the same command with --resume to continue",
+        )
+    return output, time.perf_counter() - started
+
+
 def classification_metrics(eval_prediction: Any) -> dict[str, float]:
     """Accuracy and macro-F1 from the Trainer's (logits, label ids); for a multi-label
     task (0/1 label rows) exact-match accuracy and macro-F1 at 0.5."""
@@ -531,18 +550,7 @@ def fine_tune(
     # 4. train (or continue), then keep the best evaluation's weights (or the average of
     # the last ones, with --average-last)
     with attention_without_cudnn(device):
-        started = time.perf_counter()
-        try:
-            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        finally:
-            interrupt.restore()
-        seconds = time.perf_counter() - started
-        if interrupt.requested:
-            raise TrainingInterrupted(
-                f"training stopped at step {trainer.state.global_step}; "
-                f"checkpoint saved in {work_dir}",
-                hint="run the same command with --resume to continue",
-            )
+        output, seconds = train_or_stop(trainer, checkpoint, interrupt, "training")
         records = history_from_state(trainer.state)
         best_step = trainer.state.best_global_step
         best = next(

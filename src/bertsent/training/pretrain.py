@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from bertsent.data.splits import save_text_hashes, training_text_hashes
 from bertsent.distributed import world_size
 from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode, group_word_pieces
-from bertsent.errors import ConfigError, DataError, TrainingInterrupted
+from bertsent.errors import ConfigError, DataError
 from bertsent.hardware import (
     attention_without_cudnn,
     resolve_precision,
@@ -46,6 +45,7 @@ from bertsent.training.finetune import (
     checkpoint_to_resume,
     per_process_batch_size,
     split_over_data_parallel,
+    train_or_stop,
 )
 
 logger = logging.getLogger(__name__)
@@ -191,18 +191,7 @@ def pretrain(
     trainer.remove_callback(TransformersProgress)
     with attention_without_cudnn(device):
         before = None if checkpoint else trainer.evaluate()["eval_loss"]
-        started = time.perf_counter()
-        try:
-            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        finally:
-            interrupt.restore()
-        seconds = time.perf_counter() - started
-        if interrupt.requested:
-            raise TrainingInterrupted(
-                f"pre-training stopped at step {trainer.state.global_step}; "
-                f"checkpoint in {work_dir}",
-                hint="run the same command with --resume to continue",
-            )
+        _, seconds = train_or_stop(trainer, checkpoint, interrupt, "pre-training")
         after = trainer.evaluate()["eval_loss"]
     history = [
         {"step": entry["step"], **{k: entry[k] for k in ("loss", "eval_loss") if k in entry}}
