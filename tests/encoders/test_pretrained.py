@@ -89,3 +89,30 @@ def test_keep_layers_keeps_evenly_spaced_layers_ending_at_the_top(tiny_model_dir
         assert torch.equal(tensor, top[name])
     with pytest.raises(ConfigError, match="has 2 layers"):
         keep_layers(load_encoder(str(tiny_model_dir)), 3)
+
+
+def test_encoder_weights_missing_from_the_checkpoint_are_named(
+    tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForSequenceClassification
+
+    classifier = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    classifier.save_pretrained(tmp_path)
+    caplog.set_level("WARNING", logger="bertsent")
+    encoder = load_encoder(str(tmp_path))  # the classifier's head is left out, as meant
+    assert not [r for r in caplog.records if r.name.startswith("bertsent")]
+    torch.testing.assert_close(
+        encoder.embeddings.word_embeddings.weight, classifier.bert.embeddings.word_embeddings.weight
+    )
+
+    weights = load_file(tmp_path / "model.safetensors")
+    del weights["bert.encoder.layer.1.output.dense.weight"]
+    del weights["bert.pooler.dense.weight"]  # unused by fine-tuning: not reported
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    load_encoder(str(tmp_path))
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("bertsent")] == [
+        f"{tmp_path} lacks 1 encoder weights, which start random: "
+        "encoder.layer.1.output.dense.weight"
+    ]

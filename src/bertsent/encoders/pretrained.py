@@ -68,14 +68,29 @@ def load_tokenizer(name: str) -> Any:
 
 
 def load_encoder(name: str) -> Any:
-    """Load the pre-trained encoder (no task head) of ``name`` from safetensors."""
+    """Load the pre-trained encoder (no task head) of ``name`` from safetensors.
+
+    Encoder weights the checkpoint lacks start random, which would fine-tune a partly
+    untrained model: that is said in bertsent's own log, which the CLI shows (it keeps
+    transformers' load report quiet). The pooler is not counted: fine-tuning reads the
+    [CLS] vector before it, and a ``bertsent pretrain`` folder has none.
+    """
     from transformers import AutoModel
 
     source = resolve_model(name)
     try:
-        return AutoModel.from_pretrained(source, **SAFE_LOAD)
+        encoder, info = AutoModel.from_pretrained(source, output_loading_info=True, **SAFE_LOAD)
     except (OSError, ValueError) as exc:
         raise _hub_error(name, exc) from None
+    fresh = sorted(key for key in info["missing_keys"] if not key.startswith("pooler."))
+    if fresh:
+        logger.warning(
+            "%s lacks %d encoder weights, which start random: %s",
+            name,
+            len(fresh),
+            ", ".join(fresh[:3]) + (", ..." if len(fresh) > 3 else ""),
+        )
+    return encoder
 
 
 def load_sequence_classifier(path: str | Path) -> Any:
