@@ -168,9 +168,9 @@ def attention_without_cudnn(device: str) -> Iterator[None]:
     scoring ran at half fp32's speed, while the fp32 plain Trainer had no such start
     (README, "On one NVIDIA H200"; modelscope/FunASR#3704 measured 0.44 + 0.55 s a new
     shape). Flash and memory-efficient attention need no plan. Elsewhere, nothing changes.
-    PyTorch keeps these switches process-wide, not per thread: GPU work runs on one
-    thread at a time here (the server's single model thread; its explanations run on a
-    CPU copy, outside this block).
+    PyTorch keeps these switches process-wide, not per thread, so DataParallel's threads
+    see them too; no other thread does GPU work while the block runs (the server has one
+    model thread, and its explanations run on a CPU copy, outside this block).
     """
     if device != "cuda":
         yield

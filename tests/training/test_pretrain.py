@@ -66,6 +66,22 @@ def test_pretraining_over_data_parallel_steps_at_the_recipes_batch(
     assert record["steps"] == record["planned_steps"] == 13  # 195 texts / 16, not / 32
 
 
+def test_a_rank_other_than_0_writes_nothing_and_leaves_the_checkpoints_to_rank_0(
+    tiny_model_dir: Path, unlabelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under torchrun every rank runs the command; rank 0 alone saves the folder and
+    removes the checkpoints (the 2-process test checks the batch; this, the writes)."""
+    from bertsent.cli import main
+
+    monkeypatch.setattr("bertsent.distributed.rank", lambda: 1)  # read by is_main_process
+    output = tmp_path / "tapt"
+    code = main(["-q", "pretrain", "--data", str(unlabelled), "--output", str(output),
+                 "--model", str(tiny_model_dir), "--epochs", "1", "--batch-size", "16",
+                 "--max-length", "32", "--max-minutes", "0.001"])  # fmt: skip
+    assert code == 0  # stopped by the time limit: rank 0's message names the checkpoints
+    assert not output.exists() and checkpoint_dir(output).is_dir()
+
+
 @pytest.mark.slow
 def test_the_pretrained_folder_fine_tunes_and_its_texts_count_as_seen(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path

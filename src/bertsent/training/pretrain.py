@@ -27,7 +27,7 @@ import torch
 from transformers import TrainerCallback
 
 from bertsent.data.splits import save_text_hashes, training_text_hashes
-from bertsent.distributed import world_size
+from bertsent.distributed import rank, world_size
 from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode, group_word_pieces
 from bertsent.errors import ConfigError, DataError
@@ -179,7 +179,9 @@ def pretrain(
         args=args,
         train_dataset=training_examples,
         eval_dataset=evaluation_examples,
-        data_collator=MaskingCollator(masker(config.seed), tokenizer.pad_token_id),
+        # each rank masks its own batches with its own stream (even offsets: the odd
+        # one is the held-out set's, masked alike on every rank)
+        data_collator=MaskingCollator(masker(config.seed + 2 * rank()), tokenizer.pad_token_id),
         callbacks=[
             interrupt,
             MaskedLmProgress(),
