@@ -180,6 +180,19 @@ def test_the_global_batch_must_divide_among_the_processes() -> None:
         per_process_batch_size(32, 3)
 
 
+def test_a_batch_that_does_not_divide_among_the_processes_is_refused_before_any_file(
+    tiny_model_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "3")  # as torchrun --nproc-per-node 3 sets it
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=16, max_length=32)
+    with pytest.raises(ConfigError, match="does not divide among 3 processes"):
+        train(synthetic_splits, config, tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []  # no checkpoints folder with a recipe in it
+
+
 @pytest.mark.usefixtures("two_gpus_in_one_process")
 def test_several_gpus_in_one_process_share_the_recipes_batch(tmp_path: Path) -> None:
     from transformers import TrainingArguments

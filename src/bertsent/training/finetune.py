@@ -427,6 +427,8 @@ def fine_tune(
             f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",
             hint="leave it at 0 for a multi-label (labels column) dataset",
         )
+    processes = world_size()  # refused before anything is written if it does not divide
+    per_process_batch = per_process_batch_size(config.batch_size, processes)
     checkpoint = checkpoint_to_resume(work_dir, resume)
     data = DatasetSplits("resumed", train, dev).fingerprint()
     check_resumed_recipe(work_dir, checkpoint, config, data, {"labels": labels})
@@ -434,8 +436,6 @@ def fine_tune(
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
     precision = resolve_precision(config.precision, device)
-    processes = world_size()
-    per_process_batch = per_process_batch_size(config.batch_size, processes)
     logger.warning(
         "%s; precision %s, batch %d, learning rate %.3g%s",
         summary_line(),

@@ -112,6 +112,8 @@ def pretrain(
     config = config.validate().resolved()
     assert config.batch_size is not None and config.learning_rate is not None
     check_position_limit(config)
+    processes = world_size()  # under torchrun --batch-size is shared out, as in fine-tuning
+    per_process_batch = per_process_batch_size(config.batch_size, processes)
     checkpoint = checkpoint_to_resume(work_dir, resume)
     settings = {"--mlm-probability": mlm_probability, "--whole-word-mask": whole_word_mask}
     data = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()
@@ -119,8 +121,6 @@ def pretrain(
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
-    processes = world_size()  # under torchrun --batch-size is shared out, as in fine-tuning
-    per_process_batch = per_process_batch_size(config.batch_size, processes)
     tokenizer = load_tokenizer(config.model)
     model = AutoModelForMaskedLM.from_pretrained(resolve_model(config.model), **SAFE_LOAD)
 
