@@ -152,7 +152,7 @@ def test_under_torchrun_every_rank_distils_from_the_teacher_rank_0_trained_and_s
 
 
 @pytest.mark.slow
-def test_under_torchrun_pretraining_shares_the_batch_and_rank_0_alone_saves(
+def test_under_torchrun_pretraining_shares_the_batch_and_reports_once(
     model_without_dropout: Path, tmp_path: Path
 ) -> None:
     texts, _ = synthetic_reviews(200, seed=7)
