@@ -1,4 +1,5 @@
-"""Recipe levers: layer-wise learning-rate decay, label smoothing, checkpoint averaging."""
+"""Recipe levers: layer-wise learning-rate decay, label smoothing, R-Drop, checkpoint
+averaging."""
 
 from __future__ import annotations
 
@@ -114,6 +115,60 @@ def test_label_smoothing_is_refused_for_several_labels_and_out_of_range(
         ConfigError, match=r"average_last=0 \(--average-last\) is invalid: use >= 1"
     ):
         tiny_config(tiny_model_dir, average_last=0)
+
+
+def test_r_drop_adds_the_symmetric_kl_of_two_dropout_passes() -> None:
+    module = tiny_module(dropout=0.3, r_drop=2.0).train()
+    input_ids, labels = torch.randint(0, 50, (4, 6)), torch.tensor([0, 1, 1, 0])
+    torch.manual_seed(0)
+    loss = module(input_ids, labels=labels).loss
+    torch.manual_seed(0)  # the same dropout masks: one pass over the batch taken twice
+    module.r_drop = 0.0
+    first, second = module(input_ids.repeat(2, 1)).logits.chunk(2)
+    ce = torch.nn.functional.cross_entropy
+    p, q = first.log_softmax(-1), second.log_softmax(-1)
+    kl_pq = (p.exp() * (p - q)).sum(-1).mean()
+    kl_qp = (q.exp() * (q - p)).sum(-1).mean()
+    expected = (ce(first, labels) + ce(second, labels)) / 2 + 2.0 * (kl_pq + kl_qp) / 2
+    assert kl_pq > 1e-4  # dropout made the two passes differ
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    module.eval()  # evaluation runs once and adds nothing
+    plain = module(input_ids, labels=labels)
+    assert plain.loss.item() == pytest.approx(ce(plain.logits, labels).item(), rel=1e-6)
+
+
+def test_r_drop_compares_each_label_of_a_multi_label_pass() -> None:
+    from bertsent.encoders.heads import symmetric_kl
+
+    first, second = torch.tensor([[2.0, -1.0]]), torch.tensor([[0.0, -1.0]])
+    p, q = torch.sigmoid(first[0, 0]), torch.sigmoid(second[0, 0])  # the second label agrees
+    bernoulli = p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()
+    reverse = q * (q / p).log() + (1 - q) * ((1 - q) / (1 - p)).log()
+    value = symmetric_kl(first, second, multi_label=True)
+    assert value.item() == pytest.approx(((bernoulli + reverse) / 2).item(), rel=1e-5)
+    assert symmetric_kl(first, first, multi_label=True).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_training_with_r_drop_runs_each_batch_twice(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    sizes: list[int] = []
+
+    class RecordBatches(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            encoder = kwargs["model"].encoder
+            encoder.register_forward_hook(
+                lambda m, a, kw, out: sizes.append(len(kw["input_ids"])) if m.training else None,
+                with_kwargs=True,
+            )
+
+    config = tiny_config(tiny_model_dir, epochs=1, r_drop=1.0)
+    train(synthetic_splits, config, tmp_path / "model", callbacks=[RecordBatches()])
+    assert sizes == [32] * 10  # 160 reviews in batches of 16, each taken twice
+    metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    assert metadata["training_config"]["r_drop"] == 1.0
+    with pytest.raises(ConfigError, match=r"r_drop=-1.0 \(--r-drop\) is invalid: use >= 0"):
+        tiny_config(tiny_model_dir, r_drop=-1.0)
 
 
 def test_mean_weights_averages_floats_and_keeps_the_last_integer_buffers(tmp_path: Path) -> None:

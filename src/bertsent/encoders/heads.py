@@ -113,12 +113,15 @@ class ClsLinearClassifier(nn.Module):
         class_weights: torch.Tensor | None = None,
         distillation: tuple[float, float] | None = None,
         label_smoothing: float = 0.0,
+        r_drop: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         # (alpha, temperature): loss = alpha * CE(gold) + (1 - alpha) * T^2 * KL(teacher || student)
         self.distillation = distillation
         self.label_smoothing = label_smoothing  # single-label cross-entropy only
+        # R-Drop (Liang et al. 2021): weight of the symmetric KL between two dropout passes
+        self.r_drop = r_drop
         self.config = encoder.config
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
@@ -136,30 +139,22 @@ class ClsLinearClassifier(nn.Module):
         teacher_logits: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
+        # R-Drop: the batch goes through twice in one pass, so two dropout masks see it
+        passes = 2 if self.training and self.r_drop and labels is not None else 1
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        inputs = {k: v.repeat(passes, 1) for k, v in inputs.items() if v is not None}
         # (batch, seq) -> (batch, seq, hidden); the [CLS] vector is position 0
-        segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        hidden = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, **segments
-        ).last_hidden_state
-        logits = self.head(self.dropout(hidden[:, 0]))  # (batch, num_labels)
+        hidden = self.encoder(**inputs).last_hidden_state
+        logits = self.head(self.dropout(hidden[:, 0]))  # (passes * batch, num_labels)
         loss = None
         if labels is not None:
-            weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
-            if labels.dim() == 2:  # multi-label: one sigmoid per label, 0/1 float targets
-                loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
-            else:
-                loss = nn.functional.cross_entropy(
-                    logits.float(), labels, weight=weights, label_smoothing=self.label_smoothing
-                )
-            if teacher_logits is not None and self.distillation is not None:
-                alpha, temperature = self.distillation
-                soft = nn.functional.kl_div(
-                    nn.functional.log_softmax(logits.float() / temperature, dim=-1),
-                    nn.functional.log_softmax(teacher_logits.float() / temperature, dim=-1),
-                    log_target=True,
-                    reduction="batchmean",
-                )
-                loss = alpha * loss + (1 - alpha) * temperature**2 * soft  # Hinton et al. 2015
+            each = logits.chunk(passes)
+            loss = torch.stack([self.task_loss(z, labels, teacher_logits) for z in each]).mean()
+            if passes == 2:
+                loss = loss + self.r_drop * symmetric_kl(each[0], each[1], labels.dim() == 2)
+            logits = each[0]
             if self.training:
                 if labels.dim() == 2:  # exact match of the labels at 0.5
                     matches = ((logits > 0) == (labels > 0.5)).all(dim=-1)
@@ -167,6 +162,47 @@ class ClsLinearClassifier(nn.Module):
                     matches = logits.argmax(-1) == labels
                 self.running.add(loss.item() * len(labels), int(matches.sum()), len(labels))
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def task_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Cross-entropy on the gold labels (binary per label when ``labels`` is 2-D),
+        mixed with the teacher's soft targets when distilling."""
+        if labels.dim() == 2:  # multi-label: one sigmoid per label, 0/1 float targets
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+        else:
+            weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+            loss = nn.functional.cross_entropy(
+                logits.float(), labels, weight=weights, label_smoothing=self.label_smoothing
+            )
+        if teacher_logits is not None and self.distillation is not None:
+            alpha, temperature = self.distillation
+            soft = nn.functional.kl_div(
+                nn.functional.log_softmax(logits.float() / temperature, dim=-1),
+                nn.functional.log_softmax(teacher_logits.float() / temperature, dim=-1),
+                log_target=True,
+                reduction="batchmean",
+            )
+            loss = alpha * loss + (1 - alpha) * temperature**2 * soft  # Hinton et al. 2015
+        return loss
+
+
+def symmetric_kl(first: torch.Tensor, second: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """(KL(p || q) + KL(q || p)) / 2 per example, averaged over the batch, for the
+    predictions of two passes' logits: softmax over the classes, or one Bernoulli per
+    label (its summed KLs) for multi-label logits."""
+
+    def log_probs(logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if multi_label:  # (batch, labels, 2): log p and log (1 - p) of each label
+            return torch.stack(
+                [nn.functional.logsigmoid(logits), nn.functional.logsigmoid(-logits)], -1
+            )
+        return nn.functional.log_softmax(logits, dim=-1)
+
+    p, q = log_probs(first), log_probs(second)
+    both = (p.exp() * (p - q) + q.exp() * (q - p)).sum() / 2
+    return both / len(first)
 
 
 def export_to_transformers(

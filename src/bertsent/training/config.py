@@ -90,6 +90,13 @@ class TrainingConfig:
     label_smoothing: float = option(
         0.0, "share of each single-label target spread evenly over all classes (0: off)"
     )
+    r_drop: float = option(
+        0.0,
+        "R-Drop: each training batch runs twice (two dropout masks) and the loss adds this "
+        "weight times the symmetric KL between the two predictions; doubles training "
+        "compute (0: off)",
+        metavar="WEIGHT",
+    )
     seed: int = option(42, "seed for initialisation, batch order and splits made here")
     precision: str = option(
         "auto",
@@ -181,6 +188,7 @@ class TrainingConfig:
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
             ("layer_decay", 0 < self.layer_decay <= 1, "in (0, 1]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("r_drop", self.r_drop >= 0, ">= 0"),
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
             ("teacher_learning_rate", self.teacher_learning_rate > 0, "> 0"),

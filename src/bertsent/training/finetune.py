@@ -460,7 +460,13 @@ def fine_tune(
         (config.distill_alpha, config.distill_temperature) if teacher_logits is not None else None
     )
     module = ClsLinearClassifier(
-        encoder, len(labels), config.dropout, weights, distillation, config.label_smoothing
+        encoder,
+        len(labels),
+        config.dropout,
+        weights,
+        distillation,
+        config.label_smoothing,
+        config.r_drop,
     )
 
     # 2. tokenise once; sort dev by length so evaluation batches carry little padding
