@@ -396,8 +396,10 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
     (teacher / "bertsent.json").write_text(json.dumps(saved_teacher), encoding="utf-8")
     train(synthetic_splits, replace(config, seed=9), output)
     assert weights.stat().st_mtime_ns == first
-    # the student's own distillation settings, and how many threads run, are not the teacher's
-    student_only = replace(config, seed=10, distill_alpha=0.3, distill_temperature=3.0, threads=1)
+    # the student's own distillation settings, R-Drop and thread count are not the teacher's
+    student_only = replace(
+        config, seed=10, distill_alpha=0.3, distill_temperature=3.0, r_drop=0.5, threads=1
+    )
     train(synthetic_splits, student_only, output)
     assert weights.stat().st_mtime_ns == first
     train(synthetic_splits, replace(config, teacher_learning_rate=4e-3), output)

@@ -243,6 +243,8 @@ def _trained_teacher(
         # the student's distillation settings: a teacher has no teacher of its own
         distill_alpha=TrainingConfig.distill_alpha,
         distill_temperature=TrainingConfig.distill_temperature,
+        # nor R-Drop, which would double an expensive run and retrain it per --r-drop
+        r_drop=TrainingConfig.r_drop,
     )
     try:
         saved = read_metadata(folder)

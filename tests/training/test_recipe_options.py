@@ -138,15 +138,23 @@ def test_r_drop_adds_the_symmetric_kl_of_two_dropout_passes() -> None:
 
 
 def test_r_drop_compares_each_label_of_a_multi_label_pass() -> None:
-    from bertsent.encoders.heads import symmetric_kl
-
-    first, second = torch.tensor([[2.0, -1.0]]), torch.tensor([[0.0, -1.0]])
-    p, q = torch.sigmoid(first[0, 0]), torch.sigmoid(second[0, 0])  # the second label agrees
+    module = tiny_module(dropout=0.3, r_drop=2.0).train()
+    input_ids = torch.randint(0, 50, (4, 6))
+    labels = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 1.0]])
+    torch.manual_seed(0)
+    loss = module(input_ids, labels=labels).loss
+    torch.manual_seed(0)
+    module.r_drop = 0.0
+    first, second = module(input_ids.repeat(2, 1)).logits.chunk(2)
+    p, q = torch.sigmoid(first), torch.sigmoid(second)
     bernoulli = p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()
     reverse = q * (q / p).log() + (1 - q) * ((1 - q) / (1 - p)).log()
-    value = symmetric_kl(first, second, multi_label=True)
-    assert value.item() == pytest.approx(((bernoulli + reverse) / 2).item(), rel=1e-5)
-    assert symmetric_kl(first, first, multi_label=True).item() == pytest.approx(0.0, abs=1e-7)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    # per label, averaged over labels and examples as binary cross-entropy is
+    expected = (bce(first, labels) + bce(second, labels)) / 2 + 2.0 * (
+        (bernoulli + reverse) / 2
+    ).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_training_with_r_drop_runs_each_batch_twice(
@@ -158,13 +166,13 @@ def test_training_with_r_drop_runs_each_batch_twice(
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             encoder = kwargs["model"].encoder
             encoder.register_forward_hook(
-                lambda m, a, kw, out: sizes.append(len(kw["input_ids"])) if m.training else None,
-                with_kwargs=True,
+                lambda m, a, kw, out: sizes.append(len(kw["input_ids"])), with_kwargs=True
             )
 
-    config = tiny_config(tiny_model_dir, epochs=1, r_drop=1.0)
+    config = tiny_config(tiny_model_dir, epochs=1, r_drop=1.0, eval_batch_size=16)
     train(synthetic_splits, config, tmp_path / "model", callbacks=[RecordBatches()])
-    assert sizes == [32] * 10  # 160 reviews in batches of 16, each taken twice
+    assert sizes[:10] == [32] * 10  # 160 reviews in batches of 16, each taken twice
+    assert max(sizes[10:]) <= 16  # evaluation (batch 16 here) runs each batch once
     metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
     assert metadata["training_config"]["r_drop"] == 1.0
     with pytest.raises(ConfigError, match=r"r_drop=-1.0 \(--r-drop\) is invalid: use >= 0"):

@@ -144,23 +144,27 @@ class ClsLinearClassifier(nn.Module):
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
-        inputs = {k: v.repeat(passes, 1) for k, v in inputs.items() if v is not None}
+        inputs = {
+            k: v.repeat(passes, 1) if passes > 1 else v for k, v in inputs.items() if v is not None
+        }
         # (batch, seq) -> (batch, seq, hidden); the [CLS] vector is position 0
         hidden = self.encoder(**inputs).last_hidden_state
         logits = self.head(self.dropout(hidden[:, 0]))  # (passes * batch, num_labels)
         loss = None
         if labels is not None:
             each = logits.chunk(passes)
-            loss = torch.stack([self.task_loss(z, labels, teacher_logits) for z in each]).mean()
+            task = torch.stack([self.task_loss(z, labels, teacher_logits) for z in each]).mean()
+            loss = task
             if passes == 2:
-                loss = loss + self.r_drop * symmetric_kl(each[0], each[1], labels.dim() == 2)
+                loss = task + self.r_drop * symmetric_kl(each[0], each[1], labels.dim() == 2)
             logits = each[0]
             if self.training:
                 if labels.dim() == 2:  # exact match of the labels at 0.5
                     matches = ((logits > 0) == (labels > 0.5)).all(dim=-1)
                 else:
                     matches = logits.argmax(-1) == labels
-                self.running.add(loss.item() * len(labels), int(matches.sum()), len(labels))
+                # the task's loss, comparable with the dev loss (R-Drop's KL left out)
+                self.running.add(task.item() * len(labels), int(matches.sum()), len(labels))
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def task_loss(
@@ -189,8 +193,9 @@ class ClsLinearClassifier(nn.Module):
 
 def symmetric_kl(first: torch.Tensor, second: torch.Tensor, multi_label: bool) -> torch.Tensor:
     """(KL(p || q) + KL(q || p)) / 2 per example, averaged over the batch, for the
-    predictions of two passes' logits: softmax over the classes, or one Bernoulli per
-    label (its summed KLs) for multi-label logits."""
+    predictions of two passes' logits: softmax over the classes, or for multi-label
+    logits one Bernoulli per label, averaged over the labels as binary cross-entropy
+    averages them (so one weight means the same for 2 labels or 28)."""
 
     def log_probs(logits: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
@@ -202,7 +207,7 @@ def symmetric_kl(first: torch.Tensor, second: torch.Tensor, multi_label: bool) -
 
     p, q = log_probs(first), log_probs(second)
     both = (p.exp() * (p - q) + q.exp() * (q - p)).sum() / 2
-    return both / len(first)
+    return both / (first.numel() if multi_label else len(first))
 
 
 def export_to_transformers(

@@ -92,8 +92,9 @@ class TrainingConfig:
     )
     r_drop: float = option(
         0.0,
-        "R-Drop: each training batch runs twice (two dropout masks) and the loss adds this "
-        "weight times the symmetric KL between the two predictions; doubles training "
+        "R-Drop: each training batch runs twice (two dropout masks); the loss is the mean "
+        "of the two passes' losses plus this weight times the symmetric KL between their "
+        "predictions, per example (per label for multi-label data); doubles training "
         "compute (0: off)",
         metavar="WEIGHT",
     )
