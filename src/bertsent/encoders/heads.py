@@ -141,11 +141,13 @@ class ClsLinearClassifier(nn.Module):
     ) -> SequenceClassifierOutput:
         # R-Drop: the batch goes through twice in one pass, so two dropout masks see it
         passes = 2 if self.training and self.r_drop and labels is not None else 1
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            inputs["token_type_ids"] = token_type_ids
+        given = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+        }
         inputs = {
-            k: v.repeat(passes, 1) if passes > 1 else v for k, v in inputs.items() if v is not None
+            k: v if passes == 1 else v.repeat(passes, 1) for k, v in given.items() if v is not None
         }
         # (batch, seq) -> (batch, seq, hidden); the [CLS] vector is position 0
         hidden = self.encoder(**inputs).last_hidden_state
@@ -156,7 +158,7 @@ class ClsLinearClassifier(nn.Module):
             task = torch.stack([self.task_loss(z, labels, teacher_logits) for z in each]).mean()
             loss = task
             if passes == 2:
-                loss = task + self.r_drop * symmetric_kl(each[0], each[1], labels.dim() == 2)
+                loss = loss + self.r_drop * symmetric_kl(each[0], each[1], labels.dim() == 2)
             logits = each[0]
             if self.training:
                 if labels.dim() == 2:  # exact match of the labels at 0.5
@@ -206,7 +208,10 @@ def symmetric_kl(first: torch.Tensor, second: torch.Tensor, multi_label: bool) -
         return nn.functional.log_softmax(logits, dim=-1)
 
     p, q = log_probs(first), log_probs(second)
-    both = (p.exp() * (p - q) + q.exp() * (q - p)).sum() / 2
+    kl = nn.functional.kl_div  # kl_div(log q, log p) = KL(p || q), as distillation uses it
+    both = (
+        kl(q, p, log_target=True, reduction="sum") + kl(p, q, log_target=True, reduction="sum")
+    ) / 2
     return both / (first.numel() if multi_label else len(first))
 
 

@@ -462,11 +462,11 @@ def fine_tune(
     module = ClsLinearClassifier(
         encoder,
         len(labels),
-        config.dropout,
-        weights,
-        distillation,
-        config.label_smoothing,
-        config.r_drop,
+        dropout=config.dropout,
+        class_weights=weights,
+        distillation=distillation,
+        label_smoothing=config.label_smoothing,
+        r_drop=config.r_drop,
     )
 
     # 2. tokenise once; sort dev by length so evaluation batches carry little padding
