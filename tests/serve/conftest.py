@@ -6,7 +6,6 @@ import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,12 +37,6 @@ class Server:
             raise
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def announced_url(process: subprocess.Popen[str], deadline: float) -> str:
     """The address in the server's "serving ... on URL" line (read raw: no buffering)."""
     assert process.stdout is not None
@@ -57,13 +50,14 @@ def announced_url(process: subprocess.Popen[str], deadline: float) -> str:
 
 
 def start_server(
-    model_dir: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+    model_dir: Path, *args: str, env: dict[str, str] | None = None, port: int = 0
 ) -> Server:
     """Start the CLI server and wait until /readyz answers 200.
 
-    ``port=0`` lets the server pick one; its URL is then read from what it prints.
+    ``port=0`` (the default) lets the server bind a free port itself, so no other
+    process can take it between our choosing and its binding; the URL is then read
+    from what it prints.
     """
-    port = free_port() if port is None else port
     process = subprocess.Popen(
         [sys.executable, "-m", "bertsent", "serve", str(model_dir), "--port", str(port), *args],
         env={**os.environ, **(env or {})},
