@@ -11,10 +11,13 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, TrainerCallback
 
+from bertsent.cli import build_parser
+from bertsent.cli.options import training_config
 from bertsent.data.splits import DatasetSplits
 from bertsent.encoders.heads import ClsLinearClassifier
 from bertsent.errors import ConfigError
 from bertsent.pipeline import train
+from bertsent.training.config import TrainingConfig
 from bertsent.training.layer_decay import layer_wise_groups
 from tests.conftest import write_csv
 from tests.test_multi_label import emotion_rows
@@ -177,6 +180,26 @@ def test_training_with_r_drop_runs_each_batch_twice(
     assert metadata["training_config"]["r_drop"] == 1.0
     with pytest.raises(ConfigError, match=r"r_drop=-1.0 \(--r-drop\) is invalid: use >= 0"):
         tiny_config(tiny_model_dir, r_drop=-1.0)
+
+
+@pytest.mark.parametrize("command", [["train", "--output", "m"], ["compare"]])
+def test_the_robust_recipe_turns_r_drop_on_under_the_flags_given(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = build_parser()
+
+    def config(*flags: str) -> TrainingConfig:
+        return training_config(parser.parse_args([*command, *flags]))
+
+    assert config().r_drop == 0.0
+    robust = config("--recipe", "robust", "--epochs", "2")
+    assert (robust.r_drop, robust.epochs) == (1.0, 2.0)
+    if command[0] == "train":  # an explicit flag wins over the recipe, even at its default
+        assert config("--recipe", "robust", "--r-drop", "0.5").r_drop == 0.5
+        assert config("--recipe", "robust", "--r-drop", "0").r_drop == 0.0
+    with pytest.raises(SystemExit):
+        config("--recipe", "fastest")
+    assert "argument --recipe: invalid choice: 'fastest'" in capsys.readouterr().err
 
 
 def test_mean_weights_averages_floats_and_keeps_the_last_integer_buffers(tmp_path: Path) -> None:

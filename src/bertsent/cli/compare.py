@@ -13,6 +13,7 @@ from bertsent.cli.options import (
     add_augment_option,
     add_data_options,
     add_overwrite_option,
+    add_recipe_option,
     add_training_options,
     at_least_one,
     parse_methods,
@@ -53,6 +54,7 @@ def add_parser(commands: Any) -> None:
     )
     add_augment_option(parser)
     add_training_options(parser, ("model", "epochs"))  # of the bert method
+    add_recipe_option(parser)
     add_overwrite_option(parser, "compare.* / learning-curve.* files in a folder of yours")
     parser.set_defaults(handler=run)
 

@@ -185,13 +185,30 @@ def add_training_options(parser: argparse.ArgumentParser, names: Sequence[str] =
         )
 
 
-def training_config(args: argparse.Namespace) -> TrainingConfig:
-    """The :class:`TrainingConfig` of the flags ``add_training_options`` added; checked."""
-    from bertsent.training.config import TrainingConfig
+def add_recipe_option(parser: argparse.ArgumentParser) -> None:
+    from bertsent.training.config import RECIPES
 
-    given = {
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="default",
+        help="named BERT settings, under any flag given explicitly: default; robust "
+        "(--r-drop 1: +0.8 points on rotten-tomatoes test and +0.7 on SST-5 dev over three "
+        "seeds, fewer sarcasm failures, 1.3-1.4x the training time)",
+    )
+
+
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    """The :class:`TrainingConfig` of the flags ``add_training_options`` added, with the
+    ``--recipe``'s settings where no flag was given; checked."""
+    from bertsent.training.config import RECIPES, TrainingConfig
+
+    values = {
         setting.name: getattr(args, setting.name)
         for setting in dataclasses.fields(TrainingConfig)
         if hasattr(args, setting.name)
     }
-    return TrainingConfig(**given)
+    given: set[str] = getattr(args, "given_settings", set())
+    recipe = RECIPES[getattr(args, "recipe", "default")]
+    values.update({name: value for name, value in recipe.items() if name not in given})
+    return TrainingConfig(**values)

@@ -9,6 +9,7 @@ from bertsent.cli.options import (
     add_augment_option,
     add_data_options,
     add_overwrite_option,
+    add_recipe_option,
     add_training_options,
     training_config,
 )
@@ -76,6 +77,7 @@ def add_parser(commands: Any) -> None:
         "--resume", action="store_true", help="continue an interrupted run from its checkpoint"
     )
     add_training_options(parser)
+    add_recipe_option(parser)
     parser.set_defaults(handler=run)
 
 
