@@ -13,7 +13,8 @@ writes JSON under benchmarks/results/.
         --recipe contrast=runs/rt-contrast-seed42,runs/rt-contrast-seed7,runs/rt-contrast-seed1
 
 ``--reference-from benchmarks/results/levers-rotten-tomatoes.json:contrast+intensity``
-takes the reference's runs as scored before, instead of models that must still exist.
+takes the reference's runs as scored before, instead of models that must still exist
+(``default=FILE:RECIPE`` labels them ``default``).
 """
 
 from __future__ import annotations
@@ -60,14 +61,16 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def stored_recipe(spec: str, data: str, split: str) -> dict[str, list[dict[str, Any]]]:
-    """``FILE:RECIPE`` -> {RECIPE: its scored runs}, refusing another data set or split."""
-    path, _, name = spec.rpartition(":")
+    """``[LABEL=]FILE:RECIPE`` -> {LABEL or RECIPE: its scored runs}, refusing another
+    data set or split (a label names runs whose recipe was measured under another name)."""
+    label, _, stored = spec.rpartition("=")
+    path, _, name = stored.rpartition(":")
     record = json.loads(Path(path).read_text())
     if (record["data"], record["split"]) != (data, split):
         raise SystemExit(f"{path} scored {record['data']} {record['split']}, not {data} {split}")
     if name not in record["recipes"]:
         raise SystemExit(f"{path} has no recipe {name!r}: {', '.join(record['recipes'])}")
-    return {name: record["recipes"][name]["runs"]}
+    return {label or name: record["recipes"][name]["runs"]}
 
 
 def main() -> None:
@@ -79,7 +82,7 @@ def main() -> None:
         help="a recipe's models, one per seed; the first recipe is the reference",
     )  # fmt: skip
     parser.add_argument(
-        "--reference-from", metavar="FILE:RECIPE",
+        "--reference-from", metavar="[LABEL=]FILE:RECIPE",
         help="the reference: a recipe's runs as scored in an earlier results file of this "
         "script (same data and split; training is deterministic per machine and seed)",
     )  # fmt: skip

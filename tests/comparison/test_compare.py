@@ -181,7 +181,7 @@ def saved_run(folder: Path, method: str, seed: int, accuracy: float, **data: Any
     metadata = {
         "format_version": 1,
         "method": method,
-        "training_config": {"model": data.pop("encoder", "enc")},
+        "training_config": {"model": data.pop("encoder", "enc"), "r_drop": data.pop("r_drop", 0.0)},
         "data": {"augmented": None, **data},
     }
     (model_dir / "bertsent.json").write_text(json.dumps(metadata))
@@ -426,6 +426,10 @@ def test_runs_trained_unlike_the_curve_are_not_merged(
     assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
     curve["model"] = "enc"
     assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100, 500]
+    runs[0] = saved_run(tmp_path / "robust", "bert", 42, 0.9, r_drop=1.0)  # --recipe robust
+    with caplog.at_level(logging.WARNING, logger=curve_module.__name__):
+        assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
+    assert "was trained with R-Drop (--r-drop 1.0), the curve without" in caplog.text
 
 
 def test_a_users_json_of_our_name_does_not_make_the_folder_ours(

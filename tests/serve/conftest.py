@@ -49,17 +49,14 @@ def announced_url(process: subprocess.Popen[str], deadline: float) -> str:
     raise RuntimeError(f"server printed no address: {printed.decode(errors='replace')}")
 
 
-def start_server(
-    model_dir: Path, *args: str, env: dict[str, str] | None = None, port: int = 0
-) -> Server:
+def start_server(model_dir: Path, *args: str, env: dict[str, str] | None = None) -> Server:
     """Start the CLI server and wait until /readyz answers 200.
 
-    ``port=0`` (the default) lets the server bind a free port itself, so no other
-    process can take it between our choosing and its binding; the URL is then read
-    from what it prints.
+    ``--port 0`` lets the server bind a free port itself, so no other process can take
+    it between our choosing and its binding; the URL is read from what it prints.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "bertsent", "serve", str(model_dir), "--port", str(port), *args],
+        [sys.executable, "-m", "bertsent", "serve", str(model_dir), "--port", "0", *args],
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -67,7 +64,7 @@ def start_server(
     )
     deadline = time.monotonic() + 120
     try:
-        url = announced_url(process, deadline) if port == 0 else f"http://127.0.0.1:{port}"
+        url = announced_url(process, deadline)
     except RuntimeError:
         process.kill()  # never leave a server behind
         raise

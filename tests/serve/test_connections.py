@@ -156,14 +156,13 @@ def test_a_pipelined_request_that_begins_in_the_last_body_chunk_is_answered(
     assert re.findall(rb"HTTP/1\.1 \d{3}", received) == [b"HTTP/1.1 200", b"HTTP/1.1 200"]
 
 
-# a server on a port of its own choosing, with a small connection cap and a key from
-# the environment
+# a server with a small connection cap and a key from the environment
 
 
 @pytest.fixture(scope="module")
 def capped(trained_model_dir: Path) -> Iterator[Server]:
     running = start_server(
-        trained_model_dir, "--max-connections", "3", port=0,
+        trained_model_dir, "--max-connections", "3",
         env={"BERTSENT_SERVE_API_KEY": "from-the-environment"},
     )  # fmt: skip
     yield running

@@ -186,6 +186,7 @@ def add_training_options(parser: argparse.ArgumentParser, names: Sequence[str] =
 
 
 def add_recipe_option(parser: argparse.ArgumentParser) -> None:
+    """``--recipe``: measured settings by one name, for users who do not tune flags."""
     from bertsent.training.config import RECIPES
 
     parser.add_argument(

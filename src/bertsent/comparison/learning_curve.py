@@ -413,9 +413,10 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
 def trained_otherwise(method: str, runs: list[dict[str, Any]], curve: dict[str, Any]) -> str | None:
     """Why ``compare``'s ``runs`` of ``method`` are not points of ``curve`` (None: they are).
 
-    The curve trains on real reviews alone and its encoder methods from its ``model``;
-    compare (``--augment auto``) may add generated examples, or start from another
-    encoder. Each run's model folder records both.
+    The curve trains on real reviews alone, its encoder methods from its ``model`` with
+    the default recipe; compare (``--augment auto``) may add generated examples, start
+    from another encoder, or train with ``--recipe robust``. Each run's model folder
+    records all three.
     """
     for run in runs:
         folder = run.get("model_dir")
@@ -432,8 +433,13 @@ def trained_otherwise(method: str, runs: list[dict[str, Any]], curve: dict[str, 
                 f"({', '.join(added['kinds'])}), the curve on reviews alone (compare with "
                 "--augment none to add them)"
             )
+        recipe = metadata.get("training_config") or {}
+        if method == "bert" and recipe.get("r_drop"):
+            return (
+                f"{folder} was trained with R-Drop (--r-drop {recipe['r_drop']}), the curve without"
+            )
         if method in ENCODER_METHODS:
-            encoder = (metadata.get("training_config") or {}).get("model")
+            encoder = recipe.get("model")
             if curve.get("model") is None:
                 return "the curve does not record its encoder (made by an older bertsent)"
             if encoder != curve["model"]:

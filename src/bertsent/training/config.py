@@ -21,7 +21,7 @@ REFERENCE_LEARNING_RATE = 5e-5
 # Named recipes (`--recipe`): the settings each changes from the defaults; flags given
 # explicitly win (so recipes set valued settings only: a bool flag looks the same given
 # or not). robust is R-Drop at weight 1: over seeds 42, 7 and 1 it gained on
-# every seed (rotten-tomatoes test +0.80 points, SST-5 dev +0.70) but trains 1.3-1.4x
+# every seed (rotten-tomatoes test +0.78 points, SST-5 dev +0.70) but trains 1.3-1.4x
 # as long, which would take `make demo` past its 15 minutes (README, "R-Drop").
 RECIPES: dict[str, dict[str, Any]] = {"default": {}, "robust": {"r_drop": 1.0}}
 
