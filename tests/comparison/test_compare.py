@@ -7,6 +7,7 @@ import logging
 import statistics
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,30 @@ def test_compare_reuses_models_trained_on_the_same_data(
     assert saved["training_config"]["epochs"] == 1
 
 
+def test_compare_keeps_an_encoder_method_under_settings_it_does_not_read(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """Zero-shot reads the encoder, max length and truncation: R-Drop (--recipe robust)
+    neither changes it nor goes into its record, and a rerun reuses it."""
+    robust = TrainingConfig(model=str(tiny_model_dir), max_length=32, r_drop=1.0)
+    compare(synthetic_splits, methods=["zero-shot"], output_dir=tmp_path, config=robust)
+    folder = tmp_path / "models" / "zero-shot-seed42"
+    weights = folder / "model.safetensors"
+    modified = weights.stat().st_mtime_ns
+    recorded = json.loads((folder / "bertsent.json").read_text())["training_config"]
+    assert (recorded["model"], recorded["max_length"], recorded["r_drop"]) == (
+        str(tiny_model_dir),
+        32,
+        0.0,
+    )
+    for again in (robust, replace(robust, r_drop=0.0)):
+        compare(synthetic_splits, methods=["zero-shot"], output_dir=tmp_path, config=again)
+        assert weights.stat().st_mtime_ns == modified  # reused
+    shorter = replace(robust, max_length=16)  # a setting it reads: made again
+    compare(synthetic_splits, methods=["zero-shot"], output_dir=tmp_path, config=shorter)
+    assert weights.stat().st_mtime_ns != modified
+
+
 def test_held_out_splits_without_a_test_split(synthetic_splits: DatasetSplits) -> None:
     assert held_out_splits(synthetic_splits) is synthetic_splits
     no_test = DatasetSplits("d", synthetic_splits.train, synthetic_splits.dev)
@@ -173,6 +198,10 @@ def test_recommendation_follows_the_numbers() -> None:
     assert "throughput or hardware cost" not in "\n".join(recommend(comparison))
 
 
+# the recipe of the learning curves below: the default one from encoder "enc"
+RECIPE = TrainingConfig(model="enc").to_dict()
+
+
 def saved_run(folder: Path, method: str, seed: int, accuracy: float, **data: Any) -> dict[str, Any]:
     """A compare run whose model folder records how it was trained (encoder "enc" and no
     generated examples unless ``data`` says otherwise)."""
@@ -181,7 +210,7 @@ def saved_run(folder: Path, method: str, seed: int, accuracy: float, **data: Any
     metadata = {
         "format_version": 1,
         "method": method,
-        "training_config": {"model": data.pop("encoder", "enc"), "r_drop": data.pop("r_drop", 0.0)},
+        "training_config": {"model": data.pop("encoder", "enc"), **data.pop("recipe", {})},
         "data": {"augmented": None, **data},
     }
     (model_dir / "bertsent.json").write_text(json.dumps(metadata))
@@ -192,6 +221,7 @@ def saved_run(folder: Path, method: str, seed: int, accuracy: float, **data: Any
 def test_comparison_completes_the_learning_curve(tmp_path: Path) -> None:
     curve = {
         "dataset": "d", "train_size": 500, "test_size": 50, "model": "enc", "augment": "none",
+        "training_config": RECIPE, "min_updates": 10,
         "methods": {"bert": {"name": "BERT", "sizes": [100], "mean": [0.7], "sd": [0.0],
                              "runs": [{"size": 100, "seed": 42, "accuracy": 0.7}]}},
     }  # fmt: skip
@@ -374,6 +404,7 @@ def test_every_run_trains_on_exactly_its_recorded_size(
 def test_merging_the_full_data_point_makes_the_advice_again(tmp_path: Path) -> None:
     curve = {
         "dataset": "d", "train_size": 500, "test_size": 50, "model": "enc",
+        "training_config": RECIPE, "min_updates": 10,
         "methods": {
             "bow-svm": {"name": "BOW", "sizes": [100], "mean": [0.7], "sd": [0.0], "runs": []},
             "tfidf-lr": {"name": "TF-IDF", "sizes": [100], "mean": [0.6], "sd": [0.0], "runs": []},
@@ -404,6 +435,7 @@ def test_runs_trained_unlike_the_curve_are_not_merged(
     # compare's default --augment auto adds generated examples to BERT's training set
     curve = {
         "dataset": "d", "train_size": 500, "test_size": 50, "model": "enc", "augment": "none",
+        "training_config": RECIPE, "min_updates": 10,
         "methods": {method: {"name": method, "sizes": [100], "mean": [0.7], "sd": [0.0],
                              "runs": []} for method in ("bert", "setfit", "bow-svm")},
     }  # fmt: skip
@@ -420,16 +452,23 @@ def test_runs_trained_unlike_the_curve_are_not_merged(
     assert sizes == {"bert": [100], "setfit": [100], "bow-svm": [100, 500]}
     warnings = "\n".join(record.getMessage() for record in caplog.records)
     assert "with 30 generated examples (contrast, intensity), the curve on reviews" in warnings
-    assert "starts from another-encoder, the curve from enc" in warnings
-    del curve["model"]  # a curve of an older bertsent: its encoder is unknown
-    runs[0] = saved_run(tmp_path / "plain", "bert", 42, 0.9)
-    assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
-    curve["model"] = "enc"
+    assert "trained otherwise (--model 'another-encoder' -> 'enc': the run's" in warnings
+    runs[0] = saved_run(tmp_path / "plain", "bert", 42, 0.9, recipe={"seed": 42})
     assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100, 500]
-    runs[0] = saved_run(tmp_path / "robust", "bert", 42, 0.9, r_drop=1.0)  # --recipe robust
-    with caplog.at_level(logging.WARNING, logger=curve_module.__name__):
-        assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
-    assert "was trained with R-Drop (--r-drop 1.0), the curve without" in caplog.text
+    del curve["training_config"]  # an older curve: the default recipe from its encoder
+    assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100, 500]
+    del curve["model"]  # older still: the encoder is unknown too
+    assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
+    curve["training_config"] = RECIPE
+    # compare's flags: --recipe robust, --epochs; seeds and evaluation steps may differ
+    for name, (recipe, said) in enumerate([
+        ({"r_drop": 1.0}, "--r-drop 1.0 -> 0.0"),
+        ({"epochs": 5.0, "eval_steps": 100}, "--epochs 5.0 -> 3.0"),
+    ]):  # fmt: skip
+        runs[0] = saved_run(tmp_path / str(name), "bert", 42, 0.9, recipe=recipe)
+        with caplog.at_level(logging.WARNING, logger=curve_module.__name__):
+            assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
+        assert f"trained otherwise ({said}: the run's -> the curve's)" in caplog.text
 
 
 def test_a_users_json_of_our_name_does_not_make_the_folder_ours(

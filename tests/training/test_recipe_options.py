@@ -1,5 +1,5 @@
-"""Recipe levers: layer-wise learning-rate decay, label smoothing, R-Drop, checkpoint
-averaging."""
+"""Recipe levers: layer-wise learning-rate decay, label and ordinal smoothing, R-Drop,
+checkpoint averaging."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from transformers import BertConfig, BertModel, TrainerCallback
 
 from bertsent.cli import build_parser
 from bertsent.cli.options import training_config
-from bertsent.data.splits import DatasetSplits
+from bertsent.data.splits import DatasetSplits, Split
 from bertsent.encoders.heads import ClsLinearClassifier
 from bertsent.errors import ConfigError
 from bertsent.pipeline import train
 from bertsent.training.config import TrainingConfig
+from bertsent.training.finetune import smoothed_targets
 from bertsent.training.layer_decay import layer_wise_groups
 from tests.conftest import write_csv
+from tests.data.test_tasks import five_class_splits
 from tests.test_multi_label import emotion_rows
 from tests.test_pipeline import tiny_config
 
@@ -118,6 +120,60 @@ def test_label_smoothing_is_refused_for_several_labels_and_out_of_range(
         ConfigError, match=r"average_last=0 \(--average-last\) is invalid: use >= 1"
     ):
         tiny_config(tiny_model_dir, average_last=0)
+
+
+def test_ordinal_smoothing_puts_near_misses_closer_to_the_target() -> None:
+    config = TrainingConfig(ordinal_smoothing=0.3)
+    columns = ["negative", "neutral", "positive", "very negative", "very positive"]
+    rows = smoothed_targets(config, columns, multi_label=False)
+    assert rows is not None
+    target = dict(zip(columns, rows[columns.index("very positive")].tolist(), strict=True))
+    assert target["very positive"] == pytest.approx(0.7)
+    # each step away along the scale gets half the share of the step before
+    for near, far in [("positive", "neutral"), ("neutral", "negative"),
+                      ("negative", "very negative")]:  # fmt: skip
+        assert target[near] == pytest.approx(2 * target[far])
+    assert rows.sum(dim=1).tolist() == pytest.approx([1.0] * 5)
+    middle = rows[columns.index("neutral")].tolist()
+    assert middle[0] == pytest.approx(middle[2]) and middle[3] == pytest.approx(middle[4])
+
+    torch.manual_seed(0)
+    module = tiny_module(dropout=0.0).eval()
+    module.head = torch.nn.Linear(8, 5)
+    module.target_rows = rows
+    input_ids, labels = torch.randint(0, 50, (4, 6)), torch.tensor([4, 1, 0, 3])
+    output = module(input_ids, labels=labels)
+    log_p = output.logits.float().log_softmax(-1)
+    assert output.loss.item() == pytest.approx(-(rows[labels] * log_p).sum(-1).mean().item())
+
+
+def test_training_with_ordinal_smoothing_learns_the_soft_targets(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    seen: list[torch.Tensor | None] = []
+
+    class RecordTargets(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            seen.append(kwargs["model"].target_rows)
+
+    config = tiny_config(tiny_model_dir, epochs=1, ordinal_smoothing=0.2)
+    run = train(five_class_splits(), config, tmp_path / "model", callbacks=[RecordTargets()])
+    expected = smoothed_targets(config, list(run.model.labels_), multi_label=False)
+    assert seen[0] is not None and expected is not None
+    assert torch.equal(seen[0].cpu(), expected)
+    metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
+    assert metadata["training_config"]["ordinal_smoothing"] == 0.2
+
+    two_sides = DatasetSplits(
+        "reviews",
+        train=Split("train", ["good", "bad"] * 10, ["positive", "negative"] * 10),
+        dev=Split("dev", ["good", "bad"], ["positive", "negative"]),
+    )
+    with pytest.raises(ConfigError, match=r"ordinal-smoothing 0\.2 needs ordered classes"):
+        train(two_sides, config, tmp_path / "binary")
+    assert not (tmp_path / "binary").exists()
+    with pytest.raises(ConfigError, match="each spreads the target; choose one"):
+        tiny_config(tiny_model_dir, ordinal_smoothing=0.2, label_smoothing=0.1)
 
 
 def test_r_drop_adds_the_symmetric_kl_of_two_dropout_passes() -> None:

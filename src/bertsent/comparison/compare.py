@@ -40,6 +40,7 @@ from bertsent.models import (
     SentimentClassifier,
     classifier_class,
     load,
+    method_recipe,
     read_metadata,
 )
 from bertsent.training.config import TrainingConfig, same_recipe
@@ -94,7 +95,8 @@ def _train_or_reuse(
         same_data = metadata.get("data", {}).get("fingerprint") == trained_on.fingerprint()
         # the other methods take only the seed from the config, which names the folder
         saved_recipe = metadata.get("training_config")
-        same = saved_recipe is None or same_recipe(saved_recipe, replace(config, seed=seed))
+        recipe = method_recipe(method, replace(config, seed=seed))
+        same = saved_recipe is None or same_recipe(saved_recipe, recipe)
         if same_data and same and metadata.get("method") == method:
             logger.info("reusing %s (trained on the same data and recipe)", folder)
             return load(folder), float(metadata["training"]["seconds"])

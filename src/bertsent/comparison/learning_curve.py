@@ -41,9 +41,10 @@ from bertsent.models import (
     ENCODER_METHODS,
     classifier_class,
     create,
+    method_recipe,
     read_metadata,
 )
-from bertsent.training.config import TrainingConfig
+from bertsent.training.config import TrainingConfig, recipe_changes
 
 logger = logging.getLogger(__name__)
 
@@ -220,11 +221,11 @@ def learning_curve(
             folder is not a learning-curve or compare output (otherwise refused).
 
     Returns:
-        ``{"dataset", "test_size", "model", "augment", "methods": {method: {"name",
-        "sizes", "mean", "sd", "runs"}}, "advice"}``, also written to
+        ``{"dataset", "test_size", "model", "training_config", "augment", "methods":
+        {method: {"name", "sizes", "mean", "sd", "runs"}}, "advice"}``, also written to
         ``learning-curve.json`` with ``learning-curve.png``. ``model`` is the encoder the
-        encoder methods start from; ``augment`` is always ``"none"``: the points train on
-        real reviews alone.
+        encoder methods start from, ``training_config`` their recipe; ``augment`` is
+        always ``"none"``: the points train on real reviews alone.
 
     Raises:
         OutputExistsError: a file to write is in a folder of the user's, before training.
@@ -269,7 +270,9 @@ def learning_curve(
         "dev_size": len(splits.dev),
         "test_size": len(test),
         "min_updates": min_updates,
-        "model": config.model,  # what compare's encoder runs must start from to be merged
+        "model": config.model,  # the encoder the encoder methods start from
+        # the recipe: compare's encoder runs are merged only when they trained with it
+        "training_config": config.to_dict(),
         "augment": "none",
         "methods": {},
     }
@@ -413,10 +416,11 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
 def trained_otherwise(method: str, runs: list[dict[str, Any]], curve: dict[str, Any]) -> str | None:
     """Why ``compare``'s ``runs`` of ``method`` are not points of ``curve`` (None: they are).
 
-    The curve trains on real reviews alone, its encoder methods from its ``model`` with
-    the default recipe; compare (``--augment auto``) may add generated examples, start
-    from another encoder, or train with ``--recipe robust``. Each run's model folder
-    records all three.
+    The curve trains on real reviews alone, its encoder methods with its recipe (a BERT
+    point's epochs and evaluation steps follow its size); compare (``--augment auto``)
+    may add generated examples, and its flags (``--recipe robust``, ``--epochs``,
+    ``--model``) change the recipe. Each run's model folder records both. Seeds and
+    evaluation steps may differ.
     """
     for run in runs:
         folder = run.get("model_dir")
@@ -433,17 +437,31 @@ def trained_otherwise(method: str, runs: list[dict[str, Any]], curve: dict[str, 
                 f"({', '.join(added['kinds'])}), the curve on reviews alone (compare with "
                 "--augment none to add them)"
             )
-        recipe = metadata.get("training_config") or {}
-        if method == "bert" and recipe.get("r_drop"):
+        if method not in ENCODER_METHODS:
+            continue
+        # curves made before the recipe was recorded took only --model: the default recipe
+        recorded = curve.get("training_config") or (
+            {"model": curve["model"]} if curve.get("model") else None
+        )
+        if recorded is None:
+            return "the curve does not record its recipe (made by an older bertsent)"
+        ran = metadata.get("training_config") or {}
+        try:
+            recipe = TrainingConfig.from_dict(recorded)
+        except ConfigError as error:
+            return f"the curve's recipe is unknown here ({error.message})"
+        if method == "bert":
+            recipe = bert_config_for(recipe, curve["train_size"], curve["min_updates"])
+        recipe = replace(
+            recipe, seed=ran.get("seed", recipe.seed), eval_steps=ran.get("eval_steps")
+        )
+        changes = recipe_changes(ran, method_recipe(method, recipe))
+        if changes is None:
+            return f"{folder} records training settings this bertsent does not know"
+        if changes:
             return (
-                f"{folder} was trained with R-Drop (--r-drop {recipe['r_drop']}), the curve without"
+                f"{folder} was trained otherwise ({'; '.join(changes)}: the run's -> the curve's)"
             )
-        if method in ENCODER_METHODS:
-            encoder = recipe.get("model")
-            if curve.get("model") is None:
-                return "the curve does not record its encoder (made by an older bertsent)"
-            if encoder != curve["model"]:
-                return f"{folder} starts from {encoder}, the curve from {curve['model']}"
     return None
 
 

@@ -16,6 +16,7 @@ The export is checked on real inputs before it is accepted.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -114,6 +115,7 @@ class ClsLinearClassifier(nn.Module):
         distillation: tuple[float, float] | None = None,
         label_smoothing: float = 0.0,
         r_drop: float = 0.0,
+        target_rows: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -129,6 +131,10 @@ class ClsLinearClassifier(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.class_weights: torch.Tensor | None
         self.register_buffer("class_weights", class_weights, persistent=False)
+        # (classes, classes): row g is the target of gold class g in place of one-hot
+        # (ordinal smoothing); single-label cross-entropy only
+        self.target_rows: torch.Tensor | None
+        self.register_buffer("target_rows", target_rows, persistent=False)
         self.running = RunningStats()
 
     def forward(
@@ -178,8 +184,9 @@ class ClsLinearClassifier(nn.Module):
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
         else:
             weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+            target = labels if self.target_rows is None else self.target_rows[labels]
             loss = nn.functional.cross_entropy(
-                logits.float(), labels, weight=weights, label_smoothing=self.label_smoothing
+                logits.float(), target, weight=weights, label_smoothing=self.label_smoothing
             )
         if teacher_logits is not None and self.distillation is not None:
             alpha, temperature = self.distillation
@@ -191,6 +198,25 @@ class ClsLinearClassifier(nn.Module):
             )
             loss = alpha * loss + (1 - alpha) * temperature**2 * soft  # Hinton et al. 2015
         return loss
+
+
+def ordinal_targets(positions: Sequence[float], share: float) -> torch.Tensor:
+    """(classes, classes) soft targets for ordered classes at scale ``positions``: row g
+    keeps ``1 - share`` on class g and spreads ``share`` over the others, halving with
+    each step along the scale, so that calling a "very positive" review "positive" costs
+    less than calling it "negative" (soft ordinal labels, after Diaz and Marathe 2019).
+
+    >>> ordinal_targets([-1.0, 0.0, 1.0], 0.3)
+    tensor([[0.7000, 0.2000, 0.1000],
+            [0.1500, 0.7000, 0.1500],
+            [0.1000, 0.2000, 0.7000]])
+    """
+    place = torch.tensor(positions, dtype=torch.float64)
+    step = (place.max() - place.min()) / (len(positions) - 1)
+    steps = ((place[:, None] - place[None, :]).abs() / step).round()
+    spread = torch.where(steps > 0, 0.5**steps, torch.zeros_like(steps))
+    rows = share * spread / spread.sum(dim=1, keepdim=True) + (1 - share) * torch.eye(len(place))
+    return rows.float()
 
 
 def symmetric_kl(first: torch.Tensor, second: torch.Tensor, multi_label: bool) -> torch.Tensor:

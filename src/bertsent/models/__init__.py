@@ -20,6 +20,7 @@ __all__ = [
     "classifier_class",
     "create",
     "load",
+    "method_recipe",
     "read_metadata",
 ]
 
@@ -65,6 +66,12 @@ DISPLAY_NAMES = {
     "lstm": "BiLSTM",
     "bert": "BERT (fine-tuned)",
 }
+
+
+def method_recipe(method: str, config: TrainingConfig) -> TrainingConfig:
+    """The part of ``config`` that ``method`` trains with, every other setting at its
+    default: what its saved models record, so that recipes are compared on what counts."""
+    return config.keeping(getattr(classifier_class(method), "recipe_settings", None))
 
 
 def available_methods() -> list[str]:

@@ -7,7 +7,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -59,6 +59,8 @@ class BertClassifier(SentimentClassifier):
     """
 
     method = "bert"
+    # the TrainingConfig settings fit reads, which a saved model records (None: all)
+    recipe_settings: ClassVar[tuple[str, ...] | None] = None
     fitted_attribute = "labels_"
     resumable = True
     has_encoder = True
@@ -268,7 +270,8 @@ class BertClassifier(SentimentClassifier):
         self.tokenizer_.save_pretrained(folder)
 
     def _saved_settings(self) -> dict[str, Any]:
-        return {"training_config": (self.config or TrainingConfig()).to_dict()}
+        recipe = (self.config or TrainingConfig()).keeping(self.recipe_settings)
+        return {"training_config": recipe.to_dict()}
 
     @classmethod
     def _from_saved(

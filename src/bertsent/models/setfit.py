@@ -76,6 +76,7 @@ class SetFitClassifier(SentenceEncoderClassifier):
     """
 
     method = "setfit"
+    recipe_settings = ("model", "max_length", "truncation", "seed", "threads")
     resumable = False
 
     def __init__(

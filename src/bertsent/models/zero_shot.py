@@ -80,6 +80,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
     """
 
     method = "zero-shot"
+    recipe_settings = ("model", "max_length", "truncation", "threads")
     resumable = False
     needs_labels = False
     descriptions_: dict[str, str]  # the description of each label, as used

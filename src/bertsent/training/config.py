@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,13 @@ class TrainingConfig:
     )
     label_smoothing: float = option(
         0.0, "share of each single-label target spread evenly over all classes (0: off)"
+    )
+    ordinal_smoothing: float = option(
+        0.0,
+        "ordered classes (SST-5, star ratings): share of each target spread over the other "
+        "classes, halving with each step away along the scale, so that near misses cost "
+        "less than far ones (0: off)",
+        metavar="SHARE",
     )
     r_drop: float = option(
         0.0,
@@ -195,6 +203,7 @@ class TrainingConfig:
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
             ("layer_decay", 0 < self.layer_decay <= 1, "in (0, 1]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("ordinal_smoothing", 0 <= self.ordinal_smoothing < 1, "in [0, 1)"),
             ("r_drop", self.r_drop >= 0, ">= 0"),
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
@@ -217,6 +226,12 @@ class TrainingConfig:
                 f"training setting distill_texts={self.distill_texts!r} needs a teacher "
                 "to label them",
                 hint="add --teacher MODEL_DIR, or --teacher-model MODEL to train one first",
+            )
+        if self.label_smoothing and self.ordinal_smoothing:
+            raise ConfigError(
+                f"training settings label_smoothing={self.label_smoothing!r} and "
+                f"ordinal_smoothing={self.ordinal_smoothing!r}: each spreads the target; "
+                "choose one"
             )
         if self.teacher and self.teacher_model:
             raise ConfigError(
@@ -250,6 +265,13 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def keeping(self, names: Collection[str] | None) -> TrainingConfig:
+        """This config with every setting outside ``names`` at its default (``None``: all
+        kept): what a method that reads only those settings trains with, and records."""
+        if names is None:
+            return self
+        return dataclasses.replace(TrainingConfig(), **{n: getattr(self, n) for n in names})
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
         """Build a config from a dict, rejecting unknown keys (likely typos)."""
@@ -272,12 +294,13 @@ def recipe_changes(saved: dict[str, Any], recipe: TrainingConfig) -> list[str] |
     new`` lines (empty: the same recipe); ``None`` when ``saved`` has a setting this
     version does not know.
 
-    ``saved`` holds the batch size and learning rate it ran (an unset ``--batch-size``
-    is 32), so ``recipe`` is compared resolved; a setting added since ``saved`` was
-    written counts with its default.
+    Both sides are compared resolved: a fine-tune saves the batch size and learning
+    rate it ran (an unset ``--batch-size`` is 32), a method that does not resolve them
+    (SetFit, zero-shot) saves them unset. A setting added since ``saved`` was written
+    counts with its default.
     """
     try:
-        before = TrainingConfig.from_dict(saved)
+        before = TrainingConfig.from_dict(saved).resolved()
     except ConfigError:
         return None
     now = recipe.resolved()

@@ -23,13 +23,14 @@ import torch
 
 from bertsent.atomic import atomic_file
 from bertsent.data.splits import DatasetSplits, Split
-from bertsent.data.tasks import MultiLabelTask
+from bertsent.data.tasks import FineGrainedTask, MultiLabelTask, ordinal_scale
 from bertsent.distributed import world_size
 from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
     check_supported,
     export_to_transformers,
+    ordinal_targets,
 )
 from bertsent.encoders.pretrained import keep_layers, load_encoder, load_tokenizer
 from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
@@ -380,6 +381,26 @@ def balanced_class_weights(label_ids: list[int], num_labels: int) -> torch.Tenso
     )
 
 
+def smoothed_targets(
+    config: TrainingConfig, labels: list[str], multi_label: bool
+) -> torch.Tensor | None:
+    """Each gold class's training target under ``--ordinal-smoothing`` (None when off).
+
+    Raises:
+        ConfigError: ordinal smoothing asked for classes with no order.
+    """
+    if not config.ordinal_smoothing:
+        return None
+    if multi_label or ordinal_scale(labels) is None:
+        raise ConfigError(
+            f"--ordinal-smoothing {config.ordinal_smoothing} needs ordered classes "
+            f"(very negative ... very positive, or 1-5 stars); these are {', '.join(labels)}",
+            hint="use --label-smoothing for classes with no order",
+        )
+    positions = FineGrainedTask(labels).positions.tolist()
+    return ordinal_targets(positions, config.ordinal_smoothing)
+
+
 def fine_tune(
     config: TrainingConfig,
     train: Split,
@@ -422,6 +443,7 @@ def fine_tune(
     device = usable_device()
     config = config.validate().resolved()
     assert config.batch_size is not None and config.learning_rate is not None  # resolved
+    smoothed_targets(config, labels, multi_label)  # refused before anything is written
     if multi_label and config.label_smoothing:
         raise ConfigError(
             f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",
@@ -467,6 +489,7 @@ def fine_tune(
         distillation=distillation,
         label_smoothing=config.label_smoothing,
         r_drop=config.r_drop,
+        target_rows=smoothed_targets(config, labels, multi_label),
     )
 
     # 2. tokenise once; sort dev by length so evaluation batches carry little padding
