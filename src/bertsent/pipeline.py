@@ -243,8 +243,10 @@ def _trained_teacher(
         # the student's distillation settings: a teacher has no teacher of its own
         distill_alpha=TrainingConfig.distill_alpha,
         distill_temperature=TrainingConfig.distill_temperature,
-        # nor R-Drop, which would double an expensive run and retrain it per --r-drop
+        # nor R-Drop, which would double an expensive run and retrain it per --r-drop;
+        # the student's smoothing would also retrain it per value
         r_drop=TrainingConfig.r_drop,
+        ordinal_smoothing=TrainingConfig.ordinal_smoothing,
     )
     try:
         saved = read_metadata(folder)

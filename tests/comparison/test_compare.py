@@ -125,6 +125,18 @@ def test_compare_keeps_an_encoder_method_under_settings_it_does_not_read(
     assert weights.stat().st_mtime_ns != modified
 
 
+def test_a_setting_the_data_cannot_take_is_refused_before_any_method_trains(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    ordinal = replace(tiny_bert(tiny_model_dir), ordinal_smoothing=0.2)  # two classes
+    with pytest.raises(ConfigError, match=r"ordinal-smoothing 0\.2 needs ordered classes"):
+        compare(synthetic_splits, methods=["bow-svm", "bert"], output_dir=tmp_path, config=ordinal)
+    with pytest.raises(ConfigError, match=r"ordinal-smoothing 0\.2 needs ordered classes"):
+        learning_curve(synthetic_splits, methods=["bow-svm", "bert"], sizes=[20],
+                       output_dir=tmp_path, config=ordinal)  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # not even the baseline was trained
+
+
 def test_held_out_splits_without_a_test_split(synthetic_splits: DatasetSplits) -> None:
     assert held_out_splits(synthetic_splits) is synthetic_splits
     no_test = DatasetSplits("d", synthetic_splits.train, synthetic_splits.dev)
@@ -251,6 +263,7 @@ def test_learning_curve_runs_and_plots(synthetic_splits: DatasetSplits, tmp_path
         **result,
     }
     assert result["model"] == TrainingConfig().model and result["augment"] == "none"
+    assert result["training_config"] == TrainingConfig().to_dict()  # the recipe, for merging
     assert Image.open(tmp_path / "learning-curve.png").size[0] > 500
 
 
@@ -469,6 +482,18 @@ def test_runs_trained_unlike_the_curve_are_not_merged(
         with caplog.at_level(logging.WARNING, logger=curve_module.__name__):
             assert with_full_data(curve, comparison)["methods"]["bert"]["sizes"] == [100]
         assert f"trained otherwise ({said}: the run's -> the curve's)" in caplog.text
+    # on fewer than 60 steps an epoch, the curve's own point would train longer
+    runs[0] = saved_run(tmp_path / "short", "bert", 42, 0.9)
+    short = {**curve, "min_updates": 60}  # 16 steps of 32 an epoch: 4 epochs
+    with caplog.at_level(logging.WARNING, logger=curve_module.__name__):
+        assert with_full_data(short, comparison)["methods"]["bert"]["sizes"] == [100]
+    assert "(--epochs 3.0 -> 4.0: the run's -> the curve's)" in caplog.text
+    # SetFit reads no R-Drop: its run is a point of a curve made with --r-drop
+    curve["training_config"] = {**RECIPE, "r_drop": 1.0}
+    runs[1] = saved_run(tmp_path / "setfit", "setfit", 42, 0.8)
+    merged = with_full_data(curve, comparison)
+    assert merged["methods"]["setfit"]["sizes"] == [100, 500]
+    assert merged["methods"]["bert"]["sizes"] == [100]  # BERT reads it
 
 
 def test_a_users_json_of_our_name_does_not_make_the_folder_ours(

@@ -144,7 +144,13 @@ def test_ordinal_smoothing_puts_near_misses_closer_to_the_target() -> None:
     input_ids, labels = torch.randint(0, 50, (4, 6)), torch.tensor([4, 1, 0, 3])
     output = module(input_ids, labels=labels)
     log_p = output.logits.float().log_softmax(-1)
-    assert output.loss.item() == pytest.approx(-(rows[labels] * log_p).sum(-1).mean().item())
+    each = -(rows[labels] * log_p).sum(-1)
+    assert output.loss.item() == pytest.approx(each.mean().item())
+    # --class-weights: each example weighs as its gold class, as with one-hot targets
+    module.class_weights = torch.tensor([1.0, 2.0, 1.0, 3.0, 1.0])
+    weight = module.class_weights[labels]
+    weighted = module(input_ids, labels=labels).loss.item()
+    assert weighted == pytest.approx(((each * weight).sum() / weight.sum()).item())
 
 
 def test_training_with_ordinal_smoothing_learns_the_soft_targets(

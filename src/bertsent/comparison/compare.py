@@ -145,6 +145,7 @@ def compare(
 
     Raises:
         OutputExistsError: a file to write is in a folder of the user's, before training.
+        ConfigError: a BERT setting the data cannot take, before training.
     """
     config = (config or TrainingConfig()).validate()
     output = Path(output_dir)
@@ -160,6 +161,10 @@ def compare(
     if is_multi_label(splits.train.labels) and list(methods) == list(COMPARED_METHODS):
         methods = [method for method in methods if method in MULTI_LABEL_METHODS]
         logger.info("several labels per review: comparing %s", ", ".join(methods))
+    if "bert" in methods:  # a setting the data cannot take, refused before any training
+        from bertsent.training.finetune import smoothed_targets
+
+        smoothed_targets(config, splits.labels, is_multi_label(splits.train.labels))
     runs, correctness = [], {}
     for method in methods:
         correct_by_seed = []

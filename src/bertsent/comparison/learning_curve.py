@@ -229,8 +229,9 @@ def learning_curve(
 
     Raises:
         OutputExistsError: a file to write is in a folder of the user's, before training.
-        ConfigError: a method has no size to train at, or a size's subset has too few
-            examples of a class for a method, before training.
+        ConfigError: a method has no size to train at, a size's subset has too few
+            examples of a class for a method, or BERT is given a setting the data cannot
+            take, before training.
         TrainingInterrupted: a BERT run was stopped; nothing is written.
     """
     config = (config or TrainingConfig()).validate()
@@ -264,6 +265,10 @@ def learning_curve(
             f"{', '.join(idle)} out",
         )
     check_subset_sizes(splits.train, plan)
+    if "bert" in plan:  # a setting the data cannot take, refused before any training
+        from bertsent.training.finetune import smoothed_targets
+
+        smoothed_targets(config, splits.labels, is_multi_label(splits.train.labels))
     result: dict[str, Any] = {
         "dataset": splits.name,
         "train_size": len(splits.train),

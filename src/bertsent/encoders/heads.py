@@ -184,10 +184,16 @@ class ClsLinearClassifier(nn.Module):
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
         else:
             weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
-            target = labels if self.target_rows is None else self.target_rows[labels]
-            loss = nn.functional.cross_entropy(
-                logits.float(), target, weight=weights, label_smoothing=self.label_smoothing
-            )
+            if self.target_rows is None:
+                loss = nn.functional.cross_entropy(
+                    logits.float(), labels, weight=weights, label_smoothing=self.label_smoothing
+                )
+            else:  # soft rows: each example weighted by its gold class, as with class ids
+                each = nn.functional.cross_entropy(
+                    logits.float(), self.target_rows[labels], reduction="none"
+                )
+                scale = torch.ones_like(each) if weights is None else weights[labels].float()
+                loss = (each * scale).sum() / scale.sum()
         if teacher_logits is not None and self.distillation is not None:
             alpha, temperature = self.distillation
             soft = nn.functional.kl_div(

@@ -99,9 +99,9 @@ class TrainingConfig:
     )
     ordinal_smoothing: float = option(
         0.0,
-        "ordered classes (SST-5, star ratings): share of each target spread over the other "
-        "classes, halving with each step away along the scale, so that near misses cost "
-        "less than far ones (0: off)",
+        "ordered classes (SST-5's five; numbered ones, such as 1-5 stars, by rank): share of "
+        "each target spread over the other classes, halving with each step away along the "
+        "scale, so that near misses cost less than far ones (0: off)",
         metavar="SHARE",
     )
     r_drop: float = option(
