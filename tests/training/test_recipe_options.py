@@ -4,6 +4,7 @@ checkpoint averaging."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,11 @@ def test_training_with_ordinal_smoothing_learns_the_soft_targets(
     with pytest.raises(ConfigError, match=r"ordinal-smoothing 0\.2 needs ordered classes"):
         train(two_sides, config, tmp_path / "binary")
     assert not (tmp_path / "binary").exists()
+    # refused before a --teacher-model teacher (which leaves the smoothing out) trains
+    distilled = replace(config, teacher_model=str(tiny_model_dir))
+    with pytest.raises(ConfigError, match=r"ordinal-smoothing 0\.2 needs ordered classes"):
+        train(two_sides, distilled, tmp_path / "binary")
+    assert not (tmp_path / "binary.teacher").exists()
     with pytest.raises(ConfigError, match="each spreads the target; choose one"):
         tiny_config(tiny_model_dir, ordinal_smoothing=0.2, label_smoothing=0.1)
 

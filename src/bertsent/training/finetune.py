@@ -443,7 +443,7 @@ def fine_tune(
     device = usable_device()
     config = config.validate().resolved()
     assert config.batch_size is not None and config.learning_rate is not None  # resolved
-    smoothed_targets(config, labels, multi_label)  # refused before anything is written
+    target_rows = smoothed_targets(config, labels, multi_label)  # refused before writing
     if multi_label and config.label_smoothing:
         raise ConfigError(
             f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",
@@ -489,7 +489,7 @@ def fine_tune(
         distillation=distillation,
         label_smoothing=config.label_smoothing,
         r_drop=config.r_drop,
-        target_rows=smoothed_targets(config, labels, multi_label),
+        target_rows=target_rows,
     )
 
     # 2. tokenise once; sort dev by length so evaluation batches carry little padding
