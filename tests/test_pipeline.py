@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -461,13 +462,18 @@ def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
 
 
 def test_a_teachers_scores_are_kept_and_only_texts_not_kept_are_scored(
-    trained: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+    trained: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The next student of a teacher reads the scores the first one's pass kept.
 
     The kept scores are overwritten with a marker: getting the marker back proves they
-    were read, not recomputed; new texts and another precision are scored afresh.
+    were read, not recomputed; new texts and another precision are scored afresh. Each
+    pass says in the log how far it got, since a log file shows no progress bars.
     """
+    caplog.set_level(logging.INFO, logger="bertsent")
     texts = list(synthetic_splits.test.texts[:20])
     teacher = bertsent.load(trained)
     labels = list(reversed(teacher.labels_))  # columns follow the student's label order
@@ -481,7 +487,11 @@ def test_a_teachers_scores_are_kept_and_only_texts_not_kept_are_scored(
         marker = [7.0 if label == teacher.labels_[0] else -7.0 for label in labels]
         kept.execute("UPDATE teacher_logits SET value = ?", (json.dumps([7.0, -7.0]),))
 
+    assert f"teacher {trained.name} scored 10 of 10 texts" in caplog.text
+    caplog.clear()
     again = np.array(teacher_logits(str(trained), texts, labels, cache=str(cache)))
+    assert "teacher scores of 10 of 20 texts read from" in caplog.text
+    assert f"teacher {trained.name} scored 10 of 10 texts" in caplog.text
     assert (again[:10] == marker).all()
     np.testing.assert_allclose(again[10:], expected[10:], atol=1e-5)
     half = np.array(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -408,6 +409,7 @@ def teacher_logits(
                 cache,
             )
         name = Path(teacher_dir).name
+        started = time.perf_counter()
         for start in range(0, len(missing), TEACHER_CHUNK):
             chunk = missing[start : start + TEACHER_CHUNK]
             with progress(
@@ -418,6 +420,16 @@ def teacher_logits(
             store.put_many((keys[i], json.dumps(row)) for i, row in zip(chunk, scored, strict=True))
             for i, row in zip(chunk, scored, strict=True):
                 rows[i] = row
+            # a line per chunk: the bars are off in a log file, and a 110M teacher's
+            # pass over tens of thousands of texts takes tens of minutes
+            done = start + len(chunk)
+            logger.info(
+                "teacher %s scored %s of %s texts (%.0f texts/s)",
+                name,
+                f"{done:,}",
+                f"{len(missing):,}",
+                done / max(time.perf_counter() - started, 1e-9),
+            )
     columns = [teacher.labels_.index(label) for label in labels]
     return [[row[c] for c in columns] for row in rows if row is not None]
 
