@@ -147,10 +147,8 @@ def train(
     work_dir = checkpoint_dir(output)
     recipe = getattr(model, "config", None)
     if model.method == "bert" and isinstance(recipe, TrainingConfig):
-        from bertsent.training.finetune import smoothed_targets
-
         # a setting the data cannot take, refused before a --teacher-model teacher trains
-        smoothed_targets(recipe, splits.labels, isinstance(chosen_task, MultiLabelTask))
+        recipe.check_labels(splits.labels, isinstance(chosen_task, MultiLabelTask))
     if isinstance(recipe, TrainingConfig) and recipe.teacher_model:
         if isinstance(chosen_task, MultiLabelTask):
             raise ConfigError("distillation (--teacher-model) is for single-label models")

@@ -162,9 +162,7 @@ def compare(
         methods = [method for method in methods if method in MULTI_LABEL_METHODS]
         logger.info("several labels per review: comparing %s", ", ".join(methods))
     if "bert" in methods:  # a setting the data cannot take, refused before any training
-        from bertsent.training.finetune import smoothed_targets
-
-        smoothed_targets(config, splits.labels, is_multi_label(splits.train.labels))
+        config.check_labels(splits.labels, is_multi_label(splits.train.labels))
     runs, correctness = [], {}
     for method in methods:
         correct_by_seed = []

@@ -266,9 +266,7 @@ def learning_curve(
         )
     check_subset_sizes(splits.train, plan)
     if "bert" in plan:  # a setting the data cannot take, refused before any training
-        from bertsent.training.finetune import smoothed_targets
-
-        smoothed_targets(config, splits.labels, is_multi_label(splits.train.labels))
+        config.check_labels(splits.labels, is_multi_label(splits.train.labels))
     result: dict[str, Any] = {
         "dataset": splits.name,
         "train_size": len(splits.train),

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from bertsent.data.tasks import ordinal_scale
 from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
 from bertsent.encoders.tokenization import TRUNCATION_STRATEGIES
 from bertsent.errors import ConfigError
@@ -246,6 +247,21 @@ class TrainingConfig:
                     f"invalid: use {allowed}"
                 )
         return self
+
+    def check_labels(self, labels: list[str], multi_label: bool) -> None:
+        """Refuse a setting these labels cannot take, before anything trains (no torch
+        needed: ``compare``, ``learning-curve`` and ``train`` call it before their baselines
+        or a ``--teacher-model`` teacher train).
+
+        Raises:
+            ConfigError: ordinal smoothing asked for classes with no order.
+        """
+        if self.ordinal_smoothing and (multi_label or ordinal_scale(labels) is None):
+            raise ConfigError(
+                f"--ordinal-smoothing {self.ordinal_smoothing} needs ordered classes "
+                f"(very negative ... very positive, or 1-5 stars); these are {', '.join(labels)}",
+                hint="use --label-smoothing for classes with no order",
+            )
 
     def resolved(self) -> TrainingConfig:
         """A copy with the batch size and learning rate filled in where left unset.

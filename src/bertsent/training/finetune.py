@@ -23,7 +23,7 @@ import torch
 
 from bertsent.atomic import atomic_file
 from bertsent.data.splits import DatasetSplits, Split
-from bertsent.data.tasks import FineGrainedTask, MultiLabelTask, ordinal_scale
+from bertsent.data.tasks import FineGrainedTask, MultiLabelTask
 from bertsent.distributed import world_size
 from bertsent.encoders.heads import (
     ClsLinearClassifier,
@@ -389,14 +389,9 @@ def smoothed_targets(
     Raises:
         ConfigError: ordinal smoothing asked for classes with no order.
     """
+    config.check_labels(labels, multi_label)
     if not config.ordinal_smoothing:
         return None
-    if multi_label or ordinal_scale(labels) is None:
-        raise ConfigError(
-            f"--ordinal-smoothing {config.ordinal_smoothing} needs ordered classes "
-            f"(very negative ... very positive, or 1-5 stars); these are {', '.join(labels)}",
-            hint="use --label-smoothing for classes with no order",
-        )
     positions = FineGrainedTask(labels).positions.tolist()
     return ordinal_targets(positions, config.ordinal_smoothing)
 
