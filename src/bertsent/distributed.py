@@ -11,6 +11,7 @@ the same step, or the others would wait forever in the next gradient all-reduce.
 from __future__ import annotations
 
 import os
+import sys
 
 
 def world_size() -> int:
@@ -48,6 +49,21 @@ def wait_for_main_process() -> None:
     """Return on every rank once each has come here: after rank 0 has written a file
     the others read next (nothing to wait for without a process group)."""
     _all_reduce([0.0], "sum")
+
+
+def leave_process_group() -> None:
+    """Destroy the process group the Trainer joined, if this process joined one.
+
+    Left to the interpreter's exit, gloo's worker threads can be torn down while still
+    joinable, and a rank that finished its work aborts ("terminate called without an
+    active exception", SIGABRT), so the launcher reports a failed run.
+    """
+    if "torch.distributed" not in sys.modules:  # never imported: no group to leave
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _all_reduce(values: list[float], operation: str) -> list[float]:

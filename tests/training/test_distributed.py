@@ -223,6 +223,25 @@ def test_without_a_process_group_the_collectives_are_the_local_values() -> None:
     assert sum_over_processes([1.5, 2.0]) == [1.5, 2.0]
 
 
+@pytest.mark.parametrize("command", [["device"], ["evaluate", "no-such-model"]])
+def test_a_command_leaves_the_process_group_it_joined_before_the_interpreter_exits(
+    command: list[str],
+) -> None:
+    """Left to the interpreter's exit, gloo's threads once aborted a rank that had finished
+    (SIGABRT, torchrun failed): the command leaves the group itself, after success or error."""
+    import torch.distributed as dist
+
+    from bertsent.cli import main
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        assert main(command) == (0 if command == ["device"] else 2)
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def test_under_a_launcher_a_repeated_signal_does_not_kill_before_the_checkpoint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

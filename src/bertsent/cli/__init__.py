@@ -84,7 +84,7 @@ def configure_logging(quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; our errors print one line and a hint (BERTSENT_DEBUG=1 for a traceback)."""
-    from bertsent.distributed import is_main_process
+    from bertsent.distributed import is_main_process, leave_process_group
 
     parser = build_parser()
     args = parse_arguments(parser, sys.argv[1:] if argv is None else argv)
@@ -108,3 +108,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        leave_process_group()
