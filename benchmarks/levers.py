@@ -4,9 +4,10 @@ Each recipe is a set of saved models, one per seed, trained with ``bertsent trai
 (the commands are in the README's "Is BERT worth it?" section). This script scores
 every model itself: accuracy on one split (test by default), the behaviour suite's
 failure rate per category, and whether the model orders "Absolutely incredible" >
-"Good" > "Somewhat good". The first recipe is the reference; each other recipe gets
-its mean difference over the seeds both share (paired by seed). Prints a table and
-writes JSON under benchmarks/results/.
+"Good" > "Somewhat good" (by the intensity score on a fine-grained scale, as the
+suite's intensity tests do, else by the positive log-odds). The first recipe is the
+reference; each other recipe gets its mean difference over the seeds both share
+(paired by seed). Prints a table and writes JSON under benchmarks/results/.
 
     python benchmarks/levers.py --data rotten-tomatoes \\
         --recipe default=runs/rt-seed42,runs/rt-seed7,runs/rt-seed1 \\
@@ -26,7 +27,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bertsent.evaluation.behaviour import positive_log_odds, run_suite
+from bertsent.evaluation.behaviour import positive_strength, run_suite
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.models import load
 
@@ -39,8 +40,9 @@ def score_model(model_dir: str, data: str, split: str) -> dict[str, Any]:
     model = load(model_dir)
     report = evaluate(model, data, split=split)
     suite = run_suite(model)
-    odds = positive_log_odds(model, list(INTENSITY_ORDER))
-    ordered = all(odds[a] > odds[b] for a, b in itertools.pairwise(INTENSITY_ORDER))
+    # by the intensity score on a fine-grained scale (issue 13), else the positive log-odds
+    strength, measure = positive_strength(model, list(INTENSITY_ORDER))
+    ordered = all(strength[a] > strength[b] for a, b in itertools.pairwise(INTENSITY_ORDER))
     metadata = model.metadata_  # type: ignore[attr-defined]
     return {
         "model": model_dir,
@@ -49,7 +51,7 @@ def score_model(model_dir: str, data: str, split: str) -> dict[str, Any]:
         f"{split}_accuracy": report["accuracy"],
         "failure_rates": {c: suite["categories"][c]["failure_rate"] for c in CATEGORIES},
         "intensity_ordered": ordered,
-        "intensity_log_odds": {text: round(odds[text], 3) for text in INTENSITY_ORDER},
+        f"intensity_{measure}": {text: round(strength[text], 3) for text in INTENSITY_ORDER},
         # the evaluation training kept, and what --average-last's average scored on dev
         "selected": metadata.get("best"),
     }

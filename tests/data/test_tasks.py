@@ -21,7 +21,7 @@ from bertsent.data.tasks import (
     ordinal_scale,
 )
 from bertsent.errors import ConfigError
-from bertsent.evaluation.behaviour import BehaviourTest, Case, run_suite
+from bertsent.evaluation.behaviour import BehaviourTest, Case, positive_strength, run_suite
 from bertsent.models import load
 from bertsent.models.base import prediction_rows
 from bertsent.pipeline import train
@@ -153,6 +153,16 @@ def test_the_behaviour_suite_reads_intensity_from_fine_grained_models() -> None:
     assert run_suite(model, [test])["tests"][0]["failures"] == 0
     model.task_ = Task(model.labels_)  # the sides' log-odds alone cannot see the change
     assert run_suite(model, [test])["tests"][0]["failures"] == 1
+
+
+def test_how_positive_a_text_is_reads_intensity_from_fine_grained_models() -> None:
+    texts = ["The film is good.", "The film is really good."]
+    model = MoreOfTheSameSide()
+    strength, measure = positive_strength(model, texts)
+    assert measure == "intensity" and strength[texts[1]] > strength[texts[0]]
+    model.task_ = Task(model.labels_)
+    strength, measure = positive_strength(model, texts)
+    assert measure == "log_odds" and strength[texts[1]] == pytest.approx(strength[texts[0]])
 
 
 def test_the_http_service_answers_intensity_for_a_fine_grained_model(tmp_path: Path) -> None:

@@ -349,15 +349,31 @@ def suite_applies(model: SentimentClassifier) -> bool:
     return True
 
 
-def positive_log_odds(model: SentimentClassifier, texts: Sequence[str]) -> dict[str, float]:
-    """log P(positive side) - log P(negative side) for each distinct text.
-
-    Log-odds keep differences visible where probabilities saturate near 1.
-    """
-    sides = polarity_columns(model.labels_)  # before scoring: other label sets fail fast
+def positive_strength(
+    model: SentimentClassifier, texts: Sequence[str]
+) -> tuple[dict[str, float], str]:
+    """How strongly positive each distinct text is, and the measure's name: the intensity
+    score of a fine-grained model, else the positive log-odds (what the suite's intensity
+    tests compare)."""
+    sides = polarity_columns(model.labels_)
     unique = list(dict.fromkeys(texts))
-    odds = _log_odds(model.predict_proba(unique), *sides)
-    return dict(zip(unique, (float(value) for value in odds), strict=True))
+    probabilities = model.predict_proba(unique)
+    odds = dict(zip(unique, (float(v) for v in _log_odds(probabilities, *sides)), strict=True))
+    return _strength(model, unique, probabilities, odds)
+
+
+def _strength(
+    model: SentimentClassifier,
+    texts: list[str],
+    probabilities: np.ndarray,
+    odds: dict[str, float],
+) -> tuple[dict[str, float], str]:
+    # a fine-grained model's intensity (the expected place on its scale) sees "really
+    # good" rise within one class, where the sides' odds may not
+    if isinstance(model.task_, FineGrainedTask):
+        values = model.task_.intensity(probabilities)
+        return dict(zip(texts, (float(v) for v in values), strict=True)), "intensity"
+    return odds, "log_odds"
 
 
 def _log_odds(probabilities: np.ndarray, positive: list[int], negative: list[int]) -> np.ndarray:
@@ -405,12 +421,7 @@ def run_suite(
         for text, known in zip(unique, answered, strict=True)
     }
     p_positive = dict(zip(unique, probabilities[:, sides[0]].sum(axis=1).tolist(), strict=True))
-    # how strongly positive a text is: a fine-grained model's intensity (the expected place
-    # on its scale) sees "really good" rise within one class, where the sides' odds may not
-    strength, measure = odds, "log_odds"
-    if isinstance(model.task_, FineGrainedTask):
-        values = model.task_.intensity(probabilities)
-        strength, measure = dict(zip(unique, values, strict=True)), "intensity"
+    strength, measure = _strength(model, unique, probabilities, odds)
     results: list[dict[str, Any]] = []
     for test in tests:
         failures: list[dict[str, Any]] = []
