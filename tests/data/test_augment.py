@@ -20,6 +20,7 @@ from bertsent.data.augment import (
     with_augmentation,
 )
 from bertsent.data.splits import DatasetSplits, Split, text_hashes
+from bertsent.data.tasks import FIVE_POINT
 from bertsent.errors import ConfigError
 from bertsent.evaluation import lexicon
 from bertsent.evaluation.behaviour import generate_suite
@@ -197,11 +198,14 @@ def test_train_augment_trains_on_the_examples_and_records_them(
     assert np.isin(text_hashes(generated), seen).all()
 
 
-def test_auto_adds_both_kinds_only_to_two_sided_label_sets() -> None:
+def test_auto_adds_template_kinds_to_two_sided_label_sets_and_graded_ones_to_scales() -> None:
     from bertsent.data.augment import DEFAULT_AUGMENTATION, resolve_augmentation
 
     assert resolve_augmentation("auto", ["fresh", "rotten"]) == DEFAULT_AUGMENTATION
-    assert resolve_augmentation("auto", ["negative", "neutral", "positive"]) == ()
+    assert resolve_augmentation("auto", list(FIVE_POINT)) == ("intensity",)
+    assert resolve_augmentation("auto", ["negative", "neutral", "positive"]) == ("intensity",)
+    assert resolve_augmentation("auto", ["1", "2", "3", "4"]) == ()  # no centre on the scale
+    assert resolve_augmentation("auto", ["joy", "anger", "fear"]) == ()
     assert resolve_augmentation("none", ["fresh", "rotten"]) == ()
     assert resolve_augmentation(("intensity",), ["fresh", "rotten"]) == ("intensity",)
 
@@ -234,6 +238,24 @@ def test_auto_adds_examples_only_while_they_stay_a_minority(
     # an explicit request is honoured whatever the size
     _, explicit = augment_for_training(splits, ("intensity",), seed=3)
     assert explicit is not None and explicit["kinds"] == ["intensity"]
+
+
+@pytest.mark.parametrize(("train_size", "graded"), [(2000, False), (3000, True)])
+def test_auto_adds_graded_wording_to_a_scale_while_it_stays_a_minority(
+    train_size: int, graded: bool
+) -> None:
+    from bertsent.data.augment import augment_for_training
+
+    labels = [FIVE_POINT[i % 5] for i in range(train_size)]
+    train = Split("train", [f"review number {i}" for i in range(train_size)], labels)
+    splits = DatasetSplits("stars", train=train, dev=Split("dev", ["a film"], ["neutral"]))
+    trained_on, record = augment_for_training(splits, "auto", seed=3)
+    if not graded:  # 1,440 graded examples would be more than half of 2,000 reviews
+        assert record is None and trained_on is splits
+        return
+    assert record == {"kinds": ["intensity"], "added": len(graded_examples(seed=3))}
+    added = trained_on.train.labels[train_size:]
+    assert set(added) == set(FIVE_POINT) and trained_on.dev is splits.dev
 
 
 def test_auto_leaves_the_baselines_on_real_reviews(tmp_path: Path) -> None:
