@@ -10,8 +10,11 @@ the same step, or the others would wait forever in the next gradient all-reduce.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+
+logger = logging.getLogger(__name__)
 
 
 def world_size() -> int:
@@ -51,26 +54,36 @@ def wait_for_main_process() -> None:
     _all_reduce([0.0], "sum")
 
 
+def in_process_group() -> bool:
+    """Whether this process has joined a process group (torch is not imported to ask)."""
+    if "torch.distributed" not in sys.modules:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
 def leave_process_group() -> None:
-    """Destroy the process group the Trainer joined, if this process joined one.
+    """Destroy this process's process group once every rank has finished the command.
 
     Left to the interpreter's exit, gloo's worker threads can be torn down while still
     joinable, and a rank that finished its work aborts ("terminate called without an
-    active exception", SIGABRT), so the launcher reports a failed run.
+    active exception", SIGABRT), so the launcher reports a failed run. A failure to
+    leave is logged, not raised: the command's work is done.
     """
-    if "torch.distributed" not in sys.modules:  # never imported: no group to leave
-        return
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    try:
         dist.destroy_process_group()
+    except Exception as error:
+        logger.debug("leaving the process group failed: %s", error)
 
 
 def _all_reduce(values: list[float], operation: str) -> list[float]:
     import torch
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not in_process_group() or dist.get_world_size() == 1:
         return list(values)
     device = (
         torch.device("cuda", torch.cuda.current_device())

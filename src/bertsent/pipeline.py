@@ -103,10 +103,11 @@ def train(
             first (e.g. SST phrases for a model later scored on rotten-tomatoes).
         augment: Generated examples to add to train: ``contrast`` (negation, contrast
             clauses, sarcasm), ``intensity`` (graded wording), a list of them, ``none``,
-            or ``auto`` (default): for a BERT-family model, both where the labels are
-            one positive and one negative side and the training set is large enough
-            that they stay a minority, ``joined`` for aspect pairs, else none (see
-            :mod:`bertsent.data.augment`).
+            or ``auto`` (default): for a BERT-family model, contrast, intensity and
+            sarcasm where the labels are one positive and one negative side, intensity
+            on a five-class scale (unless ``task`` is ``single-label``), each while the
+            training set is large enough that they stay a minority; ``joined`` for
+            aspect pairs; else none (see :mod:`bertsent.data.augment`).
         task: ``single-label``, ``fine-grained`` (ordered classes with an intensity
             score), or ``auto``: read from the labels (see :mod:`bertsent.data.tasks`).
 
@@ -138,7 +139,7 @@ def train(
         splits, removed = _exclude_overlap(splits, exclude_overlap_with)
         excluded = {"with": exclude_overlap_with, "removed": removed}
     splits, augmented = augment_for_training(
-        splits, augment, seed=config.seed, encoder=model.has_encoder
+        splits, augment, seed=config.seed, encoder=model.has_encoder, task=task
     )
     chosen_task = detect_task(splits.labels, task, splits.train.texts, splits.train.labels)
     output = Path(output_dir)

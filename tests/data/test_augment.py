@@ -203,8 +203,12 @@ def test_auto_adds_template_kinds_to_two_sided_label_sets_and_graded_ones_to_sca
 
     assert resolve_augmentation("auto", ["fresh", "rotten"]) == DEFAULT_AUGMENTATION
     assert resolve_augmentation("auto", list(FIVE_POINT)) == ("intensity",)
-    assert resolve_augmentation("auto", ["negative", "neutral", "positive"]) == ("intensity",)
-    assert resolve_augmentation("auto", ["1", "2", "3", "4"]) == ()  # no centre on the scale
+    assert resolve_augmentation("auto", ["1", "2", "3", "4", "5"]) == ("intensity",)
+    # measured on five classes only: not on 3, 4, or 77 numbered class ids
+    assert resolve_augmentation("auto", ["negative", "neutral", "positive"]) == ()
+    assert resolve_augmentation("auto", ["1", "2", "3", "4"]) == ()
+    assert resolve_augmentation("auto", [str(i) for i in range(77)]) == ()
+    assert resolve_augmentation("auto", list(FIVE_POINT), fine_grained=False) == ()
     assert resolve_augmentation("auto", ["joy", "anger", "fear"]) == ()
     assert resolve_augmentation("none", ["fresh", "rotten"]) == ()
     assert resolve_augmentation(("intensity",), ["fresh", "rotten"]) == ("intensity",)
@@ -250,6 +254,8 @@ def test_auto_adds_graded_wording_to_a_scale_while_it_stays_a_minority(
     train = Split("train", [f"review number {i}" for i in range(train_size)], labels)
     splits = DatasetSplits("stars", train=train, dev=Split("dev", ["a film"], ["neutral"]))
     trained_on, record = augment_for_training(splits, "auto", seed=3)
+    # a model asked to be single-label has no intensity score to order
+    assert augment_for_training(splits, "auto", seed=3, task="single-label") == (splits, None)
     if not graded:  # 1,440 graded examples would be more than half of 2,000 reviews
         assert record is None and trained_on is splits
         return

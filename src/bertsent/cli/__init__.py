@@ -84,18 +84,19 @@ def configure_logging(quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; our errors print one line and a hint (BERTSENT_DEBUG=1 for a traceback)."""
-    from bertsent.distributed import is_main_process, leave_process_group
+    from bertsent.distributed import in_process_group, is_main_process, leave_process_group
 
     parser = build_parser()
     args = parse_arguments(parser, sys.argv[1:] if argv is None else argv)
     main_process = is_main_process()  # under torchrun only rank 0 talks to the terminal
+    joined_before = in_process_group()  # a caller's group (a test, a notebook) stays
     try:
         configure_logging(args.quiet)
         if not main_process:
             logging.getLogger().setLevel(logging.ERROR)
             logging.getLogger("bertsent").setLevel(logging.ERROR)
         with contextlib.redirect_stdout(sys.stdout if main_process else io.StringIO()):
-            return int(args.handler(args) or 0)
+            code = int(args.handler(args) or 0)
     except BertsentError as error:
         if os.environ.get("BERTSENT_DEBUG"):
             raise
@@ -108,5 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    finally:
+    # after a success every rank is here, done with its collectives; after an error the
+    # others may still wait in one, where leaving (a collective under NCCL) could hang
+    if not joined_before and in_process_group():
         leave_process_group()
+    return code

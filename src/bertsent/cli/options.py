@@ -61,7 +61,7 @@ def add_augment_option(parser: argparse.ArgumentParser) -> None:
         "joined into one, with their own labels); the generated kinds use templates "
         "and words disjoint from the behaviour suite's; auto "
         "(default): for BERT, contrast,intensity,sarcasm where the labels are one positive and one "
-        "negative side, intensity on an ordered scale with a middle class (SST-5), each while "
+        "negative side, intensity on a five-class scale (SST-5, 1-5 stars), each while "
         "the real training reviews are at least twice as many; joined for aspect data; none: "
         "real reviews only",
     )

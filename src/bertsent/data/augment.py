@@ -53,7 +53,8 @@ JOINS = ((", but ", True), ("; ", False), (", while ", True), (". ", False))
 # what ``--augment auto`` (the default) adds to data with one positive and one negative label;
 # sarcasm since it cut rotten-tomatoes' sarcasm failures 35% -> 30% over 3 seeds (README)
 DEFAULT_AUGMENTATION = ("contrast", "intensity", "sarcasm")
-# what ``auto`` adds on an ordered scale with a middle class (SST-5): the graded wordings.
+# what ``auto`` adds to a fine-grained model on a five-class scale (SST-5's names, 1-5
+# stars), the one size measured: the graded wordings.
 # On SST-5, seeds 42/7/1: the intensity score orders "Absolutely incredible" > "Good" >
 # "Somewhat good" on 3 seeds of 3 (2 without), the suite's intensity failures 1.6% (4.8%),
 # sarcasm 37.6% (45.1%), dev accuracy -0.58 points paired, within the seed spread (README)
@@ -419,15 +420,22 @@ def label_sides(labels: Sequence[str]) -> dict[str, str]:
 
 
 def resolve_augmentation(
-    requested: str | Sequence[str], labels: Sequence[str], aspects: bool = False
+    requested: str | Sequence[str],
+    labels: Sequence[str],
+    aspects: bool = False,
+    *,
+    fine_grained: bool = True,
 ) -> tuple[str, ...]:
     """The kinds to add: ``auto`` is :data:`ASPECT_DEFAULT_AUGMENTATION` for aspect
-    pairs, :data:`SCALE_DEFAULT_AUGMENTATION` on an ordered scale with a middle class,
-    :data:`DEFAULT_AUGMENTATION` where the labels are one positive and one negative
-    side, and nothing otherwise; ``none`` is nothing.
+    pairs, :data:`SCALE_DEFAULT_AUGMENTATION` on a five-class scale unless the model is
+    not ``fine_grained`` (``--task single-label``), :data:`DEFAULT_AUGMENTATION` where
+    the labels are one positive and one negative side, and nothing otherwise; ``none``
+    is nothing.
 
     >>> resolve_augmentation("auto", ["fresh", "rotten"]), resolve_augmentation("auto", ["a", "b"])
     (('contrast', 'intensity', 'sarcasm'), ())
+    >>> resolve_augmentation("auto", ["1", "2", "3", "4", "5"]), resolve_augmentation("auto", "123")
+    (('intensity',), ())
     """
     if requested == "none":
         return ()
@@ -435,8 +443,8 @@ def resolve_augmentation(
         if aspects:
             return ASPECT_DEFAULT_AUGMENTATION
         scale = ordinal_scale(labels)
-        if scale is not None:  # graded wording needs a centre to place hedged wording near
-            return SCALE_DEFAULT_AUGMENTATION if len(scale) % 2 else ()
+        if scale is not None:  # other scales (3 classes, 0-76 ids) are not measured
+            return SCALE_DEFAULT_AUGMENTATION if fine_grained and len(scale) == 5 else ()
         try:
             label_sides(labels)
         except ConfigError:
@@ -451,11 +459,13 @@ def augment_for_training(
     seed: int = 0,
     *,
     encoder: bool = True,
+    task: str = "auto",
 ) -> tuple[DatasetSplits, dict[str, Any] | None]:
-    """The splits a model is trained on: ``splits`` plus the ``requested`` generated
-    examples (``auto``: :data:`DEFAULT_AUGMENTATION` for two-sided labels and graded
-    wording on an ordered scale, while they stay within :data:`MAX_GENERATED_SHARE` of
-    the real training reviews; joined sentences for aspect pairs).
+    """The splits a model of ``task`` is trained on: ``splits`` plus the ``requested``
+    generated examples (``auto``: :data:`DEFAULT_AUGMENTATION` for two-sided labels and
+    graded wording on a five-class scale, while they stay within
+    :data:`MAX_GENERATED_SHARE` of the real training reviews; joined sentences for
+    aspect pairs).
 
     ``auto`` adds them only for a pre-trained ``encoder`` (BERT): bag-of-words and
     LSTM baselines cannot read the constructions, and measured on rotten-tomatoes they
@@ -465,7 +475,12 @@ def augment_for_training(
     """
     if requested == "auto" and not encoder:
         return splits, None
-    kinds = resolve_augmentation(requested, splits.labels, is_aspect_data(splits.train.texts))
+    kinds = resolve_augmentation(
+        requested,
+        splits.labels,
+        is_aspect_data(splits.train.texts),
+        fine_grained=task != "single-label",  # graded wording is for the intensity score
+    )
     if not kinds:
         return splits, None
     augmented, record = with_augmentation(splits, kinds, seed=seed)
