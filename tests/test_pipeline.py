@@ -346,9 +346,15 @@ def test_a_smaller_student_distils_from_a_trained_teacher(
         tiny_config(trained, teacher=str(trained), distill_alpha=1.5).validate()
 
 
+@pytest.mark.parametrize("fast_bf16", ["0", "1"])  # the teacher scores in bf16 where fast
 def test_a_baseline_model_as_teacher_is_refused_by_name(
-    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+    fast_bf16: str,
+    tiny_model_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("BERTSENT_FAST_BF16", fast_bf16)
     baseline = tmp_path / "tfidf"
     train(synthetic_splits, TrainingConfig(), baseline, method="tfidf-lr")
     config = tiny_config(tiny_model_dir, teacher=str(baseline))

@@ -355,11 +355,20 @@ def positive_strength(
     """How strongly positive each distinct text is, and the measure's name: the intensity
     score of a fine-grained model, else the positive log-odds (what the suite's intensity
     tests compare)."""
+    unique, probabilities, odds = _scored(model, texts)
+    return _strength(model, unique, probabilities, odds)
+
+
+def _scored(
+    model: SentimentClassifier, texts: Sequence[str]
+) -> tuple[list[str], np.ndarray, dict[str, float]]:
+    """The distinct texts, their probabilities and positive log-odds; a label set with
+    no positive and negative side fails before anything is scored."""
     sides = polarity_columns(model.labels_)
     unique = list(dict.fromkeys(texts))
     probabilities = model.predict_proba(unique)
     odds = dict(zip(unique, (float(v) for v in _log_odds(probabilities, *sides)), strict=True))
-    return _strength(model, unique, probabilities, odds)
+    return unique, probabilities, odds
 
 
 def _strength(
@@ -410,17 +419,15 @@ def run_suite(
         )
     tests = list(tests) if tests is not None else generate_suite()
     everything = [text for test in tests for case in test.cases for text in case.texts]
-    sides = polarity_columns(model.labels_)  # before scoring: other label sets fail fast
-    unique = list(dict.fromkeys(everything))
-    probabilities = model.predict_proba(unique)
-    odds = dict(zip(unique, (float(v) for v in _log_odds(probabilities, *sides)), strict=True))
+    unique, probabilities, odds = _scored(model, everything)
     # an LLM's abstention (a row of zeros) is on no side: wrong in every test, never a side
     answered = probabilities.sum(axis=1) > 0
     side = {
         text: _side(odds[text]) if known else "abstained"
         for text, known in zip(unique, answered, strict=True)
     }
-    p_positive = dict(zip(unique, probabilities[:, sides[0]].sum(axis=1).tolist(), strict=True))
+    positive = polarity_columns(model.labels_)[0]
+    p_positive = dict(zip(unique, probabilities[:, positive].sum(axis=1).tolist(), strict=True))
     strength, measure = _strength(model, unique, probabilities, odds)
     results: list[dict[str, Any]] = []
     for test in tests:

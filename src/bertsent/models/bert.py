@@ -31,6 +31,7 @@ from bertsent.models.base import (
     DAMAGED_HINT,
     SentimentClassifier,
     check_safetensors,
+    read_metadata,
     read_train_hashes,
     require_fitted,
     train_and_dev,
@@ -376,13 +377,17 @@ def teacher_logits(
     Raises:
         ConfigError: the teacher is not a BERT model, or was trained on other labels.
     """
-    from bertsent.models import load  # the package imports this module
+    from bertsent.models import ENCODER_METHODS, load  # the package imports this module
 
-    teacher = load(teacher_dir, backend=TEACHER_BACKENDS[precision], device=device)
+    method = read_metadata(teacher_dir).get("method")
+    teacher = (  # asked first: another method refuses a bf16 backend, naming the backend
+        load(teacher_dir, backend=TEACHER_BACKENDS[precision], device=device)
+        if method in ENCODER_METHODS
+        else None
+    )
     if not isinstance(teacher, BertClassifier):  # only a fine-tuned encoder has logits to teach
         raise ConfigError(
-            f"teacher {teacher_dir} is a {teacher.method} model; a teacher is a fine-tuned "
-            "bert model",
+            f"teacher {teacher_dir} is a {method} model; a teacher is a fine-tuned bert model",
             hint="train one with `bertsent train --model ENCODER`, or let --teacher-model "
             "ENCODER train it first",
         )
