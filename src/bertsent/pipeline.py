@@ -105,7 +105,7 @@ def train(
             clauses, sarcasm), ``intensity`` (graded wording), a list of them, ``none``,
             or ``auto`` (default): for a BERT-family model, contrast, intensity and
             sarcasm where the labels are one positive and one negative side, intensity
-            on a five-class scale (unless ``task`` is ``single-label``), each while the
+            on a five-class scale (unless ``task`` names another task), each while the
             training set is large enough that they stay a minority; ``joined`` for
             aspect pairs; else none (see :mod:`bertsent.data.augment`).
         task: ``single-label``, ``fine-grained`` (ordered classes with an intensity

@@ -256,6 +256,7 @@ def test_auto_adds_graded_wording_to_a_scale_while_it_stays_a_minority(
     trained_on, record = augment_for_training(splits, "auto", seed=3)
     # a model asked to be single-label has no intensity score to order
     assert augment_for_training(splits, "auto", seed=3, task="single-label") == (splits, None)
+    assert augment_for_training(splits, "auto", seed=3, task="multi-label") == (splits, None)
     if not graded:  # 1,440 graded examples would be more than half of 2,000 reviews
         assert record is None and trained_on is splits
         return

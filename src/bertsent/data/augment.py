@@ -479,7 +479,9 @@ def augment_for_training(
         requested,
         splits.labels,
         is_aspect_data(splits.train.texts),
-        fine_grained=task != "single-label",  # graded wording is for the intensity score
+        # graded wording is for a fine-grained model's intensity score: not when another
+        # task is asked for the same labels
+        fine_grained=task in ("auto", "fine-grained"),
     )
     if not kinds:
         return splits, None
