@@ -51,7 +51,8 @@ def score_model(model_dir: str, data: str, split: str) -> dict[str, Any]:
         f"{split}_accuracy": report["accuracy"],
         "failure_rates": {c: suite["categories"][c]["failure_rate"] for c in CATEGORIES},
         "intensity_ordered": ordered,
-        f"intensity_{measure}": {text: round(strength[text], 3) for text in INTENSITY_ORDER},
+        "intensity_measure": measure,  # "intensity" or "log_odds"
+        "intensity_strength": {text: round(strength[text], 3) for text in INTENSITY_ORDER},
         # the evaluation training kept, and what --average-last's average scored on dev
         "selected": metadata.get("best"),
     }

@@ -355,20 +355,22 @@ def positive_strength(
     """How strongly positive each distinct text is, and the measure's name: the intensity
     score of a fine-grained model, else the positive log-odds (what the suite's intensity
     tests compare)."""
-    unique, probabilities, odds = _scored(model, texts)
+    unique, probabilities, odds, _ = _scored(model, texts)
     return _strength(model, unique, probabilities, odds)
 
 
 def _scored(
     model: SentimentClassifier, texts: Sequence[str]
-) -> tuple[list[str], np.ndarray, dict[str, float]]:
-    """The distinct texts, their probabilities and positive log-odds; a label set with
-    no positive and negative side fails before anything is scored."""
-    sides = polarity_columns(model.labels_)
+) -> tuple[list[str], np.ndarray, dict[str, float], list[int]]:
+    """The distinct texts, their probabilities, positive log-odds and the positive
+    columns; a label set with no positive and negative side fails before anything is
+    scored."""
+    positive, negative = polarity_columns(model.labels_)
     unique = list(dict.fromkeys(texts))
     probabilities = model.predict_proba(unique)
-    odds = dict(zip(unique, (float(v) for v in _log_odds(probabilities, *sides)), strict=True))
-    return unique, probabilities, odds
+    log_odds = _log_odds(probabilities, positive, negative)
+    odds = dict(zip(unique, (float(v) for v in log_odds), strict=True))
+    return unique, probabilities, odds, positive
 
 
 def _strength(
@@ -419,14 +421,13 @@ def run_suite(
         )
     tests = list(tests) if tests is not None else generate_suite()
     everything = [text for test in tests for case in test.cases for text in case.texts]
-    unique, probabilities, odds = _scored(model, everything)
+    unique, probabilities, odds, positive = _scored(model, everything)
     # an LLM's abstention (a row of zeros) is on no side: wrong in every test, never a side
     answered = probabilities.sum(axis=1) > 0
     side = {
         text: _side(odds[text]) if known else "abstained"
         for text, known in zip(unique, answered, strict=True)
     }
-    positive = polarity_columns(model.labels_)[0]
     p_positive = dict(zip(unique, probabilities[:, positive].sum(axis=1).tolist(), strict=True))
     strength, measure = _strength(model, unique, probabilities, odds)
     results: list[dict[str, Any]] = []
