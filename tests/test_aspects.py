@@ -111,6 +111,30 @@ def test_an_aspect_column_makes_pairs_and_dev_is_carved_by_sentence(aspect_data:
     assert "by sentence" in splits.notes[0]
 
 
+def test_one_aspect_file_is_split_by_sentence_so_no_sentence_is_in_two_parts(
+    tmp_path: Path,
+) -> None:
+    write_csv(tmp_path / "all.csv", aspect_rows(100, seed=2))
+    splits = load_dataset(str(tmp_path / "all.csv"))
+    parts = [
+        {split_aspect(t)[0] for t in splits.split(name).texts} for name in ("train", "dev", "test")
+    ]
+    assert all(parts) and len(parts) == 3
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert "by sentence" in splits.notes[0]
+
+
+@pytest.mark.parametrize("field", ["text", "aspect"])
+def test_the_separator_token_in_a_text_or_aspect_is_refused_by_file_line_and_field(
+    tmp_path: Path, field: str
+) -> None:
+    rows = aspect_rows(10, seed=1)
+    rows[2][field] = "the screen [SEP] battery"  # would be read as another pair
+    write_csv(tmp_path / "train.csv", rows)
+    with pytest.raises(DataError, match=rf"train\.csv line 4: '\[SEP\]' is reserved in '{field}'"):
+        load_dataset(str(tmp_path))
+
+
 def test_an_empty_aspect_cell_is_named_by_file_line_and_field(tmp_path: Path) -> None:
     rows = aspect_rows(10, seed=1)
     rows[3]["aspect"] = " "
@@ -233,7 +257,7 @@ def test_the_http_service_scores_texts_with_their_aspects(aspect_model: Path) ->
     assert np.allclose(scores, expected, atol=1e-5)
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "aspects"
     assert miscounted.status_code == 422 and "one aspect per text" in miscounted.text
-    assert "aspects" in schema["components"]["schemas"]["PredictRequest"]["properties"]
+    assert "aspects" in schema["components"]["schemas"]["PredictRequest"]["required"]
 
 
 def test_an_exported_aspect_graph_reads_segment_ids(aspect_model: Path, tmp_path: Path) -> None:

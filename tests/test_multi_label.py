@@ -123,6 +123,12 @@ def test_bad_label_cells_are_named(emotion_data: Path, tmp_path: Path) -> None:
     write_csv(tmp_path / "unknown.csv", unknown)
     with pytest.raises(DataError, match=r"unknown\.csv line 4: label 'pride' is not one of"):
         evaluate(tmp_path / "model", str(tmp_path / "unknown.csv"))
+    # a whole file scored by evaluate is checked too, not counted wrong in silence
+    empty = emotion_rows(10, seed=5)
+    empty[6]["labels"] = " ; "
+    write_csv(tmp_path / "empty.csv", empty)
+    with pytest.raises(DataError, match=r"empty\.csv line 8: no label in ';'"):
+        evaluate(tmp_path / "model", str(tmp_path / "empty.csv"))
 
 
 def test_a_multi_label_bert_declares_its_problem_type_for_transformers(

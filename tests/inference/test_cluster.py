@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from bertsent.cli import main
-from bertsent.data.tasks import FineGrainedTask
+from bertsent.data.tasks import AspectTask, FineGrainedTask, Task
 from bertsent.errors import ConfigError, DataError
 from bertsent.inference.cluster import (
     MANIFEST,
@@ -281,3 +281,48 @@ def test_a_shard_whose_first_rows_abstained_still_takes_intensities_later(
     scored = pd.read_parquet(output_path(tmp_path / "out", shard))
     assert scored["intensity"].isna().tolist() == [True] * 4 + [False] * 4
     assert scored["intensity"].dtype == "float64"
+
+
+class Evenly(FixedClassifier):
+    """Two classes, always half and half, for a given task."""
+
+    def __init__(self, task: type[Task]) -> None:
+        self.labels_ = ["negative", "positive"]
+        self.task_ = task(self.labels_)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return np.full((len(texts), 2), 0.5)
+
+
+def test_a_shard_is_checked_for_its_aspects_as_the_single_process_predict_checks_them(
+    tmp_path: Path,
+) -> None:
+    shard = tmp_path / "in" / "part-0.csv"
+    shard.parent.mkdir()
+    pd.DataFrame({"text": ["the battery dies", "the screen glows"],
+                  "aspect": ["battery", "hinge"]}).to_csv(shard, index=False)  # fmt: skip
+    (tmp_path / "out").mkdir()
+
+    def job(strict: bool) -> ScoringJob:
+        return ScoringJob(model_dir="", backend="torch", threads=None, batch_size=None,
+                          text_column="text", prefix="", chunk_size=8,
+                          output_dir=str(tmp_path / "out"), strict=strict)  # fmt: skip
+
+    with pytest.raises(DataError, match=r"part-0.csv line 3: aspect 'hinge' does not occur"):
+        score_shard(Evenly(AspectTask), job(strict=True), shard)
+    assert score_shard(Evenly(AspectTask), job(strict=False), shard) == 2  # warned only
+    # a model that reads the text alone would ignore each row's aspect: refused by name
+    with pytest.raises(DataError, match=r"part-0.csv: column 'aspect' names an aspect per row"):
+        score_shard(Evenly(Task), job(strict=False), shard)
+
+
+@pytest.mark.parametrize("flag", [["--aspect", "battery"], ["--top-k", "2"]])
+def test_flags_for_command_line_texts_are_refused_with_the_ray_engine(
+    trained_model_dir: Path, tmp_path: Path, flag: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_shards(tmp_path / "in", 1, 3)
+    command = ["predict", str(trained_model_dir), "--input", str(tmp_path / "in"),
+               "--output", str(tmp_path / "scored"), "--engine", "ray", *flag]  # fmt: skip
+    assert main(command) == 2
+    assert f"{flag[0]} is for texts given on the command line" in capsys.readouterr().err
+    assert not (tmp_path / "scored").exists()

@@ -83,6 +83,24 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def test_an_aspect_column_is_refused_by_a_model_that_reads_the_text_alone(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    source = write_csv(tmp_path / "pairs.csv", [{"text": "the battery dies", "aspect": "battery"}])
+    with pytest.raises(DataError, match=r"pairs\.csv: column 'aspect' names an aspect per row"):
+        predict_file(model, source, tmp_path / "out.csv", progress=False)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_separator_token_in_a_row_is_refused_by_line(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    rows = [{"text": "fine"}, {"text": "the screen [SEP] battery"}]
+    source = write_csv(tmp_path / "sep.csv", rows)
+    with pytest.raises(DataError, match=r"sep\.csv line 3: '\[SEP\]' is reserved in 'text'"):
+        predict_file(model, source, tmp_path / "out.csv", progress=False)
+
+
 @pytest.mark.parametrize("out_suffix", [".csv", ".parquet"])
 def test_a_jsonl_row_with_a_field_the_first_row_lacks_is_refused_for_a_table_output(
     model: bertsent.BertClassifier, tmp_path: Path, out_suffix: str

@@ -71,6 +71,25 @@ def test_bad_requests_get_clear_4xx(server: Server, body: object, status: int, c
     assert error["code"] == code and error["message"]
 
 
+def test_the_schema_and_the_handler_agree_on_what_a_text_only_model_reads(
+    server: Server,
+) -> None:
+    schema = httpx.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
+    assert "aspects" not in schema["PredictRequest"]["properties"]  # this model reads no aspect
+    paired = httpx.post(f"{server.url}/v1/predict", json={"texts": ["ok"], "aspects": ["plot"]})
+    assert paired.status_code == 422 and paired.json()["error"]["field"] == "aspects"
+    # the separator token would turn one review into a (sentence, aspect) pair
+    joined = httpx.post(f"{server.url}/v1/predict", json={"texts": ["ok", "dull [SEP] plot"]})
+    assert joined.status_code == 422
+    assert joined.json()["error"] == {
+        "code": "invalid_request",
+        "message": "texts[1]: '[SEP]' is reserved in 'text' (it joins a sentence to its aspect)",
+        "field": "texts",
+    }
+    explained = httpx.post(f"{server.url}/v1/explain", json={"text": "dull [SEP] plot"})
+    assert explained.status_code == 422 and explained.json()["error"]["field"] == "text"
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_explaining_a_text_without_words_is_a_bad_request(server: Server, text: str) -> None:
     response = httpx.post(f"{server.url}/v1/explain", json={"text": text})
@@ -186,6 +205,31 @@ def test_page_shows_label_confidence_and_attributions(server: Server) -> None:
     assert confidence.startswith("confidence ") and confidence.endswith("%")
     assert words == ["the", "acting", "was", "superb", "and", "charming"]
     assert any(value != 0 for value in shades)
+
+
+@pytest.mark.slow
+def test_the_page_labels_with_predict_when_explanations_are_off(trained_model_dir: Path) -> None:
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
+    text = "the acting was superb and charming"
+    server = start_server(trained_model_dir, "--no-explain")
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(server.url + "/")
+            page.fill("#text", text)
+            page.click("#go")
+            page.wait_for_selector("#label, #error", timeout=30_000)
+            label, words = page.inner_text("#result"), page.query_selector_all("#words .word")
+            browser.close()
+    finally:
+        server.stop()
+    expected = load(trained_model_dir).predict([text])[0]
+    assert problems == [] and label.startswith(expected) and words == []
 
 
 @pytest.mark.slow

@@ -133,6 +133,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         chunk_size=args.chunk_size,
         output_dir=args.output,
+        strict=args.strict,
     )
     result = score_corpus(
         job,
@@ -157,8 +158,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--input and --output go together")
     if not args.texts and not args.input:
         raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
-    if args.engine == "ray":
-        return run_on_ray(args)
     if args.input and (args.aspect is not None or args.top_k is not None):
         flag = "--aspect" if args.aspect is not None else "--top-k"
         raise ConfigError(
@@ -168,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
             if flag == "--aspect"
             else "with --input, every label's score is a column (jsonl: a scores object)",
         )
+    if args.engine == "ray":
+        return run_on_ray(args)
     model = load_for_inference(args)
     if args.input:
         from bertsent.inference.files import model_fingerprint, predict_file

@@ -15,8 +15,16 @@ from pathlib import Path
 
 from bertsent.data import hub, rotten_tomatoes
 from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, column_names, iter_records
-from bertsent.data.splits import DatasetSplits, Split, carve, carve_dev, validate
-from bertsent.data.tasks import ASPECT_COLUMN, LABEL_SEPARATOR, aspect_field, join_aspect
+from bertsent.data.splits import DatasetSplits, Split, carve, carve_dev, grouped_split, validate
+from bertsent.data.tasks import (
+    ASPECT_COLUMN,
+    LABEL_SEPARATOR,
+    aspect_field,
+    is_aspect_data,
+    join_aspect,
+    plain_text,
+    split_aspect,
+)
 from bertsent.errors import DataError
 
 __all__ = [
@@ -160,7 +168,7 @@ def read_split(
                     hint=f"several labels per review go in a '{MULTI_LABEL_COLUMN}' column "
                     "(joy;surprise); a label name cannot contain ';'",
                 )
-    texts = [r.text for r in records]
+    texts = [plain_text(r.text, f"{path.parent / r.where}") for r in records]
     if any(ASPECT_COLUMN in r.row for r in records):  # jsonl rows name their own fields
         texts = [
             join_aspect(r.text, aspect_field(r.row, f"{path.parent / r.where}")) for r in records
@@ -213,6 +221,18 @@ def _split_single_file(
     path: Path, text_column: str, label_column: str, seed: int, name: str
 ) -> DatasetSplits:
     corpus = read_split(path, "all", text_column, label_column)
-    train, dev, test = carve(corpus, SPLIT_FRACTIONS, ("train", "dev", "test"), seed, str(path))
-    note = f"{path.name} split 80/10/10 (stratified, seed {seed})"
+    names = ("train", "dev", "test")
+    if is_aspect_data(corpus.texts):  # a sentence's other aspects stay in its own part
+        sentences = [split_aspect(text)[0] for text in corpus.texts]
+        train, dev, test = grouped_split(corpus, sentences, SPLIT_FRACTIONS, names)
+        if empty := [part.name for part in (train, dev, test) if not part]:
+            raise DataError(
+                f"{path}: {len(set(sentences))} sentences are too few to split 80/10/10 by "
+                f"sentence: {' and '.join(empty)} would be empty",
+                hint="add rows, or give a dev set of its own (a folder with train.csv and dev.csv)",
+            )
+        note = f"{path.name} split 80/10/10 by sentence (sentence hash)"
+    else:
+        train, dev, test = carve(corpus, SPLIT_FRACTIONS, names, seed, str(path))
+        note = f"{path.name} split 80/10/10 (stratified, seed {seed})"
     return DatasetSplits(name=name, train=train, dev=dev, test=test, notes=[note])

@@ -62,7 +62,7 @@ class Task:
 
     def model_input(self, text: str, fields: Mapping[str, object], where: str) -> str:
         """What the model reads for one review given with its other ``fields`` (a row)."""
-        return text
+        return plain_text(text, where)
 
     def decide(self, probabilities: np.ndarray) -> list[str]:
         """The predicted label of each (n, classes) probability row: the most probable
@@ -137,7 +137,7 @@ class AspectTask(Task):
     one_text_one_label = False
 
     def model_input(self, text: str, fields: Mapping[str, object], where: str) -> str:
-        return join_aspect(text, aspect_field(fields, where))
+        return join_aspect(plain_text(text, where), aspect_field(fields, where))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "separator": PAIR_SEPARATOR}
@@ -257,9 +257,19 @@ def aspect_field(fields: Mapping[str, object], where: str) -> str:
             f"{where}: field '{ASPECT_COLUMN}' is {state}",
             hint="an aspect model judges a text towards an aspect: give each row one",
         )
-    if PAIR_SEPARATOR.strip() in value:
-        raise DataError(f"{where}: '{PAIR_SEPARATOR.strip()}' is reserved in '{ASPECT_COLUMN}'")
-    return value.strip()
+    return plain_text(value, where, ASPECT_COLUMN).strip()
+
+
+def plain_text(value: str, where: str, field: str = "text") -> str:
+    """``value`` of ``field``, checked to hold no separator token: the encoder would read
+    a text holding one as a (sentence, aspect) pair, which no model was trained on."""
+    if (token := PAIR_SEPARATOR.strip()) in value:
+        raise DataError(
+            f"{where}: '{token}' is reserved in '{field}' (it joins a sentence to its aspect)",
+            hint=f"remove '{token}' from the {field}; an aspect model takes the aspect "
+            f"in its own '{ASPECT_COLUMN}' field",
+        )
+    return value
 
 
 def split_aspect(text: str) -> tuple[str, str | None]:

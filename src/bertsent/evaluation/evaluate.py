@@ -76,8 +76,9 @@ def check_known_labels(split: Split, task: Task) -> None:
     data without the aspects an aspect model reads (or with aspects another ignores).
 
     Raises:
-        DataError: naming the file and line (or row) of the first unknown label, or of
-            the first ``joy;surprise`` cell given to a model with one label per review.
+        DataError: naming the file and line (or row) of the first unknown label, of
+            the first ``joy;surprise`` cell given to a model with one label per review,
+            or of the first multi-label cell that names no label.
     """
     aspect_model = ASPECT_COLUMN in task.input_names
     if split.texts and aspect_model != is_aspect_data(split.texts):
@@ -100,6 +101,12 @@ def check_known_labels(split: Split, task: Task) -> None:
             f"{split.where(index)}: '{split.labels[index]}' names several labels; this "
             f"model is {task.name} (one label per review)",
             hint="score this file with a multi-label model (trained on such data)",
+        )
+    empty = next((i for i, value in enumerate(split.labels) if not task.names(value)), None)
+    if empty is not None:  # a multi-label cell such as ';' names no label at all
+        raise DataError(
+            f"{split.where(empty)}: no label in '{split.labels[empty]}'",
+            hint="give each review at least one label",
         )
     known = set(task.labels)
 

@@ -64,6 +64,7 @@ class ScoringJob:
     prefix: str
     chunk_size: int
     output_dir: str
+    strict: bool = False  # refuse a row whose aspect is not in its text (else warn)
 
 
 def find_shards(spec: str) -> list[Path]:
@@ -141,10 +142,12 @@ def begin_shard(output_dir: Path, shard: Path) -> int:
 def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
     """Score one shard into its parquet output (atomically); returns its row count."""
     from bertsent.inference.files import (
+        check_aspects_occur,
         one_type_per_column,
         open_writer,
         output_columns,
         refuse_clashes,
+        refuse_unread_aspects,
         scored_rows,
         write_header_only,
     )
@@ -152,12 +155,14 @@ def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
     new_columns = output_columns(model.labels_, "parquet", job.prefix, model.task_.output_names)
     input_columns = column_names(shard)
     refuse_clashes(str(shard), input_columns, new_columns)
+    refuse_unread_aspects(str(shard), input_columns, model.task_)
     records = iter_records(shard, job.text_column, None, keep_row=True)
     count = 0
     with atomic_file(output_path(Path(job.output_dir), shard)) as temporary:
         numeric = new_columns[1:]  # the scores and the task's outputs (label is text)
         with one_type_per_column(str(shard)), open_writer(temporary, "parquet", numeric) as write:
             while chunk := list(itertools.islice(records, job.chunk_size)):
+                check_aspects_occur(model.task_, chunk, job.strict)
                 write(scored_rows(model, chunk, "parquet", job.prefix, new_columns, input_columns))
                 count += len(chunk)
         if count == 0:

@@ -173,6 +173,7 @@ def predict_file(
     input_columns = column_names(source, in_format)
     new_columns = output_columns(model.labels_, out_format, prefix, model.task_.output_names)
     refuse_clashes(str(source), input_columns, new_columns)
+    refuse_unread_aspects(str(source), input_columns, model.task_)
     work = target.with_name(f"{target.name}.partial")
     stat = source.stat()
     settings = {
@@ -353,6 +354,22 @@ def _model_change(saved: Any, current: Any) -> str | None:
     same_place = saved.get("path") == current.get("path")
     place = "was replaced" if same_place else f"-> {current.get('path')}"
     return f"model {saved.get('path')} {place} ({', '.join(changes)})"
+
+
+def refuse_unread_aspects(where: str, input_columns: list[str], task: Any) -> None:
+    """Refuse an ``aspect`` column given to a model that reads the text alone: its
+    scores would silently ignore the aspect each row names.
+
+    Raises:
+        DataError: naming ``where`` (the file) and the model's task.
+    """
+    if ASPECT_COLUMN in input_columns and ASPECT_COLUMN not in task.input_names:
+        raise DataError(
+            f"{where}: column '{ASPECT_COLUMN}' names an aspect per row, but this "
+            f"{task.name} model judges the text alone",
+            hint=f"score the file with an aspect model, or rename the '{ASPECT_COLUMN}' "
+            "column to keep it unread",
+        )
 
 
 def check_aspects_occur(task: Any, chunk: list[Record], strict: bool) -> None:

@@ -22,7 +22,7 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException
 
 from bertsent import __version__
-from bertsent.data.tasks import ASPECT_COLUMN
+from bertsent.data.tasks import ASPECT_COLUMN, plain_text
 from bertsent.errors import DataError
 from bertsent.models.base import prediction_rows
 from bertsent.serve.batcher import MicroBatcher, Overloaded
@@ -145,7 +145,10 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
     PredictRequest, ExplainRequest = request_models(
-        settings.max_texts_per_request, settings.max_chars_per_text
+        settings.max_texts_per_request,
+        settings.max_chars_per_text,
+        # a model loaded already gives its task's request shape to the schema
+        classifier.task_.input_names if classifier is not None else None,
     )
     state = ServiceState()
     model_name = Path(settings.model_dir).name
@@ -271,6 +274,11 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             raise ServiceError(422, "invalid_request", message, "aspects")
         else:
             fields = [{ASPECT_COLUMN: aspect} for aspect in aspects]
+        for i, text in enumerate(texts):
+            try:
+                plain_text(text, f"texts[{i}]")
+            except DataError as error:
+                raise ServiceError(422, "invalid_request", error.message, "texts") from None
         try:
             return [
                 task.model_input(text, row, f"aspects[{i}]")
@@ -337,7 +345,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:  # type: ignore[valid-type]
         """Label, score and class scores of each text, in input order."""
         texts: list[str] = body.texts  # type: ignore[attr-defined]
-        aspects: list[str] | None = body.aspects  # type: ignore[attr-defined]
+        aspects: list[str] | None = getattr(body, "aspects", None)
         predictions = await score(model_inputs(texts, aspects), request.receive)
         # built as plain JSON: validating our own output per request costs throughput;
         # the schema conformance of this shape is checked by the API fuzz test
@@ -367,6 +375,10 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
                 f"explanations are for models of one text; this {task.name} model reads "
                 f"{' + '.join(task.input_names)}: use /v1/predict",
             )
+        try:
+            plain_text(text, "text")
+        except DataError as error:
+            raise ServiceError(422, "invalid_request", error.message, "text") from None
         until = deadline()  # the request timeout covers the scoring and the explanation
         (prediction,) = await score([text], request.receive, until)
         predicted_label = prediction["label"]
@@ -428,6 +440,9 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     async def index() -> HTMLResponse:
         # what one prediction needs (e.g. "text aspect"): the page asks for those inputs
         inputs = state.classifier.task_.input_names if state.classifier else ("text",)
-        return HTMLResponse(page.replace('data-inputs="text"', f'data-inputs="{" ".join(inputs)}"'))
+        shown = page.replace('data-inputs="text"', f'data-inputs="{" ".join(inputs)}"')
+        if state.explainer is None:  # the page then labels with /v1/predict
+            shown = shown.replace('data-explains="yes"', 'data-explains="no"')
+        return HTMLResponse(shown)
 
     return app

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from bertsent.data.tasks import ASPECT_COLUMN
 
 
 class Prediction(BaseModel):
@@ -48,24 +51,41 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def request_models(max_texts: int, max_chars: int) -> tuple[type[BaseModel], type[BaseModel]]:
-    """The predict and explain request bodies, with this service's limits in their schema."""
+ASPECTS_DESCRIPTION = (
+    "the aspect each text is judged on, one per text (e.g. texts ['The screen is gorgeous "
+    "but the battery dies by noon'], aspects ['battery'] -> negative)"
+)
+
+
+def request_models(
+    max_texts: int, max_chars: int, input_names: Sequence[str] | None = None
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The predict and explain request bodies, with this service's limits in their schema.
+
+    ``input_names`` are what the model reads (its task's): ``aspects`` is then required
+    for an aspect model and absent for any other. Unknown (None: the model is not
+    loaded yet), ``aspects`` is optional, and checked against the model per request.
+    """
     text = Annotated[str, StringConstraints(max_length=max_chars, strict=True)]
     strict = ConfigDict(extra="forbid")
+    aspects: dict[str, Any] = {}
+    if input_names is None:
+        aspects["aspects"] = (
+            list[text] | None,
+            Field(
+                None, max_length=max_texts, description=f"aspect models only: {ASPECTS_DESCRIPTION}"
+            ),
+        )
+    elif ASPECT_COLUMN in input_names:
+        aspects["aspects"] = (
+            list[text],
+            Field(min_length=1, max_length=max_texts, description=ASPECTS_DESCRIPTION),
+        )
     predict = create_model(
         "PredictRequest",
         __config__=strict,
         texts=(list[text], Field(min_length=1, max_length=max_texts, description="reviews")),
-        aspects=(
-            list[text] | None,
-            Field(
-                None,
-                max_length=max_texts,
-                description="aspect models only, and required there: the aspect each text is "
-                "judged on, one per text (e.g. texts ['The screen is gorgeous but the battery "
-                "dies by noon'], aspects ['battery'] -> negative)",
-            ),
-        ),
+        **aspects,
     )
     # a text without a word has nothing to explain: refused as a bad request, not a 500
     words = Annotated[str, StringConstraints(max_length=max_chars, strict=True, pattern=r"\S")]
