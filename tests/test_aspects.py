@@ -183,6 +183,10 @@ def test_predict_pairs_texts_with_aspect_and_says_what_it_needs(
     assert main([*command, "--strict"]) != 0
     assert "'price' does not occur" in capsys.readouterr().err
     assert main(command) == 0  # without --strict: a warning, and the answer
+    assert main(["-q", "predict", str(aspect_model), "--aspect", " ", sentence]) != 0
+    assert "--aspect is empty" in capsys.readouterr().err
+    assert main(["-q", "predict", str(aspect_model), "--aspect", "hinge", "a [SEP] b"]) != 0
+    assert "text 1: '[SEP]' is reserved in 'text'" in capsys.readouterr().err
 
     source, output = tmp_path / "in.csv", tmp_path / "out.csv"
     write_csv(

@@ -177,6 +177,16 @@ def test_an_aspect_column_that_starts_after_the_first_jsonl_row_is_not_ignored(
         load_dataset(str(path))
 
 
+def test_an_aspect_that_is_not_text_is_called_so(tmp_path: Path) -> None:
+    rows = [{"text": "The battery lasts", "label": "negative", "aspect": 5}] * 20
+    path = tmp_path / "aspects.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"aspects.jsonl line 1: field 'aspect' is not text \(int 5\)"
+    ):
+        load_dataset(str(path))
+
+
 def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path: Path) -> None:
     folder = tmp_path / "reviews.csv"
     folder.mkdir()

@@ -99,6 +99,8 @@ def model_inputs(task: Task, texts: list[str], aspect: str | None, strict: bool)
     """The model's inputs for texts from the command line (with ``--aspect`` for aspects)."""
     if aspect is not None and ASPECT_COLUMN not in task.input_names:
         raise ConfigError(f"--aspect is for aspect models; this model's task is {task.name}")
+    if aspect is not None and not aspect.strip():
+        raise ConfigError("--aspect is empty", hint="name the part judged, e.g. --aspect battery")
     fields = {ASPECT_COLUMN: aspect} if aspect is not None else {}
     if ASPECT_COLUMN in task.input_names and aspect is None:
         raise ConfigError(

@@ -252,7 +252,13 @@ def aspect_field(fields: Mapping[str, object], where: str) -> str:
     """The aspect in a row's ``fields``, checked; ``where`` names the row in errors."""
     value = fields.get(ASPECT_COLUMN)
     if not isinstance(value, str) or not value.strip():
-        state = "missing" if value is None else "empty"
+        state = (
+            "missing"
+            if value is None
+            else "empty"
+            if isinstance(value, str)
+            else f"not text ({type(value).__name__} {value!r})"
+        )
         raise DataError(
             f"{where}: field '{ASPECT_COLUMN}' is {state}",
             hint="an aspect model judges a text towards an aspect: give each row one",
