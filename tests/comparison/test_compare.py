@@ -582,3 +582,31 @@ def test_a_folder_written_before_the_json_marks_is_still_ours(
     merged = json.loads((folder / "learning-curve.json").read_text())
     assert merged["bertsent"] == "learning-curve"  # read, merged and written again
     assert merged["methods"]["tfidf-lr"]["sizes"] == [20, curve["train_size"]]
+
+
+@pytest.mark.slow
+def test_compare_continues_the_fine_tune_it_left_unfinished(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    from bertsent.pipeline import checkpoint_dir, train
+    from tests.callbacks import SendSigint
+
+    config = tiny_bert(tiny_model_dir)
+    folder = tmp_path / "models" / f"bert-seed{config.seed}"
+    with pytest.raises(TrainingInterrupted):  # as a Ctrl-C inside compare leaves it
+        train(synthetic_splits, config, folder, callbacks=[SendSigint(3)])
+    # the same compare continues from the checkpoint: another recipe is refused by the
+    # resume's own check, which a fresh start would never reach
+    with pytest.raises(ConfigError, match=r"--resume: this run differs.*--learning-rate"):
+        compare(synthetic_splits, methods=["bert"], output_dir=tmp_path,
+                config=replace(config, learning_rate=1e-4))  # fmt: skip
+    result = compare(synthetic_splits, methods=["bert"], output_dir=tmp_path, config=config)
+    assert [run["method"] for run in result["runs"]] == ["bert"]
+    assert not checkpoint_dir(folder).exists()  # finished: its checkpoints are gone
+    with pytest.raises(TrainingInterrupted):
+        train(synthetic_splits, config, tmp_path / "again" / "models" / folder.name,
+              callbacks=[SendSigint(3)])  # fmt: skip
+    # --retrain (reuse=False) starts over, whatever the unfinished run's recipe was
+    compare(synthetic_splits, methods=["bert"], output_dir=tmp_path / "again",
+            config=replace(config, learning_rate=1e-4), reuse=False)  # fmt: skip
+    assert not checkpoint_dir(tmp_path / "again" / "models" / folder.name).exists()

@@ -84,3 +84,25 @@ def test_two_models_reports_do_not_replace_each_other(dataset_dir: Path, tmp_pat
     assert (first.name, second.name) == ("first-report.html", "second-report.html")
     assert first.parent == second.parent == tmp_path.resolve()
     assert first.is_file() and second.is_file()
+
+
+def test_a_model_of_data_without_a_test_split_is_reported_on_dev_with_its_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ../shared/data's sets: train.csv and dev.csv only, here with columns of their own."""
+    from bertsent.cli import main
+    from tests.conftest import synthetic_reviews, write_csv
+
+    for split, (n, seed) in {"train": (120, 1), "dev": (40, 2)}.items():
+        texts, labels = synthetic_reviews(n, seed)
+        rows = [{"review": t, "verdict": y} for t, y in zip(texts, labels, strict=True)]
+        write_csv(tmp_path / "data" / f"{split}.csv", rows)
+    assert main(["-q", "train", "--data", str(tmp_path / "data"), "--method", "tfidf-lr",
+                 "--text-column", "review", "--label-column", "verdict",
+                 "--output", str(tmp_path / "model")]) == 0  # fmt: skip
+    assert main(["-q", "report", str(tmp_path / "model")]) == 2
+    assert "has no test split" in capsys.readouterr().err
+    assert main(["-q", "report", str(tmp_path / "model"), "--split", "dev"]) == 0
+    page = (tmp_path / "model-report.html").read_text(encoding="utf-8")
+    assert "Dev metrics" in page and "on 40 dev reviews of data" in page
+    assert "which chose this model's best epoch" in page

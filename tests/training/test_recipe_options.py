@@ -113,6 +113,11 @@ def test_label_smoothing_is_refused_for_several_labels_and_out_of_range(
     with pytest.raises(ConfigError, match=r"label-smoothing 0\.1 applies to single-label tasks"):
         train(str(tmp_path / "emotions"), config, tmp_path / "model")
     assert not (tmp_path / "model").exists()
+    # class weights balance the classes of one label per review: refused, not ignored
+    weighted = tiny_config(tiny_model_dir, epochs=1, class_weights=True)
+    with pytest.raises(ConfigError, match=r"--class-weights balances the classes of a single"):
+        train(str(tmp_path / "emotions"), weighted, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
     with pytest.raises(
         ConfigError, match=r"layer_decay=0 \(--layer-decay\) is invalid: use in \(0, 1\]"
     ):

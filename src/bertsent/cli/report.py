@@ -23,6 +23,13 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--data", help="dataset to score (default: the training data)")
     parser.add_argument(
+        "--split",
+        choices=("test", "dev"),
+        default="test",
+        help="the split scored (default: test; dev for data with no test split, such as "
+        "../shared/data's, marked in the page as the split that chose the model)",
+    )
+    parser.add_argument(
         "--comparison", help="a `bertsent compare` folder (default: runs/compare-DATASET if any)"
     )
     parser.add_argument("--sample", type=int, default=1000, help="reviews in the embedding map")
@@ -37,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         args.model_dir,
         args.output,
         data=args.data,
+        split=args.split,
         comparison_dir=args.comparison,
         sample=args.sample,
         overwrite=args.overwrite,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import statistics
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.splits import held_out_splits
 from bertsent.data.tasks import is_multi_label
+from bertsent.errors import TrainingInterrupted
 from bertsent.evaluation.behaviour import run_suite, suite_applies
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import (
@@ -86,7 +88,7 @@ def _train_or_reuse(
 ) -> tuple[SentimentClassifier, float]:
     """A model trained on exactly these splits (plus ``augment``'s generated examples),
     and the seconds its training took."""
-    from bertsent.pipeline import train
+    from bertsent.pipeline import checkpoint_dir, train
 
     if reuse and (folder / "bertsent.json").is_file():
         metadata = read_metadata(folder)
@@ -101,7 +103,26 @@ def _train_or_reuse(
             logger.info("reusing %s (trained on the same data and recipe)", folder)
             return load(folder), float(metadata["training"]["seconds"])
         logger.info("retraining %s: its data or recipe differs", folder)
-    run = train(splits, replace(config, seed=seed), folder, method=method, augment=augment)
+    # a fine-tune this comparison left unfinished (Ctrl-C, a crash) is its own: it is
+    # continued, unless --retrain asks for a fresh start
+    work_dir = checkpoint_dir(folder)
+    resume = classifier_class(method).resumable and work_dir.is_dir()
+    if resume and not reuse:
+        shutil.rmtree(work_dir)
+        resume = False
+    elif resume:
+        logger.info("continuing the unfinished training of %s from %s", folder, work_dir)
+    try:
+        run = train(
+            splits, replace(config, seed=seed), folder, method=method, augment=augment,
+            resume=resume,
+        )  # fmt: skip
+    except TrainingInterrupted as stop:
+        raise TrainingInterrupted(
+            stop.message,
+            hint="run the same `bertsent compare` command again to continue from that "
+            "checkpoint (--retrain starts that model over)",
+        ) from None
     return run.model, run.train_seconds
 
 

@@ -158,6 +158,9 @@ def data_split(
         if spec is None:
             raise DataError("this model does not record its training data", hint="pass --data")
         data = spec
+        # its own data is read with the columns it was trained with
+        text_column = record.get("text_column", text_column)
+        label_column = record.get("label_column", label_column)
     splits = (
         load_dataset(data, text_column=text_column, label_column=label_column)
         if isinstance(data, str)

@@ -148,6 +148,7 @@ def build_report(
     output: str | Path | None = None,
     *,
     data: str | None = None,
+    split: str = "test",
     comparison_dir: str | Path | None = None,
     sample: int = 1000,
     mistakes: int = 3,
@@ -161,6 +162,9 @@ def build_report(
         output: The HTML file (default: ``MODEL-report.html`` beside the model directory
             ``MODEL``, so that two models' reports never replace each other).
         data: Dataset to score (default: the one the model was trained on).
+        split: The split the metrics, mistakes and embedding map come from: ``test``,
+            or ``dev`` for data with none (``../shared/data`` sets), marked in the page
+            as the split that chose the model.
         comparison_dir: Output of ``bertsent compare`` to include (default:
             ``runs/compare-DATASET`` when it exists).
         sample: Reviews in the embedding map.
@@ -188,10 +192,10 @@ def build_report(
             hint=f"measure it with `bertsent evaluate {model_path} --split dev --json FILE`",
         )
     metadata = classifier.metadata_
-    dataset, test = data_split(classifier, data, "test")
+    dataset, test = data_split(classifier, data, split)
     stages = 4 if classifier.has_encoder else 2
-    logger.info("report 1/%d: scoring %d %s test reviews", stages, len(test), dataset)
-    with progress("report: test split"):
+    logger.info("report 1/%d: scoring %d %s %s reviews", stages, len(test), dataset, split)
+    with progress(f"report: {split} split"):
         probabilities = classifier.predict_proba(test.texts)
     metrics = classification_report(test.labels, probabilities, classifier.labels_)
     if comparison_dir is None and Path("runs", f"compare-{dataset}").is_dir():
@@ -202,6 +206,7 @@ def build_report(
         "model_dir": str(model_path),
         "metadata": metadata,
         "dataset": dataset,
+        "split": split,
         "metrics": metrics,
         "behaviour": _behaviour(classifier, seed, stages),
         "comparison": _comparison(Path(comparison_dir) if comparison_dir else None),
@@ -211,7 +216,7 @@ def build_report(
         folder = Path(temporary)
         figures = {
             "confusion": plot_confusion_matrix(
-                metrics, folder / "confusion.png", f"{dataset} [test]"
+                metrics, folder / "confusion.png", f"{dataset} [{split}]"
             ),
             "reliability": plot_reliability(metrics, folder / "reliability.png"),
         }
@@ -242,7 +247,7 @@ def _bert_sections(
     from bertsent.explain.figures import embedding_map_svg, plot_embedding_map
     from bertsent.explain.worked_example import format_worked_example, worked_example
 
-    logger.info("report 3/4: [CLS] embedding maps of up to %d test reviews", sample)
+    logger.info("report 3/4: [CLS] embedding maps of up to %d reviews", sample)
     with progress("report: embedding map"):
         result = embedding_map(classifier, test, sample=sample, seed=seed)
     logger.info("report 4/4: explanations of the puzzles and of %d mistakes", len(mistakes))

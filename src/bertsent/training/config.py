@@ -254,8 +254,20 @@ class TrainingConfig:
         or a ``--teacher-model`` teacher train).
 
         Raises:
-            ConfigError: ordinal smoothing asked for classes with no order.
+            ConfigError: ordinal smoothing asked for classes with no order, or label
+                smoothing or class weights for several labels per review.
         """
+        if multi_label and self.label_smoothing:
+            raise ConfigError(
+                f"--label-smoothing {self.label_smoothing} applies to single-label tasks only",
+                hint="leave it at 0 for a multi-label (labels column) dataset",
+            )
+        if multi_label and self.class_weights:
+            raise ConfigError(
+                "--class-weights balances the classes of a single-label task; a multi-label "
+                "model has one yes/no output per label",
+                hint="drop --class-weights for a multi-label (labels column) dataset",
+            )
         if self.ordinal_smoothing and (multi_label or ordinal_scale(labels) is None):
             raise ConfigError(
                 f"--ordinal-smoothing {self.ordinal_smoothing} needs ordered classes "

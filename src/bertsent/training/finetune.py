@@ -438,12 +438,8 @@ def fine_tune(
     device = usable_device()
     config = config.validate().resolved()
     assert config.batch_size is not None and config.learning_rate is not None  # resolved
-    target_rows = smoothed_targets(config, labels, multi_label)  # refused before writing
-    if multi_label and config.label_smoothing:
-        raise ConfigError(
-            f"--label-smoothing {config.label_smoothing} applies to single-label tasks only",
-            hint="leave it at 0 for a multi-label (labels column) dataset",
-        )
+    config.check_labels(labels, multi_label)  # refused before anything is written
+    target_rows = smoothed_targets(config, labels, multi_label)
     processes = world_size()  # refused before anything is written if it does not divide
     per_process_batch = per_process_batch_size(config.batch_size, processes)
     checkpoint = checkpoint_to_resume(work_dir, resume)
