@@ -268,3 +268,28 @@ def test_export_then_predict_and_evaluate_with_onnx_backends(
         lines = capsys.readouterr().out.splitlines()
         assert [json.loads(line)["label"] for line in lines] == expected
     assert main(["evaluate", str(model), "--split", "dev", "--backend", "onnx-int8"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "10"], "--epochs is a BERT fine-tuning setting; --method tfidf-lr does not"),
+        (["--recipe", "robust"], "--r-drop (from --recipe robust) is a BERT fine-tuning setting"),
+        (["--class-weights"], "--class-weights is a BERT fine-tuning setting"),
+        (["--metric", "macro_f1"], "--metric is a BERT fine-tuning setting"),
+        (["--prompt", "p.txt"], "--prompt is for --method llm"),
+    ],
+)
+def test_a_flag_the_method_would_ignore_is_refused_by_name(
+    dataset_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    message: str,
+) -> None:
+    command = ["-q", "train", "--method", "tfidf-lr", "--data", str(dataset_dir),
+               "--output", str(tmp_path / "m"), *flags]  # fmt: skip
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert not (tmp_path / "m").exists()

@@ -124,17 +124,64 @@ def setfit_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def run(args: argparse.Namespace) -> int:
-    from bertsent.distributed import is_main_process
-    from bertsent.errors import ConfigError
-    from bertsent.models import create
-    from bertsent.pipeline import train
+# the settings each method other than bert reads (besides how it runs: threads, caches);
+# setfit takes its schedule from --epochs, --learning-rate and --batch-size
+SETFIT_SCHEDULE = ("epochs", "learning_rate", "batch_size")
+# the llm method's own flags: (destination, default)
+LLM_FLAGS = {"llm_model": "default", "prompt": None, "examples_per_label": 0,
+             "concurrency": 4, "llm_cache": None}  # fmt: skip
 
-    config = training_config(args)
+
+def refuse_unread_settings(args: argparse.Namespace, config: Any) -> None:
+    """Refuse a flag the chosen method would ignore: a baseline trained "with" --epochs
+    10 or --recipe robust would be recorded as if it had been.
+
+    Raises:
+        ConfigError: naming the first such flag (and the --recipe that set it).
+    """
+    import dataclasses
+
+    from bertsent.errors import ConfigError
+    from bertsent.models import classifier_class
+    from bertsent.training.config import RUN_ONLY_SETTINGS, TrainingConfig, flag_of
+
     if args.labels is not None and args.method != "zero-shot":
         raise ConfigError("--labels describes the labels of --method zero-shot")
     if args.endpoint is not None and args.method != "llm":
         raise ConfigError("--endpoint is the server of --method llm")
+    if args.method != "llm":
+        for name, default in LLM_FLAGS.items():
+            if getattr(args, name) != default:
+                raise ConfigError(f"--{name.replace('_', '-')} is for --method llm")
+    if args.method == "bert":
+        return
+    reads = {"seed", *RUN_ONLY_SETTINGS}
+    reads |= set(getattr(classifier_class(args.method), "recipe_settings", None) or ())
+    if args.method == "setfit":
+        reads |= set(SETFIT_SCHEDULE)
+    defaults = TrainingConfig()
+    given: set[str] = getattr(args, "given_settings", set())
+    for setting in dataclasses.fields(TrainingConfig):
+        name = setting.name
+        if name in reads or getattr(config, name) == getattr(defaults, name):
+            continue
+        flag = flag_of(name)
+        if name not in given and args.recipe != "default":
+            flag += f" (from --recipe {args.recipe})"
+        own = sorted(flag_of(r) for r in reads - set(RUN_ONLY_SETTINGS))
+        raise ConfigError(
+            f"{flag} is a BERT fine-tuning setting; --method {args.method} does not read it",
+            hint=f"drop it, or train with --method bert; {args.method} reads {', '.join(own)}",
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertsent.distributed import is_main_process
+    from bertsent.models import create
+    from bertsent.pipeline import train
+
+    config = training_config(args)
+    refuse_unread_settings(args, config)
     params = {} if args.labels is None else {"descriptions": args.labels}
     if args.method == "llm":
         params = llm_params(args)
