@@ -135,6 +135,18 @@ def test_the_separator_token_in_a_text_or_aspect_is_refused_by_file_line_and_fie
         load_dataset(str(tmp_path))
 
 
+def test_compare_keeps_the_methods_that_can_read_aspects(aspect_data: Path) -> None:
+    from bertsent.comparison.compare import methods_for
+    from bertsent.errors import ConfigError
+    from bertsent.models import COMPARED_METHODS
+
+    splits = load_dataset(str(aspect_data))
+    kept = methods_for(splits, COMPARED_METHODS, chosen=False)
+    assert "zero-shot" not in kept and {"bert", "tfidf-lr", "nbsvm"} <= set(kept)
+    with pytest.raises(ConfigError, match=r"--methods zero-shot: it cannot learn \(sentence"):
+        methods_for(splits, ["bert", "zero-shot"], chosen=True)
+
+
 def test_an_empty_aspect_cell_is_named_by_file_line_and_field(tmp_path: Path) -> None:
     rows = aspect_rows(10, seed=1)
     rows[3]["aspect"] = " "

@@ -168,7 +168,11 @@ def test_compare_keeps_the_methods_with_one_output_per_label(
     result = compare(str(emotion_data), methods=["tfidf-lr"], output_dir=tmp_path)
     (row,) = result["rows"]
     assert row["accuracy"] > 0.8 and row["behaviour_pass_rate"] is None
-    with pytest.raises(ConfigError, match="nbsvm gives one label per review"):
+    # a chosen method that cannot learn the data is refused before anything trains
+    with pytest.raises(ConfigError, match=r"--methods lstm: it cannot learn several labels"):
+        compare(str(emotion_data), methods=["tfidf-lr", "lstm"], output_dir=tmp_path / "two")
+    assert not (tmp_path / "two" / "models").exists()
+    with pytest.raises(ConfigError, match="--methods nbsvm: it cannot learn several labels"):
         compare(str(emotion_data), methods=["nbsvm"], output_dir=tmp_path / "other")
 
 

@@ -32,8 +32,8 @@ from bertsent.comparison.recommend import recommend
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.splits import held_out_splits
-from bertsent.data.tasks import is_multi_label
-from bertsent.errors import TrainingInterrupted
+from bertsent.data.tasks import is_aspect_data, is_multi_label
+from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.evaluation.behaviour import run_suite, suite_applies
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import (
@@ -48,7 +48,6 @@ from bertsent.models import (
 from bertsent.training.config import TrainingConfig, same_recipe
 
 logger = logging.getLogger(__name__)
-MULTI_LABEL_METHODS = ("tfidf-lr", "bert")  # the methods with one output per label
 
 LATENCY_SAMPLES = 50
 COMPARE_FILES = ("compare.json", "compare.md", "compare.png")
@@ -75,6 +74,35 @@ def measure_speed(model: SentimentClassifier, texts: Sequence[str]) -> dict[str,
         "latency_p50_ms": round(float(p50), 2),
         "latency_p95_ms": round(float(p95), 2),
     }
+
+
+def methods_for(splits: DatasetSplits, methods: Sequence[str], *, chosen: bool) -> list[str]:
+    """The ``methods`` that can learn this data: the default list loses those that
+    cannot (said in the log); a method the user chose that cannot is refused, before
+    anything trains.
+
+    Raises:
+        ConfigError: naming the chosen method and what in the data it cannot take.
+    """
+    kinds = []
+    if is_multi_label(splits.train.labels):
+        kinds.append(("several labels per review", "takes_multi_label"))
+    if is_aspect_data(splits.train.texts):
+        kinds.append(("(sentence, aspect) pairs", "takes_aspects"))
+    usable = []
+    for method in methods:
+        missing = [kind for kind, able in kinds if not getattr(classifier_class(method), able)]
+        if not missing:
+            usable.append(method)
+        elif chosen:
+            raise ConfigError(
+                f"--methods {method}: it cannot learn {' and '.join(missing)}, which this data has",
+                hint="leave it out of --methods (or drop --methods: the default list keeps the "
+                "methods that can)",
+            )
+    if len(usable) < len(methods):
+        logger.info("comparing %s: the others cannot learn this data", ", ".join(usable))
+    return usable
 
 
 def _train_or_reuse(
@@ -179,9 +207,7 @@ def compare(
     )
     splits = held_out_splits(loaded, config.seed)
     test = splits.split("test")
-    if is_multi_label(splits.train.labels) and list(methods) == list(COMPARED_METHODS):
-        methods = [method for method in methods if method in MULTI_LABEL_METHODS]
-        logger.info("several labels per review: comparing %s", ", ".join(methods))
+    methods = methods_for(splits, methods, chosen=list(methods) != list(COMPARED_METHODS))
     if "bert" in methods:  # a setting the data cannot take, refused before any training
         config.check_labels(splits.labels, is_multi_label(splits.train.labels))
     runs, correctness = [], {}

@@ -45,6 +45,9 @@ class SentimentClassifier(ABC):
     resumable: ClassVar[bool] = False  # fit(work_dir=, resume=, callbacks=) keeps checkpoints
     has_encoder: ClassVar[bool] = False  # a transformer to explain (attention, [CLS] vectors)
     needs_labels: ClassVar[bool] = True  # False: works with no labelled examples (zero-shot)
+    # the data a method can learn: several labels per review, (sentence, aspect) pairs
+    takes_multi_label: ClassVar[bool] = False
+    takes_aspects: ClassVar[bool] = True
     labels_: list[str]
     metadata_: dict[str, Any]  # bertsent.json of a loaded model
     history_: list[dict[str, Any]]  # one entry per epoch or per setting tried on dev

@@ -198,6 +198,7 @@ class TfidfLrClassifier(LinearBaseline):
     """
 
     method = "tfidf-lr"
+    takes_multi_label = True  # one logistic regression per label
     description = "TF-IDF + LR"
     c_grid = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 

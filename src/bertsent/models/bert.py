@@ -61,6 +61,7 @@ class BertClassifier(SentimentClassifier):
     """
 
     method = "bert"
+    takes_multi_label = True
     # the TrainingConfig settings fit reads, which a saved model records (None: all)
     recipe_settings: ClassVar[tuple[str, ...] | None] = None
     fitted_attribute = "labels_"

@@ -67,6 +67,7 @@ class LlmClassifier(SentimentClassifier):
     """
 
     method = "llm"
+    takes_aspects = False
     fitted_attribute = "labels_"
     needs_labels = False
     calls_: int  # requests sent by the last predict_proba (0: all from the cache)

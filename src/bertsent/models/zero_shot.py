@@ -80,6 +80,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
     """
 
     method = "zero-shot"
+    takes_aspects = False  # a whole review against each label's description
     recipe_settings = ("model", "max_length", "truncation", "threads")
     resumable = False
     needs_labels = False
