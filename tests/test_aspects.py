@@ -309,33 +309,21 @@ def test_the_behaviour_suite_refuses_an_aspect_model(aspect_model: Path) -> None
 def test_the_page_asks_an_aspect_model_for_the_aspect(aspect_model: Path) -> None:
     import httpx
 
-    from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
-    from tests.serve.conftest import start_server
+    from tests.serve.conftest import analyse_in_page, start_server
 
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
     sentence = "the hinge is flimsy but the camera is superb"
     server = start_server(aspect_model)
     try:
         refused = httpx.post(f"{server.url}/v1/explain", json={"text": sentence})
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(server.url + "/")
-            page.fill("#text", sentence)
-            page.fill("#aspect", "camera")
-            page.click("#go")
-            page.wait_for_selector("#label", timeout=30_000)
-            label, confidence = page.inner_text("#label"), page.inner_text("#confidence")
-            browser.close()
+        fields = {"#text": sentence, "#aspect": "camera"}
+        shown = analyse_in_page(server.url, fields, ("#label", "#confidence"))
     finally:
         server.stop()
     expected = load(aspect_model).predict_scores([join_aspect(sentence, "camera")])[0]
-    assert problems == [] and label == expected["label"]
-    assert confidence == f"confidence {100 * expected['score']:.1f}%"
+    assert shown == {
+        "#label": expected["label"],
+        "#confidence": f"confidence {100 * expected['score']:.1f}%",
+    }
     assert refused.status_code == 409 and "use /v1/predict" in refused.text
 
 

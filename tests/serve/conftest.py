@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -94,3 +95,39 @@ def server(trained_model_dir: Path) -> Iterator[Server]:
     running = start_server(trained_model_dir, "--max-wait-ms", "5", env=LIMITS)
     yield running
     running.stop()
+
+
+def analyse_in_page(
+    url: str, fields: dict[str, str], read: tuple[str, ...] = (), run: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Open the service's page in Debian's chromium, fill ``fields`` (selector: value),
+    press Analyse and, once a result (or an error) is shown, return the text of each
+    selector in ``read`` ("" where absent) and the value of each script in ``run`` (by
+    name). A console error or warning, or a page error, fails the test; skips where
+    chromium is missing."""
+    from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on(
+            "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+        )
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(url + "/")
+        for selector, value in fields.items():
+            page.fill(selector, value)
+        page.click("#go")
+        page.wait_for_selector("#label, #error", timeout=30_000)
+        shown: dict[str, Any] = {
+            selector: page.inner_text(selector) if page.query_selector(selector) else ""
+            for selector in read
+        }
+        shown |= {name: page.evaluate(script) for name, script in (run or {}).items()}
+        browser.close()
+    assert problems == []
+    return shown

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from bertsent.models import load
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
-from tests.serve.conftest import Server, start_server
+from tests.serve.conftest import Server, analyse_in_page, start_server
 
 REVIEWS = ["a great and moving film", "dull, tedious and lifeless", "", "the plot was a mess"]
 
@@ -178,58 +177,32 @@ def test_fuzzing_from_the_openapi_schema_finds_no_server_error(
 
 
 def test_page_shows_label_confidence_and_attributions(server: Server) -> None:
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page()
-        problems: list[str] = []
-        page.on(
-            "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
-        )
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(server.url + "/")
-        page.fill("#text", "the acting was superb and charming")
-        page.click("#go")
-        page.wait_for_selector("#words .word", timeout=30_000)
-        label = page.inner_text("#label")
-        confidence = page.inner_text("#confidence")
-        words = page.eval_on_selector_all("#words .word", "spans => spans.map(s => s.textContent)")
-        shades = page.eval_on_selector_all(
-            "#words .word", "spans => spans.map(s => Number(s.dataset.attribution))"
-        )
-        browser.close()
-    assert problems == []
-    assert label in {"positive", "negative"}
-    assert confidence.startswith("confidence ") and confidence.endswith("%")
-    assert words == ["the", "acting", "was", "superb", "and", "charming"]
-    assert any(value != 0 for value in shades)
+    words = "Array.from(document.querySelectorAll('#words .word'))"
+    shown = analyse_in_page(
+        server.url,
+        {"#text": "the acting was superb and charming"},
+        ("#label", "#confidence"),
+        {
+            "words": f"{words}.map(s => s.textContent)",
+            "shades": f"{words}.map(s => Number(s.dataset.attribution))",
+        },
+    )
+    assert shown["#label"] in {"positive", "negative"}
+    assert shown["#confidence"].startswith("confidence ") and shown["#confidence"].endswith("%")
+    assert shown["words"] == ["the", "acting", "was", "superb", "and", "charming"]
+    assert any(value != 0 for value in shown["shades"])
 
 
 @pytest.mark.slow
 def test_the_page_labels_with_predict_when_explanations_are_off(trained_model_dir: Path) -> None:
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
     text = "the acting was superb and charming"
     server = start_server(trained_model_dir, "--no-explain")
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(server.url + "/")
-            page.fill("#text", text)
-            page.click("#go")
-            page.wait_for_selector("#label, #error", timeout=30_000)
-            label, words = page.inner_text("#result"), page.query_selector_all("#words .word")
-            browser.close()
+        shown = analyse_in_page(server.url, {"#text": text}, ("#label", "#error", "#words"))
     finally:
         server.stop()
     expected = load(trained_model_dir).predict([text])[0]
-    assert problems == [] and label.startswith(expected) and words == []
+    assert shown == {"#label": expected, "#error": "", "#words": ""}
 
 
 @pytest.mark.slow
