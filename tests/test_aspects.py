@@ -276,6 +276,16 @@ def test_the_http_service_scores_texts_with_their_aspects(aspect_model: Path) ->
     assert "aspects" in schema["components"]["schemas"]["PredictRequest"]["required"]
 
 
+def test_explain_refuses_an_aspect_model_and_a_text_holding_the_separator(
+    aspect_model: Path, trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sentence = "the hinge is flimsy but the camera is superb"
+    assert main(["-q", "explain", str(aspect_model), "--math", sentence]) == 2
+    assert "explanations are for models of one text; this aspect model" in capsys.readouterr().err
+    assert main(["-q", "explain", str(trained_model_dir), "--math", f"{sentence} [SEP] hinge"]) == 2
+    assert "'[SEP]' is reserved in 'text'" in capsys.readouterr().err
+
+
 def test_an_exported_aspect_graph_reads_segment_ids(aspect_model: Path, tmp_path: Path) -> None:
     import shutil
 

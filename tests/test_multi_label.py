@@ -152,6 +152,15 @@ def test_a_multi_label_bert_declares_its_problem_type_for_transformers(
     assert [by_label[label] for label in model.labels_] == pytest.approx(ours, abs=1e-5)
     assert sum(by_label.values()) != pytest.approx(1.0, abs=1e-3)  # sigmoids, not a softmax
 
+    # explanations read the same sigmoids; the softmax walk-through of --math is refused
+    from bertsent.explain.attributions import integrated_gradients
+    from bertsent.explain.worked_example import worked_example
+
+    explained = integrated_gradients(model, text, steps=4)
+    assert explained.probability == pytest.approx(max(ours), abs=1e-4)
+    with pytest.raises(ConfigError, match="this multi-label model has one sigmoid per label"):
+        worked_example(model, text)
+
     from bertsent.inference.export import export_onnx
 
     record = export_onnx(output)

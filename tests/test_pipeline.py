@@ -543,8 +543,8 @@ def test_a_file_too_small_to_split_is_refused_with_the_rows_needed(
 
     rows = [("a gem", "pos"), ("a joy", "pos"), ("a mess", "neg"), ("a bore", "neg")]
     data = write_csv(tmp_path / "four.csv", [{"text": t, "label": y} for t, y in rows])
-    for method in ("bert", "tfidf-lr"):
-        command = ["train", "--data", str(data), "--model", str(tiny_model_dir)]
+    for method, options in (("bert", ["--model", str(tiny_model_dir)]), ("tfidf-lr", [])):
+        command = ["train", "--data", str(data), *options]
         assert main([*command, "--method", method, "--output", str(tmp_path / method)]) == 2
         error = capsys.readouterr().err.splitlines()
         assert len(error) == 2 and error[0] == (

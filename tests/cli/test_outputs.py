@@ -223,3 +223,11 @@ def test_export_refuses_an_onnx_folder_it_did_not_write_before_measuring(
     assert main(["-q", "export", str(model), "--onnx", "--overwrite"]) == 0
     assert sorted(p.name for p in (model / "onnx").iterdir()) == ["exports.json", "model.onnx"]
     assert main(["-q", "export", str(model), "--onnx"]) == 0  # its own export is replaced
+    # measured on a file of the user's, read with the columns named
+    texts, labels = synthetic_reviews(40, seed=5)
+    rows = [{"review": t, "verdict": y} for t, y in zip(texts, labels, strict=True)]
+    data = write_csv(tmp_path / "mine.csv", rows)
+    assert main(["-q", "export", str(model), "--onnx", "--data", str(data), "--text-column",
+                 "review", "--label-column", "verdict"]) == 0  # fmt: skip
+    measured = json.loads((model / "onnx" / "exports.json").read_text())["measured_on"]
+    assert measured == {"data": "mine", "split": "dev", "size": 4}

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         split=args.split,
         overwrite=args.overwrite,
+        text_column=args.text_column,
+        label_column=args.label_column,
     )
     measured = record["measured_on"]
     table = Table(

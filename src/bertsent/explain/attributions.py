@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bertsent.data.tasks import MultiLabelTask
 from bertsent.encoders.engine import pad_batch
 from bertsent.errors import MissingDependencyError
 from bertsent.explain.tokens import EncodedText, encode_text, pool_columns, require_transformer
@@ -53,8 +54,14 @@ class Attribution:
         }
 
 
-def _class_probabilities(model: Any, input_ids: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(model(input_ids=input_ids).logits.float(), dim=-1)
+def _probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """What the model predicts from its logits: one sigmoid per label for multi-label
+    models, else a softmax over the classes."""
+    return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
+
+
+def _class_probabilities(model: Any, input_ids: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    return _probabilities(model(input_ids=input_ids).logits.float(), multi_label)
 
 
 def integrated_gradients(
@@ -68,17 +75,18 @@ def integrated_gradients(
             "token attributions need Captum", hint="pip install 'bertsent[explain]'"
         ) from None
     model = require_transformer(classifier)
+    multi_label = isinstance(classifier.task_, MultiLabelTask)
     encoded = encode_text(classifier, text)
     pad_id = classifier.tokenizer_.pad_token_id or 0  # type: ignore[attr-defined]
     baseline = encoded.input_ids.clone()
     baseline[0, ~torch.tensor(encoded.special)] = pad_id
     with torch.no_grad():
-        probabilities = _class_probabilities(model, encoded.input_ids)[0]
-        baseline_probabilities = _class_probabilities(model, baseline)[0]
+        probabilities = _class_probabilities(model, encoded.input_ids, multi_label)[0]
+        baseline_probabilities = _class_probabilities(model, baseline, multi_label)[0]
     target = int(probabilities.argmax())
 
     def forward(input_ids: torch.Tensor) -> torch.Tensor:
-        return _class_probabilities(model, input_ids)
+        return _class_probabilities(model, input_ids, multi_label)
 
     explainer = LayerIntegratedGradients(forward, model.get_input_embeddings())
     piece_scores, delta = explainer.attribute(
@@ -121,7 +129,8 @@ def deletion_drops(
     input_ids, attention_mask = pad_batch(variants, classifier.tokenizer_.pad_token_id or 0)  # type: ignore[attr-defined]
     with torch.inference_mode():
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-    probabilities = torch.softmax(logits, dim=-1)[:, target].double().numpy()
+    multi_label = isinstance(classifier.task_, MultiLabelTask)
+    probabilities = _probabilities(logits, multi_label)[:, target].double().numpy()
     return probabilities[0] - probabilities[1:]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bertsent.data.tasks import plain_text
 from bertsent.encoders.tokenization import (
     HEAD_TOKENS,
     encode,
@@ -44,6 +45,13 @@ def require_transformer(classifier: SentimentClassifier) -> Any:
             f"'{classifier.method}'",
             hint="train one with `bertsent train --method bert`",
         )
+    task = classifier.task_
+    if task.input_names != ("text",):  # the explanations read one text, in segment 0
+        raise ModelError(
+            f"explanations are for models of one text; this {task.name} model reads "
+            f"{' + '.join(task.input_names)}",
+            hint="score it with `bertsent predict MODEL --aspect ASPECT TEXT`",
+        )
     return model
 
 
@@ -51,7 +59,8 @@ def require_text(text: str) -> str:
     """``text`` unchanged, or an error when it has no words: there is nothing to explain.
 
     Raises:
-        DataError: the text is empty or only whitespace.
+        DataError: the text is empty or only whitespace, or holds the separator token
+            (it would be read as a sentence and an aspect).
     """
     if not text.strip():
         raise DataError(
@@ -59,7 +68,7 @@ def require_text(text: str) -> str:
             "there are no words to explain",
             hint='pass a review, e.g. bertsent explain MODEL "This movie was not very good"',
         )
-    return text
+    return plain_text(text, "the text to explain")
 
 
 def encode_text(classifier: SentimentClassifier, text: str) -> EncodedText:

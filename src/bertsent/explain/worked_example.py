@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from bertsent.data.tasks import MultiLabelTask
 from bertsent.errors import ConfigError
 from bertsent.explain.tokens import encode_text, require_text, require_transformer
 from bertsent.models.base import SentimentClassifier
@@ -35,6 +36,13 @@ def worked_example(
     """
     require_text(text)
     model = require_transformer(classifier)
+    if isinstance(classifier.task_, MultiLabelTask):
+        raise ConfigError(
+            "--math works through the softmax and cross-entropy of one label per review; "
+            "this multi-label model has one sigmoid per label, trained with binary "
+            "cross-entropy",
+            hint="leave out --math: the attributions and attention read its sigmoids",
+        )
     labels = classifier.labels_
     encoded = encode_text(classifier, text)
     with torch.enable_grad():

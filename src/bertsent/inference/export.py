@@ -51,6 +51,8 @@ def export_onnx(
     data: str | DatasetSplits | None = None,
     split: str = "dev",
     overwrite: bool = False,
+    text_column: str = "text",
+    label_column: str = "label",
 ) -> dict[str, Any]:
     """Write ``MODEL_DIR/onnx/`` (graphs + ``exports.json``) and return the record.
 
@@ -66,6 +68,8 @@ def export_onnx(
         split: The split measured; the dev split keeps the test split untouched.
         overwrite: Replace ``MODEL_DIR/onnx`` even when it is not an earlier export
             (it has no ``exports.json``); otherwise that is refused.
+        text_column, label_column: The columns of ``data`` (the model's own data is
+            read with the columns it was trained with).
 
     Raises:
         MissingDependencyError: onnx / onnxruntime are not installed.
@@ -85,7 +89,9 @@ def export_onnx(
         raise ModelError(
             f"{model_dir}: only BERT-family models export to ONNX (this is '{classifier.method}')"
         )
-    dataset, chosen = data_split(classifier, data, split)
+    dataset, chosen = data_split(
+        classifier, data, split, text_column=text_column, label_column=label_column
+    )
     task = classifier.task_
     logger.info("measuring each backend on %d %s %s reviews", len(chosen.texts), dataset, split)
     reference, speed = _timed(classifier._engine(), chosen.texts, "torch")
