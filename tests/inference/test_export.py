@@ -126,6 +126,12 @@ def test_export_measures_every_backend_and_auto_picks_thefastest_within_band(
     assert record["auto"] == max(within, key=lambda k: within[k]["reviews_per_second"])
     assert choose_backend(exported_dir) == record["auto"]
     assert load(exported_dir, backend="auto").backend == record["auto"]  # type: ignore[attr-defined]
+    # an evaluation says which backend scored it: auto may not be fp32 torch
+    from bertsent.cli import main
+
+    report_path = exported_dir.parent / "auto-report.json"
+    assert main(["-q", "evaluate", str(exported_dir), "--json", str(report_path)]) == 0
+    assert json.loads(report_path.read_text())["backend"] == record["auto"]
 
 
 def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_path: Path) -> None:

@@ -51,7 +51,8 @@ def print_report(report: dict[str, Any]) -> None:
     console = Console()
     low, high = report["accuracy_ci"]
     console.print(
-        f"[bold]{report['dataset']} [{report['split']}][/bold]  n={report['n']}  "
+        f"[bold]{report['dataset']} [{report['split']}][/bold] ({report['backend']})  "
+        f"n={report['n']}  "
         f"accuracy {report['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f})  "
         f"macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}"
     )

@@ -370,6 +370,8 @@ def evaluate(
     report = {
         "dataset": dataset,
         "split": split_name,
+        # what scored it: `auto` may have picked an INT8 or bf16 export, not fp32 weights
+        "backend": getattr(classifier, "backend", classifier.method),
         **report,
         "train_overlap": overlap_summary(seen, correct, allow_overlap),
     }
