@@ -218,6 +218,11 @@ def test_explain_prints_attributions_faithfulness_and_math(
     assert "gradient dL/dz = p - y" in capsys.readouterr().out
     assert main(["explain", str(trained_model_dir), text, "--head", "9"]) == 2
     assert "got layer -1, head 9" in capsys.readouterr().err
+    # flags this run would ignore are refused by name, before the model loads
+    assert main(["explain", str(trained_model_dir), text, "--gold", "negative"]) == 2
+    assert "--gold is the gold label of the --math loss" in capsys.readouterr().err
+    assert main(["explain", str(trained_model_dir), text, "--math", "--head", "9"]) == 2
+    assert "--head shapes the figures and files, and --math alone" in capsys.readouterr().err
 
 
 @pytest.mark.slow

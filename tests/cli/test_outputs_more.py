@@ -136,7 +136,9 @@ def test_explain_replaces_its_own_explanation_and_leaves_the_rest_of_the_folder(
     command += ["--steps", "4"]
     assert main(command) == 2
     refused(capsys, str(tmp_path / f"{STEM}-attention.png"))
-    assert main([*command, "--math"]) == 0  # --math alone writes nothing, so nothing to refuse
+    # --math alone writes nothing: the flags that shape files are refused, not ignored
+    assert main([*command, "--math"]) == 2
+    assert "--steps shapes the figures and files" in capsys.readouterr().err
     assert (tmp_path / f"{STEM}-attention.png").read_bytes() == b"my figure"
     assert main([*command, "--overwrite"]) == 0
     assert written_by(tmp_path / f"{STEM}.json", "explain")

@@ -41,6 +41,32 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+# what shapes the figures and files, with the defaults that mean "not given"
+FIGURE_FLAGS = {"layer": -1, "head": 1, "steps": 50, "format": "png",
+                "output": "runs/explain", "overwrite": False}  # fmt: skip
+
+
+def refuse_unused_flags(args: argparse.Namespace, writes: bool) -> None:
+    """Refuse a flag this run would ignore, by name: --gold without --math, and the
+    figure flags when --math alone only prints.
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    from bertsent.errors import ConfigError
+
+    if args.gold is not None and not args.math:
+        raise ConfigError("--gold is the gold label of the --math loss", hint="add --math")
+    if writes:
+        return
+    for name, default in FIGURE_FLAGS.items():
+        if getattr(args, name) != default:
+            raise ConfigError(
+                f"--{name} shapes the figures and files, and --math alone only prints",
+                hint="add --attention or --attributions (or both) to write them too",
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -63,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     show_both = not (args.attention or args.attributions)
     writes = not (args.math and show_both)  # --math alone only prints
+    refuse_unused_flags(args, writes)
     names = explanation_files(
         args.text,
         image_format=args.format,
