@@ -144,6 +144,11 @@ def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_p
     record["backends"]["onnx"].update(accuracy=torch_accuracy - 0.002, reviews_per_second=1e8)
     record["auto"] = fastest_within_band(record)
     assert record["auto"] == "onnx"  # int8 is faster but 1 point worse: outside the band
+    # as accurate and faster, but deciding otherwise on 10% of the reviews: not chosen
+    disagreeing = {"accuracy": torch_accuracy, "agreement_with_torch": 0.9,
+                   "max_probability_difference": 0.4, "reviews_per_second": 1e10}  # fmt: skip
+    backends = {**record["backends"], "torch-bf16": disagreeing}
+    assert fastest_within_band({**record, "backends": backends}) == "onnx"
     path.write_text(json.dumps(record))
     assert choose_backend(folder) == "onnx"
     record["hardware"] = {"device": "cpu", "machine": "x86_64", "cpu_flags": ["another machine"]}
