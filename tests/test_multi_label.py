@@ -129,6 +129,12 @@ def test_bad_label_cells_are_named(emotion_data: Path, tmp_path: Path) -> None:
     write_csv(tmp_path / "empty.csv", empty)
     with pytest.raises(DataError, match=r"empty\.csv line 8: no label in ';'"):
         evaluate(tmp_path / "model", str(tmp_path / "empty.csv"))
+    # no confusion matrix: a user's PNG beside the JSON is neither written nor refused
+    (tmp_path / "r.png").write_bytes(b"mine")
+    command = ["-q", "evaluate", str(tmp_path / "model"), "--data", str(emotion_data / "dev.csv")]
+    assert main([*command, "--json", str(tmp_path / "r.json")]) == 0
+    assert (tmp_path / "r.png").read_bytes() == b"mine"
+    assert main([*command, "--figure", str(tmp_path / "f.png")]) == 2
 
 
 def test_a_multi_label_bert_declares_its_problem_type_for_transformers(
@@ -183,6 +189,12 @@ def test_compare_keeps_the_methods_with_one_output_per_label(
     assert not (tmp_path / "two" / "models").exists()
     with pytest.raises(ConfigError, match="--methods nbsvm: it cannot learn several labels"):
         compare(str(emotion_data), methods=["nbsvm"], output_dir=tmp_path / "other")
+    from bertsent.comparison.learning_curve import learning_curve
+
+    with pytest.raises(ConfigError, match="--methods bow-svm: it cannot learn several labels"):
+        learning_curve(str(emotion_data), methods=["bow-svm", "tfidf-lr"], sizes=[40],
+                       output_dir=tmp_path / "curve")  # fmt: skip
+    assert not (tmp_path / "curve").exists()
 
 
 def test_the_http_service_answers_every_chosen_label(emotion_data: Path, tmp_path: Path) -> None:

@@ -102,11 +102,16 @@ def overlap_line(overlap: dict[str, Any], n: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from bertsent.errors import ConfigError
     from bertsent.evaluation.evaluate import check_evaluation_outputs, evaluate
+    from bertsent.models import read_metadata
 
-    figure = args.figure or (
-        str(Path(args.json_path).with_suffix(".png")) if args.json_path else None
-    )
+    # a multi-label model has no confusion matrix: no figure to write, or to refuse for
+    multi_label = (read_metadata(args.model_dir).get("task") or {}).get("name") == "multi-label"
+    if multi_label and args.figure:
+        raise ConfigError("--figure draws a confusion matrix; a multi-label model has none")
+    beside_json = args.json_path and not multi_label
+    figure = args.figure or (str(Path(args.json_path).with_suffix(".png")) if beside_json else None)
     # before the model is loaded: a user's file is refused in a second, not a minute
     check_evaluation_outputs(args.json_path, figure, overwrite=args.overwrite)
     report = evaluate(

@@ -25,6 +25,7 @@ from bertsent.atomic import marked, write_text_atomic
 from bertsent.comparison.learning_curve import (
     CURVE_FILES,
     check_shared_folder,
+    methods_for,
     with_full_data,
     write_learning_curve,
 )
@@ -32,8 +33,8 @@ from bertsent.comparison.recommend import recommend
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.splits import held_out_splits
-from bertsent.data.tasks import is_aspect_data, is_multi_label
-from bertsent.errors import ConfigError, TrainingInterrupted
+from bertsent.data.tasks import is_multi_label
+from bertsent.errors import TrainingInterrupted
 from bertsent.evaluation.behaviour import run_suite, suite_applies
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import (
@@ -74,35 +75,6 @@ def measure_speed(model: SentimentClassifier, texts: Sequence[str]) -> dict[str,
         "latency_p50_ms": round(float(p50), 2),
         "latency_p95_ms": round(float(p95), 2),
     }
-
-
-def methods_for(splits: DatasetSplits, methods: Sequence[str], *, chosen: bool) -> list[str]:
-    """The ``methods`` that can learn this data: the default list loses those that
-    cannot (said in the log); a method the user chose that cannot is refused, before
-    anything trains.
-
-    Raises:
-        ConfigError: naming the chosen method and what in the data it cannot take.
-    """
-    kinds = []
-    if is_multi_label(splits.train.labels):
-        kinds.append(("several labels per review", "takes_multi_label"))
-    if is_aspect_data(splits.train.texts):
-        kinds.append(("(sentence, aspect) pairs", "takes_aspects"))
-    usable = []
-    for method in methods:
-        missing = [kind for kind, able in kinds if not getattr(classifier_class(method), able)]
-        if not missing:
-            usable.append(method)
-        elif chosen:
-            raise ConfigError(
-                f"--methods {method}: it cannot learn {' and '.join(missing)}, which this data has",
-                hint="leave it out of --methods (or drop --methods: the default list keeps the "
-                "methods that can)",
-            )
-    if len(usable) < len(methods):
-        logger.info("comparing %s: the others cannot learn this data", ", ".join(usable))
-    return usable
 
 
 def _train_or_reuse(

@@ -34,7 +34,7 @@ from bertsent.atomic import (
 )
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import Split, held_out_splits, stratified_split
-from bertsent.data.tasks import is_multi_label, label_names, split_labels
+from bertsent.data.tasks import is_aspect_data, is_multi_label, label_names, split_labels
 from bertsent.errors import ConfigError, ModelError, TrainingInterrupted
 from bertsent.models import (
     DISPLAY_NAMES,
@@ -195,10 +195,43 @@ def bert_config_for(config: TrainingConfig, size: int, min_updates: int) -> Trai
     return replace(config, epochs=epochs, eval_steps=max(1, total_steps // 5))
 
 
+# what learning-curve trains unless told: a baseline of each kind and BERT
+CURVE_METHODS = ("bow-svm", "tfidf-lr", "bert")
+
+
+def methods_for(splits: DatasetSplits, methods: Sequence[str], *, chosen: bool) -> list[str]:
+    """The ``methods`` that can learn this data: the default list loses those that
+    cannot (said in the log); a method the user chose that cannot is refused, before
+    anything trains.
+
+    Raises:
+        ConfigError: naming the chosen method and what in the data it cannot take.
+    """
+    kinds = []
+    if is_multi_label(splits.train.labels):
+        kinds.append(("several labels per review", "takes_multi_label"))
+    if is_aspect_data(splits.train.texts):
+        kinds.append(("(sentence, aspect) pairs", "takes_aspects"))
+    usable = []
+    for method in methods:
+        missing = [kind for kind, able in kinds if not getattr(classifier_class(method), able)]
+        if not missing:
+            usable.append(method)
+        elif chosen:
+            raise ConfigError(
+                f"--methods {method}: it cannot learn {' and '.join(missing)}, which this data has",
+                hint="leave it out of --methods (or drop --methods: the default list keeps the "
+                "methods that can)",
+            )
+    if len(usable) < len(methods):
+        logger.info("measuring %s: the others cannot learn this data", ", ".join(usable))
+    return usable
+
+
 def learning_curve(
     data: str | DatasetSplits,
     *,
-    methods: Sequence[str] = ("bow-svm", "tfidf-lr", "bert"),
+    methods: Sequence[str] = CURVE_METHODS,
     sizes: Sequence[int | str] = DEFAULT_SIZES,
     seeds: int = 3,
     output_dir: str | Path = "runs/learning-curve",
@@ -247,6 +280,7 @@ def learning_curve(
         dev, _ = stratified_split(splits.dev, (fraction, 1 - fraction), ("dev", "rest"), 0)
         splits = replace(splits, dev=dev)
     test = splits.split("test")
+    methods = methods_for(splits, methods, chosen=list(methods) != list(CURVE_METHODS))
     resolved = sorted(
         {len(splits.train) if s == "all" else min(int(s), len(splits.train)) for s in sizes}
     )
