@@ -102,12 +102,16 @@ def overlap_line(overlap: dict[str, Any], n: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bertsent.errors import ConfigError
+    from bertsent.errors import ConfigError, ModelError
     from bertsent.evaluation.evaluate import check_evaluation_outputs, evaluate
     from bertsent.models import read_metadata
 
     # a multi-label model has no confusion matrix: no figure to write, or to refuse for
-    multi_label = (read_metadata(args.model_dir).get("task") or {}).get("name") == "multi-label"
+    try:
+        task = read_metadata(args.model_dir).get("task") or {}
+    except ModelError:
+        task = {}  # loading it, below, says what is wrong
+    multi_label = task.get("name") == "multi-label"
     if multi_label and args.figure:
         raise ConfigError("--figure draws a confusion matrix; a multi-label model has none")
     beside_json = args.json_path and not multi_label
