@@ -143,7 +143,7 @@ def refuse_unread_settings(args: argparse.Namespace, config: Any) -> None:
 
     from bertsent.errors import ConfigError
     from bertsent.models import classifier_class
-    from bertsent.training.config import RUN_ONLY_SETTINGS, TrainingConfig, flag_of
+    from bertsent.training.config import RECIPES, RUN_ONLY_SETTINGS, TrainingConfig, flag_of
 
     if args.labels is not None and args.method != "zero-shot":
         raise ConfigError("--labels describes the labels of --method zero-shot")
@@ -166,7 +166,7 @@ def refuse_unread_settings(args: argparse.Namespace, config: Any) -> None:
         if name in reads or getattr(config, name) == getattr(defaults, name):
             continue
         flag = flag_of(name)
-        if name not in given and args.recipe != "default":
+        if name in RECIPES[args.recipe] and name not in given:
             flag += f" (from --recipe {args.recipe})"
         own = sorted(flag_of(r) for r in reads - set(RUN_ONLY_SETTINGS))
         raise ConfigError(
