@@ -111,7 +111,7 @@ def test_predict_table_and_files(
 
 
 def test_evaluate_writes_json_and_figure(
-    trained_model_dir: Path, dataset_dir: Path, tmp_path: Path
+    trained_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report_path = tmp_path / "report.json"
     assert (
@@ -119,6 +119,8 @@ def test_evaluate_writes_json_and_figure(
         == 0
     )  # data from metadata
     report = json.loads(report_path.read_text())
+    # the split and the backend are printed, not swallowed as markup
+    assert f"{report['dataset']} [test] (torch)" in capsys.readouterr().out
     assert {"accuracy", "accuracy_ci", "macro_f1", "per_class", "ece", "n"} <= set(report)
     assert report["n"] == 40 and report["accuracy"] > 0.8
     with (dataset_dir / "test.csv").open(encoding="utf-8", newline="") as handle:

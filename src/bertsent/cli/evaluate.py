@@ -46,12 +46,14 @@ def add_parser(commands: Any) -> None:
 
 def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     low, high = report["accuracy_ci"]
+    where = f"{report['dataset']} [{report['split']}]"  # escaped: rich reads "[dev]" as markup
     console.print(
-        f"[bold]{report['dataset']} [{report['split']}][/bold] ({report['backend']})  "
+        f"[bold]{escape(where)}[/bold] ({report['backend']})  "
         f"n={report['n']}  "
         f"accuracy {report['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f})  "
         f"macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}"
