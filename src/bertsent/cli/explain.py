@@ -9,6 +9,9 @@ from typing import Any
 
 from bertsent.cli.options import add_overwrite_option, at_least_one
 
+# what shapes the figures and files (by destination)
+FIGURE_FLAGS = ("layer", "head", "steps", "format", "output", "overwrite")
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -38,12 +41,9 @@ def add_parser(commands: Any) -> None:
         help="folder for figures and JSON (default: %(default)s)",
     )
     add_overwrite_option(parser, "the files in --output named after the text")
-    parser.set_defaults(handler=run)
-
-
-# what shapes the figures and files, with the defaults that mean "not given"
-FIGURE_FLAGS = {"layer": -1, "head": 1, "steps": 50, "format": "png",
-                "output": "runs/explain", "overwrite": False}  # fmt: skip
+    # the parser's own defaults, which mean "not given" to refuse_unused_flags
+    figure_defaults = {name: parser.get_default(name) for name in FIGURE_FLAGS}
+    parser.set_defaults(handler=run, figure_defaults=figure_defaults)
 
 
 def refuse_unused_flags(args: argparse.Namespace, writes: bool) -> None:
@@ -59,7 +59,7 @@ def refuse_unused_flags(args: argparse.Namespace, writes: bool) -> None:
         raise ConfigError("--gold is the gold label of the --math loss", hint="add --math")
     if writes:
         return
-    for name, default in FIGURE_FLAGS.items():
+    for name, default in args.figure_defaults.items():
         if getattr(args, name) != default:
             raise ConfigError(
                 f"--{name} shapes the figures and files, and --math alone only prints",

@@ -16,6 +16,9 @@ from bertsent.cli.options import (
 from bertsent.data.tasks import TASK_NAMES
 from bertsent.models import METHODS
 
+# the llm method's own flags besides --endpoint (by destination)
+LLM_FLAGS = ("llm_model", "prompt", "examples_per_label", "concurrency", "llm_cache")
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -78,7 +81,9 @@ def add_parser(commands: Any) -> None:
     )
     add_training_options(parser)
     add_recipe_option(parser)
-    parser.set_defaults(handler=run)
+    # the parser's own defaults, which mean "not given" to refuse_unread_settings
+    llm_defaults = {name: parser.get_default(name) for name in LLM_FLAGS}
+    parser.set_defaults(handler=run, llm_defaults=llm_defaults)
 
 
 def llm_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,9 +132,6 @@ def setfit_params(args: argparse.Namespace) -> dict[str, Any]:
 # the settings each method other than bert reads (besides how it runs: threads, caches);
 # setfit takes its schedule from --epochs, --learning-rate and --batch-size
 SETFIT_SCHEDULE = ("epochs", "learning_rate", "batch_size")
-# the llm method's own flags: (destination, default)
-LLM_FLAGS = {"llm_model": "default", "prompt": None, "examples_per_label": 0,
-             "concurrency": 4, "llm_cache": None}  # fmt: skip
 
 
 def refuse_unread_settings(args: argparse.Namespace, config: Any) -> None:
@@ -150,7 +152,7 @@ def refuse_unread_settings(args: argparse.Namespace, config: Any) -> None:
     if args.endpoint is not None and args.method != "llm":
         raise ConfigError("--endpoint is the server of --method llm")
     if args.method != "llm":
-        for name, default in LLM_FLAGS.items():
+        for name, default in args.llm_defaults.items():
             if getattr(args, name) != default:
                 raise ConfigError(f"--{name.replace('_', '-')} is for --method llm")
     if args.method == "bert":

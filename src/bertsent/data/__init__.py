@@ -171,7 +171,8 @@ def read_split(
     texts = [plain_text(r.text, f"{path.parent / r.where}") for r in records]
     if any(ASPECT_COLUMN in r.row for r in records):  # jsonl rows name their own fields
         texts = [
-            join_aspect(r.text, aspect_field(r.row, f"{path.parent / r.where}")) for r in records
+            join_aspect(text, aspect_field(r.row, f"{path.parent / r.where}"))
+            for text, r in zip(texts, records, strict=True)
         ]
     return Split(
         name=name,
