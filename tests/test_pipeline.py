@@ -425,6 +425,41 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
     assert not same_recipe(replace(unset, batch_size=8).to_dict(), unset)
 
 
+class SendSigintToTheStudent(SendSigint):
+    """Ctrl-C during the second fine-tune of a command: the student, after its teacher."""
+
+    fine_tunes = 0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.fine_tunes += 1
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.fine_tunes == 2:
+            super().on_step_begin(args, state, control, **kwargs)
+
+
+def test_a_changed_resume_is_refused_before_its_teacher_trains_again(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """--teacher-model: the student's leftover checkpoints are judged before the teacher
+    (most of an hour for a 110M encoder) would train again for a changed recipe."""
+    output = tmp_path / "student"
+    config = tiny_config(tiny_model_dir, teacher_model=str(tiny_model_dir), epochs=1)
+    with pytest.raises(TrainingInterrupted, match="step 3"):
+        train(synthetic_splits, config, output, callbacks=[SendSigintToTheStudent(3)])
+    weights = tmp_path / "student.teacher" / "model.safetensors"
+    first = weights.stat().st_mtime_ns
+    changed = replace(config, teacher_learning_rate=1e-3)  # a new teacher, then a refusal
+    with pytest.raises(ConfigError, match=r"--teacher-learning-rate 2e-05 -> 0\.001"):
+        train(synthetic_splits, changed, output, resume=True)
+    with pytest.raises(ConfigError, match="checkpoints of an earlier, unfinished run"):
+        train(synthetic_splits, changed, output)
+    assert weights.stat().st_mtime_ns == first
+    run = train(synthetic_splits, config, output, resume=True)
+    assert run.history[-1]["step"] == 10  # one epoch of 10 steps, continued from step 3
+    assert weights.stat().st_mtime_ns == first
+
+
 def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
     trained: Path, seeded_tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:

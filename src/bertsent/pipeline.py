@@ -20,6 +20,7 @@ from bertsent.hardware import describe, usable_device
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE, read_metadata
 from bertsent.training.config import TrainingConfig, same_recipe
+from bertsent.training.finetune import check_resumable
 
 logger = logging.getLogger(__name__)
 
@@ -153,10 +154,12 @@ def train(
     if isinstance(recipe, TrainingConfig) and recipe.teacher_model:
         if isinstance(chosen_task, MultiLabelTask):
             raise ConfigError("distillation (--teacher-model) is for single-label models")
-        teacher = _trained_teacher(
+        student = replace(recipe, teacher=str(teacher_dir(output)), teacher_model=None)
+        check_resumable(work_dir, student, resume)  # not after an hour of teacher training
+        _train_teacher(
             splits, recipe, recipe.teacher_model, output, resume=resume, callbacks=callbacks
         )
-        model.set_params(config=replace(recipe, teacher=str(teacher), teacher_model=None))
+        model.set_params(config=student)
     logger.info(
         "training %s on %s: %d train / %d dev examples, labels %s",
         model.describe(),
@@ -220,7 +223,7 @@ def teacher_dir(output_dir: Path) -> Path:
     return output_dir.with_name(f"{output_dir.name}.teacher")
 
 
-def _trained_teacher(
+def _train_teacher(
     splits: DatasetSplits,
     recipe: TrainingConfig,
     teacher_model: str,
@@ -228,11 +231,11 @@ def _trained_teacher(
     *,
     resume: bool,
     callbacks: list[Any] | None,
-) -> Path:
+) -> None:
     """Fine-tune ``teacher_model`` on the student's own splits (generated examples
-    included), or reuse the teacher an earlier run of this command finished: a 110M
-    teacher takes most of an hour on two CPU cores, and every seed of the student, every
-    ``--resume``, can learn from the same one."""
+    included) into :func:`teacher_dir`, or keep the teacher an earlier run of this
+    command finished there: a 110M teacher takes most of an hour on two CPU cores, and
+    every seed of the student, every ``--resume``, can learn from the same one."""
     folder = teacher_dir(output)
     teacher_recipe = replace(  # one seed for the teacher, so every student seed shares it
         recipe,
@@ -261,11 +264,10 @@ def _trained_teacher(
         and saved.get("data", {}).get("fingerprint") == splits.fingerprint()
     ):
         logger.info("teacher: %s, trained earlier on the same data and recipe", folder)
-        return folder
+        return
     logger.info("teacher: fine-tuning %s into %s first", teacher_recipe.model, folder)
     train(splits, teacher_recipe, folder, resume=resume, callbacks=callbacks, augment="none")
     wait_for_main_process()  # rank 0 saves the teacher that every rank then reads
-    return folder
 
 
 def _training_run(

@@ -158,11 +158,25 @@ def checkpoint_to_resume(work_dir: Path, resume: bool) -> Path | None:
     return checkpoint
 
 
+def check_resumable(work_dir: Path, config: TrainingConfig, resume: bool) -> None:
+    """Refuse, early, what :func:`fine_tune` would refuse about ``work_dir``'s checkpoints:
+    leftovers without ``resume``, or a resume with changed settings.
+
+    For work done before the fine-tune starts (a ``--teacher-model`` teacher trains for
+    most of an hour); the examples are checked by :func:`fine_tune` itself, as they may
+    depend on that work (teacher-labelled texts).
+    """
+    checkpoint = latest_checkpoint(work_dir) if work_dir.exists() else None
+    if checkpoint is not None:
+        checkpoint_to_resume(work_dir, resume)
+        check_resumed_recipe(work_dir, checkpoint, config, None, {})
+
+
 def check_resumed_recipe(
     work_dir: Path,
     checkpoint: Path | None,
     config: TrainingConfig,
-    data: str,
+    data: str | None,
     settings: dict[str, Any],
 ) -> None:
     """Record what a fresh run trains with; refuse a resume that would train otherwise.
@@ -171,7 +185,7 @@ def check_resumed_recipe(
     resume with other flags would run the old recipe and save the new one's settings.
 
     Args:
-        data: A fingerprint of the examples trained on.
+        data: A fingerprint of the examples trained on (``None``: not checked).
         settings: What else decides the run, by the name an error shows (the labels,
             ``--mlm-probability``...).
 
@@ -197,7 +211,7 @@ def check_resumed_recipe(
         for name, value in settings.items()
         if before.get(name) != value
     ]
-    if saved.get("data") != data:
+    if data is not None and saved.get("data") != data:
         changes.append("the training or dev examples differ")
     if changes:
         raise ConfigError(
