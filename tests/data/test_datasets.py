@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bertsent.data import load_dataset, rotten_tomatoes
+from bertsent.data import load_dataset, read_unlabelled, rotten_tomatoes
 from bertsent.errors import DataError, HubUnavailableError
 from tests.conftest import synthetic_reviews, write_csv
 
@@ -72,6 +72,27 @@ def test_duplicates_between_train_and_dev_are_counted(tmp_path: Path) -> None:
     assert splits.summary()["duplicates_of_train"] == {"dev": 1}
 
 
+def test_two_files_for_one_split_are_refused_not_one_picked_by_listing_order(
+    tmp_path: Path,
+) -> None:
+    rows = [{"text": t, "label": y} for t, y in zip(*synthetic_reviews(40), strict=True)]
+    write_csv(tmp_path / "train.csv", rows)
+    (tmp_path / "train.tsv").write_text("text\tlabel\nold\tpositive\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"both train\.csv and train\.tsv could be the 'train'"):
+        load_dataset(str(tmp_path))
+    with pytest.raises(DataError, match=r"both train\.csv and train\.tsv"):
+        read_unlabelled(str(tmp_path))
+
+
+def test_pretraining_texts_of_a_dataset_folder_need_no_label_column(tmp_path: Path) -> None:
+    """Only the training texts are read (the dev ones stay unseen); labels, under any
+    column name or none, are not needed, nor enough of them to split."""
+    write_csv(tmp_path / "train.csv", [{"text": "a fine film", "sentiment": "up"}] * 3)
+    write_csv(tmp_path / "dev.csv", [{"text": "a dull film", "sentiment": "down"}])
+    texts, what = read_unlabelled(str(tmp_path))
+    assert texts == ["a fine film"] * 3 and what == f"the 3 training texts of {tmp_path}"
+
+
 def test_hub_loader_reads_a_local_copy(tmp_path: Path) -> None:
     """`hub:NAME` goes through datasets.load_dataset, which also accepts a local dataset folder."""
     pytest.importorskip("datasets")
@@ -82,6 +103,38 @@ def test_hub_loader_reads_a_local_copy(tmp_path: Path) -> None:
     splits = load_dataset(f"hub:{tmp_path / 'local-hub'}")
     assert len(splits.train) + len(splits.dev) == 50 and len(splits.test or []) == 10
     assert "dev carved from train" in splits.notes[-1]
+
+
+def test_a_hub_folder_under_home_and_lists_of_class_ids_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hub:~/folder` is the user's folder, not a Hub id named '~/folder'; a list of
+    ClassLabel ids (GoEmotions' `labels`) is a multi-label cell, not a class "[0, 2]"."""
+    datasets = pytest.importorskip("datasets")
+    names = ["anger", "joy", "surprise"]
+    features = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "labels": datasets.Sequence(datasets.ClassLabel(names=names)),
+        }
+    )
+    ids = [[1, 2], [0], [1]] * 20
+    texts = [f"review {i}" for i in range(len(ids))]
+    folder = tmp_path / "emotions"
+    folder.mkdir()
+    table = datasets.Dataset.from_dict({"text": texts, "labels": ids}, features=features)
+    table.to_parquet(str(folder / "train.parquet"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    splits = load_dataset("hub:~/emotions", label_column="labels")
+    assert splits.labels == ["anger", "joy", "surprise"]
+    read = dict(
+        zip(
+            splits.train.texts + splits.dev.texts,
+            splits.train.labels + splits.dev.labels,
+            strict=True,
+        )
+    )
+    assert read["review 0"] == "joy;surprise" and read["review 1"] == "anger"
 
 
 def test_hub_rows_without_a_label_are_refused_by_row_not_made_a_class(tmp_path: Path) -> None:

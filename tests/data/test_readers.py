@@ -85,6 +85,43 @@ def test_wrong_field_count(tmp_path: Path) -> None:
         read_records(path)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_stray_quote_is_named_by_line_not_rows_merged_or_altered(
+    suffix: str, tmp_path: Path
+) -> None:
+    """Read leniently, the first file was one record of three lines (two reviews and
+    their labels lost) and the second's text lost its quotes, silently."""
+    sep = "\t" if suffix == ".tsv" else ","
+    merged = tmp_path / f"merged{suffix}"
+    merged.write_text(f'text{sep}label\n"a tale{sep}1\nnice{sep}1\nbad" ok{sep}0\n')
+    with pytest.raises(DataError, match=r"lines 2-4 \(a quoted field from line 2\): malformed"):
+        read_records(merged)
+    altered = tmp_path / f"altered{suffix}"
+    altered.write_text(f'text{sep}label\nfine{sep}1\n"great" acting{sep}1\n')
+    with pytest.raises(DataError, match=r"line 3: malformed row") as error:
+        read_records(altered)
+    assert "two" in (error.value.hint or "")
+    quoted = tmp_path / f"quoted{suffix}"  # the csv rules, as pandas and our outputs write
+    quoted.write_text(f'text{sep}label\n"the ""great"" acting{sep} twice"{sep}1\n')
+    assert [r.text for r in read_records(quoted)] == [f'the "great" acting{sep} twice']
+
+
+def test_a_line_of_spaces_is_a_blank_line_as_in_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\ngood,positive\n   \nbad,negative\n", encoding="utf-8")
+    assert [r.where for r in read_records(path)] == ["train.csv line 2", "train.csv line 4"]
+
+
+def test_a_column_named_twice_is_refused_when_read(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,label,text,note,note\na,positive,b,x,y\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 1: the header names column 'text' 2 times"):
+        read_records(path)
+    unread = tmp_path / "notes.csv"  # a repeated column that is not read is no matter
+    unread.write_text("text,label,note,note\na,positive,x,y\n", encoding="utf-8")
+    assert [r.text for r in read_records(unread)] == ["a"]
+
+
 def test_parquet_missing_and_empty(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -113,19 +113,19 @@ def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], st
         DataError: nothing to read, or a file with no texts (naming it).
     """
     path = Path(spec)
-    by_stem = (
-        {p.stem: p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES}
-        if path.is_dir()
-        else {}
+    by_stem = data_files(path) if path.is_dir() else {}
+    if "train" in by_stem and ("dev" in by_stem or "test" in by_stem):
+        # a dataset folder: its training texts, labelled or not, never the scored ones
+        texts = [record.text for record in iter_records(by_stem["train"], text_column, None)]
+        if not texts:
+            raise DataError(f"{by_stem['train']}: no texts to pre-train on (the file has no rows)")
+        return texts, f"the {len(texts):,} training texts of {spec}"
+    # a labelled train file alone is a dataset too: the dev that training carves from it
+    # stays unseen; a lone train file of texts is just texts
+    labelled_train = "train" in by_stem and any(
+        column in column_names(by_stem["train"]) for column in LABEL_COLUMNS
     )
-    # train with dev or test files, or a labelled train file, is a dataset (its scored
-    # texts stay unseen); a lone train file of texts is just texts
-    folder_with_train = "train" in by_stem and (
-        "dev" in by_stem
-        or "test" in by_stem
-        or any(column in column_names(by_stem["train"]) for column in LABEL_COLUMNS)
-    )
-    if spec == rotten_tomatoes.NAME or spec.startswith("hub:") or folder_with_train:
+    if spec == rotten_tomatoes.NAME or spec.startswith("hub:") or labelled_train:
         splits = load_dataset(spec, text_column=text_column)
         return list(splits.train.texts), f"the {len(splits.train):,} training texts of {spec}"
     if path.is_dir():
@@ -182,9 +182,30 @@ def read_split(
     )
 
 
+def data_files(folder: Path) -> dict[str, Path]:
+    """A dataset folder's data files by stem (``train``, ``dev``...).
+
+    Raises:
+        DataError: two files share a stem (``train.csv`` beside an old ``train.tsv``):
+            which one to read would be left to the order the folder lists them in.
+    """
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            continue
+        if path.stem in files:
+            raise DataError(
+                f"{folder}: both {files[path.stem].name} and {path.name} could be the "
+                f"'{path.stem}' split",
+                hint="keep one of them in the folder (move or rename the other)",
+            )
+        files[path.stem] = path
+    return files
+
+
 def _load_path(path: Path, text_column: str, label_column: str, seed: int) -> DatasetSplits:
     if path.is_dir():
-        files = {p.stem: p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES}
+        files = data_files(path)
         if "train" in files and "dev" in files:
             return DatasetSplits(
                 name=path.name,

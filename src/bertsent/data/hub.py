@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bertsent.data.splits import DatasetSplits, Split, stratified_split
+from bertsent.data.tasks import LABEL_SEPARATOR
 from bertsent.errors import DataError, HubUnavailableError, MissingDependencyError
 
 DEV_NAMES = ("validation", "dev", "valid")
@@ -15,8 +16,9 @@ def load(
 ) -> DatasetSplits:
     """Load ``name`` (a Hub id, or a local dataset folder) and map it to our splits.
 
-    Integer labels with a ClassLabel feature become their names. Without a
-    validation split, 10% of train (stratified, seeded) becomes dev.
+    Integer labels with a ClassLabel feature become their names, lists of them a
+    multi-label cell (``joy;surprise``). Without a validation split, 10% of train
+    (stratified, seeded) becomes dev.
 
     Raises:
         HubUnavailableError: the Hub cannot be reached and the dataset is not cached.
@@ -28,10 +30,11 @@ def load(
         raise MissingDependencyError(
             "hub datasets need the 'datasets' package", hint="pip install 'bertsent[hub]'"
         ) from None
-    if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().exists():
+    local = name.startswith(("/", "./", "../", "~"))
+    if local and not Path(name).expanduser().exists():
         raise DataError(f"hub:{name}: no such local dataset folder")
-    try:
-        loaded = datasets.load_dataset(name, config)
+    try:  # the shell leaves a '~' after 'hub:' as it is; `datasets` would take it for a Hub id
+        loaded = datasets.load_dataset(str(Path(name).expanduser()) if local else name, config)
     except (ConnectionError, OSError) as exc:
         raise HubUnavailableError(
             f"dataset 'hub:{name}' could not be loaded from the Hugging Face Hub ({exc})",
@@ -54,6 +57,10 @@ def load(
         feature = part.features[label_column]
         raw_labels = part[label_column]
         names = getattr(feature, "names", None)
+        # a list of class ids per row (GoEmotions' `labels`): a multi-label cell, joy;surprise
+        item_names = getattr(getattr(feature, "feature", None), "names", None)
+        if item_names:
+            raw_labels = [LABEL_SEPARATOR.join(item_names[v] for v in ids) for ids in raw_labels]
         if not names:
             for index, value in enumerate(raw_labels):
                 if value is None or not str(value).strip():

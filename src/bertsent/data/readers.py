@@ -74,7 +74,7 @@ def iter_records(
     fmt = file_format(path)
     columns = [c for c in (text_column, label_column) if c]
     if fmt in ("csv", "tsv"):
-        rows = _iter_delimited(path, "\t" if fmt == "tsv" else ",", columns)
+        rows = _iter_delimited(path, "\t" if fmt == "tsv" else ",", columns, keep_row)
     elif fmt == "jsonl":
         rows = _iter_jsonl(path, columns)
     else:
@@ -116,6 +116,17 @@ def _require_columns(path: Path, found: list[str], needed: list[str], where: str
             )
 
 
+def _refuse_repeated_columns(path: Path, header: list[str], read: list[str] | None) -> None:
+    """A header naming a column twice leaves which one is meant to chance (the last
+    would win): refused for the columns read (``None``: every named column)."""
+    for column in dict.fromkeys(header):
+        if header.count(column) > 1 and (column in read if read is not None else column):
+            raise DataError(
+                f"{path} line 1: the header names column '{column}' {header.count(column)} times",
+                hint="rename the columns so that each name occurs once",
+            )
+
+
 def _decode_error(path: Path, exc: UnicodeDecodeError, line: int) -> DataError:
     column = exc.start + 1
     bad = exc.object[exc.start : exc.start + 1]
@@ -150,20 +161,30 @@ def allow_long_csv_fields() -> None:
         csv.field_size_limit(CSV_FIELD_LIMIT)
 
 
-def _csv_error(path: Path, line: int, exc: csv.Error) -> DataError:
+def _csv_error(path: Path, line: int, exc: csv.Error, first_line: int | None = None) -> DataError:
     if "field larger than field limit" in str(exc):
         return DataError(
             f"{path} line {line}: a field is longer than {CSV_FIELD_LIMIT // 2**20} MiB",
             hint='look for a quote (") left open on this line or above it',
         )
-    return DataError(f"{path} line {line}: malformed row ({exc})")
+    where = f"line {line}"
+    if first_line is not None and first_line < line:  # a quote opened lines above
+        where = f"lines {first_line}-{line} (a quoted field from line {first_line})"
+    return DataError(
+        f"{path} {where}: malformed row ({exc})",
+        hint='a field that starts with a quote (") runs to its closing quote, which must '
+        'end the field; write a quote inside a quoted field as two ("")',
+    )
 
 
 def _iter_delimited(
-    path: Path, delimiter: str, needed: list[str]
+    path: Path, delimiter: str, needed: list[str], all_columns: bool = False
 ) -> Iterator[tuple[str, dict[str, object]]]:
+    """Rows of a csv/tsv file. Quotes follow the csv rules (a field that starts with
+    ``"`` runs to its closing quote, ``""`` inside it is one quote), read strictly: a
+    stray quote is an error naming its line, never rows silently merged or altered."""
     allow_long_csv_fields()
-    reader = csv.reader(_iter_lines(path), delimiter=delimiter)
+    reader = csv.reader(_iter_lines(path), delimiter=delimiter, strict=True)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -171,6 +192,7 @@ def _iter_delimited(
     except csv.Error as exc:
         raise _csv_error(path, reader.line_num, exc) from None
     _require_columns(path, header, needed)
+    _refuse_repeated_columns(path, header, None if all_columns else needed)
     while True:
         first_line = reader.line_num + 1  # a quoted field may carry the record over lines
         try:
@@ -178,8 +200,9 @@ def _iter_delimited(
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _csv_error(path, reader.line_num, exc) from None
-        if not values:  # a blank line
+            raise _csv_error(path, reader.line_num, exc, first_line) from None
+        spaces = len(values) == 1 < len(header) and not values[0].strip()
+        if not values or spaces:  # a blank line (or one of spaces: no row of these columns)
             continue
         last_line = reader.line_num
         where = (
