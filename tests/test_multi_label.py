@@ -194,6 +194,10 @@ def test_compare_keeps_the_methods_with_one_output_per_label(
     with pytest.raises(ConfigError, match="--methods bow-svm: it cannot learn several labels"):
         learning_curve(str(emotion_data), methods=["bow-svm", "tfidf-lr"], sizes=[40],
                        output_dir=tmp_path / "curve")  # fmt: skip
+    # the default list, asked for by name, is a choice too: refused, not cut down
+    with pytest.raises(ConfigError, match="--methods bow-svm: it cannot learn several labels"):
+        learning_curve(str(emotion_data), methods=["bow-svm", "tfidf-lr", "bert"], sizes=[40],
+                       output_dir=tmp_path / "curve")  # fmt: skip
     assert not (tmp_path / "curve").exists()
 
 

@@ -135,6 +135,27 @@ def test_evaluate_writes_json_and_figure(
     figure.load()  # decodes the whole image, not just the header
 
 
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_a_column_option_without_data_is_refused_not_replaced_by_the_recorded_one(
+    command: str, trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = ["--onnx"] if command == "export" else []
+    assert main([command, str(trained_model_dir), *extra, "--text-column", "review"]) == 2
+    error = capsys.readouterr().err
+    assert "--text-column name columns of --data; without it the model's own data" in error
+    assert not (trained_model_dir / "exports.json").exists()
+
+
+def test_column_options_do_not_name_columns_of_the_built_in_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["-q", "train", "--method", "tfidf-lr", "--text-column", "review", "--output",
+               str(tmp_path / "m")]  # fmt: skip
+    assert main(command) == 2
+    assert "the built-in rotten-tomatoes dataset has its own columns" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
 def test_predict_needs_input_and_output_together(
     trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

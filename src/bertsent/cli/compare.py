@@ -34,8 +34,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--methods",
         type=parse_methods,
-        default=list(COMPARED_METHODS),
-        help=f"comma-separated (default: {','.join(COMPARED_METHODS)})",
+        help=f"comma-separated (default: {','.join(COMPARED_METHODS)}, less those that cannot "
+        "learn the data)",
     )
     parser.add_argument(
         "--seeds",

@@ -10,6 +10,7 @@ from bertsent.cli.options import (
     add_backend_options,
     add_data_options,
     add_overwrite_option,
+    data_columns,
     load_for_inference,
 )
 
@@ -126,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         json_path=args.json_path,
         figure_path=figure,
-        text_column=args.text_column,
-        label_column=args.label_column,
+        **data_columns(args),
         allow_overlap=args.allow_overlap,
         overwrite=args.overwrite,
     )

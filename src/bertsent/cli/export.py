@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from bertsent.cli.options import add_data_options, add_overwrite_option
+from bertsent.cli.options import add_data_options, add_overwrite_option, data_columns
 
 
 def add_parser(commands: Any) -> None:
@@ -39,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         split=args.split,
         overwrite=args.overwrite,
-        text_column=args.text_column,
-        label_column=args.label_column,
+        **data_columns(args),
     )
     measured = record["measured_on"]
     table = Table(

@@ -41,8 +41,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--methods",
         type=parse_methods,
-        default=["bow-svm", "tfidf-lr", "bert"],
-        help="comma-separated (default: bow-svm,tfidf-lr,bert)",
+        help="comma-separated (default: bow-svm,tfidf-lr,bert, less those that cannot learn "
+        "the data)",
     )
     parser.add_argument(
         "--sizes",

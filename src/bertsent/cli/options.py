@@ -23,12 +23,36 @@ def add_data_options(
         help="rotten-tomatoes, a folder with train.csv/dev.csv[/test.csv], a .csv/.tsv/.jsonl/"
         f".parquet file, or hub:NAME[:CONFIG] (default: {default or 'the training data'})",
     )
+    # where --data is optional, the model's own data is read with its recorded columns
+    recorded = "" if default else "; without --data, the model's own"
     parser.add_argument(
-        "--text-column", default="text", help="column with the text (default: text)"
+        "--text-column",
+        default="text" if default else None,
+        help=f"column with the text (default: text{recorded})",
     )
     parser.add_argument(
-        "--label-column", default="label", help="column with the label (default: label)"
+        "--label-column",
+        default="label" if default else None,
+        help=f"column with the label (default: label{recorded})",
     )
+
+
+def data_columns(args: argparse.Namespace) -> dict[str, str]:
+    """The column options of a command whose ``--data`` is optional, refused without it:
+    the model's own data is then read with the columns it was trained with."""
+    from bertsent.errors import ConfigError
+
+    given = [f"--{name.replace('_', '-')}" for name in COLUMN_OPTIONS if getattr(args, name)]
+    if args.data is None and given:
+        raise ConfigError(
+            f"{' and '.join(given)} name columns of --data; without it the model's own data "
+            "is read with the columns it was trained with",
+            hint=f"add --data FILE, or leave out {' and '.join(given)}",
+        )
+    return {name: getattr(args, name) or default for name, default in COLUMN_OPTIONS.items()}
+
+
+COLUMN_OPTIONS = {"text_column": "text", "label_column": "label"}
 
 
 def augmentations(value: str) -> str | tuple[str, ...]:

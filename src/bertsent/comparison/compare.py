@@ -129,7 +129,7 @@ def _train_or_reuse(
 def compare(
     data: str | DatasetSplits,
     *,
-    methods: Sequence[str] = COMPARED_METHODS,
+    methods: Sequence[str] | None = None,
     seeds: int = 1,
     output_dir: str | Path = "runs/compare",
     config: TrainingConfig | None = None,
@@ -179,7 +179,7 @@ def compare(
     )
     splits = held_out_splits(loaded, config.seed)
     test = splits.split("test")
-    methods = methods_for(splits, methods, chosen=list(methods) != list(COMPARED_METHODS))
+    methods = methods_for(splits, methods or COMPARED_METHODS, chosen=methods is not None)
     if "bert" in methods:  # a setting the data cannot take, refused before any training
         config.check_labels(splits.labels, is_multi_label(splits.train.labels))
     runs, correctness = [], {}

@@ -231,7 +231,7 @@ def methods_for(splits: DatasetSplits, methods: Sequence[str], *, chosen: bool) 
 def learning_curve(
     data: str | DatasetSplits,
     *,
-    methods: Sequence[str] = CURVE_METHODS,
+    methods: Sequence[str] | None = None,
     sizes: Sequence[int | str] = DEFAULT_SIZES,
     seeds: int = 3,
     output_dir: str | Path = "runs/learning-curve",
@@ -280,7 +280,7 @@ def learning_curve(
         dev, _ = stratified_split(splits.dev, (fraction, 1 - fraction), ("dev", "rest"), 0)
         splits = replace(splits, dev=dev)
     test = splits.split("test")
-    methods = methods_for(splits, methods, chosen=list(methods) != list(CURVE_METHODS))
+    methods = methods_for(splits, methods or CURVE_METHODS, chosen=methods is not None)
     resolved = sorted(
         {len(splits.train) if s == "all" else min(int(s), len(splits.train)) for s in sizes}
     )

@@ -25,7 +25,7 @@ from bertsent.data.tasks import (
     plain_text,
     split_aspect,
 )
-from bertsent.errors import DataError
+from bertsent.errors import ConfigError, DataError
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -73,6 +73,12 @@ def load_dataset(
     (10246, ['fresh', 'rotten'])
     """
     if spec == rotten_tomatoes.NAME:
+        if (text_column, label_column) != ("text", "label"):  # not one of its columns
+            raise ConfigError(
+                f"--text-column {text_column} / --label-column {label_column}: the built-in "
+                f"{spec} dataset has its own columns",
+                hint="the column options name the columns of a file or folder given with --data",
+            )
         splits = rotten_tomatoes.load()
     elif spec.startswith("hub:"):
         name, _, config = spec[4:].partition(":")
