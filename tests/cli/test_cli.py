@@ -11,6 +11,7 @@ from PIL import Image
 
 import bertsent
 from bertsent.cli import main
+from tests.conftest import write_csv
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -154,6 +155,49 @@ def test_column_options_do_not_name_columns_of_the_built_in_dataset(
     assert main(command) == 2
     assert "the built-in rotten-tomatoes dataset has its own columns" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--chunk-size", "10", "a fine film"], "--chunk-size is for scoring an --input file"),
+        (["--prefix", "p_", "a fine film"], "--prefix is for scoring an --input file"),
+        (["--resume", "a fine film"], "--resume is for scoring an --input file"),
+        (
+            ["--num-workers", "8", "--input", "{csv}", "--output", "{out}"],
+            "--num-workers is for --engine ray",
+        ),
+        (
+            ["--address", "auto", "--input", "{csv}", "--output", "{out}"],
+            "--address is for --engine ray",
+        ),
+        (
+            ["--json", "--input", "{csv}", "--output", "{out}"],
+            "--json prints the labels of texts given on the command line",
+        ),
+        (
+            ["--engine", "ray", "--chunk-size", "0", "--input", "{csv}", "--output", "{out}"],
+            "argument --chunk-size: must be at least 1, got 0",
+        ),
+    ],
+)
+def test_a_predict_flag_the_run_would_ignore_is_refused_by_name(
+    flags: list[str],
+    message: str,
+    trained_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = write_csv(tmp_path / "in.csv", [{"text": "a fine film"}])
+    out = tmp_path / "out"
+    filled = [flag.format(csv=source, out=out) for flag in flags]
+    try:
+        code = main(["-q", "predict", str(trained_model_dir), *filled])
+    except SystemExit as refused:  # argparse's own refusal of a value
+        code = refused.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_predict_needs_input_and_output_together(

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
 import json
 import subprocess
 import sys
@@ -67,6 +70,28 @@ def test_parquet_input(model: bertsent.BertClassifier, tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
     predict_file(model, source, target, text_column="review", progress=False)
     assert [json.loads(x)["n"] for x in target.read_text().splitlines()] == [1, 2]
+
+
+def test_parquet_dates_decimals_and_bytes_are_written_to_json_lines(
+    model: bertsent.BertClassifier, tmp_path: Path
+) -> None:
+    """JSON has no such types: they were a TypeError traceback after the first chunk."""
+    source = tmp_path / "in.parquet"
+    columns = {
+        "text": ["great", "awful"],
+        "day": [datetime.date(2026, 12, 6), None],
+        "at": [datetime.datetime(2026, 12, 6, 3, 4, 5), datetime.datetime(2026, 1, 1)],
+        "price": pa.array([decimal.Decimal("9.99"), decimal.Decimal("0.50")], pa.decimal128(5, 2)),
+        "raw": [b"\x00\xff", b"ok"],
+    }
+    pq.write_table(pa.table(columns), source)
+    target = tmp_path / "out.jsonl"
+    predict_file(model, source, target, progress=False)
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [row["day"] for row in rows] == ["2026-12-06", None]
+    assert [row["at"] for row in rows] == ["2026-12-06T03:04:05", "2026-01-01T00:00:00"]
+    assert [row["price"] for row in rows] == ["9.99", "0.50"]
+    assert [base64.b64decode(row["raw"]) for row in rows] == [b"\x00\xff", b"ok"]
 
 
 def test_bad_row_leaves_no_partial_output(model: bertsent.BertClassifier, tmp_path: Path) -> None:

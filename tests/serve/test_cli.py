@@ -84,3 +84,39 @@ def test_busy_port_is_one_line(capsys: pytest.CaptureFixture[str], trained_model
         code, out, err = run_serve(capsys, str(trained_model_dir), "--port", port)
     assert code == 2 and "serving" not in out
     assert err.splitlines()[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+def test_a_port_taken_by_a_server_still_loading_its_model_is_refused() -> None:
+    """Our socket listens from the start: bound only, it let a second server bind the
+    same port (SO_REUSEADDR) and fail after loading its model, with a traceback."""
+    from bertsent.errors import ConfigError
+    from bertsent.serve.server import bind
+
+    first = bind("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}") as error:
+            bind("127.0.0.1", port).close()
+        assert error.value.hint.startswith("stop the other server")
+    finally:
+        first.close()
+
+
+def test_the_address_falls_back_to_its_environment_variables(
+    capsys: pytest.CaptureFixture[str], trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every other setting does (they were ignored, silently: a container told
+    BERTSENT_SERVE_HOST=0.0.0.0 stayed unreachable on 127.0.0.1)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        monkeypatch.setenv("BERTSENT_SERVE_HOST", "127.0.0.1")
+        monkeypatch.setenv("BERTSENT_SERVE_PORT", port)
+        code, _, err = run_serve(capsys, str(trained_model_dir))
+    assert code == 2 and err.splitlines()[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    monkeypatch.setenv("BERTSENT_SERVE_PORT", "eighty")
+    code, _, err = run_serve(capsys, str(trained_model_dir))
+    assert code == 2 and "BERTSENT_SERVE_PORT='eighty': not a port number" in err

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from bertsent.models import load
+from bertsent.pipeline import train
 from tests.serve.conftest import Server, analyse_in_page, start_server
 
 REVIEWS = ["a great and moving film", "dull, tedious and lifeless", "", "the plot was a mess"]
@@ -194,14 +195,36 @@ def test_page_shows_label_confidence_and_attributions(server: Server) -> None:
 
 
 @pytest.mark.slow
-def test_the_page_labels_with_predict_when_explanations_are_off(trained_model_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("why", "reason"),
+    [
+        ("--no-explain", "explanations are off (--no-explain)"),
+        ("no Captum", "explanations need Captum: pip install 'bertsent[explain]'"),
+        ("a baseline", "a tfidf-lr model has no fine-tuned encoder to explain"),
+    ],
+)
+def test_the_page_labels_with_predict_when_explanations_are_off(
+    why: str, reason: str, trained_model_dir: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    """/v1/explain answers 409 with the reason, known from the start (a missing Captum
+    or a model with no encoder was a plain-text 500 on each request, and the page hung)."""
     text = "the acting was superb and charming"
-    server = start_server(trained_model_dir, "--no-explain")
+    model, flags, env = trained_model_dir, ["--no-explain"], {}
+    if why == "no Captum":  # the server's Python without the package, as a core install
+        (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['captum'] = None\n")
+        flags, env = [], {"PYTHONPATH": str(tmp_path)}
+    if why == "a baseline":
+        model, flags = tmp_path / "tfidf", []
+        train(str(dataset_dir), method="tfidf-lr", output_dir=model)
+    server = start_server(model, *flags, env=env)
     try:
+        refused = httpx.post(f"{server.url}/v1/explain", json={"text": text}, timeout=30)
         shown = analyse_in_page(server.url, {"#text": text}, ("#label", "#error", "#words"))
     finally:
         server.stop()
-    expected = load(trained_model_dir).predict([text])[0]
+    assert refused.status_code == 409
+    assert refused.json()["error"] == {"code": "no_explanations", "message": reason, "field": None}
+    expected = load(model).predict([text])[0]
     assert shown == {"#label": expected, "#error": "", "#words": ""}
 
 

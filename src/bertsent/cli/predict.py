@@ -47,7 +47,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--num-workers",
-        type=int,
+        type=at_least_one,
         help="--engine ray: actors (default: one per GPU, else one per two CPUs)",
     )
     parser.add_argument("--text-column", default="text")
@@ -70,7 +70,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--chunk-size",
-        type=int,
+        type=at_least_one,
         default=1024,
         help="rows scored and saved at a time; an interrupted run loses at most one chunk",
     )
@@ -92,7 +92,39 @@ def add_parser(commands: Any) -> None:
     )
     add_overwrite_option(parser, "an existing --output file")
     add_backend_options(parser)
-    parser.set_defaults(handler=run)
+    file_defaults = {name: parser.get_default(name) for name in FILE_FLAGS}
+    parser.set_defaults(handler=run, file_defaults=file_defaults)
+
+
+FILE_FLAGS = ("text_column", "prefix", "chunk_size", "resume", "overwrite")  # of --input only
+RAY_FLAGS = ("address", "num_workers")
+
+
+def refuse_unread_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag this run would ignore, by name: the file flags for texts given on
+    the command line, the Ray flags without ``--engine ray``, ``--json`` with ``--input``.
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    if not args.input:
+        for name, default in args.file_defaults.items():
+            if getattr(args, name) != default:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} is for scoring an --input file",
+                    hint="texts given on the command line are printed, not written",
+                )
+    if args.engine != "ray":
+        for name in RAY_FLAGS:
+            if getattr(args, name) is not None:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} is for --engine ray", hint="add --engine ray"
+                )
+    if args.input and args.json:
+        raise ConfigError(
+            "--json prints the labels of texts given on the command line",
+            hint="with --input, --output's suffix chooses the format (.jsonl for JSON lines)",
+        )
 
 
 def model_inputs(task: Task, texts: list[str], aspect: str | None, strict: bool) -> list[str]:
@@ -120,8 +152,6 @@ def run_on_ray(args: argparse.Namespace) -> int:
     """``--engine ray``: the shards of ``--input`` into the ``--output`` folder."""
     if not args.input or args.texts:
         raise ConfigError("--engine ray scores --input shards into an --output folder")
-    if args.num_workers is not None and args.num_workers < 1:
-        raise ConfigError(f"--num-workers must be at least 1, not {args.num_workers}")
     from bertsent.inference.cluster import ScoringJob, score_corpus
     from bertsent.inference.files import model_fingerprint
 
@@ -169,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             if flag == "--aspect"
             else "with --input, every label's score is a column (jsonl: a scores object)",
         )
+    refuse_unread_flags(args)
     if args.engine == "ray":
         return run_on_ray(args)
     model = load_for_inference(args)

@@ -34,10 +34,8 @@ def add_parser(commands: Any) -> None:
         "BERTSENT_SERVE_<SETTING> environment variables, then to the defaults shown.",
     )
     parser.add_argument("model_dir", help="a directory written by `bertsent train`")
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
-    )
-    parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free one")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, help="default 8000; 0 picks a free one")
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -122,5 +120,21 @@ def run(args: argparse.Namespace) -> int:
     def announce(url: str, backend: str) -> None:
         print(f"serving {args.model_dir} ({backend}) on {url}", flush=True)
 
-    serve(settings, host=args.host, port=args.port, on_started=announce)
+    serve(settings, *address(args), on_started=announce)
     return 0
+
+
+def address(args: argparse.Namespace) -> tuple[str, int]:
+    """--host and --port, else BERTSENT_SERVE_HOST and BERTSENT_SERVE_PORT, as for every
+    other setting, else 127.0.0.1:8000."""
+    import os
+
+    from bertsent.errors import ConfigError
+
+    host = args.host or os.environ.get("BERTSENT_SERVE_HOST", "").strip() or "127.0.0.1"
+    if args.port is not None:
+        return host, args.port
+    port = os.environ.get("BERTSENT_SERVE_PORT", "").strip() or "8000"
+    if not port.isdigit():
+        raise ConfigError(f"BERTSENT_SERVE_PORT={port!r}: not a port number", hint="e.g. 8000")
+    return host, int(port)

@@ -13,7 +13,10 @@ never an input column (the new columns can take a ``prefix`` instead).
 
 from __future__ import annotations
 
+import base64
 import csv
+import datetime
+import decimal
 import itertools
 import json
 import logging
@@ -57,6 +60,20 @@ class RowWriter(Protocol):
     def __call__(self, rows: list[dict[str, Any]]) -> None: ...
 
 
+def json_value(value: Any) -> Any:
+    """What JSON writes for a value a parquet column can hold and JSON cannot: dates and
+    times in ISO 8601, decimals as their digits, bytes in base64."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 @contextmanager
 def open_writer(path: Path, fmt: str, numeric: Sequence[str] = ()) -> Iterator[RowWriter]:
     """A function that appends rows to ``path`` in ``fmt`` (csv, tsv, jsonl or parquet).
@@ -93,7 +110,9 @@ def open_writer(path: Path, fmt: str, numeric: Sequence[str] = ()) -> Iterator[R
         if fmt == "jsonl":
 
             def write_jsonl(rows: list[dict[str, Any]]) -> None:
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+                handle.writelines(
+                    json.dumps(row, ensure_ascii=False, default=json_value) + "\n" for row in rows
+                )
 
             yield write_jsonl
             return

@@ -65,6 +65,7 @@ class ServiceState:
         self.classifier: Any = None
         self.batcher: MicroBatcher | None = None
         self.explainer: Any = None  # a private copy of the classifier for integrated gradients
+        self.no_explanations = "explanations are off (--no-explain)"  # why, when no explainer
         self.explain_lock = asyncio.Lock()
         # one thread for every explanation: each new thread would get its own malloc
         # arena, and RSS would grow with the number of threads that ever explained
@@ -109,10 +110,20 @@ async def until_disconnected(receive: Callable[[], Awaitable[Any]]) -> None:
         pass
 
 
+def why_no_explanations(classifier: Any) -> str | None:
+    """Why ``classifier`` cannot be explained here (None: it can), known at start-up so
+    that /v1/explain answers 409 and the page labels with /v1/predict instead."""
+    if not getattr(classifier, "has_encoder", False):
+        return f"a {classifier.method} model has no fine-tuned encoder to explain"
+    try:
+        import captum  # noqa: F401
+    except ImportError:
+        return "explanations need Captum: pip install 'bertsent[explain]'"
+    return None
+
+
 def explainer_for(classifier: Any) -> Any:
     """A copy with its own weights: attribution hooks must never touch served forward passes."""
-    if not hasattr(classifier, "model_"):
-        return None
     explainer = copy.copy(classifier)
     # gradients in fp32, on the CPU where the attribution code puts its inputs
     explainer.model_ = copy.deepcopy(classifier.model_).float().cpu()
@@ -160,7 +171,11 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             state.classifier = classifier
         else:
             state.classifier = await asyncio.to_thread(load_classifier, settings)
-        if settings.explain:
+        reason = why_no_explanations(state.classifier) if settings.explain else None
+        if reason:
+            logger.warning("/v1/explain is off: %s", reason)
+            state.no_explanations = reason
+        elif settings.explain:
             state.explainer = explainer_for(state.classifier)
             state.explain_thread = ThreadPoolExecutor(1, thread_name_prefix="bertsent-explain")
         state.batcher = MicroBatcher(
@@ -222,6 +237,13 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             request,
             ServiceError(422, "invalid_request", first.get("msg", "invalid"), where or None),
         )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # a fault of ours (a model call that failed, say): still the JSON shape the
+        # clients and the page read; the server logs the traceback
+        message = f"the server failed to answer ({type(error).__name__})"
+        return await service_error(request, ServiceError(500, "internal_error", message))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
@@ -383,7 +405,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         (prediction,) = await score([text], request.receive, until)
         predicted_label = prediction["label"]
         if state.explainer is None or state.explain_thread is None:
-            raise ServiceError(409, "no_explanations", "explanations are off for this model")
+            raise ServiceError(409, "no_explanations", state.no_explanations)
         if state.explain_lock.locked():
             raise ServiceError(
                 503, "busy", "another explanation is running", headers={"Retry-After": "1"}

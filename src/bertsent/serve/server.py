@@ -29,7 +29,12 @@ SPARE_FILES = 256
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A bound (not yet listening) TCP socket; our error when the address cannot be used."""
+    """A listening TCP socket; our error when the address cannot be used.
+
+    It listens at once, before the model loads: a socket that is only bound does not
+    keep a second server (SO_REUSEADDR) off the port, which then failed after loading
+    its model, with a traceback. Connections that come meanwhile wait in the backlog.
+    """
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port}: not a TCP port", hint="0 to 65535; 0 picks a free one")
     try:
@@ -42,11 +47,16 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        sock.listen()
     except OSError as error:
         sock.close()
-        hint = "stop the other server or pick another --port (0 picks a free one)"
-        if error.errno != errno.EADDRINUSE:
-            hint = "--host must be an address of this machine (127.0.0.1: this machine only)"
+        hint = {
+            errno.EADDRINUSE: "stop the other server or pick another --port (0 picks a free one)",
+            errno.EACCES: "ports below 1024 need privileges: pick a --port from 1024 up",
+        }.get(
+            error.errno or 0,
+            "--host must be an address of this machine (127.0.0.1: this machine only)",
+        )
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}", hint=hint) from None
     return sock
 
