@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import signal
 import subprocess
@@ -247,6 +248,8 @@ def test_api_key_overload_and_graceful_shutdown(trained_model_dir: Path) -> None
 
         assert ask({}).status_code == 401
         assert ask({"X-API-Key": "wrong"}).status_code == 401
+        reference = html.unescape(httpx.get(f"{server.url}/docs").text)
+        assert "/v1/predict -H 'X-API-Key: YOUR_KEY'" in reference
         with ThreadPoolExecutor(12) as pool:
             responses = list(pool.map(lambda _: ask(key), range(12)))
         statuses = sorted(r.status_code for r in responses)
@@ -301,6 +304,8 @@ def test_docs_work_offline(server: Server) -> None:
     assert "href='openapi.json'" in html  # the schema, for interactive tools
     assert "/v1/predict" in html and "/v1/explain" in html
     assert "at most 8 items" in html  # the limits of this server, from the schema
+    assert f"curl -s 127.0.0.1:{server.port}/v1/predict -H" in html  # this server's address
+    assert 'maxlength="200"' in httpx.get(f"{server.url}/").text  # its limit on a text
     assert httpx.get(f"{server.url}/redoc").status_code == 404  # ReDoc needs a CDN too
 
 

@@ -454,15 +454,16 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     page = files("bertsent.serve").joinpath("page.html").read_text(encoding="utf-8")
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
-    async def docs() -> HTMLResponse:
+    async def docs(request: Request) -> HTMLResponse:
         """The API reference, rendered from /openapi.json with no script or CDN."""
-        return HTMLResponse(api_reference(app.openapi()))
+        return HTMLResponse(api_reference(app.openapi(), request.url.netloc))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         # what one prediction needs (e.g. "text aspect"): the page asks for those inputs
         inputs = state.classifier.task_.input_names if state.classifier else ("text",)
         shown = page.replace('data-inputs="text"', f'data-inputs="{" ".join(inputs)}"')
+        shown = shown.replace('maxlength="5000"', f'maxlength="{settings.max_chars_per_text}"')
         if state.explainer is None:  # the page then labels with /v1/predict
             shown = shown.replace('data-explains="yes"', 'data-explains="no"')
         return HTMLResponse(shown)

@@ -32,11 +32,12 @@ CONSTRAINTS = {
 }
 
 
-def api_reference(schema: dict[str, Any]) -> str:
-    """The HTML reference of an OpenAPI ``schema``; relative links only."""
+def api_reference(schema: dict[str, Any], address: str = "localhost:8000") -> str:
+    """The HTML reference of an OpenAPI ``schema``; relative links only, and curl lines
+    for the server at ``address`` (host:port)."""
     info = schema.get("info", {})
     sections = [
-        _operation(schema, path, method, operation)
+        _operation(schema, path, method, operation, address)
         for path, methods in schema.get("paths", {}).items()
         for method, operation in methods.items()
     ]
@@ -54,7 +55,9 @@ def api_reference(schema: dict[str, Any]) -> str:
     )
 
 
-def _operation(schema: dict[str, Any], path: str, method: str, operation: dict[str, Any]) -> str:
+def _operation(
+    schema: dict[str, Any], path: str, method: str, operation: dict[str, Any], address: str
+) -> str:
     parts = [
         f"<section><h2><span class='method'>{escape(method.upper())}</span>"
         f"<code>{escape(path)}</code></h2>"
@@ -79,7 +82,9 @@ def _operation(schema: dict[str, Any], path: str, method: str, operation: dict[s
         for code, answer in operation.get("responses", {}).items()
     )
     parts.append(f"<table>{answers}</table>")
-    curl = f"curl -s localhost:8000{path}"
+    curl = f"curl -s {address}{path}"
+    if operation.get("security"):
+        curl += " -H 'X-API-Key: YOUR_KEY'"
     if method != "get":
         curl += f" -H 'content-type: application/json' -d '{json.dumps(example or {})}'"
     parts.append(f"<pre>{escape(curl)}</pre></section>")
