@@ -136,7 +136,7 @@ def test_evaluate_writes_json_and_figure(
     figure.load()  # decodes the whole image, not just the header
 
 
-@pytest.mark.parametrize("command", ["evaluate", "export"])
+@pytest.mark.parametrize("command", ["evaluate", "export", "report", "embed-map"])
 def test_a_column_option_without_data_is_refused_not_replaced_by_the_recorded_one(
     command: str, trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -145,6 +145,7 @@ def test_a_column_option_without_data_is_refused_not_replaced_by_the_recorded_on
     error = capsys.readouterr().err
     assert "--text-column name columns of --data; without it the model's own data" in error
     assert not (trained_model_dir / "exports.json").exists()
+    assert not list(trained_model_dir.parent.glob("*-report.html"))
 
 
 def test_column_options_do_not_name_columns_of_the_built_in_dataset(

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_overwrite_option, at_least_one
+from bertsent.cli.options import add_data_options, add_overwrite_option, at_least_one, data_columns
 
 
 def add_parser(commands: Any) -> None:
@@ -20,9 +20,7 @@ def add_parser(commands: Any) -> None:
         "before vs after fine-tuning.",
     )
     parser.add_argument("model_dir", help="a BERT model directory written by `bertsent train`")
-    parser.add_argument(
-        "--data", help="dataset name or folder (default: the one it was trained on)"
-    )
+    add_data_options(parser, default=None)
     parser.add_argument("--split", default="test", help="split to sample (default: test)")
     parser.add_argument(
         "--sample",
@@ -49,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(soft_wrap=True)
     output = Path(args.output)
+    columns = data_columns(args)
     replaceable = check_map_outputs(output, overwrite=args.overwrite)  # before the model loads
     model = load(args.model_dir)
-    _, split = data_split(model, args.data, args.split)
+    _, split = data_split(model, args.data, args.split, *columns)
     result = embedding_map(model, split, sample=args.sample, seed=args.seed)
     paths = {name: output / file for name, file in MAP_FILES.items()}
     # the JSON first: once it is there, a rerun knows the files beside it are ours;

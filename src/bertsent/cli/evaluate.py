@@ -121,13 +121,15 @@ def run(args: argparse.Namespace) -> int:
     figure = args.figure or (str(Path(args.json_path).with_suffix(".png")) if beside_json else None)
     # before the model is loaded: a user's file is refused in a second, not a minute
     check_evaluation_outputs(args.json_path, figure, overwrite=args.overwrite)
+    text_column, label_column = data_columns(args)
     report = evaluate(
         load_for_inference(args),
         args.data,
         split=args.split,
         json_path=args.json_path,
         figure_path=figure,
-        **data_columns(args),
+        text_column=text_column,
+        label_column=label_column,
         allow_overlap=args.allow_overlap,
         overwrite=args.overwrite,
     )

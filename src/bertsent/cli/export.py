@@ -33,13 +33,15 @@ def run(args: argparse.Namespace) -> int:
 
     from bertsent.inference.export import export_onnx
 
+    text_column, label_column = data_columns(args)
     record = export_onnx(
         args.model_dir,
         int8=args.int8,
         data=args.data,
         split=args.split,
         overwrite=args.overwrite,
-        **data_columns(args),
+        text_column=text_column,
+        label_column=label_column,
     )
     measured = record["measured_on"]
     table = Table(

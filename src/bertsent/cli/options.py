@@ -37,22 +37,20 @@ def add_data_options(
     )
 
 
-def data_columns(args: argparse.Namespace) -> dict[str, str]:
-    """The column options of a command whose ``--data`` is optional, refused without it:
-    the model's own data is then read with the columns it was trained with."""
+def data_columns(args: argparse.Namespace) -> tuple[str, str]:
+    """The text and label columns of a command whose ``--data`` is optional, refused
+    without it: the model's own data is then read with the columns it was trained with."""
     from bertsent.errors import ConfigError
 
-    given = [f"--{name.replace('_', '-')}" for name in COLUMN_OPTIONS if getattr(args, name)]
+    columns = {"--text-column": args.text_column, "--label-column": args.label_column}
+    given = [flag for flag, value in columns.items() if value]
     if args.data is None and given:
         raise ConfigError(
             f"{' and '.join(given)} name columns of --data; without it the model's own data "
             "is read with the columns it was trained with",
             hint=f"add --data FILE, or leave out {' and '.join(given)}",
         )
-    return {name: getattr(args, name) or default for name, default in COLUMN_OPTIONS.items()}
-
-
-COLUMN_OPTIONS = {"text_column": "text", "label_column": "label"}
+    return args.text_column or "text", args.label_column or "label"
 
 
 def augmentations(value: str) -> str | tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bertsent.cli.options import add_overwrite_option
+from bertsent.cli.options import add_data_options, add_overwrite_option, data_columns
 
 
 def add_parser(commands: Any) -> None:
@@ -21,7 +21,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--output", help="HTML file (default: MODEL_DIR-report.html beside MODEL_DIR)"
     )
-    parser.add_argument("--data", help="dataset to score (default: the training data)")
+    add_data_options(parser, default=None)
     parser.add_argument(
         "--split",
         choices=("test", "dev"),
@@ -40,6 +40,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from bertsent.report.build import build_report
 
+    text_column, label_column = data_columns(args)
     path = build_report(
         args.model_dir,
         args.output,
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         comparison_dir=args.comparison,
         sample=args.sample,
         overwrite=args.overwrite,
+        text_column=text_column,
+        label_column=label_column,
     )
     print(f"report written to {path}")
     return 0

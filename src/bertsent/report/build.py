@@ -154,6 +154,8 @@ def build_report(
     mistakes: int = 3,
     seed: int = 0,
     overwrite: bool = False,
+    text_column: str = "text",
+    label_column: str = "label",
 ) -> Path:
     """Write the HTML report of the model in ``model_dir``; returns its path.
 
@@ -171,6 +173,8 @@ def build_report(
         mistakes: How many of the most confident mistakes to explain.
         overwrite: Replace an existing ``output`` that is not an earlier report
             (otherwise refused; an earlier report is always replaced).
+        text_column, label_column: The columns of ``data`` (the model's own data is
+            read with the columns it was trained with).
 
     Raises:
         OutputExistsError: ``output`` exists, is not a report and ``overwrite`` is false.
@@ -192,7 +196,7 @@ def build_report(
             hint=f"measure it with `bertsent evaluate {model_path} --split dev --json FILE`",
         )
     metadata = classifier.metadata_
-    dataset, test = data_split(classifier, data, split)
+    dataset, test = data_split(classifier, data, split, text_column, label_column)
     stages = 4 if classifier.has_encoder else 2
     logger.info("report 1/%d: scoring %d %s %s reviews", stages, len(test), dataset, split)
     with progress(f"report: {split} split"):
