@@ -123,6 +123,13 @@ def test_save_load_round_trip_and_plain_transformers_pipeline(
         assert theirs == pytest.approx(
             dict(zip(model.labels_, ours.tolist(), strict=True)), abs=1e-5
         )
+    # a review past the trained length (32 tokens): truncated where bertsent truncates it
+    long = " ".join(synthetic_splits.test.texts[:20])
+    assert len(model.tokenizer_(long)["input_ids"]) > 64
+    (scores,) = classifier([long], truncation=True)
+    assert {item["label"]: item["score"] for item in scores} == pytest.approx(
+        dict(zip(model.labels_, model.predict_proba([long])[0].tolist(), strict=True)), abs=1e-5
+    )
 
 
 def test_predictions_keep_input_order(trained: Path) -> None:

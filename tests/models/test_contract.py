@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from bertsent.data.splits import DatasetSplits
+from bertsent.errors import ConfigError
 from bertsent.models import METHODS, classifier_class, load
 from bertsent.models.baselines import TfidfLrClassifier
 from bertsent.models.bert import BertClassifier
@@ -77,3 +78,35 @@ def test_a_model_whose_parts_disagree_on_labels_is_refused(
     file.write_text(json.dumps({**json.loads(file.read_text()), "labels": ["a", "b"]}))
     with pytest.raises(ModelError, match=r"labels \['negative', 'positive'\] differ"):
         load(tmp_path / "model")
+
+
+def test_a_refit_on_single_label_data_forgets_an_earlier_multi_label_fit(
+    synthetic_splits: DatasetSplits,
+) -> None:
+    """The task of the earlier fit stayed while the label names matched: a sigmoid per
+    label then decided the single-label refit's reviews."""
+    texts, labels = synthetic_splits.train.texts, synthetic_splits.train.labels
+    both = ["negative;positive" if i % 7 == 0 else label for i, label in enumerate(labels)]
+    model = TfidfLrClassifier().fit(texts, both)
+    assert model.task_.name == "multi-label"
+    model.fit(texts, labels)
+    assert model.task_.name == "single-label"
+    assert set(model.predict(texts)) <= {"negative", "positive"}
+
+
+@pytest.mark.parametrize("method", ["setfit", "zero-shot"])
+def test_checkpoint_options_are_refused_by_a_method_that_keeps_none(method: str) -> None:
+    with pytest.raises(ConfigError, match=f"resume: the {method} method keeps no checkpoints"):
+        classifier_class(method)().fit(["a fine film"] * 2, ["pos", "neg"], resume=True)
+
+
+def test_fit_refuses_a_teacher_encoder_it_would_not_train() -> None:
+    config = TrainingConfig(teacher_model="sentence-transformers/all-mpnet-base-v2")
+    with pytest.raises(ConfigError, match="fit learns from a fine-tuned teacher"):
+        BertClassifier(config=config).fit(["a fine film", "a dull film"], ["pos", "neg"])
+
+
+@pytest.mark.parametrize(("name", "value"), [("epochs", 0), ("batch_size", 0), ("dropout", 1.0)])
+def test_an_lstm_setting_out_of_range_is_named(name: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"lstm setting {name}={value!r} is out of range"):
+        LstmClassifier(**{name: value}).fit(["a fine film", "a dull film"] * 5, ["p", "n"] * 5)

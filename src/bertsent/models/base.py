@@ -50,6 +50,7 @@ class SentimentClassifier(ABC):
     takes_aspects: ClassVar[bool] = True
     labels_: list[str]
     metadata_: dict[str, Any]  # bertsent.json of a loaded model
+    _task: Task | None  # as set; None: read from the saved record or the labels
     history_: list[dict[str, Any]]  # one entry per epoch or per setting tried on dev
     best_: dict[str, Any]  # the setting model selection kept, e.g. {"epoch": 3} or {"C": 0.1}
     fit_record_: dict[str, Any]  # how the last fit ran: seconds, examples/s, precision...
@@ -114,6 +115,13 @@ class SentimentClassifier(ABC):
     @task_.setter
     def task_(self, task: Task) -> None:
         self._task = task
+
+    def _fitted_task(self, task: Task | None) -> None:
+        """Set by ``fit``: its task (None: read from the labels). The task and the saved
+        record of an earlier fit or load go, so a refit on other data is not judged by
+        them (a multi-label refit as single-label kept its sigmoids)."""
+        self._task = task
+        self.metadata_ = {}
 
     def describe(self) -> str:
         """What is trained, for log lines: the method, or the checkpoint a fine-tune starts from."""

@@ -111,8 +111,8 @@ class LinearBaseline(SentimentClassifier):
         classifier = make_final(best["C"]).fit(features, train.labels)
         self.pipeline_ = Pipeline([("features", vectorizer), ("classifier", classifier)])
         self.labels_ = [str(label) for label in classifier.classes_]
-        if multi_label:  # thresholds 0.5 until tuned on dev (see bertsent.pipeline.train)
-            self.task_ = MultiLabelTask(self.labels_)
+        # multi-label: thresholds 0.5 until tuned on dev (see bertsent.pipeline.train)
+        self._fitted_task(MultiLabelTask(self.labels_) if multi_label else None)
         self.best_ = dict(best)
         self._remember_training_texts(texts)
         self._record_fit(time.perf_counter() - started, len(train))

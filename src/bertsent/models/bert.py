@@ -109,6 +109,12 @@ class BertClassifier(SentimentClassifier):
         from bertsent.training.finetune import fine_tune
 
         config = (self.config or TrainingConfig()).validate()
+        if config.teacher_model:
+            raise ConfigError(
+                f"teacher_model={config.teacher_model!r}: fit learns from a fine-tuned teacher",
+                hint="pass teacher=MODEL_DIR, or let bertsent.train (`bertsent train "
+                "--teacher-model`) fine-tune the encoder into one first",
+            )
         check_position_limit(config)
         # a bertsent model this one starts from or learns from has seen its training texts too
         inherited = [
@@ -149,8 +155,8 @@ class BertClassifier(SentimentClassifier):
             )
         self.config = result.config  # with the batch size and learning rate it ran with
         self.labels_ = class_names
-        if multi_label:  # thresholds 0.5 until tuned on dev (see bertsent.pipeline.train)
-            self.task_ = MultiLabelTask(class_names)
+        # multi-label: thresholds 0.5 until tuned on dev (see bertsent.pipeline.train)
+        self._fitted_task(MultiLabelTask(class_names) if multi_label else None)
         self.model_ = result.model
         self.tokenizer_ = result.tokenizer
         self._record_fit(
@@ -267,9 +273,17 @@ class BertClassifier(SentimentClassifier):
         return write
 
     def _write_model(self, folder: Path) -> None:
-        """A standard Hugging Face folder: config, safetensors weights, tokenizer."""
+        """A standard Hugging Face folder: config, safetensors weights, tokenizer.
+
+        The tokenizer carries the length the model was trained to read (and, for
+        ``--truncation tail``, which side it drops), so ``pipeline(..., truncation=True)``
+        reads a long review as bertsent does (``head+tail`` has no such setting: the head).
+        """
         require_fitted(self, "model_")
         self.model_.save_pretrained(folder, safe_serialization=True)
+        config = self.config or TrainingConfig()
+        self.tokenizer_.model_max_length = config.max_length
+        self.tokenizer_.truncation_side = "left" if config.truncation == "tail" else "right"
         self.tokenizer_.save_pretrained(folder)
 
     def _saved_settings(self) -> dict[str, Any]:

@@ -140,7 +140,6 @@ class LlmClassifier(SentimentClassifier):
         *,
         eval_texts: Sequence[str] | None = None,
         eval_labels: Sequence[str] | None = None,
-        **unused: Any,
     ) -> Self:
         """Take the label set (and the few-shot examples) from the labelled reviews;
         nothing is sent to the server here."""

@@ -114,6 +114,24 @@ class LstmClassifier(SentimentClassifier):
         self.max_length = max_length
         self.seed = seed
 
+    def check_settings(self) -> None:
+        """Each setting in its range, named (``epochs=0`` failed deep in the fit)."""
+        ranges = {
+            "embedding_dim": self.embedding_dim >= 1,
+            "hidden_size": self.hidden_size >= 1,
+            "dropout": 0 <= self.dropout < 1,
+            "epochs": self.epochs >= 1,
+            "patience": self.patience >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "min_count": self.min_count >= 1,
+            "max_vocabulary": self.max_vocabulary >= 2,
+            "max_length": self.max_length >= 1,
+        }
+        for name, fits in ranges.items():
+            if not fits:
+                raise ConfigError(f"lstm setting {name}={getattr(self, name)!r} is out of range")
+
     def _network(self) -> BiLstmNetwork:
         return BiLstmNetwork(
             len(self.vocabulary_),
@@ -140,6 +158,7 @@ class LstmClassifier(SentimentClassifier):
         eval_labels: Sequence[str] | None = None,
     ) -> Self:
         """Build the vocabulary from train, then train and keep the best epoch on dev."""
+        self.check_settings()
         started = time.perf_counter()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)

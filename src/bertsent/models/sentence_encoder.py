@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.errors import ModelError
+from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import DAMAGED_HINT, check_safetensors, require_fitted
 from bertsent.models.bert import BertClassifier
 from bertsent.training.config import TrainingConfig
@@ -139,3 +139,12 @@ class SentenceEncoderClassifier(BertClassifier):
         check_safetensors(head)
         tensors = load_file(str(head))
         return PooledLinearClassifier(load_encoder(str(path)), tensors["weight"], tensors["bias"])
+
+
+def refuse_checkpointing(method: str, work_dir: Any, resume: bool, callbacks: Any) -> None:
+    """The fine-tune's checkpoint options, refused by a method that keeps no checkpoints
+    (its ``fit`` takes them only to keep the fine-tune's signature)."""
+    given = {"work_dir": work_dir, "resume": resume, "callbacks": callbacks}
+    named = [name for name, value in given.items() if value]
+    if named:
+        raise ConfigError(f"{', '.join(named)}: the {method} method keeps no checkpoints")

@@ -25,7 +25,11 @@ from bertsent.data.tasks import is_multi_label, label_names
 from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError
 from bertsent.models.base import read_train_hashes
-from bertsent.models.sentence_encoder import HEAD_FILE, SentenceEncoderClassifier
+from bertsent.models.sentence_encoder import (
+    HEAD_FILE,
+    SentenceEncoderClassifier,
+    refuse_checkpointing,
+)
 from bertsent.progress import progress, progress_bar
 from bertsent.training.config import TrainingConfig
 
@@ -107,13 +111,16 @@ class SetFitClassifier(SentenceEncoderClassifier):
         *,
         eval_texts: Sequence[str] | None = None,
         eval_labels: Sequence[str] | None = None,
-        **unused: Any,
+        work_dir: str | Path | None = None,
+        resume: bool = False,
+        callbacks: list[Any] | None = None,
     ) -> Self:
         """Contrastive steps on pairs of ``texts``, then the logistic regression on them.
 
         The eval set is scored after the fit (``history_``), not used for selection:
         SetFit's recipe has nothing to select with so few labels.
         """
+        refuse_checkpointing(self.method, work_dir, resume, callbacks)
         import torch
         from sklearn.linear_model import LogisticRegression
 

@@ -19,7 +19,11 @@ from bertsent.data.rotten_tomatoes import LABEL_DESCRIPTIONS as ROTTEN_TOMATOES_
 from bertsent.data.tasks import is_aspect_data, is_multi_label
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import DAMAGED_HINT
-from bertsent.models.sentence_encoder import HEAD_FILE, SentenceEncoderClassifier
+from bertsent.models.sentence_encoder import (
+    HEAD_FILE,
+    SentenceEncoderClassifier,
+    refuse_checkpointing,
+)
 from bertsent.training.config import TrainingConfig
 
 # sentence-transformers' similarity scale (MultipleNegativesRankingLoss: 20), used
@@ -127,13 +131,16 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
         *,
         eval_texts: Sequence[str] | None = None,
         eval_labels: Sequence[str] | None = None,
-        **unused: Any,
+        work_dir: str | Path | None = None,
+        resume: bool = False,
+        callbacks: list[Any] | None = None,
     ) -> Self:
         """Embed the label descriptions; fit the temperature on labelled examples if any.
 
         The temperature is fitted on the eval set (else on ``texts``) by minimising the
         negative log-likelihood; the training texts are otherwise unused.
         """
+        refuse_checkpointing(self.method, work_dir, resume, callbacks)
         started = time.perf_counter()
         config = (self.config or TrainingConfig()).validate()
         seen = [*labels, *(eval_labels or [])]
