@@ -248,6 +248,35 @@ class FailAtStep(TrainerCallback):
             raise RuntimeError("crash at step 2")
 
 
+def test_a_resumed_run_stops_early_where_the_uninterrupted_one_does(
+    seeded_tiny_model_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--early-stopping counts evaluations without improvement; a resume continues the
+    count (it restarted at 0, so the resumed run trained on past the clean run's stop)."""
+    monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
+    config = tiny_config(seeded_tiny_model_dir, eval_steps=2, epochs=4, early_stopping_patience=3)
+    clean = train(synthetic_splits, config, tmp_path / "clean")
+    assert clean.history[-1]["step"] < 40  # stopped early: 4 epochs are 40 steps
+    best, without = -1.0, []
+    for entry in clean.history:
+        improved = entry["eval_accuracy"] > best
+        best = max(best, entry["eval_accuracy"])
+        without.append(0 if improved else without[-1] + 1)
+    # stopped just after an evaluation that had no improvement before it
+    stop_after = next(
+        entry["step"] + 1
+        for entry, count in zip(clean.history[:-1], without, strict=False)
+        if count >= 1
+    )
+    with pytest.raises(TrainingInterrupted):
+        train(synthetic_splits, config, tmp_path / "resumed", callbacks=[SendSigint(stop_after)])
+    resumed = train(synthetic_splits, config, tmp_path / "resumed", resume=True)
+    assert resumed.history == clean.history
+
+
 def test_a_training_that_crashes_gives_ctrl_c_back(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:

@@ -9,7 +9,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import (
+    EarlyStoppingCallback,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 from transformers.trainer_callback import ExportableState
 
 from bertsent.distributed import any_process, is_main_process, launched, sum_over_processes
@@ -170,6 +176,22 @@ class InterruptCallback(TrainerCallback):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         self.previous = {}
+
+
+def early_stopping(patience: int, checkpoint: Path | None) -> EarlyStoppingCallback:
+    """Early stopping that a resume continues: the count of evaluations without
+    improvement comes back from ``checkpoint``, so a resumed run stops where the
+    uninterrupted one does. (The Trainer restores callbacks only with
+    ``restore_callback_states_from_checkpoint``, which rebuilds every saved callback
+    without its arguments, ours included.)"""
+    callback = EarlyStoppingCallback(early_stopping_patience=patience)
+    if checkpoint is not None:
+        saved = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+        stored = saved.stateful_callbacks.get(type(callback).__name__, {})
+        stored = stored[0] if isinstance(stored, list) and stored else stored
+        for name, value in (stored.get("attributes", {}) if stored else {}).items():
+            setattr(callback, name, value)
+    return callback
 
 
 class TimeLimitCallback(TrainerCallback):

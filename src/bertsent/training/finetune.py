@@ -46,6 +46,7 @@ from bertsent.training.callbacks import (
     HistoryCallback,
     InterruptCallback,
     ProgressCallback,
+    early_stopping,
     history_from_state,
 )
 from bertsent.training.config import TrainingConfig, recipe_changes
@@ -441,7 +442,6 @@ def fine_tune(
         ConfigError: ``work_dir`` holds checkpoints but ``resume`` is False.
     """
     from transformers import (
-        EarlyStoppingCallback,
         PrinterCallback,
         Trainer,
         TrainingArguments,
@@ -547,7 +547,7 @@ def fine_tune(
     split_over_data_parallel(args)
     extra = list(callbacks or [])
     if config.early_stopping_patience:
-        extra.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+        extra.append(early_stopping(config.early_stopping_patience, checkpoint))
     optimizer = None
     if config.layer_decay < 1:  # the Trainer's AdamW, with one rate per layer
         optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
