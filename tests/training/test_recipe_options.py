@@ -16,11 +16,12 @@ from bertsent.cli import build_parser
 from bertsent.cli.options import training_config
 from bertsent.data.splits import DatasetSplits, Split
 from bertsent.encoders.heads import ClsLinearClassifier
-from bertsent.errors import ConfigError
+from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.pipeline import train
 from bertsent.training.config import TrainingConfig
 from bertsent.training.finetune import smoothed_targets
 from bertsent.training.layer_decay import layer_wise_groups
+from tests.callbacks import SendSigint
 from tests.conftest import write_csv
 from tests.data.test_tasks import five_class_splits
 from tests.test_multi_label import emotion_rows
@@ -337,3 +338,26 @@ def test_average_last_keeps_the_mean_of_the_last_evaluations_when_dev_agrees(
     assert run.dev_report["accuracy"] == pytest.approx(run.best["eval_accuracy"], abs=1e-9)
     card = (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
     assert ("weights averaged over epochs 2, 3" in card) == ("averaged_epochs" in run.best)
+
+
+class FirstEvaluationBest(TrainerCallback):
+    """Dev scores the first evaluation best, so the Trainer keeps its checkpoint."""
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        kwargs["metrics"]["eval_accuracy"] = 1.0 if state.global_step <= 10 else 0.0
+
+
+def test_average_last_after_a_stop_between_evaluations_finds_its_checkpoints(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """The stop's own checkpoint counted toward the Trainer's limit: after the resume,
+    rotation deleted epoch 2's checkpoint (not the best, not the newest), and averaging
+    epochs 2 and 3 failed after all the training, on every later resume too."""
+    config = tiny_config(tiny_model_dir, epochs=3, average_last=2)
+    output = tmp_path / "model"
+    with pytest.raises(TrainingInterrupted, match="step 25"):
+        train(synthetic_splits, config, output, callbacks=[FirstEvaluationBest(), SendSigint(25)])
+    run = train(synthetic_splits, config, output, resume=True, callbacks=[FirstEvaluationBest()])
+    assert [entry["epoch"] for entry in run.history] == [1.0, 2.0, 3.0]  # none at the stop
+    tried = run.best.get("average_not_kept") or run.best
+    assert tried["averaged_epochs"] == [2.0, 3.0]

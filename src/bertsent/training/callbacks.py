@@ -167,6 +167,16 @@ class InterruptCallback(TrainerCallback):
         if any_process(self.requested):
             self.requested = control.should_save = control.should_training_stop = True
 
+    def on_epoch_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        # a stop inside an epoch ends it early; evaluated per epoch, that partial epoch
+        # would be scored (an evaluation, and a candidate best, the run never stopped
+        # does not have): only its checkpoint is written
+        epoch = float(state.epoch or 0.0)
+        if self.requested and abs(epoch - round(epoch)) > 1e-6:
+            control.should_evaluate = False
+
     def on_train_end(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
         self.restore()
 

@@ -222,6 +222,28 @@ def check_resumed_recipe(
         )
 
 
+def checkpoints_to_keep(config: TrainingConfig, work_dir: Path) -> int:
+    """The Trainer's ``save_total_limit``: the best checkpoint and the newest, or, with
+    ``--average-last N``, the best and the last N evaluations'.
+
+    A stop between evaluations (Ctrl-C, SIGTERM) writes a checkpoint of its own that
+    counts toward the limit; with ``--average-last`` one is allowed for this run and
+    one for each that earlier runs left, or rotation would delete an evaluation's
+    checkpoint that the average reads after training.
+    """
+    from transformers import TrainerState
+
+    if config.average_last < 2:
+        return 2
+    left = 0
+    for path in work_dir.glob("checkpoint-*") if work_dir.is_dir() else ():
+        if (path / "trainer_state.json").is_file():
+            state = TrainerState.load_from_json(str(path / "trainer_state.json"))
+            evaluated = {record["step"] for record in history_from_state(state)}
+            left += state.global_step not in evaluated
+    return config.average_last + 1 + 1 + left
+
+
 def mean_weights(checkpoints: Sequence[Path]) -> dict[str, torch.Tensor]:
     """The element-wise mean of the weights the Trainer saved in ``checkpoints``
     (integer buffers, such as position ids, are taken from the last)."""
@@ -268,6 +290,14 @@ def prefer_weight_average(
         )
         return best
     work_dir = Path(trainer.args.output_dir)
+    missing = [r["step"] for r in averaged if not (work_dir / f"checkpoint-{r['step']}").is_dir()]
+    if missing:  # e.g. removed by hand between a stop and its resume
+        logger.warning(
+            "--average-last %d: the checkpoints of steps %s are gone; the best epoch is kept",
+            config.average_last,
+            ", ".join(map(str, missing)),
+        )
+        return best
     selected = {name: tensor.clone() for name, tensor in module.state_dict().items()}
     module.load_state_dict(
         mean_weights([work_dir / f"checkpoint-{record['step']}" for record in averaged])
@@ -527,7 +557,7 @@ def fine_tune(
         eval_steps=config.eval_steps,
         save_steps=config.eval_steps or 500,
         # the best and the newest, or the best and the last --average-last evaluations
-        save_total_limit=max(2, config.average_last + 1),
+        save_total_limit=checkpoints_to_keep(config, work_dir),
         load_best_model_at_end=True,
         metric_for_best_model=config.metric_for_best,
         greater_is_better=config.metric_for_best != "loss",
