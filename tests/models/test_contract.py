@@ -10,7 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from bertsent.data.splits import DatasetSplits
-from bertsent.errors import ConfigError
+from bertsent.errors import ConfigError, DataError
 from bertsent.models import METHODS, classifier_class, load
 from bertsent.models.baselines import TfidfLrClassifier
 from bertsent.models.bert import BertClassifier
@@ -110,3 +110,41 @@ def test_fit_refuses_a_teacher_encoder_it_would_not_train() -> None:
 def test_an_lstm_setting_out_of_range_is_named(name: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"lstm setting {name}={value!r} is out of range"):
         LstmClassifier(**{name: value}).fit(["a fine film", "a dull film"] * 5, ["p", "n"] * 5)
+
+
+@pytest.mark.parametrize("method", ["tfidf-lr", "lstm", "bert"])
+def test_fit_checks_its_data_as_the_command_line_does(method: str, tiny_model_dir: Path) -> None:
+    """A raw KeyError, minutes of fine-tuning on one class, or a dev set dropped without
+    a word, before."""
+    options = {"config": TrainingConfig(model=str(tiny_model_dir))} if method == "bert" else {}
+    model = classifier_class(method)(**options)
+    texts, labels = ["a fine film", "a dull film"] * 5, ["pos", "neg"] * 5
+    with pytest.raises(DataError, match=r"dev row 2: label 'neutral' never occurs in train"):
+        model.fit(texts, labels, eval_texts=texts[:2], eval_labels=["pos", "neutral"])
+    with pytest.raises(DataError, match=r"train has 1 class \(pos\)"):
+        model.fit(texts, ["pos"] * 10)
+    with pytest.raises(DataError, match="the dev split is empty"):
+        model.fit(texts, labels, eval_texts=[], eval_labels=[])
+    with pytest.raises(ConfigError, match="eval_texts and eval_labels go together"):
+        model.fit(texts, labels, eval_texts=texts[:2])
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch-bf16"])
+def test_fit_refuses_a_backend_that_runs_a_trained_model(backend: str) -> None:
+    """fit trained with PyTorch and then found no ONNX session, ran bf16 as fp32, or
+    (a model loaded with one, refit) kept predicting with the old export."""
+    with pytest.raises(ConfigError, match=f"backend='{backend}' runs a trained model"):
+        BertClassifier(backend=backend).fit(["a fine film", "a dull film"] * 5, ["p", "n"] * 5)
+
+
+def test_threads_hold_for_the_bilstm_too(synthetic_splits: DatasetSplits, tmp_path: Path) -> None:
+    """`train --method lstm --threads 1` used every core: only a fine-tune set them."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        train(synthetic_splits, TrainingConfig(threads=1), tmp_path / "lstm", method="lstm")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -17,13 +17,15 @@ import numpy as np
 from bertsent.atomic import atomic_directory
 from bertsent.data.splits import (
     TRAIN_HASHES_FILE,
+    DatasetSplits,
     Split,
     carve,
     save_text_hashes,
     training_text_hashes,
+    validate,
 )
 from bertsent.data.tasks import Task, task_from_record
-from bertsent.errors import ModelError
+from bertsent.errors import ConfigError, ModelError
 
 METADATA_FILE = "bertsent.json"
 FORMAT_VERSION = 1
@@ -347,12 +349,23 @@ def train_and_dev(
     eval_labels: Sequence[str] | None,
     seed: int,
 ) -> tuple[Split, Split]:
-    """The training split and the dev split for model selection (10% of train if none)."""
+    """The training split and the dev split for model selection (10% of train if none),
+    checked as ``--data`` is (see :func:`bertsent.data.splits.validate`): two classes or
+    more, a non-empty dev whose labels train has.
+
+    Raises:
+        ConfigError: ``eval_texts`` without ``eval_labels``, or the other way round.
+        DataError: naming the example (``dev row 3``) and what is wrong with it.
+    """
+    if (eval_texts is None) != (eval_labels is None):
+        raise ConfigError("eval_texts and eval_labels go together: give both, or neither")
     train = Split("train", list(texts), list(labels))
     if eval_texts is None or eval_labels is None:
-        carved, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, "the training texts")
-        return carved, dev
-    return train, Split("dev", list(eval_texts), list(eval_labels))
+        train, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, "the training texts")
+    else:
+        dev = Split("dev", list(eval_texts), list(eval_labels))
+    validate(DatasetSplits("the training data", train, dev))
+    return train, dev
 
 
 def require_fitted(model: SentimentClassifier, attribute: str | None = None) -> None:

@@ -108,6 +108,12 @@ class BertClassifier(SentimentClassifier):
         """
         from bertsent.training.finetune import fine_tune
 
+        if self.backend != "torch":  # an export, or half-precision weights, of a trained model
+            raise ConfigError(
+                f"backend={self.backend!r} runs a trained model; fit trains with PyTorch",
+                hint="fit with backend='torch' (the default), then `bertsent export` the model "
+                "or load it with the backend",
+            )
         config = (self.config or TrainingConfig()).validate()
         if config.teacher_model:
             raise ConfigError(
