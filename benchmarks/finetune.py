@@ -121,8 +121,8 @@ def bertsent_recipe(
         "dev_accuracy": run.dev_report["accuracy"],
         "best_epoch": run.best.get("epoch"),
         "precision": run.model.fit_record_["precision"],
-        "batch_size": run.model.config.batch_size,  # type: ignore[attr-defined]
-        "learning_rate": run.model.config.learning_rate,  # type: ignore[attr-defined]
+        "batch_size": run.model.config_.batch_size,  # type: ignore[attr-defined]
+        "learning_rate": run.model.config_.learning_rate,  # type: ignore[attr-defined]
     }
     if splits.test is not None:
         report = bertsent.evaluate(run.model, splits, split="test")

@@ -148,3 +148,19 @@ def test_threads_hold_for_the_bilstm_too(synthetic_splits: DatasetSplits, tmp_pa
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_fit_leaves_the_parameters_as_given(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """scikit-learn's contract: the recipe as it ran (batch size and learning rate filled
+    in) is a fitted attribute, saved with the model; the parameter stays as given."""
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, max_length=32, teacher_cache="")
+    model = BertClassifier(config=config)
+    params = model.get_params()
+    run = train(synthetic_splits, None, tmp_path / "m", method=model)
+    assert model.get_params() == params and model.config.learning_rate is None
+    assert run.model.config_.learning_rate == 5e-5 and run.model.config_.batch_size == 32
+    saved = json.loads((tmp_path / "m" / "bertsent.json").read_text())
+    assert saved["training_config"]["learning_rate"] == 5e-5
+    assert load(tmp_path / "m").get_params()["config"].batch_size == 32

@@ -159,7 +159,9 @@ class BertClassifier(SentimentClassifier):
             result = fine_tune(
                 config, train, dev, class_names, Path(work_dir), resume=resume, **options
             )
-        self.config = result.config  # with the batch size and learning rate it ran with
+        # the recipe as it ran (batch size and learning rate filled in); the parameter
+        # stays as given, so get_params and clone are the same before and after fit
+        self.config_ = result.config
         self.labels_ = class_names
         # multi-label: thresholds 0.5 until tuned on dev (see bertsent.pipeline.train)
         self._fitted_task(MultiLabelTask(class_names) if multi_label else None)
@@ -263,7 +265,7 @@ class BertClassifier(SentimentClassifier):
         from bertsent.training.curves import plot_training_dynamics
 
         record, history, best = self.fit_record_, self.history_, self.best_
-        card = model_card(self.config or TrainingConfig(), metadata, dev_report)
+        card = model_card(self._recipe(), metadata, dev_report)
 
         def write(folder: Path) -> None:
             (folder / HISTORY_FILE).write_text(json.dumps(history, indent=2), encoding="utf-8")
@@ -292,9 +294,13 @@ class BertClassifier(SentimentClassifier):
         self.tokenizer_.truncation_side = "left" if config.truncation == "tail" else "right"
         self.tokenizer_.save_pretrained(folder)
 
+    def _recipe(self) -> TrainingConfig:
+        """The recipe the fit ran (its batch size and learning rate filled in), else the
+        one given."""
+        return getattr(self, "config_", None) or self.config or TrainingConfig()
+
     def _saved_settings(self) -> dict[str, Any]:
-        recipe = (self.config or TrainingConfig()).keeping(self.recipe_settings)
-        return {"training_config": recipe.to_dict()}
+        return {"training_config": self._recipe().keeping(self.recipe_settings).to_dict()}
 
     @classmethod
     def _from_saved(
