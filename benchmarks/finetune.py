@@ -112,7 +112,8 @@ def plain_trainer_recipe(
 def bertsent_recipe(
     splits: DatasetSplits, config: TrainingConfig, work: Path, keep: str | None = None
 ) -> dict[str, Any]:
-    run = bertsent.train(splits, config, work / "model")
+    # the plain Trainer reads the real reviews alone: so does this run (no generated examples)
+    run = bertsent.train(splits, config, work / "model", augment="none")
     if keep:
         shutil.copytree(run.output_dir, keep, dirs_exist_ok=True)
     result = {

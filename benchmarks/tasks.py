@@ -77,7 +77,10 @@ def multi_label_scores(
     at_half = multi_label_report(gold, probabilities, MultiLabelTask(names))
     report = {
         "accuracy": float((chosen == truth).all(axis=1).mean()),
-        "macro_f1": float(f1_score(truth, chosen, average="macro", zero_division=0)),
+        # over the labels dev has, as multi_label_report's (and so "at 0.5" here) is
+        "macro_f1": float(
+            f1_score(truth, chosen, average=None, zero_division=0)[truth.any(axis=0)].mean()
+        ),
         "macro_f1_at_0_5": at_half["macro_f1"],
         "thresholds": "cross-fitted on the two halves of dev",
     }

@@ -82,6 +82,23 @@ def test_thresholds_are_tuned_per_label_for_f1() -> None:
     assert task.thresholds[0] <= 0.2 and 0.6 < task.thresholds[1] <= 0.75
 
 
+def test_a_label_the_tuning_examples_lack_keeps_0_5_and_metrics_count_present_labels() -> None:
+    """Every threshold scores F1 0 for a label with no examples: the first, 0.05, was
+    kept, and the label was then called for almost every review."""
+    from bertsent.evaluation.metrics import multi_label_report
+
+    task = MultiLabelTask(["a", "b", "c"])
+    rng = np.random.default_rng(0)
+    probabilities = np.column_stack([[0.9, 0.1] * 10, [0.1, 0.9] * 10, rng.uniform(0, 0.3, 20)])
+    gold = ["a", "b"] * 10
+    task.tune_thresholds(probabilities, gold)
+    assert task.thresholds[2] == 0.5 and task.decide(probabilities) == gold
+    # one label present: the F1 at 0.5 is that label's own, as macro_f1 is
+    one = MultiLabelTask(["x", "y"])
+    report = multi_label_report(["x", "x"], np.array([[0.9, 0.1], [0.2, 0.7]]), one)
+    assert report["macro_f1"] == report["macro_f1_at_0_5"] == pytest.approx(2 / 3)
+
+
 def test_predict_lists_labels_with_scores_and_top_k(
     emotion_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -76,6 +76,14 @@ def test_aspect_pairs_are_refused_for_a_task_that_reads_reviews_alone(requested:
         detect_task(list(FIVE_POINT), requested, pairs, ["very negative", "very positive"])
 
 
+def test_a_scale_with_a_gap_places_its_labels_by_name_or_value_not_rank() -> None:
+    """By rank, "neutral" of four labels sat at -0.33 and read as negative."""
+    four = FineGrainedTask(["negative", "neutral", "positive", "very positive"])
+    assert four.positions.tolist() == [-0.5, 0.0, 0.5, 1.0]
+    stars = FineGrainedTask(["1", "3", "4", "5"])
+    assert stars.positions.tolist() == [-1.0, 0.0, 0.5, 1.0]
+
+
 def test_intensity_is_the_expected_place_on_the_scale() -> None:
     task = FineGrainedTask(sorted(FIVE_POINT))  # model columns in sorted label order
     column = {label: i for i, label in enumerate(task.labels)}

@@ -154,6 +154,10 @@ def test_polarity_columns_for_common_label_sets() -> None:
     assert polarity_columns(["0", "1", "2", "3", "4"]) == ([3, 4], [0, 1])
     assert polarity_columns(["5", "4", "3", "2", "1"]) == ([0, 1], [3, 4])  # star ratings
     assert polarity_columns(["0", "1"]) == ([1], [0])  # a binary 0/1 is read by name
+    # a scale with a gap keeps its middle: neutral, and 3 of stars 1, 3, 4, 5, on no side
+    four = ["negative", "neutral", "positive", "very positive"]
+    assert polarity_columns(four) == ([2, 3], [0])
+    assert polarity_columns(["1", "3", "4", "5"]) == ([2, 3], [0])
     with pytest.raises(ModelError, match="positive and negative"):
         polarity_columns(["joy", "anger"])
     with pytest.raises(ModelError):

@@ -111,10 +111,8 @@ class FineGrainedTask(Task):
             )
         self.scale = scale
         # each model column's place on the scale, from -1 (lowest) to +1 (highest)
-        place = {label: i for i, label in enumerate(scale)}
-        self.positions = np.array(
-            [2 * place[label] / (len(scale) - 1) - 1 for label in self.labels], dtype=np.float64
-        )
+        place = scale_positions(scale)
+        self.positions = np.array([place[label] for label in self.labels], dtype=np.float64)
 
     def intensity(self, probabilities: np.ndarray) -> np.ndarray:
         """(n,) expected scale positions of (n, classes) probabilities, in [-1, 1]; NaN
@@ -189,16 +187,23 @@ class MultiLabelTask(Task):
         return np.asarray((self.chosen(probabilities) == self.targets(gold).astype(bool)).all(1))
 
     def tune_thresholds(self, probabilities: np.ndarray, gold: Sequence[str]) -> None:
-        """Per label, the threshold in 0.05 ... 0.95 with the best F1 on these examples."""
+        """Per label, the threshold in 0.05 ... 0.95 with the best F1 on these examples;
+        of equal ones, the nearest 0.5. A label these examples never have keeps 0.5:
+        every threshold scores F1 0 there, and the first of them, 0.05, would call the
+        label for almost every review."""
         truth = self.targets(gold).astype(bool)
         grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
         for column in range(len(self.labels)):
+            if not truth[:, column].any():
+                self.thresholds[column] = 0.5
+                continue
             scores = []
             for threshold in grid:
                 predicted = probabilities[:, column] >= threshold
                 hits = float((predicted & truth[:, column]).sum())
                 scores.append(2 * hits / max(predicted.sum() + truth[:, column].sum(), 1))
-            self.thresholds[column] = grid[int(np.argmax(scores))]
+            best = np.flatnonzero(np.isclose(scores, max(scores)))
+            self.thresholds[column] = grid[best[np.argmin(np.abs(grid[best] - 0.5))]]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,6 +315,28 @@ def ordinal_scale(labels: Sequence[str]) -> list[str] | None:
         return sorted(labels, key=lambda label: float(label))
     except ValueError:
         return None
+
+
+def scale_positions(labels: Sequence[str]) -> dict[str, float]:
+    """Each label's place on its ordered scale, from -1 to +1, 0 the middle: by its
+    name's place on the five-point scale or by its value, not by its rank among the
+    labels given, so a scale with a gap keeps its middle (stars 1, 3, 4, 5: 3 is 0).
+
+    >>> scale_positions(["negative", "neutral", "positive", "very positive"])
+    {'negative': -0.5, 'neutral': 0.0, 'positive': 0.5, 'very positive': 1.0}
+    >>> scale_positions(["1", "3", "4", "5"])
+    {'1': -1.0, '3': 0.0, '4': 0.5, '5': 1.0}
+    """
+    folded = [label.strip().lower() for label in labels]
+    if all(name in FIVE_POINT for name in folded):
+        middle = (len(FIVE_POINT) - 1) / 2
+        return {
+            label: (FIVE_POINT.index(name) - middle) / middle
+            for label, name in zip(labels, folded, strict=True)
+        }
+    values = {label: float(label) for label in labels}
+    low, high = min(values.values()), max(values.values())
+    return {label: 2 * (value - low) / (high - low) - 1 for label, value in values.items()}
 
 
 def detect_task(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bertsent.data.augment import NEGATIVE_LABELS, POSITIVE_LABELS
-from bertsent.data.tasks import FineGrainedTask, ordinal_scale
+from bertsent.data.tasks import FineGrainedTask, ordinal_scale, scale_positions
 from bertsent.errors import ModelError
 from bertsent.evaluation import lexicon as words
 from bertsent.models.base import SentimentClassifier
@@ -318,12 +318,10 @@ def polarity_columns(labels: Sequence[str]) -> tuple[list[int], list[int]]:
     Raises:
         ModelError: when the labels do not name both sides (e.g. emotion labels).
     """
-    scale = ordinal_scale(labels)
-    if scale is not None:
-        middle = (len(scale) - 1) / 2
-        place = {label: index for index, label in enumerate(scale)}
-        positive = [i for i, label in enumerate(labels) if place[label] > middle]
-        negative = [i for i, label in enumerate(labels) if place[label] < middle]
+    if ordinal_scale(labels) is not None:
+        place = scale_positions(labels)
+        positive = [i for i, label in enumerate(labels) if place[label] > 0]
+        negative = [i for i, label in enumerate(labels) if place[label] < 0]
         return positive, negative
     positive = [i for i, label in enumerate(labels) if label.lower() in POSITIVE_LABELS]
     negative = [i for i, label in enumerate(labels) if label.lower() in NEGATIVE_LABELS]

@@ -159,9 +159,13 @@ def multi_label_report(
         "accuracy": float(correct.mean()),
         "accuracy_ci": list(bootstrap_accuracy_interval(correct, seed=seed)),
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        # per label, then over the labels present (as macro_f1): sklearn reads a single
+        # present label's column as a binary target and would average over False/True
         "macro_f1_at_0_5": float(
-            f1_score(truth[:, present], at_half[:, present], average="macro", zero_division=0)
-        ),
+            f1_score(truth, at_half, average=None, zero_division=0)[present].mean()
+        )
+        if present.any()
+        else 0.0,
         "micro_f1": float(f1_score(truth, chosen, average="micro", zero_division=0)),
         "per_class": {
             label: {**row, "threshold": float(threshold)}
