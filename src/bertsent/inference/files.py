@@ -210,6 +210,7 @@ def predict_file(
 
     records = iter_records(source, text_column, None, keep_row=True)
     merged = work / f"merged.{out_format}"
+    schema: Any = None  # the parquet parts' common schema so far
     try:
         total = count_rows(source, in_format) if progress else None
         # The parts hold the first len(parts) * chunk_size rows (the last part may be short).
@@ -225,12 +226,11 @@ def predict_file(
                 part = _part_path(work, len(parts), out_format)
                 check_aspects_occur(model.task_, chunk, strict)
                 rows = scored_rows(model, chunk, out_format, prefix, new_columns, input_columns)
-                with (
-                    one_type_per_column(f"{chunk[0].where} to {chunk[-1].where}"),
-                    atomic_file(part) as temporary,
-                    open_writer(temporary, out_format) as write,
-                ):
-                    write(rows)
+                with one_type_per_column(f"{chunk[0].where} to {chunk[-1].where}"):
+                    with atomic_file(part) as temporary, open_writer(temporary, out_format) as out:
+                        out(rows)
+                    if out_format == "parquet":  # a clash with earlier chunks: named now,
+                        schema = _unified_schema([*parts, part], schema)  # not at the merge
                 parts.append(part)
                 count += len(chunk)
                 bar.update(len(chunk))
@@ -534,6 +534,19 @@ def write_header_only(
     else:
         with path.open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle, delimiter="\t" if fmt == "tsv" else ",").writerow(columns)
+
+
+def _unified_schema(parts: list[Path], known: Any = None) -> Any:
+    """The common schema of parquet ``parts`` (``known``: that of all but the last).
+
+    Raises:
+        pyarrow.ArrowTypeError: a column's types cannot be unified (1, then "b7").
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schemas = [known] if known is not None else [pq.read_schema(p) for p in parts[:-1]]
+    return pa.unify_schemas([*schemas, pq.read_schema(parts[-1])], promote_options="permissive")
 
 
 def _merge_parquet(parts: list[Path], path: Path) -> None:
