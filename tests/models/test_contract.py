@@ -164,3 +164,22 @@ def test_fit_leaves_the_parameters_as_given(
     saved = json.loads((tmp_path / "m" / "bertsent.json").read_text())
     assert saved["training_config"]["learning_rate"] == 5e-5
     assert load(tmp_path / "m").get_params()["config"].batch_size == 32
+
+
+def test_a_saved_bilstm_scores_with_the_threads_and_batch_it_is_loaded_with(
+    synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """`predict --threads / --batch-size` (and serve's) did nothing for the BiLSTM."""
+    import torch
+
+    train(synthetic_splits, TrainingConfig(), tmp_path / "lstm", method="lstm")
+    texts = synthetic_splits.test.texts
+    default = load(tmp_path / "lstm")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        small = load(tmp_path / "lstm", threads=1, batch_size=3)
+        assert torch.get_num_threads() == 1 and small.scoring_batch_size == 3  # type: ignore[attr-defined]
+        assert np.allclose(small.predict_proba(texts), default.predict_proba(texts), atol=1e-6)
+    finally:
+        torch.set_num_threads(before)

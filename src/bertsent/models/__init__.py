@@ -133,4 +133,6 @@ def load(
             f"{path}: the '{backend}' backend is for BERT models; this one is '{method}'",
             hint="drop --backend",
         )
+    if method == "lstm":  # PyTorch too: its threads and batch
+        return classifier_class(method).load(path, threads=threads, batch_size=batch_size)
     return classifier_class(method).load(path)

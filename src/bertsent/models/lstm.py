@@ -39,6 +39,9 @@ def tokenize(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
 
+SCORING_BATCH = 256  # reviews per forward pass when scoring
+
+
 class BiLstmNetwork(nn.Module):
     """Embeddings -> bidirectional LSTM -> max over time -> dropout -> linear."""
 
@@ -86,6 +89,7 @@ class LstmClassifier(SentimentClassifier):
 
     method = "lstm"
     fitted_attribute = "network_"
+    scoring_batch_size = SCORING_BATCH  # `load(batch_size=)` sets a model's own
 
     def __init__(
         self,
@@ -223,9 +227,10 @@ class LstmClassifier(SentimentClassifier):
         encoded = self._encode(texts)
         logits = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
         order = np.argsort([len(ids) for ids in encoded], kind="stable")
+        batch = self.scoring_batch_size
         with torch.inference_mode():
-            for start in range(0, len(order), 256):
-                rows = order[start : start + 256]
+            for start in range(0, len(order), batch):
+                rows = order[start : start + batch]
                 input_ids, mask = pad_batch([encoded[i] for i in rows], pad_id=0)
                 logits[rows] = self.network_(input_ids, mask).numpy()
         return softmax(logits)
@@ -243,8 +248,20 @@ class LstmClassifier(SentimentClassifier):
         (folder / VOCABULARY_FILE).write_text(json.dumps(words), encoding="utf-8")
 
     @classmethod
-    def _from_saved(cls, path: Path, metadata: dict[str, Any], **options: Any) -> Self:
+    def _from_saved(
+        cls,
+        path: Path,
+        metadata: dict[str, Any],
+        threads: int | None = None,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> Self:
+        """``threads``: PyTorch's for scoring; ``batch_size``: reviews per forward pass
+        (default :data:`SCORING_BATCH`)."""
         from safetensors.torch import load_file
+
+        if threads:
+            torch.set_num_threads(threads)
 
         for name in (WEIGHTS_FILE, VOCABULARY_FILE):
             if not (path / name).is_file():
@@ -273,4 +290,6 @@ class LstmClassifier(SentimentClassifier):
                 hint=DAMAGED_HINT,
             ) from None
         classifier.network_.eval()
+        if batch_size:
+            classifier.scoring_batch_size = batch_size
         return classifier
