@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.options import add_overwrite_option, at_least_one
+from bertsent.cli.options import add_overwrite_option, at_least_one, given_flag, keep_defaults
 
 # what shapes the figures and files (by destination)
 FIGURE_FLAGS = ("layer", "head", "steps", "format", "output", "overwrite")
@@ -41,9 +41,8 @@ def add_parser(commands: Any) -> None:
         help="folder for figures and JSON (default: %(default)s)",
     )
     add_overwrite_option(parser, "the files in --output named after the text")
-    # the parser's own defaults, which mean "not given" to refuse_unused_flags
-    figure_defaults = {name: parser.get_default(name) for name in FIGURE_FLAGS}
-    parser.set_defaults(handler=run, figure_defaults=figure_defaults)
+    keep_defaults(parser, figures=FIGURE_FLAGS)
+    parser.set_defaults(handler=run)
 
 
 def refuse_unused_flags(args: argparse.Namespace, writes: bool) -> None:
@@ -57,14 +56,12 @@ def refuse_unused_flags(args: argparse.Namespace, writes: bool) -> None:
 
     if args.gold is not None and not args.math:
         raise ConfigError("--gold is the gold label of the --math loss", hint="add --math")
-    if writes:
-        return
-    for name, default in args.figure_defaults.items():
-        if getattr(args, name) != default:
-            raise ConfigError(
-                f"--{name} shapes the figures and files, and --math alone only prints",
-                hint="add --attention or --attributions (or both) to write them too",
-            )
+    flag = None if writes else given_flag(args, "figures")
+    if flag:
+        raise ConfigError(
+            f"{flag} shapes the figures and files, and --math alone only prints",
+            hint="add --attention or --attributions (or both) to write them too",
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,6 +53,27 @@ def data_columns(args: argparse.Namespace) -> tuple[str, str]:
     return args.text_column or "text", args.label_column or "label"
 
 
+def keep_defaults(parser: argparse.ArgumentParser, **groups: Sequence[str]) -> None:
+    """Remember the parser's own defaults of each group of options: a value other than
+    its default was given, which :func:`given_flag` reports (a changed default then
+    needs no second copy of it)."""
+    parser.set_defaults(
+        option_defaults={
+            group: {name: parser.get_default(name) for name in names}
+            for group, names in groups.items()
+        }
+    )
+
+
+def given_flag(args: argparse.Namespace, group: str) -> str | None:
+    """The first option of ``group`` (see :func:`keep_defaults`) given a value other
+    than its default, as its flag, e.g. ``--chunk-size``; None when none was."""
+    for name, default in args.option_defaults[group].items():
+        if getattr(args, name) != default:
+            return f"--{name.replace('_', '-')}"
+    return None
+
+
 def augmentations(value: str) -> str | tuple[str, ...]:
     """``auto``, ``none`` or ``contrast,intensity`` -> what ``train(augment=)`` takes."""
     from bertsent.data.augment import AUGMENTATIONS

@@ -11,6 +11,8 @@ from bertsent.cli.options import (
     add_backend_options,
     add_overwrite_option,
     at_least_one,
+    given_flag,
+    keep_defaults,
     load_for_inference,
 )
 from bertsent.data.tasks import ASPECT_COLUMN, Task, aspect_missing
@@ -92,8 +94,8 @@ def add_parser(commands: Any) -> None:
     )
     add_overwrite_option(parser, "an existing --output file")
     add_backend_options(parser)
-    file_defaults = {name: parser.get_default(name) for name in FILE_FLAGS}
-    parser.set_defaults(handler=run, file_defaults=file_defaults)
+    keep_defaults(parser, file=FILE_FLAGS, ray=RAY_FLAGS)
+    parser.set_defaults(handler=run)
 
 
 FILE_FLAGS = ("text_column", "prefix", "chunk_size", "resume", "overwrite")  # of --input only
@@ -107,19 +109,14 @@ def refuse_unread_flags(args: argparse.Namespace) -> None:
     Raises:
         ConfigError: naming the flag.
     """
-    if not args.input:
-        for name, default in args.file_defaults.items():
-            if getattr(args, name) != default:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} is for scoring an --input file",
-                    hint="texts given on the command line are printed, not written",
-                )
-    if args.engine != "ray":
-        for name in RAY_FLAGS:
-            if getattr(args, name) is not None:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} is for --engine ray", hint="add --engine ray"
-                )
+    file_flag, ray_flag = given_flag(args, "file"), given_flag(args, "ray")
+    if file_flag and not args.input:
+        raise ConfigError(
+            f"{file_flag} is for scoring an --input file",
+            hint="texts given on the command line are printed, not written",
+        )
+    if ray_flag and args.engine != "ray":
+        raise ConfigError(f"{ray_flag} is for --engine ray", hint="add --engine ray")
     if args.input and args.json:
         raise ConfigError(
             "--json prints the labels of texts given on the command line",

@@ -11,6 +11,8 @@ from bertsent.cli.options import (
     add_overwrite_option,
     add_recipe_option,
     add_training_options,
+    given_flag,
+    keep_defaults,
     training_config,
 )
 from bertsent.data.tasks import TASK_NAMES
@@ -81,9 +83,8 @@ def add_parser(commands: Any) -> None:
     )
     add_training_options(parser)
     add_recipe_option(parser)
-    # the parser's own defaults, which mean "not given" to refuse_unread_settings
-    llm_defaults = {name: parser.get_default(name) for name in LLM_FLAGS}
-    parser.set_defaults(handler=run, llm_defaults=llm_defaults)
+    keep_defaults(parser, llm=LLM_FLAGS)
+    parser.set_defaults(handler=run)
 
 
 def llm_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -151,10 +152,9 @@ def refuse_unread_settings(args: argparse.Namespace, config: Any) -> None:
         raise ConfigError("--labels describes the labels of --method zero-shot")
     if args.endpoint is not None and args.method != "llm":
         raise ConfigError("--endpoint is the server of --method llm")
-    if args.method != "llm":
-        for name, default in args.llm_defaults.items():
-            if getattr(args, name) != default:
-                raise ConfigError(f"--{name.replace('_', '-')} is for --method llm")
+    llm_flag = given_flag(args, "llm")
+    if llm_flag and args.method != "llm":
+        raise ConfigError(f"{llm_flag} is for --method llm")
     if args.method == "bert":
         return
     reads = {"seed", *RUN_ONLY_SETTINGS}
