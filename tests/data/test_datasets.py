@@ -82,6 +82,10 @@ def test_two_files_for_one_split_are_refused_not_one_picked_by_listing_order(
         load_dataset(str(tmp_path))
     with pytest.raises(DataError, match=r"both train\.csv and train\.tsv"):
         read_unlabelled(str(tmp_path))
+    texts = tmp_path / "texts"  # files of texts to pre-train on may share a stem
+    write_csv(texts / "reviews.csv", [{"text": "a fine film"}])
+    (texts / "reviews.jsonl").write_text('{"text": "a dull film"}\n', encoding="utf-8")
+    assert sorted(read_unlabelled(str(texts))[0]) == ["a dull film", "a fine film"]
 
 
 def test_pretraining_texts_of_a_dataset_folder_need_no_label_column(tmp_path: Path) -> None:

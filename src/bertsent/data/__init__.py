@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from bertsent.data import hub, rotten_tomatoes
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET = rotten_tomatoes.NAME
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+SPLIT_STEMS = ("train", "dev", "test", "all")  # the files a dataset folder is read from
 MULTI_LABEL_COLUMN = "labels"  # read when a file has no "label" column
 LABEL_COLUMNS = ("label", MULTI_LABEL_COLUMN)  # either makes a file labelled
 
@@ -122,9 +124,7 @@ def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], st
     by_stem = data_files(path) if path.is_dir() else {}
     if "train" in by_stem and ("dev" in by_stem or "test" in by_stem):
         # a dataset folder: its training texts, labelled or not, never the scored ones
-        texts = [record.text for record in iter_records(by_stem["train"], text_column, None)]
-        if not texts:
-            raise DataError(f"{by_stem['train']}: no texts to pre-train on (the file has no rows)")
+        texts = _texts_to_pretrain_on([by_stem["train"]], text_column)
         return texts, f"the {len(texts):,} training texts of {spec}"
     # a labelled train file alone is a dataset too: the dev that training carves from it
     # stays unseen; a lone train file of texts is just texts
@@ -142,13 +142,19 @@ def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], st
         files = [path]
     else:
         raise DataError(f"{spec}: no such file, folder or dataset")
+    texts = _texts_to_pretrain_on(files, text_column)
+    return texts, f"{len(texts):,} texts from {', '.join(file.name for file in files)}"
+
+
+def _texts_to_pretrain_on(files: Sequence[Path], text_column: str) -> list[str]:
+    """Every text of ``files``, labels or none; a file with no rows is named."""
     texts = []
     for file in files:
         found = [record.text for record in iter_records(file, text_column, None)]
         if not found:
             raise DataError(f"{file}: no texts to pre-train on (the file has no rows)")
         texts += found
-    return texts, f"{len(texts):,} texts from {', '.join(file.name for file in files)}"
+    return texts
 
 
 def read_split(
@@ -192,14 +198,15 @@ def data_files(folder: Path) -> dict[str, Path]:
     """A dataset folder's data files by stem (``train``, ``dev``...).
 
     Raises:
-        DataError: two files share a stem (``train.csv`` beside an old ``train.tsv``):
-            which one to read would be left to the order the folder lists them in.
+        DataError: two files share a split's stem (``train.csv`` beside an old
+            ``train.tsv``): which one to read would be left to the order the folder
+            lists them in. Other files may share theirs (texts to pre-train on).
     """
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             continue
-        if path.stem in files:
+        if path.stem in files and path.stem in SPLIT_STEMS:
             raise DataError(
                 f"{folder}: both {files[path.stem].name} and {path.name} could be the "
                 f"'{path.stem}' split",

@@ -119,8 +119,8 @@ def _require_columns(path: Path, found: list[str], needed: list[str], where: str
 def _refuse_repeated_columns(path: Path, header: list[str], read: list[str] | None) -> None:
     """A header naming a column twice leaves which one is meant to chance (the last
     would win): refused for the columns read (``None``: every named column)."""
-    for column in dict.fromkeys(header):
-        if header.count(column) > 1 and (column in read if read is not None else column):
+    for column in dict.fromkeys(header if read is None else read):
+        if column and header.count(column) > 1:
             raise DataError(
                 f"{path} line 1: the header names column '{column}' {header.count(column)} times",
                 hint="rename the columns so that each name occurs once",
