@@ -558,8 +558,7 @@ def _merge_parquet(parts: list[Path], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schemas = [pq.read_schema(part) for part in parts]
-    schema = pa.unify_schemas(schemas, promote_options="permissive") if parts else pa.schema([])
+    schema = _unified_schema(parts) if parts else pa.schema([])
     with pq.ParquetWriter(path, schema) as writer:
         for part in parts:
             table = pq.read_table(part)

@@ -289,7 +289,7 @@ class BertClassifier(SentimentClassifier):
         """
         require_fitted(self, "model_")
         self.model_.save_pretrained(folder, safe_serialization=True)
-        config = self.config or TrainingConfig()
+        config = self._recipe()
         self.tokenizer_.model_max_length = config.max_length
         self.tokenizer_.truncation_side = "left" if config.truncation == "tail" else "right"
         self.tokenizer_.save_pretrained(folder)

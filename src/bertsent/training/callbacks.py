@@ -43,9 +43,7 @@ class HistoryCallback(TrainerCallback, ExportableState):
         others start from zero, as their share is summed at the next evaluation)."""
         if not is_main_process():
             return
-        saved = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
-        stored = saved.stateful_callbacks.get(type(self).__name__, {})
-        self.module.running.restore(stored.get("attributes", {}))
+        self.module.running.restore(saved_attributes(checkpoint, type(self).__name__))
 
     def on_evaluate(
         self,
@@ -196,12 +194,18 @@ def early_stopping(patience: int, checkpoint: Path | None) -> EarlyStoppingCallb
     without its arguments, ours included.)"""
     callback = EarlyStoppingCallback(early_stopping_patience=patience)
     if checkpoint is not None:
-        saved = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
-        stored = saved.stateful_callbacks.get(type(callback).__name__, {})
-        stored = stored[0] if isinstance(stored, list) and stored else stored
-        for name, value in (stored.get("attributes", {}) if stored else {}).items():
+        for name, value in saved_attributes(checkpoint, type(callback).__name__).items():
             setattr(callback, name, value)
     return callback
+
+
+def saved_attributes(checkpoint: Path, callback: str) -> dict[str, Any]:
+    """The state a stateful callback (by class name) saved with ``checkpoint``; the
+    first, where the Trainer saved several of one class."""
+    saved = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    stored = saved.stateful_callbacks.get(callback) or {}
+    stored = stored[0] if isinstance(stored, list) else stored
+    return dict(stored.get("attributes", {}))
 
 
 class TimeLimitCallback(TrainerCallback):

@@ -241,7 +241,7 @@ def checkpoints_to_keep(config: TrainingConfig, work_dir: Path) -> int:
             state = TrainerState.load_from_json(str(path / "trainer_state.json"))
             evaluated = {record["step"] for record in history_from_state(state)}
             left += state.global_step not in evaluated
-    return config.average_last + 1 + 1 + left
+    return config.average_last + 2 + left  # the best, N evaluations, this run's stop
 
 
 def mean_weights(checkpoints: Sequence[Path]) -> dict[str, torch.Tensor]:
@@ -290,18 +290,17 @@ def prefer_weight_average(
         )
         return best
     work_dir = Path(trainer.args.output_dir)
-    missing = [r["step"] for r in averaged if not (work_dir / f"checkpoint-{r['step']}").is_dir()]
+    checkpoints = [work_dir / f"checkpoint-{record['step']}" for record in averaged]
+    missing = [path.name for path in checkpoints if not path.is_dir()]
     if missing:  # e.g. removed by hand between a stop and its resume
         logger.warning(
-            "--average-last %d: the checkpoints of steps %s are gone; the best epoch is kept",
+            "--average-last %d: %s are gone; the best epoch is kept",
             config.average_last,
-            ", ".join(map(str, missing)),
+            ", ".join(missing),
         )
         return best
     selected = {name: tensor.clone() for name, tensor in module.state_dict().items()}
-    module.load_state_dict(
-        mean_weights([work_dir / f"checkpoint-{record['step']}" for record in averaged])
-    )
+    module.load_state_dict(mean_weights(checkpoints))
     scores = trainer.predict(dev_data, metric_key_prefix="eval").metrics
     average = {
         "epoch": averaged[-1]["epoch"],
