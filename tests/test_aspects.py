@@ -286,6 +286,19 @@ def test_explain_refuses_an_aspect_model_and_a_text_holding_the_separator(
     assert "'[SEP]' is reserved in 'text'" in capsys.readouterr().err
 
 
+def test_the_embedding_map_of_an_aspect_model_embeds_its_sentence_aspect_pairs(
+    aspect_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # explain reads one text; the map only embeds, so aspect models are mapped
+    output = tmp_path / "map"
+    command = ["-q", "embed-map", str(aspect_model), "--split", "dev", "--sample", "40",
+               "--output", str(output)]  # fmt: skip
+    assert main(command) == 0, capsys.readouterr().err
+    points = json.loads((output / "embedding_map.json").read_text())["points"]
+    assert len(points) >= 10 and {point["kind"] for point in points} == {"review"}  # all of dev
+    assert all(" [SEP] " in point["text"] for point in points)
+
+
 def test_an_exported_aspect_graph_reads_segment_ids(aspect_model: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -305,6 +318,15 @@ def test_an_exported_aspect_graph_reads_segment_ids(aspect_model: Path, tmp_path
         load(folder, backend="onnx").predict_proba(texts), load(folder).predict_proba(texts),
         atol=1e-4,
     )  # fmt: skip
+    # ALBERT's tokenizer lists no token_type_ids, but its model reads them, as PyTorch feeds
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    settings["model_input_names"] = ["input_ids", "attention_mask"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    assert "token_type_ids" not in load(folder).tokenizer_(sentence)
+    record = export_onnx(folder, overwrite=True)
+    assert record["graphs"]["onnx"]["agreement_with_torch"] == 1.0
+    inputs = onnxruntime.InferenceSession(str(folder / "onnx" / "model.onnx")).get_inputs()
+    assert "token_type_ids" in {node.name for node in inputs}
 
 
 def test_the_behaviour_suite_refuses_an_aspect_model(aspect_model: Path) -> None:

@@ -180,6 +180,18 @@ def test_a_multi_label_bert_declares_its_problem_type_for_transformers(
     from bertsent.explain.worked_example import worked_example
 
     explained = integrated_gradients(model, text, steps=4)
+    # the map compares gold and predicted label sets: "surprise;joy" in the file is the
+    # "joy;surprise" the model writes
+    from bertsent.data.splits import Split
+    from bertsent.explain.embedding_map import embedding_map
+
+    rows = emotion_rows(60, seed=1)
+    dev = Split("dev", [row["text"] for row in rows], [row["labels"] for row in rows])
+    mapped = embedding_map(model, dev, sample=60)
+    for cell, gold, predicted in zip(dev.labels, mapped.gold, mapped.predicted, strict=True):
+        assert gold.split(";") == [label for label in model.labels_ if label in cell.split(";")]
+        assert (gold == predicted) == (set(gold.split(";")) == set(predicted.split(";")))
+
     assert explained.probability == pytest.approx(max(ours), abs=1e-4)
     with pytest.raises(ConfigError, match="this multi-label model has one sigmoid per label"):
         worked_example(model, text)

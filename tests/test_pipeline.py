@@ -348,7 +348,10 @@ FLIP = {"positive": "negative", "negative": "positive"}
 
 
 def test_a_smaller_student_distils_from_a_trained_teacher(
-    trained: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+    trained: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Gold labels that contradict the teacher: alpha=0 follows the teacher, alpha=1 gold.
 
@@ -378,6 +381,20 @@ def test_a_smaller_student_distils_from_a_trained_teacher(
     saved = json.loads((tmp_path / "student-0.0" / "bertsent.json").read_text())
     assert saved["training_config"]["teacher"] == str(trained)
     assert saved["training_config"]["distill_alpha"] == 0.0
+
+    # its embedding map starts where its training did: the teacher cut to one layer
+    import bertsent.explain.embedding_map as embedding_module
+
+    layers, embed = [], embedding_module.cls_vectors
+
+    def counting_layers(encoder: Any, *rest: Any) -> np.ndarray:
+        layers.append(encoder.config.num_hidden_layers)
+        return embed(encoder, *rest)
+
+    monkeypatch.setattr(embedding_module, "cls_vectors", counting_layers)
+    student = bertsent.load(tmp_path / "student-0.0")
+    embedding_module.embedding_map(student, synthetic_splits.test, sample=40, behaviour_per_test=1)
+    assert layers == [1, 1]  # before and after fine-tuning
     with pytest.raises(ConfigError, match="distill_alpha"):
         tiny_config(trained, teacher=str(trained), distill_alpha=1.5).validate()
 

@@ -14,10 +14,11 @@ import pytest
 from PIL import Image
 
 import bertsent.demo
-from bertsent.atomic import written_by
+from bertsent.atomic import marked, written_by
 from bertsent.cli import main
 from bertsent.data import DatasetSplits
 from bertsent.errors import DataError
+from bertsent.explain.explanation import file_stem
 from bertsent.pipeline import train
 from tests.cli.test_outputs import listing, refused, train_tfidf
 
@@ -125,6 +126,24 @@ def test_explain_refuses_files_named_after_the_text_that_it_did_not_write(
     assert main(["explain", NO_MODEL, TEXT, "--output", str(not_a_folder)]) == 2
     refused(capsys, str(not_a_folder), "existing file")
     assert not_a_folder.read_text() == "a file, not a folder"
+
+
+def test_explain_names_another_texts_explanation_whose_names_it_shares(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = marked("explain", {"text": "THIS movie was NOT very good!"})
+    (tmp_path / f"{STEM}.json").write_text(json.dumps(other))
+    assert main(["explain", NO_MODEL, TEXT, "--output", str(tmp_path)]) == 2
+    message = refused(capsys, str(tmp_path / f"{STEM}.json"), "explanation of another text")
+    assert "'THIS movie was NOT very good!'" in message and "--output DIR" in message
+    assert json.loads((tmp_path / f"{STEM}.json").read_text()) == other
+
+
+def test_reviews_in_other_scripts_get_file_names_of_their_own() -> None:
+    assert file_stem("Фильм ужасен") == "фильм-ужасен"
+    assert file_stem("Отличный фильм!") == "отличный-фильм"
+    assert file_stem("这部电影很好") != file_stem("这部电影很差")
+    assert file_stem("!!!") == "review"
 
 
 def test_explain_replaces_its_own_explanation_and_leaves_the_rest_of_the_folder(

@@ -210,6 +210,10 @@ def test_inputs_that_cannot_be_scored_are_refused_by_name(tmp_path: Path) -> Non
     with pytest.raises(DataError, match=r"notes.txt: not a .csv"):
         find_shards(str(tmp_path / "in" / "*"))
     assert find_shards(str(tmp_path / "in")) == shards  # a folder: its data files
+    # Ray actors run in the cluster's working folder: they get the shards' absolute paths
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert find_shards("in") == [*find_shards("in/*.csv"), shards[1]] == shards
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "shard-0.csv").write_text("text\nfine\n")
     with pytest.raises(DataError, match="two shards with one name"):

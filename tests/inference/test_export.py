@@ -157,6 +157,9 @@ def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_p
     record["hardware"] = hardware_key()
     path.write_text(json.dumps(record))
     assert choose_backend(folder, "cpu") == "onnx"
+    with pytest.MonkeyPatch.context() as patch:  # a deployment without the [onnx] extra
+        patch.setitem(sys.modules, "onnxruntime", None)
+        assert choose_backend(folder, "cpu") == "torch"
     assert choose_backend(folder, "cuda") == "torch"  # a GPU's PyTorch: not what was measured
     record["hardware"] = {"device": "cuda", "gpu": "NVIDIA H200"}  # older exports' key
     path.write_text(json.dumps(record))

@@ -106,3 +106,34 @@ def test_a_model_of_data_without_a_test_split_is_reported_on_dev_with_its_column
     page = (tmp_path / "model-report.html").read_text(encoding="utf-8")
     assert "Dev metrics" in page and "on 40 dev reviews of data" in page
     assert "which chose this model's best epoch" in page
+
+
+def test_a_section_that_cannot_be_drawn_is_left_out_with_its_reason(
+    trained_model_dir: Path,
+    dataset_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight test reviews are too few for the embedding probe, and without Captum there
+    are no attributions: the page says so instead of the report failing after scoring."""
+    import shutil
+    import sys
+
+    from bertsent.errors import ConfigError, DataError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "dev"):
+        shutil.copy(dataset_dir / f"{split}.csv", data)
+    lines = (dataset_dir / "test.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (data / "test.csv").write_text("".join(lines[:9]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"no compare\.md there"):
+        build_report(trained_model_dir, tmp_path / "r.html", comparison_dir=tmp_path)
+    with pytest.raises(ConfigError, match="sample 0: must be"):
+        build_report(trained_model_dir, tmp_path / "r.html", sample=0)
+    monkeypatch.setitem(sys.modules, "captum.attr", None)  # as if not installed
+    page = build_report(trained_model_dir, tmp_path / "r.html", data=str(data), sample=40)
+    text = page.read_text(encoding="utf-8")
+    assert "Not in this report: the test split has 8 reviews" in text
+    assert "Not in this report: token attributions need Captum" in text
+    assert 'id="metrics"' in text and "<h3>The worked example</h3>" not in text

@@ -59,10 +59,6 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def default_output(data: str, command: str) -> Path:
-    return Path("runs") / f"{command}-{Path(data.replace(':', '-')).stem or 'data'}"
-
-
 def read_curve(path: Path) -> dict[str, Any]:
     """A ``bertsent learning-curve`` result, checked.
 
@@ -84,10 +80,10 @@ def read_curve(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertsent.comparison.compare import compare
+    from bertsent.comparison.compare import compare, default_folder
     from bertsent.comparison.learning_curve import is_output_of
 
-    output = Path(args.output) if args.output else default_output(args.data, "compare")
+    output = Path(args.output) if args.output else default_folder(args.data)
     curve = read_curve(Path(args.learning_curve)) if args.learning_curve else None
     if curve is None and is_output_of(output / "learning-curve.json", "learning-curve"):
         curve = read_curve(output / "learning-curve.json")  # this folder's own curve

@@ -66,6 +66,7 @@ def refuse_unused_flags(args: argparse.Namespace, writes: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from bertsent.atomic import marked, write_text_atomic
@@ -109,15 +110,15 @@ def run(args: argparse.Namespace) -> int:
     explanation = explain_text(model, args.text, steps=args.steps)
     attribution = explanation.attribution
     console.print(
-        f"{attribution.label} (p={attribution.probability:.3f}); integrated gradients from an "
-        f"all-[PAD] baseline (p={attribution.baseline_probability:.3f}), convergence delta "
+        f"{escape(attribution.label)} (p={attribution.probability:.3f}); integrated gradients "
+        f"from an all-[PAD] baseline (p={attribution.baseline_probability:.3f}), convergence delta "
         f"{attribution.delta:.2e}"
     )
     table = Table("word", "attribution", "attention rollout ([CLS] row)")
     for word, score, share in zip(
         attribution.words, attribution.scores, explanation.attention.cls_rollout(), strict=True
     ):
-        table.add_row(word, f"{score:+.4f}", f"{share:.3f}")
+        table.add_row(escape(word), f"{score:+.4f}", f"{share:.3f}")  # '[b]' is a word
     console.print(table)
     console.print(faithfulness_line(attribution.faithfulness))
     # the JSON first: once it is there, a rerun knows the figures beside it are ours

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bertsent.cli.compare import default_output
 from bertsent.cli.options import (
     add_data_options,
     add_overwrite_option,
@@ -63,9 +62,10 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bertsent.comparison.compare import default_folder
     from bertsent.comparison.learning_curve import learning_curve
 
-    output = Path(args.output) if args.output else default_output(args.data, "compare")
+    output = Path(args.output) if args.output else default_folder(args.data)
     result = learning_curve(
         args.data,
         methods=args.methods,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from bertsent.cli.options import (
@@ -153,15 +154,17 @@ def run_on_ray(args: argparse.Namespace) -> int:
     from bertsent.inference.files import model_fingerprint
 
     model = load_for_inference(args)  # refuses a bad model before any cluster starts
+    # actors run in the cluster's working folder, not ours: they get absolute paths, and
+    # the backend chosen here, which every shard is scored with and the manifest records
     job = ScoringJob(
-        model_dir=args.model_dir,
-        backend=args.backend,
+        model_dir=str(Path(args.model_dir).resolve()),
+        backend=getattr(model, "backend", None) or args.backend,
         threads=args.threads,
         batch_size=args.batch_size,
         text_column=args.text_column,
         prefix=args.prefix,
         chunk_size=args.chunk_size,
-        output_dir=args.output,
+        output_dir=str(Path(args.output).resolve()),
         strict=args.strict,
     )
     result = score_corpus(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bertsent.cli.options import add_data_options, add_overwrite_option, data_columns
+from bertsent.cli.options import add_data_options, add_overwrite_option, at_least_one, data_columns
 
 
 def add_parser(commands: Any) -> None:
@@ -32,7 +32,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--comparison", help="a `bertsent compare` folder (default: runs/compare-DATASET if any)"
     )
-    parser.add_argument("--sample", type=int, default=1000, help="reviews in the embedding map")
+    parser.add_argument(
+        "--sample", type=at_least_one, default=1000, help="reviews in the embedding map"
+    )
     add_overwrite_option(parser, "an --output file that is not an earlier report")
     parser.set_defaults(handler=run)
 

@@ -54,6 +54,12 @@ LATENCY_SAMPLES = 50
 COMPARE_FILES = ("compare.json", "compare.md", "compare.png")
 
 
+def default_folder(data: str) -> Path:
+    """Where ``compare`` and ``learning-curve`` write for ``data`` unless told, and where
+    ``report`` looks for them: ``runs/compare-imdb`` for ``hub:stanfordnlp/imdb``."""
+    return Path("runs") / f"compare-{Path(data.replace(':', '-')).stem or 'data'}"
+
+
 def directory_size(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 

@@ -77,6 +77,10 @@ class Task:
         """The class names one label cell stands for."""
         return [label]
 
+    def canonical(self, label: str) -> str:
+        """A gold cell as :meth:`decide` writes a prediction, so the two compare as strings."""
+        return label
+
     def correct(self, probabilities: np.ndarray, gold: Sequence[str]) -> np.ndarray:
         """(n,) booleans: the prediction is the gold label (every label, for multi-label)."""
         return np.asarray(self.decide(probabilities)) == np.asarray(gold)
@@ -182,6 +186,11 @@ class MultiLabelTask(Task):
 
     def names(self, label: str) -> list[str]:
         return split_labels(label)
+
+    def canonical(self, label: str) -> str:
+        """'surprise; joy' -> 'joy;surprise': the labels in the model's order."""
+        names = set(split_labels(label))
+        return LABEL_SEPARATOR.join(name for name in self.labels if name in names)
 
     def correct(self, probabilities: np.ndarray, gold: Sequence[str]) -> np.ndarray:
         return np.asarray((self.chosen(probabilities) == self.targets(gold).astype(bool)).all(1))

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertsent.encoders.tokenization import encode, pad_ids, segment_ids, special_tokens
+from bertsent.encoders.tokenization import (
+    encode,
+    pad_ids,
+    segment_ids,
+    special_tokens,
+    takes_segments,
+)
 from bertsent.errors import ConfigError
 from bertsent.hardware import attention_without_cudnn
 from bertsent.progress import progress_bar
@@ -154,8 +160,7 @@ class TorchEngine(Engine):
         self.device = self.placement.type
         num_labels = getattr(model.config, "num_labels", 0)
         super().__init__(tokenizer, num_labels=num_labels, **settings)
-        # encoders without segment embeddings (DistilBERT, RoBERTa) take no token_type_ids
-        self.takes_segments = getattr(model.config, "type_vocab_size", 0) >= 2
+        self.takes_segments = takes_segments(model.config)
 
     def _output(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Any:
         import torch

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import platform
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,9 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
     """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here,
     for a model that will run on ``device``.
 
-    Falls back to ``torch`` (fp32) when the model was never exported, or was measured
-    on another kind of machine, whose speeds say nothing about this one, and on a GPU:
+    Falls back to ``torch`` (fp32) when the model was never exported, when ONNX Runtime
+    is not installed to run the graph it chose, or when it was measured on another
+    kind of machine, whose speeds say nothing about this one, and on a GPU:
     the CPU backends that export measures do not beat PyTorch there. (Older exports on
     GPU machines keyed their record by the GPU though they measured the CPU.)
     """
@@ -98,6 +100,13 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
         )
         return "torch"
     choice = str(record["auto"])
+    if choice.startswith("onnx") and find_spec("onnxruntime") is None:
+        logger.info(
+            "backend auto: %s was fastest here, but ONNX Runtime is not installed; using "
+            "torch (pip install 'bertsent[onnx]')",
+            choice,
+        )
+        return "torch"
     logger.info("backend auto: %s (fastest within 0.3 points of fp32 here)", choice)
     return choice
 

@@ -116,6 +116,13 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int, strategy: str)
     return encoded
 
 
+def takes_segments(config: Any) -> bool:
+    """Whether an encoder reads token_type_ids: those with segment embeddings (BERT,
+    MiniLM, ALBERT) do, DistilBERT and RoBERTa do not. Decided by the model, not by what
+    its tokenizer returns: ALBERT's tokenizer lists no token_type_ids."""
+    return getattr(config, "type_vocab_size", 0) >= 2
+
+
 def segment_ids(input_ids: np.ndarray, attention_mask: np.ndarray, separator: int) -> np.ndarray:
     """BERT's token_type_ids: 1 for the second text of a pair (after the first [SEP]).
 

@@ -23,6 +23,9 @@ from bertsent.models.base import SentimentClassifier
 
 DELETION_FRACTION = 0.2  # share of the words removed by the faithfulness check
 RANDOM_DELETIONS = 20  # random draws averaged for the reference drop
+# integrated-gradients steps run forward and backward together: 50 steps of a
+# 512-token review in one batch would hold gigabytes of activations
+STEPS_PER_PASS = 10
 
 
 @dataclass
@@ -94,6 +97,7 @@ def integrated_gradients(
         baselines=baseline,
         target=target,
         n_steps=steps,
+        internal_batch_size=STEPS_PER_PASS,
         return_convergence_delta=True,
     )
     # (1, seq, hidden) -> (seq,) -> (words,)

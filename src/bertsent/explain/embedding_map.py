@@ -21,10 +21,10 @@ import numpy as np
 from bertsent.atomic import check_files_in_folder, written_by
 from bertsent.data.splits import Split
 from bertsent.encoders.engine import TorchEngine
-from bertsent.encoders.pretrained import load_encoder
+from bertsent.encoders.pretrained import keep_layers, load_encoder
 from bertsent.errors import ConfigError, DataError
 from bertsent.evaluation.behaviour import generate_suite, polarity_columns, suite_applies
-from bertsent.explain.tokens import require_transformer
+from bertsent.explain.tokens import require_encoder
 from bertsent.models.base import SentimentClassifier
 
 MARKED_CATEGORIES = ("sarcasm", "negation")
@@ -159,7 +159,9 @@ def check_probe_sample(gold: Sequence[str], split: Split) -> None:
         f"the linear probe's {PROBE_FOLDS} folds need {PROBE_FOLDS} or more reviews in each "
         "of 2 classes",
         hint=f"raise --sample (the {split.name} split has {len(split.texts)} reviews), or map "
-        "a larger --split",
+        "a larger --split"
+        if len(gold) < len(split.texts)
+        else f"the sample is the whole {split.name} split: map a larger one",
     )
 
 
@@ -192,7 +194,7 @@ def embedding_map(
         ConfigError: ``sample`` is below 1.
         DataError: the split or the sample is too small to measure the separation.
     """
-    model = require_transformer(classifier)
+    model = require_encoder(classifier)  # aspect models too: their pairs are embedded
     if sample < 1:
         raise ConfigError(f"--sample {sample}: must be at least 1", hint="give a count of reviews")
     if len(set(split.labels)) < 2 or len(split.texts) < 10:
@@ -203,7 +205,8 @@ def embedding_map(
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.permutation(len(split.texts))[:sample])
     texts = [split.texts[i] for i in rows]
-    gold = [split.labels[i] for i in rows]
+    # 'surprise;joy' in the file is the 'joy;surprise' a multi-label model predicts
+    gold = [classifier.task_.canonical(split.labels[i]) for i in rows]
     check_probe_sample(gold, split)
     kinds = ["review"] * len(texts)
     # sarcasm and negation cases expect a positive or negative label, one per review:
@@ -217,7 +220,11 @@ def embedding_map(
             kinds.append(category)
     reviews = np.array(kinds) == "review"
     config = classifier.config  # type: ignore[attr-defined]
-    encoders = {"before": load_encoder(config.model).eval(), "after": model.base_model}
+    # where fine-tuning started: the checkpoint, cut to the student's layers if it was
+    before = load_encoder(config.model)
+    if config.encoder_layers:
+        before = keep_layers(before, config.encoder_layers)
+    encoders = {"before": before.eval(), "after": model.base_model}
     stages: dict[str, dict[str, Any]] = {}
     for stage in STAGES:
         vectors = cls_vectors(encoders[stage], classifier, texts)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.atomic import check_files_in_folder, written_by
+from bertsent.errors import OutputExistsError
 from bertsent.explain.attention import AttentionMaps, attention_maps
 from bertsent.explain.attributions import Attribution, faithfulness, integrated_gradients
 from bertsent.explain.tokens import require_text
@@ -53,8 +54,12 @@ def explain_text(classifier: SentimentClassifier, text: str, *, steps: int = 50)
 
 
 def file_stem(text: str, limit: int = 40) -> str:
-    """A file-name-safe stem from a review: 'this-movie-was-not-very-good'."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-") or "review"
+    """A file-name-safe stem from a review: 'this-movie-was-not-very-good'.
+
+    Letters and digits of any script are kept ('фильм-ужасен'), so reviews in Cyrillic
+    or Chinese get names of their own rather than all sharing one.
+    """
+    return re.sub(r"[\W_]+", "-", text.lower()).strip("-")[:limit].rstrip("-") or "review"
 
 
 def explanation_files(
@@ -89,7 +94,15 @@ def check_explanation_outputs(
         OutputExistsError: ``folder`` is a file, or naming the first file in the way.
     """
     record = Path(folder) / json_name
-    ours = overwrite or (written_by(record, "explain") and _explained_text(record) == text)
+    explained = _explained_text(record) if written_by(record, "explain") else None
+    if explained is not None and explained != text and not overwrite:
+        raise OutputExistsError(
+            f"{record} holds the explanation of another text ({explained[:60]!r}), whose "
+            "file names this text shares",
+            hint="write this one elsewhere with --output DIR (--overwrite would replace "
+            "the other text's explanation)",
+        )
+    ours = overwrite or explained == text
     check_files_in_folder(Path(folder), list(names), "bertsent explain", replaceable=ours)
     return ours
 

@@ -36,7 +36,7 @@ class EncodedText:
     groups: list[list[int]]
 
 
-def require_transformer(classifier: SentimentClassifier) -> Any:
+def require_encoder(classifier: SentimentClassifier) -> Any:
     """The underlying transformers model, or a clear error for the baselines."""
     model = getattr(classifier, "model_", None)
     if not classifier.has_encoder or model is None:
@@ -45,6 +45,12 @@ def require_transformer(classifier: SentimentClassifier) -> Any:
             f"'{classifier.method}'",
             hint="train one with `bertsent train --method bert`",
         )
+    return model
+
+
+def require_transformer(classifier: SentimentClassifier) -> Any:
+    """:func:`require_encoder`'s model, for explanations of one text (not aspect pairs)."""
+    model = require_encoder(classifier)
     task = classifier.task_
     if task.input_names != ("text",):  # the explanations read one text, in segment 0
         raise ModelError(

@@ -87,6 +87,7 @@ def find_shards(spec: str) -> list[Path]:
             )
     if not files:
         raise DataError(f"{spec}: no {', '.join(SUPPORTED_SUFFIXES)} files match")
+    files = [file.resolve() for file in files]  # actors do not share our working folder
     names: dict[str, Path] = {}
     for file in files:
         if file.name in names:

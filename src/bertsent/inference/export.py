@@ -31,6 +31,7 @@ from bertsent.encoders.exports import (
     file_sha256,
     hardware_key,
 )
+from bertsent.encoders.tokenization import takes_segments
 from bertsent.errors import MissingDependencyError, ModelError
 from bertsent.hardware import cpu_has_fast_bf16
 from bertsent.progress import progress
@@ -231,8 +232,10 @@ def _export_graph(classifier: Any, path: Path) -> None:
         padding=True,
     )
     names = ["input_ids", "attention_mask"]
-    if pairs and "token_type_ids" in sample:
+    if pairs and takes_segments(model.config):  # as the PyTorch engine feeds them
         names.append("token_type_ids")
+        if "token_type_ids" not in sample:  # ALBERT's tokenizer returns none
+            sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
     dynamic = {0: "batch", 1: "sequence"}
     started = time.perf_counter()
     # the tracer warns about Python branches on shapes; the exported axes stay dynamic

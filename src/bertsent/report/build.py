@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from bertsent.atomic import check_file_replaceable, write_text_atomic
+from bertsent.comparison.compare import default_folder
 from bertsent.data.splits import Split
-from bertsent.errors import ModelError
+from bertsent.errors import ConfigError, DataError, MissingDependencyError, ModelError
 from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import classification_report
 from bertsent.evaluation.puzzles import PUZZLES
@@ -108,6 +109,12 @@ def _explanations(
     return views
 
 
+def _default_comparison(spec: str | None, dataset: str) -> Path | None:
+    """The folder `bertsent compare` writes for this data by default, if it wrote one."""
+    folder = default_folder(spec) if spec else Path("runs", f"compare-{dataset}")
+    return folder if (folder / "compare.md").is_file() else None
+
+
 def _comparison(folder: Path | None) -> dict[str, str] | None:
     """The comparison table and figures written by `bertsent compare`, if any."""
     if folder is None or not (folder / "compare.md").is_file():
@@ -188,6 +195,13 @@ def build_report(
     output_path = Path(output) if output else folder.parent / f"{folder.name}{REPORT_SUFFIX}"
     replaceable = overwrite or is_report(output_path)
     check_file_replaceable(output_path, "bertsent report", overwrite=replaceable)
+    if sample < 1:
+        raise ConfigError(f"--sample {sample}: must be at least 1", hint="give a count of reviews")
+    if comparison_dir is not None and not (Path(comparison_dir) / "compare.md").is_file():
+        raise DataError(
+            f"--comparison {comparison_dir}: no compare.md there",
+            hint="give the folder `bertsent compare` wrote (its --output)",
+        )
     classifier = load(model_path)
     task = classifier.task_
     if not task.one_text_one_label:
@@ -202,8 +216,8 @@ def build_report(
     with progress(f"report: {split} split"):
         probabilities = classifier.predict_proba(test.texts)
     metrics = classification_report(test.labels, probabilities, classifier.labels_)
-    if comparison_dir is None and Path("runs", f"compare-{dataset}").is_dir():
-        comparison_dir = Path("runs", f"compare-{dataset}")
+    if comparison_dir is None:
+        comparison_dir = _default_comparison(data or metadata.get("data", {}).get("spec"), dataset)
     context: dict[str, Any] = {
         "title": f"{DISPLAY_NAMES.get(classifier.method, classifier.method)} on {dataset}",
         "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -246,23 +260,37 @@ def _bert_sections(
     seed: int,
     folder: Path,
 ) -> dict[str, Any]:
-    """Embedding maps and explanations, which need a transformer's internals."""
+    """Embedding maps and explanations, which need a transformer's internals.
+
+    A section that cannot be drawn for this model or split (a test split too small for
+    the probe; Captum not installed) is left out with its reason in ``left_out``, after
+    minutes of scoring that would otherwise be lost to one error.
+    """
     from bertsent.explain.embedding_map import STAGES, embedding_map
     from bertsent.explain.figures import embedding_map_svg, plot_embedding_map
     from bertsent.explain.worked_example import format_worked_example, worked_example
 
+    left_out: dict[str, str] = {}
+    sections: dict[str, Any] = {"left_out": left_out}
     logger.info("report 3/4: [CLS] embedding maps of up to %d reviews", sample)
-    with progress("report: embedding map"):
-        result = embedding_map(classifier, test, sample=sample, seed=seed)
-    logger.info("report 4/4: explanations of the puzzles and of %d mistakes", len(mistakes))
-    puzzles = [{"text": text, "phenomenon": phenomenon} for text, phenomenon in PUZZLES]
-    return {
-        "embedding": {
+    try:
+        with progress("report: embedding map"):
+            result = embedding_map(classifier, test, sample=sample, seed=seed)
+    except DataError as error:
+        left_out["embedding"] = error.message
+    else:
+        sections["embedding"] = {
             "figure": image_uri(plot_embedding_map(result, folder / "embedding_map.png")),
             "maps": [embedding_map_svg(result, stage) for stage in STAGES],
             "stages": result.stages,
-        },
-        "puzzles": _explanations(classifier, puzzles, folder / "puzzles"),
-        "mistake_views": _explanations(classifier, mistakes, folder / "mistakes"),
-        "worked_example": format_worked_example(worked_example(classifier, PUZZLES[1][0])),
-    }
+        }
+    logger.info("report 4/4: explanations of the puzzles and of %d mistakes", len(mistakes))
+    puzzles = [{"text": text, "phenomenon": phenomenon} for text, phenomenon in PUZZLES]
+    try:
+        sections["puzzles"] = _explanations(classifier, puzzles, folder / "puzzles")
+    except MissingDependencyError as error:
+        left_out["explanations"] = f"{error.message} ({error.hint})"
+        return sections
+    sections["mistake_views"] = _explanations(classifier, mistakes, folder / "mistakes")
+    sections["worked_example"] = format_worked_example(worked_example(classifier, PUZZLES[1][0]))
+    return sections

@@ -33,7 +33,7 @@ from bertsent.encoders.heads import (
     ordinal_targets,
 )
 from bertsent.encoders.pretrained import keep_layers, load_encoder, load_tokenizer
-from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
+from bertsent.encoders.tokenization import encode, pad_ids, segment_ids, takes_segments
 from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.hardware import (
     attention_without_cudnn,
@@ -595,8 +595,7 @@ def fine_tune(
         eval_dataset=dev_data,
         data_collator=PadCollator(
             tokenizer.pad_token_id or 0,
-            # segment ids only for encoders that have segment embeddings (BERT, MiniLM)
-            tokenizer.sep_token_id if getattr(encoder.config, "type_vocab_size", 0) >= 2 else None,
+            tokenizer.sep_token_id if takes_segments(encoder.config) else None,
         ),
         compute_metrics=classification_metrics,
         optimizer_cls_and_kwargs=optimizer,
