@@ -10,7 +10,7 @@ TORCH ?= cpu
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.lock)
 STAMP := $(VENV)/.bertsent-installed-$(TORCH)
 
-.PHONY: setup demo test test-fast check lint format typecheck benchmark clean
+.PHONY: setup demo test test-fast check lint format typecheck benchmark clean layers
 
 setup: $(STAMP)
 

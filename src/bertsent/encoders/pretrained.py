@@ -108,8 +108,8 @@ def load_sequence_classifier(path: str | Path) -> Any:
 def keep_layers(encoder: Any, count: int) -> Any:
     """Keep ``count`` evenly spaced transformer layers, ending with the top one.
 
-    6 -> 3 keeps layers 1, 3 and 5: a student initialised from its teacher, as
-    DistilBERT was. The embeddings and the kept layers' weights are unchanged.
+    6 -> 3 keeps the 2nd, 4th and 6th (indices 1, 3, 5): a student initialised from
+    its teacher, as DistilBERT was. The embeddings and the kept layers' weights are unchanged.
 
     Raises:
         ConfigError: ``count`` exceeds the layers there are, or the family's layer

@@ -61,7 +61,9 @@ class TrainingConfig:
     batch_size: int | None = option(None, "examples per step (default: 32, on a GPU too)")
     eval_batch_size: int = option(128, "examples per evaluation batch")
     learning_rate: float | None = option(
-        None, "peak AdamW learning rate (default: 5e-5 at batch 32, scaled by sqrt(batch / 32))"
+        None,
+        "peak AdamW learning rate (default: 5e-5 at batch 32, scaled by "
+        "sqrt(batch x gradient-accumulation / 32))",
     )
     weight_decay: float = option(0.01, "AdamW weight decay")
     warmup_ratio: float = option(0.1, "share of the steps spent warming up the learning rate")
