@@ -27,6 +27,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bertsent.atomic import write_text_atomic
 from bertsent.evaluation.behaviour import positive_strength, run_suite
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.models import load
@@ -91,6 +92,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--name", help="results file suffix (default: the data name)")
     args = parser.parse_args()
+    out = RESULTS / f"levers-{args.name or Path(args.data).name}.json"
+    reference_file = (args.reference_from or "").rpartition("=")[2].rpartition(":")[0]
+    if reference_file and Path(reference_file).resolve() == out.resolve():
+        parser.error(f"{out} is the --reference-from file: give --name for the new results")
 
     recipes: dict[str, list[dict[str, Any]]] = {}
     if args.reference_from:
@@ -134,10 +139,9 @@ def main() -> None:
         ]
         print("".join(cells))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"levers-{args.name or Path(args.data).name}.json"
     record = {"bertsent": "benchmarks/levers.py", "data": args.data, "split": args.split,
               "reference": reference_name, "recipes": table}  # fmt: skip
-    out.write_text(json.dumps(record, indent=2))
+    write_text_atomic(out, json.dumps(record, indent=2))
     print(f"wrote {out}")
 
 

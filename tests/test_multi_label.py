@@ -255,3 +255,34 @@ def test_model_selection_counts_a_gold_cell_in_any_label_order(tmp_path: Path) -
     model = TfidfLrClassifier(C=10.0).fit(texts, gold, eval_texts=texts, eval_labels=gold)
     correct = MultiLabelTask(model.labels_).correct(model.predict_proba(texts), gold)
     assert model.history_[0]["dev_accuracy"] == pytest.approx(float(correct.mean()), abs=1e-4)
+
+
+def test_learning_curve_points_are_scored_with_thresholds_tuned_on_dev_as_compare_does(
+    tmp_path: Path,
+) -> None:
+    """compare's full-train runs become the curve's last point: both use tuned thresholds.
+
+    A third of the reviews name one emotion and are labelled with another too, so the
+    probabilities sit where a threshold other than 0.5 decides differently."""
+    from bertsent.comparison.compare import compare
+    from bertsent.comparison.learning_curve import learning_curve
+    from bertsent.data.splits import held_out_splits
+
+    rng = random.Random(3)
+    for split, (n, seed) in {"train": (300, 0), "dev": (90, 1)}.items():
+        rows = emotion_rows(n, seed)
+        for row in rows[::3]:
+            row["labels"] = ";".join(
+                sorted({*row["labels"].split(";"), rng.choice(sorted(EMOTION_WORDS))})
+            )
+        write_csv(tmp_path / "data" / f"{split}.csv", rows)
+    data = str(tmp_path / "data")
+    full = len(held_out_splits(load_dataset(data)).train)
+    curve = learning_curve(data, methods=["tfidf-lr"], sizes=[full], seeds=1,
+                           output_dir=tmp_path / "curve")  # fmt: skip
+    compared = compare(data, methods=["tfidf-lr"], output_dir=tmp_path / "compare")
+    assert curve["methods"]["tfidf-lr"]["mean"] == [round(compared["rows"][0]["accuracy"], 4)]
+    test = held_out_splits(load_dataset(data)).split("test")  # dev.csv: there is no test
+    model = load(compared["runs"][0]["model_dir"])
+    at_half = MultiLabelTask(model.labels_).correct(model.predict_proba(test.texts), test.labels)
+    assert round(float(at_half.mean()), 4) != curve["methods"]["tfidf-lr"]["mean"][0]

@@ -326,9 +326,19 @@ def test_a_resumed_run_matches_an_uninterrupted_one(
     # another method's run into the same output leaves the fine-tune's checkpoints
     train(synthetic_splits, config, tmp_path / "resumed", method="tfidf-lr")
     assert (checkpoint_dir(tmp_path / "resumed") / "checkpoint-10").is_dir()  # the interrupt's
+    # the interrupted part's time is in the checkpoint; said to be 1000 s, it is counted
+    state_file = checkpoint_dir(tmp_path / "resumed") / "checkpoint-10" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    timing = state["stateful_callbacks"]["HistoryCallback"]["attributes"]
+    assert timing["training_seconds"] > 0
+    timing["training_seconds"] = 1000.0
+    state_file.write_text(json.dumps(state))
     resumed = train(synthetic_splits, config, tmp_path / "resumed", resume=True)
     assert [h["step"] for h in resumed.history] == [4, 8, 12, 16, 20]
     assert resumed.history == clean.history
+    # compare's advice quotes this as the cost of training: all of it, not the last part
+    saved = json.loads((tmp_path / "resumed" / "bertsent.json").read_text())["training"]
+    assert 1000 < saved["seconds"] < 1000 + 300
     clean_weights = load_file(tmp_path / "clean" / "model.safetensors")
     resumed_weights = load_file(tmp_path / "resumed" / "model.safetensors")
     assert all(torch.equal(clean_weights[k], resumed_weights[k]) for k in clean_weights)

@@ -261,6 +261,12 @@ def test_unknown_method_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown method(s) svm" in capsys.readouterr().err
 
 
+def test_a_method_named_twice_is_compared_once() -> None:
+    from bertsent.cli.options import parse_methods
+
+    assert parse_methods("bow-svm, bert,bow-svm") == ["bow-svm", "bert"]
+
+
 def test_explain_prints_attributions_faithfulness_and_math(
     trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -135,7 +135,8 @@ def parse_methods(value: str) -> list[str]:
     ``learning-curve`` train (every method but ``llm``, which needs a server)."""
     from bertsent.models import COMPARED_METHODS
 
-    methods = [name.strip() for name in value.split(",") if name.strip()]
+    # a method named twice is trained once: two rows of it would count its seeds twice
+    methods = list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
     if "llm" in methods:
         raise argparse.ArgumentTypeError(
             "llm is not trained here (it needs a server's --endpoint): train it with "

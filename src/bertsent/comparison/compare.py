@@ -24,6 +24,7 @@ import numpy as np
 from bertsent.atomic import marked, write_text_atomic
 from bertsent.comparison.learning_curve import (
     CURVE_FILES,
+    check_curve_data,
     check_shared_folder,
     methods_for,
     with_full_data,
@@ -34,7 +35,7 @@ from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.augment import augment_for_training
 from bertsent.data.splits import held_out_splits
 from bertsent.data.tasks import is_multi_label
-from bertsent.errors import TrainingInterrupted
+from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.evaluation.behaviour import run_suite, suite_applies
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import (
@@ -129,6 +130,16 @@ def _train_or_reuse(
             hint="run the same `bertsent compare` command again to continue from that "
             "checkpoint (--retrain starts that model over)",
         ) from None
+    except ConfigError as error:
+        if not resume or not error.message.startswith("--resume: "):
+            raise
+        # compare continued the fine-tune by itself: the flag named is not the user's
+        raise ConfigError(
+            f"{folder}: an unfinished fine-tune of this comparison was trained otherwise: "
+            + error.message.removeprefix("--resume: this run differs from the interrupted one: "),
+            hint=f"rerun with the settings it was started with, or add --retrain (or delete "
+            f"{work_dir}) to start that model over",
+        ) from None
     return run.model, run.train_seconds
 
 
@@ -173,6 +184,7 @@ def compare(
     Raises:
         OutputExistsError: a file to write is in a folder of the user's, before training.
         ConfigError: a BERT setting the data cannot take, before training.
+        DataError: ``learning_curve`` is of other data, before training.
     """
     config = (config or TrainingConfig()).validate()
     output = Path(output_dir)
@@ -185,6 +197,8 @@ def compare(
     )
     splits = held_out_splits(loaded, config.seed)
     test = splits.split("test")
+    if learning_curve is not None:  # before the training, not after it
+        check_curve_data(learning_curve, splits.name, len(splits.train), len(test))
     methods = methods_for(splits, methods or COMPARED_METHODS, chosen=methods is not None)
     if "bert" in methods:  # a setting the data cannot take, refused before any training
         config.check_labels(splits.labels, is_multi_label(splits.train.labels))

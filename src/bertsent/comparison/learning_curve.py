@@ -34,8 +34,14 @@ from bertsent.atomic import (
 )
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.data.splits import Split, held_out_splits, stratified_split
-from bertsent.data.tasks import is_aspect_data, is_multi_label, label_names, split_labels
-from bertsent.errors import ConfigError, ModelError, TrainingInterrupted
+from bertsent.data.tasks import (
+    MultiLabelTask,
+    is_aspect_data,
+    is_multi_label,
+    label_names,
+    split_labels,
+)
+from bertsent.errors import ConfigError, DataError, ModelError, TrainingInterrupted
 from bertsent.models import (
     DISPLAY_NAMES,
     ENCODER_METHODS,
@@ -347,6 +353,9 @@ def learning_curve(
                         "make it shorter",
                     ) from None
                 seconds = time.perf_counter() - started
+                if isinstance(model.task_, MultiLabelTask):  # thresholds from dev, as `train`
+                    dev_probabilities = model.predict_proba(subset.dev.texts)
+                    model.task_.tune_thresholds(dev_probabilities, subset.dev.labels)
                 probabilities = model.predict_proba(test.texts)
                 accuracy = float(model.task_.correct(probabilities, test.labels).mean())
                 run = {"size": size, "seed": seed, "accuracy": round(accuracy, 4),
@@ -374,12 +383,18 @@ def learning_curve(
 def label_advice(curve: dict[str, Any]) -> str | None:
     """ "With fewer than N labels, use X": the most accurate method at each measured size.
 
-    A method that needs no labels (zero-shot) competes at every size with its one score.
-    Consecutive sizes with the same winner form one range; a range ends where the next
-    winner was first measured ahead, so N is a measured size, not an interpolation.
+    A method that needs no labels (zero-shot) competes at every size with its one score;
+    a size some method that needs labels lacks is left out. Consecutive sizes with the
+    same winner form one range; a range ends where the next winner was first measured
+    ahead, so N is a measured size, not an interpolation.
     """
     methods = curve["methods"]
-    sizes = sorted({size for entry in methods.values() for size in entry["sizes"]})
+    labelled = [
+        set(entry["sizes"]) for entry in methods.values() if entry.get("needs_labels", True)
+    ]
+    # only sizes where every method that learns from labels was measured: at a size the
+    # comparison added for some methods alone, one of them would win by default
+    sizes = sorted(set.intersection(*labelled)) if labelled else [0]
     winners: list[tuple[int, str, float]] = []
     for size in sizes:
         scored = []
@@ -414,6 +429,23 @@ def label_advice(curve: dict[str, Any]) -> str | None:
     return sentence[0].upper() + sentence[1:] + "."
 
 
+def check_curve_data(curve: dict[str, Any], dataset: str, train_size: int, test_size: int) -> None:
+    """Refuse a learning curve of other data: its numbers would be quoted as this data's.
+
+    Raises:
+        DataError: the curve's dataset or split sizes differ from the comparison's.
+    """
+    theirs = (curve["dataset"], curve["train_size"], curve["test_size"])
+    if theirs != (dataset, train_size, test_size):
+        raise DataError(
+            f"the learning curve is of {theirs[0]} ({theirs[1]} train / {theirs[2]} test "
+            f"reviews), this comparison of {dataset} ({train_size} / {test_size}): its "
+            "numbers would be quoted as this data's",
+            hint="pass the curve `bertsent learning-curve` wrote for this data, or none "
+            "(a compare folder's own learning-curve.json is read too: delete it there)",
+        )
+
+
 def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[str, Any]:
     """The curve extended by the comparison's full-train runs (same data, same test split).
 
@@ -421,12 +453,12 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
     last point, so nobody has to train BERT on the full set twice. A method's runs are
     added only when they trained as the curve's points do (see :func:`trained_otherwise`);
     the advice is then made again, from every point.
+
+    Raises:
+        DataError: the curve is of other data (see :func:`check_curve_data`).
     """
     sizes = comparison["splits"]["sizes"]
-    same = curve["dataset"] == comparison["dataset"] and curve["test_size"] == sizes["test"]
-    if not same or sizes["train"] != curve["train_size"]:
-        logger.warning("learning curve and comparison are on different data; not merged")
-        return curve
+    check_curve_data(curve, comparison["dataset"], sizes["train"], sizes["test"])
     merged = json.loads(json.dumps(curve))  # deep copy
     for method, entry in merged["methods"].items():
         runs = [run for run in comparison["runs"] if run["method"] == method]

@@ -54,27 +54,31 @@ def recommend(
             f"significant on this data (95% paired interval {low:+.1%} to {high:+.1%})."
         )
 
-    # 2. behaviour: the phenomena the seed cares about
-    baseline_for_behaviour = rows.get("bow-svm", best)
+    # 2. behaviour: per phenomenon, against the baseline that fails fewest of its cases
     better: list[str] = []
     worse: list[str] = []
     for category in FOCUS_CATEGORIES:
         mine = bert["failure_rates"].get(category)
-        theirs = baseline_for_behaviour["failure_rates"].get(category)
-        if mine is None or theirs is None:
+        measured = [
+            (row["failure_rates"][category], row["name"])
+            for row in rows.values()
+            if row.get("failure_rates", {}).get(category) is not None
+        ]
+        if mine is None or not measured:
             continue
-        text = f"{category} {mine:.0%} vs {theirs:.0%}"
+        theirs, name = min(measured)
+        text = f"{category} {mine:.0%} vs {theirs:.0%} for {name}"
         (better if theirs - mine >= CLEARLY_FEWER_FAILURES else worse).append(text)
     if better:
         use_bert.append(
             f"- reviews turn on {', '.join(c.split()[0] for c in better)}: BERT fails "
-            f"fewer of the behaviour suite's cases than {baseline_for_behaviour['name']} "
+            f"fewer of the behaviour suite's cases than the best baseline at each "
             f"({'; '.join(better)} failed)."
         )
     if worse:
         use_baseline.append(
             f"- BERT is not clearly better on {', '.join(c.split()[0] for c in worse)} here "
-            f"({'; '.join(worse)} failed, BERT vs {baseline_for_behaviour['name']})."
+            f"({'; '.join(worse)} failed)."
         )
 
     # 3. cost: speed, latency, size, training time

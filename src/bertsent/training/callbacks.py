@@ -34,16 +34,29 @@ class HistoryCallback(TrainerCallback, ExportableState):
 
     def __init__(self, module: Any) -> None:
         self.module = module
+        self.earlier_seconds = 0.0  # training time before the checkpoint resumed from
+        self.started: float | None = None
+
+    def training_seconds(self) -> float:
+        """Wall time spent training, the interrupted runs' share included."""
+        now = time.perf_counter() - self.started if self.started is not None else 0.0
+        return self.earlier_seconds + now
 
     def state(self) -> dict[str, Any]:
-        return {"args": {}, "attributes": self.module.running.state()}
+        attributes = {**self.module.running.state(), "training_seconds": self.training_seconds()}
+        return {"args": {}, "attributes": attributes}
 
     def restore(self, checkpoint: Path) -> None:
-        """Continue the running statistics saved with ``checkpoint`` (rank 0's: the
-        others start from zero, as their share is summed at the next evaluation)."""
-        if not is_main_process():
-            return
-        self.module.running.restore(saved_attributes(checkpoint, type(self).__name__))
+        """Continue the time and running statistics saved with ``checkpoint`` (rank 0's
+        statistics: the others start from zero, as their share is summed at the next
+        evaluation)."""
+        saved = saved_attributes(checkpoint, type(self).__name__)
+        self.earlier_seconds = float(saved.get("training_seconds", 0.0))
+        if is_main_process():
+            self.module.running.restore(saved)
+
+    def on_train_begin(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
+        self.started = time.perf_counter()
 
     def on_evaluate(
         self,

@@ -613,6 +613,8 @@ def fine_tune(
     # the last ones, with --average-last)
     with attention_without_cudnn(device):
         output, seconds = train_or_stop(trainer, checkpoint, interrupt, "training")
+        # the Trainer times this call alone: a resumed run took its earlier part too
+        total_seconds = recorder.earlier_seconds + seconds
         records = history_from_state(trainer.state)
         best_step = trainer.state.best_global_step
         best = next(
@@ -635,8 +637,10 @@ def fine_tune(
         best=best,
         warmup_steps=int(np.ceil(config.warmup_ratio * trainer.state.max_steps)),
         steps_per_epoch=steps_per_epoch,
-        train_seconds=seconds,
-        train_examples_per_second=float(output.metrics.get("train_samples_per_second", 0.0)),
+        train_seconds=total_seconds,
+        train_examples_per_second=float(output.metrics.get("train_samples_per_second", 0.0))
+        * seconds
+        / max(total_seconds, 1e-9),
         precision=precision,
         config=config,
         processes=processes,
