@@ -166,6 +166,24 @@ def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_p
     assert choose_backend(folder, "cpu") == "torch"
 
 
+def test_graphs_left_beside_other_weights_are_not_used_for_them(
+    exported_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(exported_dir, folder)
+    path = folder / "onnx" / "exports.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "auto": "onnx"}))
+    assert choose_backend(folder) == "onnx"
+    load(folder, backend="onnx")
+    save_file({"other": np.zeros(3, dtype=np.float32)}, folder / "model.safetensors")
+    assert choose_backend(folder) == "torch"  # e.g. a retrained model's files copied over
+    with pytest.raises(ModelError, match="exported from other weights"):
+        load(folder, backend="onnx")
+
+
 @pytest.mark.slow
 def test_scoring_an_export_loads_neither_torch_nor_transformers(exported_dir: Path) -> None:
     """Start-up: the graph and tokenizer.json are all ``predict`` needs; explain still works."""

@@ -79,7 +79,8 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
     """``auto``: the backend ``bertsent export`` found fastest within 0.3 points here,
     for a model that will run on ``device``.
 
-    Falls back to ``torch`` (fp32) when the model was never exported, when ONNX Runtime
+    Falls back to ``torch`` (fp32) when the model was never exported, when its graphs
+    were exported from other weights than the folder now holds, when ONNX Runtime
     is not installed to run the graph it chose, or when it was measured on another
     kind of machine, whose speeds say nothing about this one, and on a GPU:
     the CPU backends that export measures do not beat PyTorch there. (Older exports on
@@ -100,6 +101,13 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
         )
         return "torch"
     choice = str(record["auto"])
+    if not exported_from_these_weights(record, model_dir):
+        logger.info(
+            "backend auto: %s measured other weights than %s's; using torch (export again)",
+            record_path,
+            model_dir,
+        )
+        return "torch"
     if choice.startswith("onnx") and find_spec("onnxruntime") is None:
         logger.info(
             "backend auto: %s was fastest here, but ONNX Runtime is not installed; using "
@@ -109,6 +117,22 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
         return "torch"
     logger.info("backend auto: %s (fastest within 0.3 points of fp32 here)", choice)
     return choice
+
+
+def weights_sha256(model_dir: str | Path) -> str:
+    """One SHA-256 over the model folder's safetensors files: which weights a graph was
+    exported from, so a graph left beside other weights is not used for them."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        digest.update(f"{path.name}\x00{file_sha256(path)}\x00".encode())
+    return digest.hexdigest()
+
+
+def exported_from_these_weights(record: dict[str, Any], model_dir: str | Path) -> bool:
+    """Whether the record's graphs were exported from the weights now in ``model_dir``
+    (records written before the weights were recorded are taken as they are)."""
+    recorded = record.get("weights_sha256")
+    return recorded is None or recorded == weights_sha256(model_dir)
 
 
 def file_sha256(path: Path) -> str:
@@ -123,8 +147,9 @@ def read_export(model_dir: str | Path, backend: str) -> tuple[Path, dict[str, An
     """The graph file of ``backend`` and its measured record, checked against each other.
 
     Raises:
-        ModelError: the model was not exported for this backend, or the graph file
-            differs from the one that was measured.
+        ModelError: the model was not exported for this backend, the graph file
+            differs from the one that was measured, or it was exported from other
+            weights than those in ``model_dir``.
     """
     folder = Path(model_dir) / ONNX_FOLDER
     record_path = folder / RECORD_FILE
@@ -141,5 +166,10 @@ def read_export(model_dir: str | Path, backend: str) -> tuple[Path, dict[str, An
     if not path.is_file() or file_sha256(path) != graph["sha256"]:
         raise ModelError(
             f"{path}: missing or changed since it was measured", hint=f"export again: {hint}"
+        )
+    if not exported_from_these_weights(record, model_dir):
+        raise ModelError(
+            f"{path} was exported from other weights than those in {model_dir}",
+            hint=f"export again: {hint}",
         )
     return path, {**graph, "measured_on": record["measured_on"], "torch": record["torch_accuracy"]}

@@ -30,6 +30,7 @@ from bertsent.encoders.exports import (
     fastest_within_band,
     file_sha256,
     hardware_key,
+    weights_sha256,
 )
 from bertsent.encoders.tokenization import takes_segments
 from bertsent.errors import MissingDependencyError, ModelError
@@ -101,6 +102,7 @@ def export_onnx(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "measured_on": {"data": dataset, "split": split, "size": len(chosen.texts)},
         "hardware": hardware_key(),  # load() put the model on the CPU
+        "weights_sha256": weights_sha256(model_dir),  # the graphs are of these weights
         "torch_accuracy": float(task.correct(reference, chosen.labels).mean()),
         "opset": OPSET,
         "graphs": {},
