@@ -28,6 +28,7 @@ import torch
 import transformers
 
 import bertsent
+from bertsent.atomic import write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.encoders.pretrained import resolve_model
 from bertsent.hardware import describe
@@ -113,9 +114,9 @@ def bertsent_recipe(
     splits: DatasetSplits, config: TrainingConfig, work: Path, keep: str | None = None
 ) -> dict[str, Any]:
     # the plain Trainer reads the real reviews alone: so does this run (no generated examples)
-    run = bertsent.train(splits, config, work / "model", augment="none")
-    if keep:
-        shutil.copytree(run.output_dir, keep, dirs_exist_ok=True)
+    # --keep: trained there directly, so an earlier model there (and its onnx/ export) is
+    # replaced as a whole, and a folder of the user's is refused, as `bertsent train` does
+    run = bertsent.train(splits, config, Path(keep) if keep else work / "model", augment="none")
     result = {
         "train_examples_per_second": run.train_examples_per_second,
         "train_seconds": run.train_seconds,
@@ -242,9 +243,11 @@ def main() -> None:
         },
         "date": time.strftime("%Y-%m-%d"),
     }
-    output = Path(args.output) if args.output else RESULTS / f"finetune-{splits.name}.json"
+    # one recipe's run does not replace the file that holds both recipes' numbers
+    suffix = f"-{args.only}-only" if args.only else ""
+    output = Path(args.output) if args.output else RESULTS / f"finetune-{splits.name}{suffix}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(record, indent=2))
+    write_text_atomic(output, json.dumps(record, indent=2))
     print(f"results written to {output}")
 
 
