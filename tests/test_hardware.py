@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -168,9 +169,20 @@ def test_bf16_training_runs_and_saves_on_any_cpu(
         max_length=32,
         precision=precision,
     )
-    run = train(synthetic_splits, config, tmp_path / "model")
+    from transformers import TrainerCallback
+
+    class TrainerSettings(TrainerCallback):  # what the Trainer ran with, not what we saved
+        def __init__(self) -> None:
+            self.seen: dict[str, bool] = {}
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.seen.update(bf16=args.bf16, use_cpu=args.use_cpu)
+
+    settings = TrainerSettings()
+    run = train(synthetic_splits, config, tmp_path / "model", callbacks=[settings])
     metadata = json.loads((tmp_path / "model" / "bertsent.json").read_text())
     assert metadata["training"]["precision"] == "bf16"
+    assert settings.seen == {"bf16": True, "use_cpu": True}
     assert metadata["training_config"]["batch_size"] == 16
     assert entered == ["cpu"]
     assert run.dev_report["accuracy"] > 0.8  # it learned, in bf16

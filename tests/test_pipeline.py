@@ -30,6 +30,16 @@ from tests.callbacks import SendSigint
 from tests.conftest import write_csv
 
 
+class StepsRun(TrainerCallback):
+    """The global steps a run takes: a resumed run's first is the one after its checkpoint."""
+
+    def __init__(self) -> None:
+        self.run: list[int] = []
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.run.append(state.global_step)
+
+
 def tiny_config(model_dir: Path, **overrides: Any) -> TrainingConfig:
     settings: dict[str, Any] = {
         "model": str(model_dir),
@@ -164,14 +174,9 @@ def test_resume_after_a_crash_continues_from_the_checkpoint(
     with pytest.raises(ConfigError, match="--resume"):
         train(synthetic_splits, config, output)
 
-    steps_run: list[int] = []
-
-    class Record(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            steps_run.append(state.global_step)
-
-    run = train(synthetic_splits, config, output, resume=True, callbacks=[Record()])
-    assert steps_run[0] == 9 and steps_run[-1] == 20  # continued after checkpoint-8
+    steps = StepsRun()
+    run = train(synthetic_splits, config, output, resume=True, callbacks=[steps])
+    assert steps.run[0] == 9 and steps.run[-1] == 20  # continued after checkpoint-8
     assert [h["step"] for h in run.history] == [4, 8, 12, 16, 20]  # history survived the crash
     assert (output / "model.safetensors").is_file()
 
@@ -297,8 +302,9 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(
         train(synthetic_splits, config, output, callbacks=[SendSigint(3)])
     assert (checkpoint_dir(output) / "checkpoint-3" / "optimizer.pt").is_file()
     assert signal.getsignal(signal.SIGINT) is handler_before  # our handler is gone
-    run = train(synthetic_splits, config, output, resume=True)
-    assert run.history[-1]["step"] == 10
+    steps = StepsRun()
+    run = train(synthetic_splits, config, output, resume=True, callbacks=[steps])
+    assert steps.run[0] == 4 and run.history[-1]["step"] == 10  # continued after step 3
 
 
 def test_a_resumed_run_matches_an_uninterrupted_one(
@@ -518,8 +524,9 @@ def test_a_changed_resume_is_refused_before_its_teacher_trains_again(
     with pytest.raises(ConfigError, match="checkpoints of an earlier, unfinished run"):
         train(synthetic_splits, changed, output)
     assert weights.stat().st_mtime_ns == first
-    run = train(synthetic_splits, config, output, resume=True)
-    assert run.history[-1]["step"] == 10  # one epoch of 10 steps, continued from step 3
+    steps = StepsRun()
+    run = train(synthetic_splits, config, output, resume=True, callbacks=[steps])
+    assert steps.run[0] == 4 and run.history[-1]["step"] == 10  # continued after step 3
     assert weights.stat().st_mtime_ns == first
 
 

@@ -28,7 +28,17 @@ def test_faithfulness_compares_rankings_with_random_deletion(
     result = explanation.attribution.faithfulness
     assert result["k"] == 2 and result["words"] == 6
     assert {"integrated gradients", "attention rollout", "random"} <= set(result)
-    assert len(result["integrated gradients"]["deleted"]) == 2
+    # the two words integrated gradients ranks highest are deleted, and the drop is that
+    # deletion's, measured as deletion_drops measures it
+    attribution = explanation.attribution
+    encoded = attribution.encoded
+    candidates = [w for w, group in enumerate(encoded.groups) if not encoded.special[group[0]]]
+    top = sorted(candidates, key=lambda w: -attribution.scores[w])[:2]
+    assert result["integrated gradients"]["deleted"] == [encoded.words[w] for w in top]
+    target = classifier.labels_.index(attribution.label)
+    (expected,) = deletion_drops(classifier, encoded, target, [top])
+    assert result["integrated gradients"]["drop"] == pytest.approx(expected, abs=1e-6)
+    assert result["integrated gradients"]["drop"] != result["random"]["drop"]
     paths = write_explanation(explanation, tmp_path, image_format="svg")
     assert paths["attention"].suffix == ".svg" and paths["attributions"].is_file()
 

@@ -109,14 +109,18 @@ def test_the_address_falls_back_to_its_environment_variables(
     BERTSENT_SERVE_HOST=0.0.0.0 stayed unreachable on 127.0.0.1)."""
     import socket
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+    # the port is taken on 127.0.0.2 and on the default 127.0.0.1: the error names the host
+    # the server tried, which only the variable can have made 127.0.0.2
+    with socket.socket() as taken, socket.socket() as on_default:
+        taken.bind(("127.0.0.2", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        monkeypatch.setenv("BERTSENT_SERVE_HOST", "127.0.0.1")
+        on_default.bind(("127.0.0.1", int(port)))
+        on_default.listen()
+        monkeypatch.setenv("BERTSENT_SERVE_HOST", "127.0.0.2")
         monkeypatch.setenv("BERTSENT_SERVE_PORT", port)
         code, _, err = run_serve(capsys, str(trained_model_dir))
-    assert code == 2 and err.splitlines()[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert code == 2 and err.splitlines()[0].startswith(f"error: cannot listen on 127.0.0.2:{port}")
     monkeypatch.setenv("BERTSENT_SERVE_PORT", "eighty")
     code, _, err = run_serve(capsys, str(trained_model_dir))
     assert code == 2 and "BERTSENT_SERVE_PORT='eighty': not a port number" in err
