@@ -83,6 +83,10 @@ def test_parse_takes_the_whole_reply_or_a_single_label_word(tmp_path: Path) -> N
     assert classifier.parse("The review is rotten overall") == "rotten"
     assert classifier.parse("fresh or rotten?") is None
     assert classifier.parse("refreshing") is None
+    # a negated label is not the answer: "not fresh" named "fresh" before
+    assert classifier.parse("Not fresh") is None
+    assert classifier.parse("It isn't really rotten.") is None
+    assert classifier.parse("Fresh, not rotten") == "fresh"
 
 
 def test_rate_limits_are_retried_and_failures_named(endpoint: str, tmp_path: Path) -> None:
@@ -153,7 +157,8 @@ def test_a_longer_label_named_in_the_reply_wins_over_the_label_inside_it() -> No
     assert classifier.parse("Answer: very positive") == "very positive"
     assert classifier.parse("The sentiment is very negative.") == "very negative"
     assert classifier.parse("positive") == "positive"
-    assert classifier.parse("not very positive, rather negative") is None  # two labels named
+    assert classifier.parse("very positive, or rather negative") is None  # two labels named
+    assert classifier.parse("not very positive, rather negative") == "negative"  # one negated
 
 
 def test_the_cache_is_kept_per_server(endpoint: str, tmp_path: Path) -> None:
@@ -246,3 +251,41 @@ def test_a_saved_model_asks_the_server_named_by_the_environment(
         load(folder).predict(TEXTS[:1])
     monkeypatch.setenv("BERTSENT_LLM_ENDPOINT", endpoint)
     assert load(folder).predict(TEXTS) == LABELS
+
+
+def test_the_key_goes_only_to_a_server_the_user_named_over_https_or_on_this_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertsent.models.llm import ChatClient, key_withheld
+
+    monkeypatch.setenv("BERTSENT_LLM_API_KEY", "my-key")
+    for local in ("http://127.0.0.1:8080/v1", "http://localhost:8080/v1", "http://[::1]:80/v1"):
+        assert key_withheld(local, named_here=False) is None
+    assert "plain http" in str(key_withheld("http://api.example.com/v1", named_here=True))
+    assert key_withheld("https://api.example.com/v1", named_here=True) is None
+    # a shared model folder names its server: your key does not go there unasked
+    shared = LlmClassifier(endpoint="https://api.example.com/v1", cache=None)
+    folder = shared.fit(TEXTS, LABELS).save(tmp_path / "shared")
+    loaded = load(folder)
+    assert isinstance(loaded, LlmClassifier) and not loaded.endpoint_named_here
+    client = ChatClient(loaded.endpoint or "", 1.0, 1, named_here=loaded.endpoint_named_here)
+    assert "Authorization" not in client.headers
+    assert "BERTSENT_LLM_ENDPOINT=https://api.example.com/v1" in str(client.withheld)
+    monkeypatch.setenv("BERTSENT_LLM_ENDPOINT", "https://api.example.com/v1")  # now you did
+    named = load(folder)
+    assert isinstance(named, LlmClassifier) and named.endpoint_named_here
+    client = ChatClient(named.endpoint or "", 1.0, 1, named_here=named.endpoint_named_here)
+    assert client.headers["Authorization"] == "Bearer my-key"
+
+
+def test_two_llm_models_are_told_apart_when_a_file_run_is_resumed(tmp_path: Path) -> None:
+    from bertsent.inference.files import model_fingerprint
+
+    folders = [
+        LlmClassifier(endpoint="http://127.0.0.1:9/v1", llm_model=name, cache=None)
+        .fit(TEXTS, LABELS)
+        .save(tmp_path / name)
+        for name in ("small", "large")
+    ]
+    small, large = (model_fingerprint(f, load(f))["weights"] for f in folders)
+    assert small and small != large  # no weights: their settings tell them apart

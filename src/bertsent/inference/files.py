@@ -272,7 +272,8 @@ def model_fingerprint(model_dir: str | Path, model: SentimentClassifier) -> dict
 
     A path says nothing once another model is saved there; the sha256 of the files its
     scores come from does: the ONNX graph for the ONNX backends (hashed and checked
-    when it was opened), else the weights in the folder (hashed here, once per run).
+    when it was opened), else the weights in the folder (hashed here, once per run), or
+    for a model without weights (the LLM method) its settings files.
     The backend counts too: fp32 and INT8 scores differ.
     """
     from bertsent.encoders.exports import file_sha256
@@ -284,6 +285,8 @@ def model_fingerprint(model_dir: str | Path, model: SentimentClassifier) -> dict
         weights = {f"onnx/{export['file']}": str(export["sha256"])}
     else:
         files = sorted({path for pattern in WEIGHT_FILES for path in folder.glob(pattern)})
+        if not files:  # a model of settings alone (an LLM's server, model and prompt)
+            files = sorted(folder.glob("*.json"))
         weights = {path.name: file_sha256(path) for path in files if path.is_file()}
     return {"path": str(folder), "method": model.method, "backend": backend, "weights": weights}
 

@@ -4,9 +4,10 @@ Any OpenAI-compatible chat-completions server works (vLLM, llama.cpp's server, O
 hosted APIs). Each review becomes one request; the reply must name one label. A reply
 outside the label set is asked again, then counted as abstained (a row of zero
 probabilities, the label ``abstained``), never guessed. Requests run ``concurrency`` at a
-time with retries and exponential backoff on 429/5xx and timeouts; every answer is kept
-in an on-disk cache keyed by server model, prompt and text, so a rerun (or a run that
-resumes after a failure) asks only what it has not asked before. The API key comes from
+time with retries and exponential backoff on 429/5xx and timeouts; every answer that
+names a label is kept in an on-disk cache keyed by server model, prompt and text, so a
+rerun (or a run that resumes after a failure) asks only what it has not answered before
+(a reply that named no label is asked again). The API key comes from
 an environment variable, never the command line.
 """
 
@@ -39,6 +40,7 @@ from bertsent.progress import progress_bar
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE = "llm.json"
+NEGATED = re.compile(r"(?:\b(?:not|no|never|nor)|n't)\s+(?:\w+\s+)?$")  # "not (really) X"
 API_KEY_VARIABLE = "BERTSENT_LLM_API_KEY"
 ENDPOINT_VARIABLE = "BERTSENT_LLM_ENDPOINT"  # a saved model's server, moved
 DEFAULT_CACHE = Path("~/.cache/bertsent/llm.sqlite")
@@ -98,6 +100,8 @@ class LlmClassifier(SentimentClassifier):
         self.timeout = timeout
         self.cache = cache
         self.seed = seed
+        # False for an endpoint read from a saved model: see key_withheld
+        self.endpoint_named_here = True
 
     def check_settings(self) -> None:
         """Refuse settings that would fail only after the data is read (or on the server)."""
@@ -181,14 +185,16 @@ class LlmClassifier(SentimentClassifier):
     def parse(self, reply: str) -> str | None:
         """The label a reply names: the whole reply, else the only label word in it (a
         label inside a longer one that is named too, "positive" in "very positive", does
-        not count)."""
+        not count, nor does a negated one, "not positive")."""
         cleaned = reply.strip().strip(".!\"'`* \n").lower()
         by_name = {label.lower(): label for label in self.labels_}
         if cleaned in by_name:
             return by_name[cleaned]
+        # "not positive" names no label: a negated label is not the answer
         named = {
             label for lower, label in by_name.items()
-            if re.search(rf"(?<!\w){re.escape(lower)}(?!\w)", cleaned)
+            for found in re.finditer(rf"(?<!\w){re.escape(lower)}(?!\w)", cleaned)
+            if not NEGATED.search(cleaned[: found.start()])
         }  # fmt: skip
         longest = {
             label for label in named
@@ -206,7 +212,9 @@ class LlmClassifier(SentimentClassifier):
         require_fitted(self)
         result = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
         cache = KeyValueCache(self.cache, table="answers")
-        client = ChatClient(self.endpoint or "", self.timeout, self.attempts)
+        client = ChatClient(
+            self.endpoint or "", self.timeout, self.attempts, named_here=self.endpoint_named_here
+        )
         lock = threading.Lock()
         counts = {"calls": 0, "abstained": 0}
 
@@ -270,10 +278,12 @@ class LlmClassifier(SentimentClassifier):
             raise ModelError(f"{path / SETTINGS_FILE} is missing or damaged ({exc})") from None
         classifier = cls(**metadata["params"])
         moved = os.environ.get(ENDPOINT_VARIABLE, "").strip()
+        classifier.endpoint_named_here = moved == classifier.endpoint
         if moved and moved != classifier.endpoint:
             logger.info("asking %s (from $%s), not the saved %s", moved, ENDPOINT_VARIABLE,
                         classifier.endpoint)  # fmt: skip
             classifier.set_params(endpoint=moved)
+            classifier.endpoint_named_here = True
             classifier.check_settings()
         try:
             classifier.labels_ = [str(label) for label in settings["labels"]]
@@ -286,16 +296,44 @@ class LlmClassifier(SentimentClassifier):
         return classifier
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def key_withheld(endpoint: str, named_here: bool) -> str | None:
+    """Why ``$BERTSENT_LLM_API_KEY`` must not go to ``endpoint`` (None: it may).
+
+    A server on this machine always gets it. Any other gets it only over https, and only
+    when the user named it in this session (``--endpoint``, ``$BERTSENT_LLM_ENDPOINT``):
+    a model folder someone shared must not send your key to the server it names.
+    """
+    parts = urllib.parse.urlsplit(endpoint)
+    if (parts.hostname or "") in LOCAL_HOSTS or (parts.hostname or "").startswith("127."):
+        return None
+    if parts.scheme != "https":
+        return f"{endpoint} is plain http to another machine: the key would travel unencrypted"
+    if not named_here:
+        return (
+            f"{endpoint} was named by the saved model, not by you: set "
+            f"${ENDPOINT_VARIABLE}={endpoint} to send the key there"
+        )
+    return None
+
+
 class ChatClient:
     """POSTs to ``{endpoint}/chat/completions`` with retries and exponential backoff."""
 
-    def __init__(self, endpoint: str, timeout: float, attempts: int) -> None:
+    def __init__(
+        self, endpoint: str, timeout: float, attempts: int, *, named_here: bool = True
+    ) -> None:
         self.url = endpoint.rstrip("/") + "/chat/completions"
         self.timeout = timeout
         self.attempts = max(1, attempts)
         key = os.environ.get(API_KEY_VARIABLE)
         self.headers = {"Content-Type": "application/json"}
-        if key:
+        self.withheld = key_withheld(endpoint, named_here) if key else None
+        if self.withheld:
+            logger.warning("not sending $%s: %s", API_KEY_VARIABLE, self.withheld)
+        elif key:
             self.headers["Authorization"] = f"Bearer {key}"
 
     def complete(self, model: str, messages: list[dict[str, str]]) -> str:
@@ -320,7 +358,11 @@ class ChatClient:
             except urllib.error.HTTPError as error:
                 problem = f"HTTP {error.code} {error.reason}{_said(error)}"
                 if error.code in (401, 403):
-                    hint = f"the server refused the key: set ${API_KEY_VARIABLE} to a valid one"
+                    hint = (
+                        f"the key was not sent: {self.withheld}"
+                        if self.withheld
+                        else f"the server refused the key: set ${API_KEY_VARIABLE} to a valid one"
+                    )
                 if error.code not in RETRYABLE_STATUS:
                     break
                 retry_after = error.headers.get("Retry-After", "")
