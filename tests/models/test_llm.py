@@ -78,7 +78,8 @@ def test_a_reply_without_a_label_is_asked_again_then_abstained(
 
 def test_parse_takes_the_whole_reply_or_a_single_label_word(tmp_path: Path) -> None:
     classifier = LlmClassifier(endpoint="http://127.0.0.1:9/v1", cache=None)
-    classifier.fit(["x", "y"], ["fresh", "rotten"])
+    classifier.fit(np.array(["x", "y"]), np.array(["fresh", "rotten"]),  # arrays, as sklearn's
+                   eval_texts=np.array(["z"]), eval_labels=np.array(["fresh"]))  # fmt: skip
     assert classifier.parse(" Fresh.\n") == "fresh"
     assert classifier.parse("The review is rotten overall") == "rotten"
     assert classifier.parse("fresh or rotten?") is None

@@ -40,6 +40,15 @@ def test_the_packaged_encoder_classifies_without_any_training_example(
     assert packaged.train_hashes_ is not None and len(packaged.train_hashes_) == 40  # dev only
 
 
+def test_numpy_arrays_are_taken_as_the_estimators_promise(synthetic_splits: DatasetSplits) -> None:
+    dev = synthetic_splits.dev  # `if calibration_texts:` raised on an array
+    model = ZeroShotClassifier(descriptions=DESCRIBED).fit(
+        np.array([], dtype=str), np.array([], dtype=str),
+        eval_texts=np.array(dev.texts), eval_labels=np.array(dev.labels),
+    )  # fmt: skip
+    assert model.labels_ == ["positive", "negative"] and model.best_["temperature"] > 0
+
+
 def test_training_scores_dev_in_the_models_own_label_order(
     synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:
@@ -129,6 +138,21 @@ def test_descriptions_parse_and_must_cover_the_data_labels() -> None:
         create("zero-shot", labels="good;bad")
 
 
+def test_common_label_names_get_their_sides_description_in_any_case(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """'pos'/'neg' or GLUE's '1'/'0' were embedded as those bare words: near random."""
+    from bertsent.models.zero_shot import known_description
+
+    loved, hated = "a great movie, I loved it", "a terrible movie, I hated it"
+    assert known_description("Positive") == loved
+    assert [known_description(n, ["pos", "neg"]) for n in ("pos", "neg")] == [loved, hated]
+    assert [known_description(n, ["0", "1"]) for n in ("1", "0")] == [loved, hated]
+    assert not caplog.records
+    assert known_description("3", ["1", "3", "5"]) == "3"  # stars: no side to read
+    assert "no description for label '3'" in caplog.text
+
+
 @pytest.mark.slow
 def test_cli_trains_predicts_exports_and_serves_a_zero_shot_model(
     tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -175,3 +199,18 @@ def test_config_model_is_the_encoder(tiny_model_dir: Path) -> None:
     fitted = model.fit([], [])
     assert fitted.describe() == str(tiny_model_dir)
     assert fitted.model_.config.hidden_size == 32 and fitted.best_["temperature"] == 0.05
+
+
+def test_texts_a_pretrained_encoder_has_seen_count_as_seen(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from bertsent.data.splits import save_text_hashes, text_hashes, training_text_hashes
+
+    start = tmp_path / "pretrained"
+    shutil.copytree(tiny_model_dir, start)  # as `bertsent pretrain` leaves it
+    save_text_hashes(start, training_text_hashes(["a review read in pre-training"]))
+    model = ZeroShotClassifier(config=TrainingConfig(model=str(start), max_length=16))
+    model.fit(["great film", "awful film"], ["positive", "negative"])
+    assert model.train_hashes_ is not None
+    assert np.isin(text_hashes(["a review read in pre-training", "great film"]),
+                   model.train_hashes_).all()  # fmt: skip

@@ -148,6 +148,9 @@ class LlmClassifier(SentimentClassifier):
         """Take the label set (and the few-shot examples) from the labelled reviews;
         nothing is sent to the server here."""
         self.check_settings()
+        texts, labels = list(texts), list(labels)  # numpy arrays, pandas columns
+        eval_texts = None if eval_texts is None else list(eval_texts)
+        eval_labels = None if eval_labels is None else list(eval_labels)
         seen = [*labels, *(eval_labels or [])]
         if not seen:
             raise ConfigError("the llm method needs labelled reviews to know the label set")

@@ -8,6 +8,7 @@ softmax temperature, which calibrates the probabilities and leaves the decisions
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,10 +16,12 @@ from typing import Any, Self
 
 import numpy as np
 
+from bertsent.data.augment import NEGATIVE_LABELS, POSITIVE_LABELS
 from bertsent.data.rotten_tomatoes import LABEL_DESCRIPTIONS as ROTTEN_TOMATOES_DESCRIPTIONS
 from bertsent.data.tasks import is_aspect_data, is_multi_label
+from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError, ModelError
-from bertsent.models.base import DAMAGED_HINT
+from bertsent.models.base import DAMAGED_HINT, read_train_hashes
 from bertsent.models.sentence_encoder import (
     HEAD_FILE,
     SentenceEncoderClassifier,
@@ -27,6 +30,8 @@ from bertsent.models.sentence_encoder import (
 from bertsent.training.config import TrainingConfig
 
 # sentence-transformers' similarity scale (MultipleNegativesRankingLoss: 20), used
+logger = logging.getLogger(__name__)
+
 # until a temperature is fitted on labelled examples
 DEFAULT_TEMPERATURE = 0.05
 ALTERNATIVES = "|"  # "great film|loved it": several descriptions, their vectors averaged
@@ -41,9 +46,23 @@ KNOWN_DESCRIPTIONS = {
 }
 
 
-def known_description(label: str) -> str:
-    """The built-in description of a common label name, else the name itself."""
-    return KNOWN_DESCRIPTIONS.get(label, label)
+def known_description(label: str, labels: Sequence[str] = ()) -> str:
+    """The built-in description of a common label name, in any case ("Positive"); in a
+    two-label set with a positive and a negative side ("pos"/"neg", "1"/"0"), that side's.
+    Else the name itself, with a warning: a bare name like "pos" is barely a sentence."""
+    lowered = label.strip().lower()
+    if lowered in KNOWN_DESCRIPTIONS:
+        return KNOWN_DESCRIPTIONS[lowered]
+    sides = {name.strip().lower() for name in labels}
+    if len(sides) == 2 and sides & POSITIVE_LABELS and sides & NEGATIVE_LABELS:
+        return KNOWN_DESCRIPTIONS["positive" if lowered in POSITIVE_LABELS else "negative"]
+    logger.warning(
+        "zero-shot: no description for label %r, so its own name is embedded; describe it "
+        '(--labels "%s=...") unless the name says what its reviews say',
+        label,
+        label,
+    )
+    return label
 
 
 def parse_label_descriptions(value: str) -> dict[str, str]:
@@ -113,7 +132,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
                     hint='pass descriptions, e.g. --labels "positive=a great movie;'
                     'negative=a terrible movie"',
                 )
-            return {name: known_description(name) for name in sorted(set(labels))}
+            return {name: known_description(name, labels) for name in sorted(set(labels))}
         unknown = sorted(set(labels) - set(given))
         if unknown:
             raise ConfigError(
@@ -142,6 +161,10 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
         """
         refuse_checkpointing(self.method, work_dir, resume, callbacks)
         started = time.perf_counter()
+        # numpy arrays and pandas columns as lists: their truth value is ambiguous
+        texts, labels = list(texts), list(labels)
+        eval_texts = None if eval_texts is None else list(eval_texts)
+        eval_labels = None if eval_labels is None else list(eval_labels)
         config = (self.config or TrainingConfig()).validate()
         seen = [*labels, *(eval_labels or [])]
         if seen and is_multi_label(seen):
@@ -171,7 +194,10 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
         self.history_ = [{"temperature": temperature, "calibration_nll": nll,
                           "calibration_size": len(calibration_texts or [])}]  # fmt: skip
         self._record_fit(time.perf_counter() - started, len(calibration_texts or []))
-        self._remember_training_texts(calibration_texts or [])
+        # and a `bertsent pretrain` encoder's texts, seen too (as SetFit and BERT keep them)
+        self._remember_training_texts(
+            calibration_texts or [], read_train_hashes(resolve_model(config.model))
+        )
         return self
 
     def _label_vectors(self, descriptions: Mapping[str, str]) -> np.ndarray:
