@@ -46,6 +46,29 @@ def test_demo_pipeline_on_a_slice_of_its_data(
 
 
 @pytest.mark.slow
+def test_a_resumed_demo_goes_on_from_its_finished_model(
+    tiny_model_dir: Path, tmp_path: Path, rotten_tomatoes_slice: DatasetSplits
+) -> None:
+    """A stop in the evaluation or the report leaves a trained model and no checkpoints:
+    --resume trained it again from scratch (8-15 min on the real data)."""
+    config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=32, max_length=32)
+    first = run_demo(tmp_path / "demo", config, report_sample=40)
+    weights = first.paths["model"] / "model.safetensors"
+    trained_at = weights.stat().st_mtime_ns
+    (first.paths["report"]).unlink()  # as if stopped before the report
+    again = run_demo(tmp_path / "demo", config, report_sample=40, resume=True)
+    assert weights.stat().st_mtime_ns == trained_at and again.paths["report"].is_file()
+    assert again.test_report["accuracy"] == first.test_report["accuracy"]
+    assert again.run.best == first.run.best and again.run.train_seconds == pytest.approx(
+        first.run.train_seconds, abs=0.1
+    )
+    # another recipe is trained, not taken from the folder
+    run_demo(tmp_path / "demo", TrainingConfig(**{**config.to_dict(), "epochs": 2}),
+             report_sample=40, resume=True)  # fmt: skip
+    assert weights.stat().st_mtime_ns != trained_at
+
+
+@pytest.mark.slow
 def test_demo_pipeline_writes_everything_it_reports(tiny_model_dir: Path, tmp_path: Path) -> None:
     """The demo's path end to end on the real rotten-tomatoes data, with a tiny encoder."""
     config = TrainingConfig(model=str(tiny_model_dir), epochs=1, batch_size=64, max_length=32)

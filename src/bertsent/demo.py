@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,21 @@ from bertsent.atomic import (
     write_text_atomic,
     written_by,
 )
-from bertsent.data import DEFAULT_DATASET
+from bertsent.data import DEFAULT_DATASET, load_dataset
+from bertsent.data.augment import augment_for_training
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.evaluation.puzzles import PUZZLES, score_puzzles
+from bertsent.models import load, method_recipe, read_metadata
 from bertsent.models.base import METADATA_FILE
 from bertsent.models.bert import DYNAMICS_FIGURE
-from bertsent.pipeline import TrainingRun, train
+from bertsent.pipeline import TrainingRun, checkpoint_dir, train
 from bertsent.report.build import build_report
-from bertsent.training.config import TrainingConfig
+from bertsent.training.config import TrainingConfig, same_recipe
 
 # Written first into the demo's folder: a rerun knows the folder, and the files below, as
 # its own. Only these and model/ are ever replaced there; nothing else in it is touched.
+logger = logging.getLogger(__name__)
+
 DEMO_MARKER = "demo.json"
 DEMO_FILES = ("test_metrics.json", "confusion_matrix.png", "puzzles.json", "report.html")
 
@@ -66,6 +71,36 @@ def check_demo_folder(root: Path, *, overwrite: bool = False) -> bool:
     return ours
 
 
+def finished_run(model_dir: Path, config: TrainingConfig) -> TrainingRun | None:
+    """The demo's model, when an earlier run finished training it on the built-in data
+    with this recipe and stopped later (in the evaluation or the report): ``--resume``
+    goes on from there rather than training the model again."""
+    if not (model_dir / METADATA_FILE).is_file() or checkpoint_dir(model_dir).exists():
+        return None
+    metadata = read_metadata(model_dir)
+    if metadata.get("method") != "bert" or not same_recipe(
+        metadata.get("training_config"), method_recipe("bert", config)
+    ):
+        return None
+    source = DEFAULT_DATASET
+    loaded = load_dataset(source) if isinstance(source, str) else source
+    splits, _ = augment_for_training(loaded, "auto", seed=config.seed)
+    if metadata.get("data", {}).get("fingerprint") != splits.fingerprint():  # other data
+        return None
+    logger.info("%s was trained by an earlier run with this recipe: going on from it", model_dir)
+    model = load(model_dir)
+    return TrainingRun(
+        model=model,
+        output_dir=model_dir,
+        data=splits,
+        dev_report=metadata.get("metrics", {}).get("dev", {}),
+        history=model.history_,
+        best=model.best_,
+        train_seconds=float(metadata["training"]["seconds"]),
+        train_examples_per_second=float(metadata["training"]["examples_per_second"]),
+    )
+
+
 @dataclass
 class DemoResult:
     run: TrainingRun
@@ -97,8 +132,9 @@ def run_demo(
     root = Path(output_dir)
     replaceable = check_demo_folder(root, overwrite=overwrite)
     model_dir = root / "model"
-    run = train(
-        DEFAULT_DATASET, config or TrainingConfig(), model_dir, resume=resume, overwrite=overwrite
+    config = (config or TrainingConfig()).validate()
+    run = (finished_run(model_dir, config) if resume else None) or train(
+        DEFAULT_DATASET, config, model_dir, resume=resume, overwrite=overwrite
     )
     # marked only now: a demo that failed before its model was saved leaves a user's
     # folder as the user's, whose files a later run must still refuse to replace
