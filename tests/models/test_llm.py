@@ -290,3 +290,16 @@ def test_two_llm_models_are_told_apart_when_a_file_run_is_resumed(tmp_path: Path
     ]
     small, large = (model_fingerprint(f, load(f))["weights"] for f in folders)
     assert small and small != large  # no weights: their settings tell them apart
+
+
+def test_a_review_past_the_character_limit_is_sent_as_its_head_and_tail() -> None:
+    """A server refuses a prompt past its context window: one long review stopped a run."""
+    classifier = LlmClassifier(endpoint="http://127.0.0.1:9/v1", cache=None, max_chars=200)
+    long_review = "It starts slow. " + "filler words here " * 100 + "In the end, superb."
+    classifier.fit([long_review, "bad"], ["positive", "negative"])
+    question = classifier.messages(long_review)[-1]["content"]
+    assert "It starts slow." in question and "In the end, superb." in question
+    assert " [...] " in question and len(question) < 200 + len(classifier.prompt)
+    assert classifier.messages("short and sweet")[-1]["content"].count("short and sweet") == 1
+    with pytest.raises(ConfigError, match="--llm-max-chars must be at least 100"):
+        LlmClassifier(endpoint="http://127.0.0.1:9/v1", max_chars=10).fit(["a"], ["b"])

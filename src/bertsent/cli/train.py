@@ -19,7 +19,9 @@ from bertsent.data.tasks import TASK_NAMES
 from bertsent.models import METHODS
 
 # the llm method's own flags besides --endpoint (by destination)
-LLM_FLAGS = ("llm_model", "prompt", "examples_per_label", "concurrency", "llm_cache")
+LLM_FLAGS = (
+    "llm_model", "prompt", "examples_per_label", "concurrency", "llm_cache", "llm_max_chars",
+)  # fmt: skip
 
 
 def add_parser(commands: Any) -> None:
@@ -72,6 +74,10 @@ def add_parser(commands: Any) -> None:
     )  # fmt: skip
     llm.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     llm.add_argument(
+        "--llm-max-chars", type=int, default=4000, metavar="N",
+        help="characters of a review sent; longer ones keep head and tail (default 4000)",
+    )  # fmt: skip
+    llm.add_argument(
         "--llm-cache",
         metavar="FILE",
         help="answer cache (default ~/.cache/bertsent/llm.sqlite; '' for none)",
@@ -98,6 +104,7 @@ def llm_params(args: argparse.Namespace) -> dict[str, Any]:
         "llm_model": args.llm_model,
         "examples_per_label": args.examples_per_label,
         "concurrency": args.concurrency,
+        "max_chars": args.llm_max_chars,
     }
     if args.llm_cache is not None:  # saved with the model: a later run finds it anywhere
         params["cache"] = (

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 SETTINGS_FILE = "llm.json"
 NEGATED = re.compile(r"(?:\b(?:not|no|never|nor)|n't)\s+(?:\w+\s+)?$")  # "not (really) X"
+SHORTENED = " [...] "
 API_KEY_VARIABLE = "BERTSENT_LLM_API_KEY"
 ENDPOINT_VARIABLE = "BERTSENT_LLM_ENDPOINT"  # a saved model's server, moved
 DEFAULT_CACHE = Path("~/.cache/bertsent/llm.sqlite")
@@ -66,6 +67,8 @@ class LlmClassifier(SentimentClassifier):
         timeout: Seconds to wait for one reply.
         cache: SQLite file of answers (shared by runs; ``None``: no cache).
         seed: Picks the few-shot examples.
+        max_chars: Characters of a review (and of each few-shot example) sent: a longer
+            one keeps its head and tail (see :func:`shortened`).
     """
 
     method = "llm"
@@ -89,6 +92,7 @@ class LlmClassifier(SentimentClassifier):
         timeout: float = 60.0,
         cache: str | None = str(DEFAULT_CACHE),
         seed: int = 42,
+        max_chars: int = 4000,
     ) -> None:
         self.endpoint = endpoint
         self.llm_model = llm_model
@@ -100,6 +104,7 @@ class LlmClassifier(SentimentClassifier):
         self.timeout = timeout
         self.cache = cache
         self.seed = seed
+        self.max_chars = max_chars
         # False for an endpoint read from a saved model: see key_withheld
         self.endpoint_named_here = True
 
@@ -131,6 +136,7 @@ class LlmClassifier(SentimentClassifier):
             ("--concurrency", self.concurrency, 1),
             ("attempts", self.attempts, 1),
             ("invalid_retries", self.invalid_retries, 0),
+            ("--llm-max-chars", self.max_chars, 100),
         ):
             if value < least:
                 raise ConfigError(f"{name} must be at least {least}, not {value}")
@@ -180,8 +186,10 @@ class LlmClassifier(SentimentClassifier):
         names = ", ".join(self.labels_)
         chat = []
         for example, label in self.examples_:
+            example = shortened(example, self.max_chars)
             chat.append({"role": "user", "content": self.prompt.format(labels=names, text=example)})
             chat.append({"role": "assistant", "content": label})
+        text = shortened(text, self.max_chars)
         chat.append({"role": "user", "content": self.prompt.format(labels=names, text=text)})
         return chat
 
@@ -297,6 +305,22 @@ class LlmClassifier(SentimentClassifier):
                 f"([text, label] pairs) ({type(exc).__name__}: {exc})"
             ) from None
         return classifier
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: its head and its tail (where reviews often
+    give their verdict) around " [...] ". A server refuses a prompt past its context
+    window, and that one refusal would stop the whole run on every rerun.
+
+    >>> shortened("a b c d e f g h", 9)
+    'a [...] h'
+    """
+    if len(text) <= limit:
+        return text
+    half = max(1, (limit - len(SHORTENED)) // 2)
+    head = text[:half].rsplit(" ", 1)[0] or text[:half]
+    tail = text[-half:].split(" ", 1)[-1] or text[-half:]
+    return head + SHORTENED + tail
 
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
