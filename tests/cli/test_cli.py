@@ -73,10 +73,19 @@ def test_unknown_options_are_still_refused(
 
 
 def test_predict_table_and_files(
-    trained_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trained_model_dir: Path,
+    dataset_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns when not on a terminal
     assert main(["predict", str(trained_model_dir), "This is not a bad film"]) == 0
-    assert "This is not a bad film" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    (expected,) = bertsent.load(trained_model_dir).predict_scores(["This is not a bad film"])
+    row = next(line for line in table.splitlines() if "This is not a bad film" in line)
+    assert expected["label"] in row and f"{expected['score']:.4f}" in row
+    assert all(f"{score:.4f}" in row for score in expected["scores"].values())
     out = tmp_path / "scored.parquet"
     assert (
         main(

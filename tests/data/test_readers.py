@@ -176,6 +176,9 @@ def test_integer_labels_become_names_but_integer_texts_do_not(tmp_path: Path) ->
     path = tmp_path / "train.jsonl"
     path.write_text(json.dumps({"text": "fine", "label": 1}) + "\n", encoding="utf-8")
     assert read_records(path)[0].label == "1"
+    path.write_text(json.dumps({"text": 7, "label": 1}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="field 'text' is int 7, expected text"):
+        read_records(path)
 
 
 def test_a_field_of_megabytes_is_read_in_a_header_or_a_row(tmp_path: Path) -> None:
