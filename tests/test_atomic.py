@@ -104,6 +104,36 @@ def test_atomic_directory_checks_before_the_work_and_again_before_the_swap(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "out"]
 
 
+def test_a_stale_backup_does_not_stop_the_swap_and_a_failed_swap_keeps_the_old_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "bertsent.json").write_text('{"v": 1}')
+    # left by an earlier process of this id (PID 1 in every container): it failed the swap
+    stale = tmp_path / f".model.old-{os.getpid()}"
+    stale.mkdir()
+    (stale / "bertsent.json").write_text("{}")
+    with atomic_directory(target, "bertsent.json") as folder:
+        (folder / "bertsent.json").write_text('{"v": 2}')
+    assert (target / "bertsent.json").read_text() == '{"v": 2}'
+
+    rename = os.rename
+
+    def busy_target(source: str | Path, destination: str | Path) -> None:
+        if Path(source).name.endswith(".tmp"):  # the new folder cannot take the place
+            raise OSError(16, "Device or resource busy")
+        rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", busy_target)
+    with pytest.raises(OSError, match="busy"), atomic_directory(target, "bertsent.json") as f:
+        (f / "bertsent.json").write_text('{"v": 3}')
+    assert (target / "bertsent.json").read_text() == '{"v": 2}'  # the old model, in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "model"]
+
+
 def test_a_file_output_is_refused_unless_overwrite_and_a_folder_always(tmp_path: Path) -> None:
     mine = tmp_path / "scores.csv"
     mine.write_text("mine")

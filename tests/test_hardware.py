@@ -84,6 +84,16 @@ def test_forced_cuda_that_torch_cannot_use_is_refused_before_any_work(
         usable_device()
 
 
+def test_bf16_asked_of_hardware_without_bf16_units_is_said(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("BERTSENT_FAST_BF16", "0")  # a T4 or V100; an AVX2 CPU
+    for device in ("cuda", "cpu"):
+        caplog.clear()
+        assert resolve_precision("bf16", device) == "bf16"
+        assert "has no bf16 units" in caplog.text, device
+
+
 def test_fp16_is_refused_on_a_cpu() -> None:
     with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
         resolve_precision("fp16", "cpu")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -168,28 +169,45 @@ def atomic_directory(
     try:
         yield temporary
         check_replaceable(target, marker, what, overwrite=overwrite)  # nothing new meanwhile
+        _follow_umask(temporary)
+        _swap_in(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    # mkdtemp makes the folder private, and some writers (safetensors) their files too;
-    # a model folder is not private: everything follows the umask, as a plain write would
+
+
+def _follow_umask(folder: Path) -> None:
+    """mkdtemp makes the folder private, and some writers (safetensors) their files too;
+    a model folder is not private: everything follows the umask, as a plain write would."""
     umask = _umask()
-    for inside in temporary.rglob("*"):
+    for inside in folder.rglob("*"):
         if inside.is_file() and not inside.is_symlink():
             inside.chmod(0o666 & ~umask)
         elif inside.is_dir() and not inside.is_symlink():
             inside.chmod(0o777 & ~umask)
-    temporary.chmod(0o777 & ~umask)
-    if target.exists() or target.is_symlink():
-        backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, backup)
+    folder.chmod(0o777 & ~umask)
+
+
+def _swap_in(temporary: Path, target: Path) -> None:
+    """Put ``temporary`` where ``target`` is: the old one moves aside under a name no
+    earlier run can have left (one per process id was: a stale one from a process of the
+    same id, PID 1 in every container, failed every later save), and comes back if the
+    new one cannot take its place."""
+    if not (target.exists() or target.is_symlink()):
         os.rename(temporary, target)
-        if backup.is_dir() and not backup.is_symlink():
-            shutil.rmtree(backup, ignore_errors=True)
-        else:  # a file (or link) the user let --overwrite replace
-            backup.unlink(missing_ok=True)
-    else:
+        return
+    backup = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+    os.rename(target, backup)
+    try:
         os.rename(temporary, target)
+    except BaseException:
+        if not (target.exists() or target.is_symlink()):
+            os.rename(backup, target)
+        raise
+    if backup.is_dir() and not backup.is_symlink():
+        shutil.rmtree(backup, ignore_errors=True)
+    else:  # a file (or link) the user let --overwrite replace
+        backup.unlink(missing_ok=True)
 
 
 def _temporary_name(target: Path) -> tuple[str, str]:

@@ -28,7 +28,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("cpu", "cuda")  # what BERTSENT_DEVICE may force
 
 
-GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # CUDA, ROCm
+# CUDA, ROCm, WSL2 (its GPU is /dev/dxg alone), Jetson
+GPU_DRIVER_FILES = (
+    "/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg",
+    "/dev/nvhost-ctrl-gpu",
+)  # fmt: skip
 
 
 def device_name() -> str:
@@ -132,6 +136,11 @@ def resolve_precision(requested: str, device: str | None = None) -> str:
         fast_bf16 = gpu_has_bf16()
         if requested == "auto":
             return "bf16" if fast_bf16 else "fp16"
+        if requested == "bf16" and not fast_bf16:  # as on a CPU: said, not silent
+            logger.warning(
+                "bf16 requested, but this GPU has no bf16 units (compute capability 8.0 and "
+                "later do): expect it to be slow; --precision fp16 is its fast one"
+            )
         return requested
     fast_bf16 = cpu_has_fast_bf16()
     if requested == "fp16":
