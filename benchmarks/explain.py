@@ -12,7 +12,6 @@ Prints a table and writes benchmarks/results/explain.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -28,6 +27,7 @@ from bertsent.explain.explanation import explain_text, write_explanation
 from bertsent.explain.tokens import encode_text
 from bertsent.hardware import describe
 from bertsent.models import load
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 2.0
@@ -97,7 +97,7 @@ def main() -> None:
         "target_seconds": TARGET_SECONDS,
         "meets_target": worst < TARGET_SECONDS,
     }
-    (RESULTS / "explain.json").write_text(json.dumps(result, indent=2))
+    save_results((RESULTS / "explain.json"), result)
     print(f"written: {RESULTS / 'explain.json'}")
 
 

@@ -39,6 +39,7 @@ from bertsent.training.config import TrainingConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from finetune import plain_trainer_recipe  # the same plain recipe as on CPUs
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {"train_examples_per_second": 10_000, "reviews_per_second": 50_000, "vs_pipeline": 10}
@@ -175,7 +176,7 @@ def main() -> None:
     }
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(record, indent=2))
+    save_results(output, record)
     print(f"results written to {output}")
 
 

@@ -14,7 +14,6 @@ benchmarks/results/llm.json.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 from bertsent.data import load_dataset
 from bertsent.evaluation.metrics import classification_report
 from bertsent.models.llm import LlmClassifier
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -91,7 +91,7 @@ def main() -> None:
         print(f"{row['run']:<20} {row['accuracy']:>9.1%} {row['abstained']:>9} "
               f"{row['requests']:>8} {row['seconds_per_review']:>9.4f}")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "llm.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_results((RESULTS / "llm.json"), result)
     print(f"written: {RESULTS / 'llm.json'}")
 
 

@@ -42,6 +42,7 @@ from bertsent.evaluation.metrics import bootstrap_accuracy_interval
 from bertsent.hardware import describe
 from bertsent.pipeline import pretrain, train
 from bertsent.training.config import TrainingConfig
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 IMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
@@ -181,7 +182,7 @@ def main() -> None:
               f"[{low:+.2%}, {high:+.2%}], per seed {difference['per_seed']}")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     output = RESULTS / f"pretrain-{args.case}.json"
-    output.write_text(json.dumps(result, indent=2) + "\n")
+    save_results(output, result)
     print(f"written: {output}")
 
 

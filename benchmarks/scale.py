@@ -12,7 +12,7 @@ rotten-tomatoes reviews for one epoch; examples/s as the Trainer measures them.
 
 The model is the packaged encoder as a zero-shot classifier (no training needed; the
 same 22M-parameter forward pass as a fine-tuned model). Writes
-benchmarks/results/scale.json.
+benchmarks/results/scale-ROWS.json (or --output).
 
     python benchmarks/scale.py --rows 100000 --shards 10
 """
@@ -38,6 +38,7 @@ from bertsent.inference.cluster import ScoringJob, score_corpus
 from bertsent.inference.files import model_fingerprint, predict_file
 from bertsent.inference.loading import load_for_inference
 from bertsent.pipeline import train
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -106,6 +107,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=10)
     parser.add_argument("--train-rows", type=int, default=1024)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--output", help="results file (default: results/scale-ROWS.json)")
     args = parser.parse_args()
 
     result: dict[str, Any] = {"rows": args.rows, "shards": args.shards}
@@ -150,8 +152,9 @@ def main() -> None:
         print(f"train, {values['processes']} process(es): {values['examples_per_second']} "
               f"examples/s, dev {values['dev_accuracy']:.3f}")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written: {RESULTS / 'scale.json'}")
+    output = Path(args.output) if args.output else RESULTS / f"scale-{args.rows}.json"
+    save_results(output, result)  # a run of another size keeps the others' files
+    print(f"written: {output}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,6 +33,7 @@ from safetensors.numpy import load_file, save_file
 from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval
 from bertsent.models import load
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 WEIGHTS = "model.safetensors"
@@ -126,7 +126,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"seed-ensemble-{args.name}.json"
     record = {"data": args.data, "split": args.split, "n": len(texts), "rows": rows}
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    save_results(out, record)
     print(f"wrote {out}")
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import psutil
 
+from results_file import save_results
 from serve_load import free_port, start_server  # this folder: run as a script
 
 RESULTS = Path(__file__).parent / "results"
@@ -300,7 +301,7 @@ def main() -> None:
         "explain_memory": memory,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    save_results(Path(args.output), record)
     print(f"written to {args.output}")
 
 

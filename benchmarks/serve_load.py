@@ -32,6 +32,7 @@ import numpy as np
 from bertsent.data import load_dataset
 from bertsent.encoders.engine import cpu_threads
 from bertsent.models import load
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 THROUGHPUT_TARGET = 0.70
@@ -114,9 +115,12 @@ async def drive(port: int, texts: list[str], clients: int, seconds: float) -> di
     errors: list[str] = []
     started = time.perf_counter()
     stop_at = started + seconds
-    await asyncio.gather(
-        *(client(port, bodies[i::clients], stop_at, latencies, errors) for i in range(clients))
-    )
+    # each client its own reviews, dealt round the list: more clients than reviews (the
+    # warm-up's 200) would leave some with none
+    shares = [
+        bodies[i % len(bodies) :: clients] or [bodies[i % len(bodies)]] for i in range(clients)
+    ]
+    await asyncio.gather(*(client(port, share, stop_at, latencies, errors) for share in shares))
     elapsed = time.perf_counter() - started
     ms = np.asarray(latencies) * 1000
     return {
@@ -197,7 +201,7 @@ def main() -> None:
         "settings": vars(args), "threads": threads, "cpu_count": os.cpu_count(), **load_result,
     }  # fmt: skip
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    save_results(Path(args.output), record)
     print(f"written to {args.output}")
 
 

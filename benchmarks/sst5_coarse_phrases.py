@@ -35,6 +35,7 @@ from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warm
 
 from bertsent.encoders.pretrained import resolve_model
 from bertsent.training.config import DEFAULT_MODEL
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 LABELS = ["very negative", "negative", "neutral", "positive", "very positive"]
@@ -141,7 +142,7 @@ def main() -> None:
     print(json.dumps(result))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"sst5-coarse-phrases-{args.phrases}-seed{args.seed}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    save_results(out, result)
 
 
 if __name__ == "__main__":

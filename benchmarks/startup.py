@@ -12,13 +12,14 @@ and for TF-IDF. Prints a table and writes benchmarks/results/startup.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 3.0
@@ -78,7 +79,7 @@ def main() -> None:
         "results": rows,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    save_results(Path(args.output), record)
     print(f"wrote {args.output}")
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from bertsent.evaluation.metrics import (
     multi_label_report,
 )
 from bertsent.models import create, load
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 BASELINES = ("bow-svm", "tfidf-lr", "nbsvm")
@@ -217,7 +217,7 @@ def main() -> None:
                   f"[{100 * low:+.2f}, {100 * high:+.2f}]")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / args.output
-    out.write_text(json.dumps({"bertsent": "benchmarks/tasks.py", "tasks": results}, indent=2))
+    save_results(out, {"bertsent": "benchmarks/tasks.py", "tasks": results})
     print(f"wrote {out}")
 
 

@@ -31,6 +31,7 @@ from bertsent.encoders.tokenization import TRUNCATION_STRATEGIES, encode
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval
 from bertsent.pipeline import train
 from bertsent.training.config import TrainingConfig
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 IMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb" / "train.csv"
@@ -117,7 +118,7 @@ def main() -> None:
         print(f"{row['max_length']:>6} {row['truncation']:<10} {row['dev_accuracy']:>8.1%} "
               f"[{low:.1%}, {high:.1%}] {row['dev_reviews_cut']:>6.0%} {versus:>22}")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "truncation.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_results((RESULTS / "truncation.json"), result)
     print(f"written: {RESULTS / 'truncation.json'}")
 
 
