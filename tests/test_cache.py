@@ -59,3 +59,23 @@ def test_a_cache_that_cannot_be_written_is_still_read_and_the_run_goes_on(
     assert cache.get("kept") == "positive" and cache.get("new") is None
     warnings = [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()]
     assert len(warnings) == 1 and str(path) in warnings[0]
+
+
+def test_a_cache_another_process_holds_is_a_miss_not_a_broken_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A parallel seed's run, or a sqlite3 shell: "database is locked" said "delete it"
+    on a read, and switched writing off for the rest of the run on a write."""
+    path = tmp_path / "cache.sqlite"
+    cache = KeyValueCache(path, "answers", timeout=0.1)
+    cache.put("a", "kept before")
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    assert cache.get("a") is None  # a miss: the work is done again
+    cache.put("b", "not kept now")
+    assert "is busy" in caplog.text and cache.writable
+    holder.execute("ROLLBACK")
+    holder.close()
+    cache.put("c", "kept after")
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == ("kept before", None, "kept after")
+    cache.close()

@@ -26,19 +26,25 @@ UNUSABLE_HINT = (
 )
 
 
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """A lock another connection holds past the timeout: passing, not a broken file."""
+    return "locked" in str(error) or "busy" in str(error)
+
+
 class KeyValueCache:
     """Text values in one table of a SQLite file, keyed by hashes of their inputs.
 
     ``path`` None (or empty) turns the cache off: nothing is found, nothing is kept.
-    Safe to share between threads; the file may be used by several processes. A file
-    that cannot be written (read-only) is still read: the run goes on without keeping
-    its new results, with a warning.
+    Safe to share between threads; the file may be used by several processes: one that
+    another process holds longer than ``timeout`` seconds reads as a miss and keeps
+    nothing new that moment. A file that cannot be written (read-only) is still read:
+    the run goes on without keeping its new results, with a warning.
 
     Raises:
         ConfigError: ``path`` cannot be opened or read as such a cache (naming it).
     """
 
-    def __init__(self, path: str | Path | None, table: str) -> None:
+    def __init__(self, path: str | Path | None, table: str, *, timeout: float = 30.0) -> None:
         self.connection: sqlite3.Connection | None = None
         self.table = table
         self.lock = threading.Lock()
@@ -48,7 +54,9 @@ class KeyValueCache:
             return
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            self.connection = sqlite3.connect(str(self.file), check_same_thread=False, timeout=30)
+            self.connection = sqlite3.connect(
+                str(self.file), check_same_thread=False, timeout=timeout
+            )
             self.connection.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
@@ -91,6 +99,13 @@ class KeyValueCache:
                 row = self.connection.execute(
                     f"SELECT * FROM {self.table} WHERE key = ?", (key,)
                 ).fetchone()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise self._unusable(exc) from None
+            # another process holds the file (a parallel seed, a sqlite3 shell): a miss,
+            # the work is done again, the file is fine
+            logger.debug("the cache %s is busy (%s): read as a miss", self.file, exc)
+            return None
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
         return None if row is None else str(row[1])
@@ -102,18 +117,26 @@ class KeyValueCache:
         """Keep all ``(key, value)`` pairs in one transaction."""
         if self.connection is None or not self.writable:
             return
+        pending = list(items)
         try:
             with self.lock, self.connection:
                 self.connection.executemany(
-                    f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", list(items)
+                    f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", pending
                 )
-        except sqlite3.OperationalError as exc:  # read-only, disk full: the run goes on
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):  # these results are not kept; the next ones may be
+                logger.warning("the cache %s is busy (%s): %d results not kept",
+                               self.file, exc, len(pending))  # fmt: skip
+                return
+            self._stop_writing(exc)  # read-only, disk full: the run goes on
+        except sqlite3.DatabaseError as exc:  # the file was damaged meanwhile
             self._stop_writing(exc)
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
+        with self.lock:  # not under another thread's query
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None
 
     def __enter__(self) -> KeyValueCache:
         return self
