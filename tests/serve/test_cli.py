@@ -43,7 +43,11 @@ def test_blank_api_key_is_refused_from_the_flag(
 
 @pytest.mark.parametrize(
     ("key", "reason"),
-    [("  ", "empty or only whitespace"), (" s3cret ", "starts or ends with whitespace")],
+    [
+        ("  ", "empty or only whitespace"),
+        (" s3cret ", "starts or ends with whitespace"),
+        ("clé", "outside printable ASCII"),
+    ],
 )
 def test_unusable_api_key_is_refused_from_the_environment(
     capsys: pytest.CaptureFixture[str],
@@ -124,3 +128,14 @@ def test_the_address_falls_back_to_its_environment_variables(
     monkeypatch.setenv("BERTSENT_SERVE_PORT", "eighty")
     code, _, err = run_serve(capsys, str(trained_model_dir))
     assert code == 2 and "BERTSENT_SERVE_PORT='eighty': not a port number" in err
+
+
+def test_the_default_body_limit_lets_in_every_request_the_other_limits_allow() -> None:
+    """64 texts of 5,000 emoji, JSON-escaped as Python and requests write it, were a 413."""
+    import json
+
+    from bertsent.serve.settings import ServeSettings
+
+    settings = ServeSettings(model_dir="runs/any")  # the limits do not read the model
+    texts = ["😀" * settings.max_chars_per_text] * settings.max_texts_per_request
+    assert len(json.dumps({"texts": texts}).encode()) <= settings.max_body_bytes

@@ -92,7 +92,8 @@ def test_the_schema_and_the_handler_agree_on_what_a_text_only_model_reads(
     assert explained.status_code == 422 and explained.json()["error"]["field"] == "text"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+# the last two pass the schema's \S but the tokenizer drops them: they were a 500
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u200b", "\ufeff\u0001"])
 def test_explaining_a_text_without_words_is_a_bad_request(server: Server, text: str) -> None:
     response = httpx.post(f"{server.url}/v1/explain", json={"text": text})
     assert response.status_code == 422

@@ -115,6 +115,12 @@ def why_no_explanations(classifier: Any) -> str | None:
     that /v1/explain answers 409 and the page labels with /v1/predict instead."""
     if not getattr(classifier, "has_encoder", False):
         return f"a {classifier.method} model has no fine-tuned encoder to explain"
+    task = classifier.task_
+    if task.input_names != ("text",):  # no fp32 copy and thread for what is always refused
+        return (
+            f"explanations are for models of one text; this {task.name} model reads "
+            f"{' + '.join(task.input_names)}: use /v1/predict"
+        )
     try:
         import captum  # noqa: F401
     except ImportError:
@@ -419,7 +425,10 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         running.add_done_callback(lambda _: loop.call_soon_threadsafe(state.explain_lock.release))
         work = await finished_in_time(asyncio.wrap_future(running), request.receive, until)
-        attribution = work.result()
+        try:
+            attribution = work.result()
+        except DataError as error:  # only characters the tokenizer drops ("\u200b")
+            raise ServiceError(422, "invalid_request", error.message, "text") from None
         # IG explains the PyTorch weights' top class; toward the served label if they differ
         # (a multi-label prediction names several labels: its top one among them)
         sign = 1.0 if attribution.label in task.names(predicted_label) else -1.0

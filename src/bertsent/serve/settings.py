@@ -40,7 +40,9 @@ class ServeSettings(BaseSettings):
     # limits per request
     max_texts_per_request: int = Field(default=64, ge=1)
     max_chars_per_text: int = Field(default=5000, ge=1)
-    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    # 64 texts of 5,000 characters may take 3.8 MB of JSON: non-ASCII escaped as \uXXXX
+    # is 6 bytes a character, an emoji 12; the default body limit lets every valid one in
+    max_body_bytes: int = Field(default=4_000_000, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0, description="answer 504 after this long")
     # limits per connection: a client that sends its request slowly (slow-loris) or
     # opens connections without using them must not hold sockets for long
@@ -76,6 +78,11 @@ class ServeSettings(BaseSettings):
         if value != value.strip():
             raise ValueError(
                 "the API key starts or ends with whitespace, which HTTP strips from headers"
+            )
+        if not (value.isascii() and value.isprintable()):
+            raise ValueError(
+                "the API key has characters outside printable ASCII: HTTP headers carry "
+                "them as latin-1 and browsers refuse them, so no client could send it"
             )
         return key
 
