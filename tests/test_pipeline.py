@@ -20,7 +20,7 @@ from transformers import TrainerCallback
 
 import bertsent
 from bertsent.data import DatasetSplits, Split
-from bertsent.errors import ConfigError, TrainingInterrupted
+from bertsent.errors import ConfigError, DataError, TrainingInterrupted
 from bertsent.evaluation.evaluate import train_overlap
 from bertsent.models.bert import teacher_logits
 from bertsent.pipeline import checkpoint_dir, train
@@ -507,6 +507,20 @@ class SendSigintToTheStudent(SendSigint):
             super().on_step_begin(args, state, control, **kwargs)
 
 
+def test_a_student_setting_it_would_refuse_is_refused_before_its_teacher_trains(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """A mistyped --distill-texts or a --max-length past the student's positions failed
+    only after the teacher's fine-tune: most of an hour for a 110M encoder."""
+    config = tiny_config(tiny_model_dir, teacher_model=str(tiny_model_dir), epochs=1)
+    with pytest.raises(DataError, match=r"typo\.csv"):
+        train(synthetic_splits, replace(config, distill_texts=str(tmp_path / "typo.csv")),
+              tmp_path / "student")  # fmt: skip
+    with pytest.raises(ConfigError, match="position"):
+        train(synthetic_splits, replace(config, max_length=4096), tmp_path / "student")
+    assert not (tmp_path / "student.teacher").exists()
+
+
 def test_a_changed_resume_is_refused_before_its_teacher_trains_again(
     tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:
@@ -551,7 +565,7 @@ def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
     teacher_says = bertsent.load(trained).predict(texts)
 
     def agreement_with_teacher(**distil: Any) -> tuple[float, Any]:
-        config = tiny_config(seeded_tiny_model_dir, distill_alpha=1.0, epochs=4, **distil)
+        config = tiny_config(seeded_tiny_model_dir, epochs=4, **distil)
         run = train(flipped, config, tmp_path / f"student-{len(distil)}")
         student_says = run.model.predict(texts)
         agreement = np.mean([a == b for a, b in zip(student_says, teacher_says, strict=True)])
@@ -559,8 +573,9 @@ def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
 
     cache = tmp_path / "teacher.sqlite"
     with_texts, student = agreement_with_teacher(
-        teacher=str(trained), distill_texts=str(unlabelled), teacher_cache=str(cache)
-    )
+        teacher=str(trained), distill_texts=str(unlabelled), teacher_cache=str(cache),
+        distill_alpha=1.0,  # the gold labels alone, and the teacher's on the texts
+    )  # fmt: skip
     without, _ = agreement_with_teacher()
     assert with_texts >= 0.85 and with_texts - without >= 0.3
     assert student.fit_record_["teacher_labelled_examples"] == 160

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.atomic import check_replaceable, left_temporaries
-from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset
+from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset, read_unlabelled
 from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import MultiLabelTask, detect_task
 from bertsent.distributed import is_main_process, wait_for_main_process
@@ -19,7 +19,7 @@ from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe, usable_device
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE, read_metadata
-from bertsent.training.config import TrainingConfig, same_recipe
+from bertsent.training.config import TrainingConfig, check_position_limit, same_recipe
 from bertsent.training.finetune import check_resumable
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,11 @@ def train(
         if isinstance(chosen_task, MultiLabelTask):
             raise ConfigError("distillation (--teacher-model) is for single-label models")
         student = replace(recipe, teacher=str(teacher_dir(output)), teacher_model=None)
-        check_resumable(work_dir, student, resume)  # not after an hour of teacher training
+        # what the student would refuse, refused before an hour of teacher training
+        check_resumable(work_dir, student, resume)
+        check_position_limit(student)
+        if student.distill_texts:
+            read_unlabelled(student.distill_texts)
         _train_teacher(
             splits, recipe, recipe.teacher_model, output, resume=resume, callbacks=callbacks
         )
@@ -254,6 +258,8 @@ def _train_teacher(
         # the student's distillation settings: a teacher has no teacher of its own
         distill_alpha=TrainingConfig.distill_alpha,
         distill_temperature=TrainingConfig.distill_temperature,
+        teacher_learning_rate=TrainingConfig.teacher_learning_rate,
+        teacher_cache=TrainingConfig.teacher_cache,
         # nor R-Drop, which would double an expensive run and retrain it per --r-drop;
         # the student's smoothing would also retrain it per value
         r_drop=TrainingConfig.r_drop,

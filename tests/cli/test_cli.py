@@ -365,7 +365,7 @@ def test_export_then_predict_and_evaluate_with_onnx_backends(
         (["--recipe", "robust"], "--r-drop (from --recipe robust) is a BERT fine-tuning setting"),
         (["--class-weights"], "--class-weights is a BERT fine-tuning setting"),
         # a flag given with a recipe is the user's, not the recipe's
-        (["--recipe", "robust", "--class-weights"], "error: --class-weights is a BERT fine-tuning"),
+        (["--recipe", "robust", "--r-drop", "0.5"], "error: --r-drop is a BERT fine-tuning"),
         (["--metric", "macro_f1"], "--metric is a BERT fine-tuning setting"),
         (["--prompt", "p.txt"], "--prompt is for --method llm"),
     ],

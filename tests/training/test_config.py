@@ -26,11 +26,29 @@ def test_round_trip() -> None:
         ("batch_size", 0),
         ("warmup_ratio", 1.5),
         ("teacher_epochs", 0),
+        ("epochs", float("inf")),  # an OverflowError deep in the Trainer or SetFit
+        ("epochs", float("nan")),
+        ("r_drop", float("inf")),
+        ("seed", -1),  # numpy's seeds are 0 ... 2**32 - 1
+        ("distill_temperature", 1e-300),
     ],
 )
 def test_invalid_values_name_the_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"training setting {field}="):
         TrainingConfig(**{field: value})  # type: ignore[arg-type]  # refused when made
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"distill_alpha": 0.0}, {"distill_temperature": 4.0}, {"teacher_epochs": 1},
+     {"teacher_learning_rate": 1e-5}],
+)  # fmt: skip
+def test_distillation_settings_without_a_teacher_are_refused(setting: dict[str, float]) -> None:
+    """They were ignored, yet saved in the recipe a later --resume or compare compares."""
+    with pytest.raises(ConfigError, match="shapes a distillation, and this run has no teacher"):
+        TrainingConfig(**setting)  # type: ignore[arg-type]
+    teacher = {"teacher_model": "m"} if "teacher" in next(iter(setting)) else {"teacher": "t"}
+    TrainingConfig(**setting, **teacher)  # type: ignore[arg-type]
 
 
 def test_a_setting_changed_later_is_checked_again_by_validate() -> None:

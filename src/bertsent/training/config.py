@@ -178,7 +178,7 @@ class TrainingConfig:
         """
         self.epochs = float(self.epochs)
         checks: list[tuple[str, bool, str]] = [
-            ("epochs", self.epochs > 0, "> 0"),
+            ("epochs", 0 < self.epochs < 1e4, "> 0 and below 10,000"),
             ("batch_size", self.batch_size is None or self.batch_size >= 1, ">= 1 or unset"),
             ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
             (
@@ -207,17 +207,18 @@ class TrainingConfig:
             ("layer_decay", 0 < self.layer_decay <= 1, "in (0, 1]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("ordinal_smoothing", 0 <= self.ordinal_smoothing < 1, "in [0, 1)"),
-            ("r_drop", self.r_drop >= 0, ">= 0"),
+            ("r_drop", 0 <= self.r_drop < 1e3, ">= 0 and finite"),
             ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
-            ("teacher_learning_rate", self.teacher_learning_rate > 0, "> 0"),
+            ("teacher_learning_rate", 0 < self.teacher_learning_rate < 1, "between 0 and 1"),
             (
                 "teacher_epochs",
                 self.teacher_epochs is None or self.teacher_epochs >= 1,
                 ">= 1 or unset",
             ),
             ("distill_alpha", 0 <= self.distill_alpha <= 1, "in [0, 1]"),
-            ("distill_temperature", self.distill_temperature > 0, "> 0"),
+            ("distill_temperature", 0.05 <= self.distill_temperature <= 100, "in [0.05, 100]"),
+            ("seed", 0 <= self.seed < 2**32, "in [0, 2**32): numpy's seeds"),
             (
                 "encoder_layers",
                 self.encoder_layers is None or self.encoder_layers >= 1,
@@ -248,6 +249,20 @@ class TrainingConfig:
                     f"training setting {name}={getattr(self, name)!r} ({flag_of(name)}) is "
                     f"invalid: use {allowed}"
                 )
+        defaults = {item.name: item.default for item in dataclasses.fields(self)}
+        teacherless = [
+            name
+            for name in DISTILLATION_SETTINGS
+            if not (self.teacher or self.teacher_model) and getattr(self, name) != defaults[name]
+        ]
+        if teacherless:  # saved in the recipe, they would count against a later resume
+            raise ConfigError(
+                f"{', '.join(flag_of(name) for name in teacherless)} "
+                f"{'shapes' if len(teacherless) == 1 else 'shape'} a distillation, and this "
+                "run has no teacher",
+                hint="add --teacher MODEL_DIR, or --teacher-model MODEL (its learning rate "
+                "and epochs are for a teacher trained first), or leave them out",
+            )
         return self
 
     def check_labels(self, labels: list[str], multi_label: bool) -> None:
@@ -317,6 +332,10 @@ class TrainingConfig:
 
 # how a run goes, not what it trains: a run may change them and still be the same recipe
 RUN_ONLY_SETTINGS = ("threads", "teacher_cache")
+# the recipe settings only a run with a teacher (--teacher, --teacher-model) reads
+DISTILLATION_SETTINGS = (
+    "distill_alpha", "distill_temperature", "teacher_learning_rate", "teacher_epochs",
+)  # fmt: skip
 
 
 def recipe_changes(saved: dict[str, Any], recipe: TrainingConfig) -> list[str] | None:
