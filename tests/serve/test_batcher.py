@@ -97,3 +97,27 @@ def test_cancelled_work_frees_its_place_and_is_never_scored() -> None:
     assert [int(row[0]) for row in kept] == [5, 6, 7]
     assert cancelled == [3]
     assert sum(scored) == 4  # "a" and the three kept; none of the cancelled
+
+
+def test_a_text_that_fails_the_model_fails_its_own_request_only() -> None:
+    """An LLM server refusing one over-long review failed every request merged with it."""
+
+    def refuses_long_texts(texts: list[str]) -> np.ndarray:
+        if any(len(text) > 100 for text in texts):
+            raise ValueError("a text past the context window")
+        return length_scores(texts)
+
+    async def scenario() -> list[object]:
+        batcher = MicroBatcher(refuses_long_texts, max_batch_size=64, max_wait_s=0.05)
+        batcher.start()
+        requests = [["short"], ["x" * 500], ["also short"]]
+        results = await asyncio.gather(
+            *(batcher.submit(texts) for texts in requests), return_exceptions=True
+        )
+        assert batcher.queued_texts == 0  # each job counted out once
+        await batcher.stop()
+        return results
+
+    short, long, also_short = asyncio.run(scenario())
+    assert isinstance(long, ValueError)
+    assert int(short[0, 0]) == 5 and int(also_short[0, 0]) == 10  # type: ignore[index]

@@ -138,17 +138,24 @@ class MicroBatcher:
         for job in jobs:
             job.waiting = False
             self.queued_texts -= len(job.texts)
-        if not jobs:
-            return
+        if jobs:
+            await self._score(loop, jobs)
+
+    async def _score(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
         texts = [text for job in jobs for text in job.texts]
         started = loop.time()
         try:
             probabilities = await loop.run_in_executor(self._executor, self.predict_proba, texts)
         except Exception as error:
+            if len(jobs) > 1:  # one request's text must not fail the others merged with it
+                logger.warning("batch of %d requests failed (%s): each alone", len(jobs), error)
+                for job in jobs:
+                    if not job.future.done():
+                        await self._score(loop, [job])
+                return
             logger.exception("batch of %d texts failed", len(texts))
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(error)
+            if not jobs[0].future.done():
+                jobs[0].future.set_exception(error)
             return
         elapsed = loop.time() - started
         self.texts_per_second = 0.8 * self.texts_per_second + 0.2 * len(texts) / max(elapsed, 1e-6)
