@@ -544,6 +544,29 @@ def test_a_changed_resume_is_refused_before_its_teacher_trains_again(
     assert weights.stat().st_mtime_ns == first
 
 
+def test_a_resume_under_another_teacher_is_refused(
+    trained: Path,
+    trained_model_dir: Path,
+    seeded_tiny_model_dir: Path,
+    synthetic_splits: DatasetSplits,
+    tmp_path: Path,
+) -> None:
+    """The checkpoints learnt one teacher's scores; another's in the same folder (retrained
+    there, or --teacher-model B into OUTPUT.teacher) would be mixed in unseen."""
+    output, teacher = tmp_path / "student", tmp_path / "teacher"
+    shutil.copytree(trained, teacher)
+    config = tiny_config(seeded_tiny_model_dir, teacher=str(teacher), epochs=1)
+    with pytest.raises(TrainingInterrupted, match="step 3"):
+        train(synthetic_splits, config, output, callbacks=[SendSigint(3)])
+    shutil.rmtree(teacher)
+    shutil.copytree(trained_model_dir, teacher)  # the same path, another teacher
+    with pytest.raises(ConfigError, match="teacher's scores"):
+        train(synthetic_splits, config, output, resume=True)
+    shutil.rmtree(teacher)
+    shutil.copytree(trained, teacher)
+    assert train(synthetic_splits, config, output, resume=True).history[-1]["step"] == 10
+
+
 def test_teacher_labelled_texts_outvote_a_few_wrong_gold_labels(
     trained: Path, seeded_tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ length, bf16 only where the hardware has it) and the export of the head.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -207,10 +208,10 @@ def check_resumed_recipe(
         return
     changes = recipe_changes(saved.get("training_config", {}), config) or []
     before = saved.get("settings", {"labels": saved.get("labels")})  # older records: labels
-    changes += [
+    changes += [  # a setting an older record lacks is not held against it
         f"{name} {before.get(name)} -> {value}"
         for name, value in settings.items()
-        if before.get(name) != value
+        if name in before and before[name] != value
     ]
     if data is not None and saved.get("data") != data:
         changes.append("the training or dev examples differ")
@@ -487,7 +488,11 @@ def fine_tune(
     per_process_batch = per_process_batch_size(config.batch_size, processes)
     checkpoint = checkpoint_to_resume(work_dir, resume)
     data = DatasetSplits("resumed", train, dev).fingerprint()
-    check_resumed_recipe(work_dir, checkpoint, config, data, {"labels": labels})
+    settings: dict[str, Any] = {"labels": labels}
+    if teacher_logits is not None:  # another teacher (or one retrained) teaches otherwise
+        scores = np.asarray(teacher_logits, dtype=np.float32).round(4)
+        settings["teacher's scores"] = hashlib.sha256(scores.tobytes()).hexdigest()[:16]
+    check_resumed_recipe(work_dir, checkpoint, config, data, settings)
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
