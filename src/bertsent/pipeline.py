@@ -14,7 +14,7 @@ from bertsent.data import DEFAULT_DATASET, DatasetSplits, load_dataset, read_unl
 from bertsent.data.augment import augment_for_training
 from bertsent.data.tasks import MultiLabelTask, detect_task
 from bertsent.distributed import is_main_process, wait_for_main_process
-from bertsent.errors import ConfigError, ModelError, OutputExistsError
+from bertsent.errors import ConfigError, DataError, ModelError, OutputExistsError
 from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe, usable_device
 from bertsent.models import SentimentClassifier, create
@@ -143,6 +143,9 @@ def train(
     if exclude_overlap_with is not None:
         splits, removed = _exclude_overlap(splits, exclude_overlap_with)
         excluded = {"with": exclude_overlap_with, "removed": removed}
+        distill_texts = getattr(getattr(model, "config", None), "distill_texts", None)
+        if distill_texts:  # trained on too: they must be as clean as the labelled data
+            _refuse_overlapping_texts(distill_texts, exclude_overlap_with)
     splits, augmented = augment_for_training(
         splits, augment, seed=config.seed, encoder=model.has_encoder, task=task
     )
@@ -327,6 +330,29 @@ def _exclude_overlap(
         len(texts),
     )
     return filtered, removed
+
+
+def _refuse_overlapping_texts(texts_spec: str, protected_spec: str) -> None:
+    """Refuse ``--distill-texts`` that share a span with ``protected_spec``'s dev/test
+    texts: ``--exclude-overlap-with`` promises none is trained on, and the student learns
+    from these texts with its teacher's labels.
+
+    Raises:
+        DataError: naming how many texts overlap and the first of them.
+    """
+    from bertsent.data.overlap import SpanFilter
+
+    protected = load_dataset(protected_spec)
+    check = SpanFilter.of([*protected.dev.texts, *(protected.test.texts if protected.test else [])])
+    texts, _ = read_unlabelled(texts_spec)
+    overlapping = [text for text in texts if check.overlaps(text)]
+    if overlapping:
+        raise DataError(
+            f"--distill-texts {texts_spec}: {len(overlapping)} of its {len(texts)} texts share a "
+            f"span with {protected.name}'s dev/test texts, e.g. {overlapping[0][:80]!r}",
+            hint=f"remove them from the file: --exclude-overlap-with {protected_spec} filters "
+            "the labelled data, and these texts are trained on too",
+        )
 
 
 def pretrain(

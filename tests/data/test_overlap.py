@@ -100,3 +100,28 @@ def test_train_records_what_it_excluded_and_never_sees_it(
     assert excluded["with"] == str(protected) and excluded["removed"]["train"] >= 5
     seen = np.load(output / "train_texts.npy", allow_pickle=False)
     assert not np.isin(text_hashes(train_texts[:5]), seen).any()
+
+
+def test_distill_texts_that_share_a_span_with_the_protected_texts_are_refused(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--exclude-overlap-with filtered the labelled data only: the teacher-labelled
+    --distill-texts were trained on as they were."""
+    from bertsent.cli import main
+    from tests.conftest import write_csv
+
+    protected = tmp_path / "protected"
+    splits = {"train": ["x y z", "q r"] * 4, "dev": ["a gripping, tender film"] * 4}
+    for split, texts in splits.items():
+        rows = [{"text": t, "label": "ab"[i % 2]} for i, t in enumerate(texts)]
+        write_csv(protected / f"{split}.csv", rows)
+    texts = [{"text": "I liked it."}, {"text": "A gripping, tender film!"}]
+    unlabelled = write_csv(tmp_path / "unlabelled.csv", texts)
+    output = tmp_path / "student"
+    command = ["-q", "train", "--data", str(dataset_dir), "--teacher", str(tmp_path / "t"),
+               "--distill-texts", str(unlabelled), "--exclude-overlap-with", str(protected),
+               "--output", str(output)]  # fmt: skip
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "1 of its 2 texts share a span with protected's dev/test texts" in error
+    assert "A gripping, tender film!" in error and not output.exists()
