@@ -518,6 +518,8 @@ def test_a_student_setting_it_would_refuse_is_refused_before_its_teacher_trains(
               tmp_path / "student")  # fmt: skip
     with pytest.raises(ConfigError, match="position"):
         train(synthetic_splits, replace(config, max_length=4096), tmp_path / "student")
+    with pytest.raises(ConfigError, match="encoder_layers=12 is more than the 2 layers"):
+        train(synthetic_splits, replace(config, encoder_layers=12), tmp_path / "student")
     assert not (tmp_path / "student.teacher").exists()
 
 

@@ -370,14 +370,16 @@ POSITION_OFFSET_FAMILIES = ("roberta", "xlm-roberta", "camembert", "mpnet")
 
 
 def check_position_limit(config: TrainingConfig) -> None:
-    """Refuse a ``max_length`` longer than the checkpoint has position embeddings for.
+    """Refuse a ``max_length`` longer than the checkpoint has position embeddings for,
+    or ``encoder_layers`` more than it has.
 
     Checked from ``config.json`` before anything is trained or written: otherwise the
     first long enough batch fails deep inside training, after the checkpoint folder
     was made.
 
     Raises:
-        ConfigError: naming the longest ``max_length`` the checkpoint allows.
+        ConfigError: naming the longest ``max_length`` (or the most layers) the
+            checkpoint allows.
     """
     from transformers import AutoConfig
 
@@ -398,4 +400,11 @@ def check_position_limit(config: TrainingConfig) -> None:
             f"training setting max_length={config.max_length} is longer than {config.model} "
             f"can read: its max_position_embeddings={positions} allows at most {usable} tokens",
             hint=f"use --max-length {usable} or less",
+        )
+    layers = getattr(checkpoint, "num_hidden_layers", None)
+    if config.encoder_layers and isinstance(layers, int) and config.encoder_layers > layers:
+        raise ConfigError(
+            f"training setting encoder_layers={config.encoder_layers} is more than the "
+            f"{layers} layers of {config.model}",
+            hint=f"use --encoder-layers {layers} or fewer",
         )
