@@ -52,3 +52,17 @@ def test_baselines_cannot_be_explained_by_attention() -> None:
     baseline = create("tfidf-lr").fit(["good film", "bad film"] * 5, ["pos", "neg"] * 5)
     with pytest.raises(ModelError, match="method is 'tfidf-lr'"):
         integrated_gradients(baseline, "good")
+
+
+def test_attributions_can_be_toward_a_label_the_model_does_not_pick(
+    classifier: SentimentClassifier,
+) -> None:
+    """A server answering with its INT8 graph explains that answer with the fp32 copy;
+    flipping the sign of the top class's attributions is exact for two classes only."""
+    top = integrated_gradients(classifier, "a really wonderful and charming film", steps=8)
+    other = next(label for label in classifier.labels_ if label != top.label)
+    toward = integrated_gradients(
+        classifier, "a really wonderful and charming film", steps=8, label=other
+    )
+    assert toward.label == other and toward.probability == pytest.approx(1 - top.probability)
+    np.testing.assert_allclose(toward.scores, -top.scores, atol=1e-4)  # two classes: mirrored

@@ -68,9 +68,11 @@ def _class_probabilities(model: Any, input_ids: torch.Tensor, multi_label: bool)
 
 
 def integrated_gradients(
-    classifier: SentimentClassifier, text: str, *, steps: int = 50
+    classifier: SentimentClassifier, text: str, *, steps: int = 50, label: str | None = None
 ) -> Attribution:
-    """Attribute the predicted class's probability to the words of ``text``."""
+    """Attribute the probability of ``label`` (default: the predicted class) to the words
+    of ``text``. A server scoring with another backend passes the label it answered, which
+    this PyTorch copy's top class may not be."""
     try:
         from captum.attr import LayerIntegratedGradients
     except ImportError:
@@ -86,7 +88,7 @@ def integrated_gradients(
     with torch.no_grad():
         probabilities = _class_probabilities(model, encoded.input_ids, multi_label)[0]
         baseline_probabilities = _class_probabilities(model, baseline, multi_label)[0]
-    target = int(probabilities.argmax())
+    target = classifier.labels_.index(label) if label is not None else int(probabilities.argmax())
 
     def forward(input_ids: torch.Tensor) -> torch.Tensor:
         return _class_probabilities(model, input_ids, multi_label)

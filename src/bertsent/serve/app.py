@@ -94,12 +94,13 @@ def backend_of(classifier: Any) -> str:
     return str(getattr(classifier, "backend", classifier.method))
 
 
-def explain_and_release(explainer: Any, text: str, steps: int) -> Any:
-    """Integrated gradients, then the memory it used goes back to the OS (see memory.py)."""
+def explain_and_release(explainer: Any, text: str, steps: int, label: str) -> Any:
+    """Integrated gradients toward ``label``, then the memory they used goes back to the
+    OS (see memory.py)."""
     from bertsent.explain.attributions import integrated_gradients
 
     try:
-        return integrated_gradients(explainer, text, steps=steps)
+        return integrated_gradients(explainer, text, steps=steps, label=label)
     finally:
         release_memory()
 
@@ -417,8 +418,11 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
                 503, "busy", "another explanation is running", headers={"Retry-After": "1"}
             )
         await state.explain_lock.acquire()
+        # toward the label served (an INT8 graph may answer otherwise than the fp32
+        # copy); a multi-label answer is explained toward its most probable label
+        served = max(task.names(predicted_label), key=lambda name: prediction["scores"][name])
         running = state.explain_thread.submit(
-            explain_and_release, state.explainer, text, settings.explain_steps
+            explain_and_release, state.explainer, text, settings.explain_steps, served
         )
         # a thread cannot be stopped: one given up on (timeout, client gone) still holds
         # the lock until it ends, so explanations stay one at a time
@@ -429,12 +433,9 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             attribution = work.result()
         except DataError as error:  # only characters the tokenizer drops ("\u200b")
             raise ServiceError(422, "invalid_request", error.message, "text") from None
-        # IG explains the PyTorch weights' top class; toward the served label if they differ
-        # (a multi-label prediction names several labels: its top one among them)
-        sign = 1.0 if attribution.label in task.names(predicted_label) else -1.0
         encoded = attribution.encoded
         words = [
-            WordAttribution(word=word, attribution=sign * float(value))
+            WordAttribution(word=word, attribution=float(value))
             for word, value, group in zip(
                 encoded.words, attribution.scores, encoded.groups, strict=True
             )
