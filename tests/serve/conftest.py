@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,14 +98,10 @@ def server(trained_model_dir: Path) -> Iterator[Server]:
     running.stop()
 
 
-def analyse_in_page(
-    url: str, fields: dict[str, str], read: tuple[str, ...] = (), run: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """Open the service's page in Debian's chromium, fill ``fields`` (selector: value),
-    press Analyse and, once a result (or an error) is shown, return the text of each
-    selector in ``read`` ("" where absent) and the value of each script in ``run`` (by
-    name). A console error or warning, or a page error, fails the test; skips where
-    chromium is missing."""
+@contextmanager
+def service_page(url: str) -> Iterator[tuple[Any, list[str]]]:
+    """The service's page open in Debian's chromium, with the console errors and warnings
+    and page errors it shows collected; skips where chromium is missing."""
     from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
 
     if CHROMIUM is None:
@@ -119,6 +116,20 @@ def analyse_in_page(
         )
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.goto(url + "/")
+        try:
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def analyse_in_page(
+    url: str, fields: dict[str, str], read: tuple[str, ...] = (), run: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Fill the service page's ``fields`` (selector: value), press Analyse and, once a
+    result (or an error) is shown, return the text of each selector in ``read`` ("" where
+    absent) and the value of each script in ``run`` (by name). A console error or
+    warning, or a page error, fails the test."""
+    with service_page(url) as (page, problems):
         for selector, value in fields.items():
             page.fill(selector, value)
         page.click("#go")
@@ -128,6 +139,5 @@ def analyse_in_page(
             for selector in read
         }
         shown |= {name: page.evaluate(script) for name, script in (run or {}).items()}
-        browser.close()
     assert problems == []
     return shown

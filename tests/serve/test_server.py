@@ -19,7 +19,7 @@ import pytest
 
 from bertsent.models import load
 from bertsent.pipeline import train
-from tests.serve.conftest import Server, analyse_in_page, start_server
+from tests.serve.conftest import Server, analyse_in_page, service_page, start_server
 
 REVIEWS = ["a great and moving film", "dull, tedious and lifeless", "", "the plot was a mess"]
 
@@ -199,24 +199,14 @@ def test_page_shows_label_confidence_and_attributions(server: Server) -> None:
 
 def test_the_page_says_when_the_server_does_not_answer(server: Server) -> None:
     """A fetch that fails (server gone, network down) left "…" on the page for good."""
-    from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
-
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (make setup)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page()
-        page_errors: list[str] = []
-        page.on("pageerror", lambda error: page_errors.append(str(error)))
-        page.goto(server.url + "/")
+    with service_page(server.url) as (page, problems):
         page.route("**/v1/**", lambda route: route.abort())  # as if the server went away
         page.fill("#text", "a fine film")
         page.click("#go")
         page.wait_for_selector("#error", timeout=10_000)
         shown = page.inner_text("#error")
-        browser.close()
-    assert shown.startswith("no answer from the server") and page_errors == []
+    assert shown.startswith("no answer from the server")
+    assert all("Failed to load resource" in problem for problem in problems)  # the abort
 
 
 @pytest.mark.slow
