@@ -26,10 +26,10 @@ from bertsent.pipeline import TrainingRun, checkpoint_dir, train
 from bertsent.report.build import build_report
 from bertsent.training.config import TrainingConfig, same_recipe
 
-# Written first into the demo's folder: a rerun knows the folder, and the files below, as
-# its own. Only these and model/ are ever replaced there; nothing else in it is touched.
 logger = logging.getLogger(__name__)
 
+# Written first into the demo's folder: a rerun knows the folder, and the files below, as
+# its own. Only these and model/ are ever replaced there; nothing else in it is touched.
 DEMO_MARKER = "demo.json"
 DEMO_FILES = ("test_metrics.json", "confusion_matrix.png", "puzzles.json", "report.html")
 

@@ -19,7 +19,12 @@ from bertsent.evaluation.metrics import task_report
 from bertsent.hardware import describe, usable_device
 from bertsent.models import SentimentClassifier, create
 from bertsent.models.base import METADATA_FILE, read_metadata
-from bertsent.training.config import TrainingConfig, check_position_limit, same_recipe
+from bertsent.training.config import (
+    DISTILLATION_SETTINGS,
+    TrainingConfig,
+    check_fits_checkpoint,
+    same_recipe,
+)
 from bertsent.training.finetune import check_resumable
 
 logger = logging.getLogger(__name__)
@@ -141,11 +146,9 @@ def train(
     )
     excluded: dict[str, Any] | None = None
     if exclude_overlap_with is not None:
-        splits, removed = _exclude_overlap(splits, exclude_overlap_with)
-        excluded = {"with": exclude_overlap_with, "removed": removed}
         distill_texts = getattr(getattr(model, "config", None), "distill_texts", None)
-        if distill_texts:  # trained on too: they must be as clean as the labelled data
-            _refuse_overlapping_texts(distill_texts, exclude_overlap_with)
+        splits, removed = _exclude_overlap(splits, exclude_overlap_with, distill_texts)
+        excluded = {"with": exclude_overlap_with, "removed": removed}
     splits, augmented = augment_for_training(
         splits, augment, seed=config.seed, encoder=model.has_encoder, task=task
     )
@@ -164,7 +167,7 @@ def train(
         student = replace(recipe, teacher=str(teacher_dir(output)), teacher_model=None)
         # what the student would refuse, refused before an hour of teacher training
         check_resumable(work_dir, student, resume)
-        check_position_limit(student)
+        check_fits_checkpoint(student)
         if student.distill_texts:
             read_unlabelled(student.distill_texts)
         _train_teacher(
@@ -253,16 +256,12 @@ def _train_teacher(
         model=teacher_model,
         learning_rate=recipe.teacher_learning_rate,
         epochs=recipe.teacher_epochs or recipe.epochs,
-        teacher_epochs=None,
         seed=TrainingConfig.seed,
         teacher_model=None,
         distill_texts=None,
         encoder_layers=None,
         # the student's distillation settings: a teacher has no teacher of its own
-        distill_alpha=TrainingConfig.distill_alpha,
-        distill_temperature=TrainingConfig.distill_temperature,
-        teacher_learning_rate=TrainingConfig.teacher_learning_rate,
-        teacher_cache=TrainingConfig.teacher_cache,
+        **{name: getattr(TrainingConfig, name) for name in DISTILLATION_SETTINGS},
         # nor R-Drop, which would double an expensive run and retrain it per --r-drop;
         # the student's smoothing would also retrain it per value
         r_drop=TrainingConfig.r_drop,
@@ -314,14 +313,21 @@ def _headline(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _exclude_overlap(
-    splits: DatasetSplits, protected_spec: str
+    splits: DatasetSplits, protected_spec: str, distill_texts: str | None = None
 ) -> tuple[DatasetSplits, dict[str, int]]:
-    """Drop examples sharing a span with the dev/test texts of ``protected_spec``."""
-    from bertsent.data.overlap import without_overlap
+    """Drop examples sharing a span with the dev/test texts of ``protected_spec``, and
+    refuse ``distill_texts`` that share one: the student is trained on those too (with
+    its teacher's labels), and ``--exclude-overlap-with`` promises none of them is.
+
+    Raises:
+        DataError: naming how many of ``distill_texts`` overlap and the first of them.
+    """
+    from bertsent.data.overlap import SpanFilter, without_overlap
 
     protected = load_dataset(protected_spec)
     texts = [*protected.dev.texts, *(protected.test.texts if protected.test else [])]
-    filtered, removed = without_overlap(splits, texts, protected.name)
+    check = SpanFilter.of(texts)
+    filtered, removed = without_overlap(splits, check, protected.name)
     logger.info(
         "removed %d train and %d dev examples sharing a span with %s's %d dev/test texts",
         removed["train"],
@@ -329,30 +335,17 @@ def _exclude_overlap(
         protected.name,
         len(texts),
     )
-    return filtered, removed
-
-
-def _refuse_overlapping_texts(texts_spec: str, protected_spec: str) -> None:
-    """Refuse ``--distill-texts`` that share a span with ``protected_spec``'s dev/test
-    texts: ``--exclude-overlap-with`` promises none is trained on, and the student learns
-    from these texts with its teacher's labels.
-
-    Raises:
-        DataError: naming how many texts overlap and the first of them.
-    """
-    from bertsent.data.overlap import SpanFilter
-
-    protected = load_dataset(protected_spec)
-    check = SpanFilter.of([*protected.dev.texts, *(protected.test.texts if protected.test else [])])
-    texts, _ = read_unlabelled(texts_spec)
-    overlapping = [text for text in texts if check.overlaps(text)]
+    unlabelled = read_unlabelled(distill_texts)[0] if distill_texts else []
+    overlapping = [text for text in unlabelled if check.overlaps(text)]
     if overlapping:
         raise DataError(
-            f"--distill-texts {texts_spec}: {len(overlapping)} of its {len(texts)} texts share a "
-            f"span with {protected.name}'s dev/test texts, e.g. {overlapping[0][:80]!r}",
+            f"--distill-texts {distill_texts}: {len(overlapping)} of its {len(unlabelled)} "
+            f"texts share a span with {protected.name}'s dev/test texts, e.g. "
+            f"{overlapping[0][:80]!r}",
             hint=f"remove them from the file: --exclude-overlap-with {protected_spec} filters "
             "the labelled data, and these texts are trained on too",
         )
+    return filtered, removed
 
 
 def pretrain(

@@ -183,3 +183,24 @@ def test_a_saved_bilstm_scores_with_the_threads_and_batch_it_is_loaded_with(
         assert np.allclose(small.predict_proba(texts), default.predict_proba(texts), atol=1e-6)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("method", "params"), [("setfit", {"max_pairs": 4}), ("zero-shot", {})])
+def test_texts_a_pretrained_encoder_has_seen_count_as_seen(
+    method: str, params: dict[str, int], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Those of a `bertsent pretrain` folder (or any bertsent model) a method starts from."""
+    import shutil
+
+    from bertsent.data.splits import save_text_hashes, text_hashes, training_text_hashes
+    from bertsent.models import create
+
+    start = tmp_path / "pretrained"
+    shutil.copytree(tiny_model_dir, start)  # as `bertsent pretrain` leaves it
+    save_text_hashes(start, training_text_hashes(["a review read in pre-training"]))
+    config = TrainingConfig(model=str(start), max_length=16)
+    texts, labels = ["great film", "awful film", "fine film", "dull film"], ["p", "n", "p", "n"]
+    model = create(method, config=config, **params).fit(texts, labels)
+    assert model.train_hashes_ is not None
+    assert np.isin(text_hashes(["a review read in pre-training", "great film"]),
+                   model.train_hashes_).all()  # fmt: skip

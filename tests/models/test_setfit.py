@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -79,22 +78,6 @@ def test_three_labels_and_refusals(tiny_model_dir: Path) -> None:
         SetFitClassifier(config=config).fit(["a", "b"], ["pos", "pos"])
     with pytest.raises(ConfigError, match="not multi-label"):
         SetFitClassifier(config=config).fit(["a", "b"], ["joy;fear", "anger"])
-
-
-def test_texts_a_starting_model_has_seen_count_as_seen(
-    tiny_model_dir: Path, tmp_path: Path
-) -> None:
-    from bertsent.data.splits import save_text_hashes, text_hashes, training_text_hashes
-
-    start = tmp_path / "pretrained"
-    shutil.copytree(tiny_model_dir, start)  # as `bertsent pretrain` leaves it
-    save_text_hashes(start, training_text_hashes(["a review read in pre-training"]))
-    config = TrainingConfig(model=str(start), max_length=16)
-    texts, labels = ["great film", "awful film", "fine film", "dull film"], ["p", "n", "p", "n"]
-    model = SetFitClassifier(config=config, max_pairs=4).fit(texts, labels)
-    assert model.train_hashes_ is not None
-    assert np.isin(text_hashes(["a review read in pre-training", "great film"]),
-                   model.train_hashes_).all()  # fmt: skip
 
 
 def test_the_shared_schedule_flags_set_setfits_own_and_resume_is_refused(

@@ -199,18 +199,3 @@ def test_config_model_is_the_encoder(tiny_model_dir: Path) -> None:
     fitted = model.fit([], [])
     assert fitted.describe() == str(tiny_model_dir)
     assert fitted.model_.config.hidden_size == 32 and fitted.best_["temperature"] == 0.05
-
-
-def test_texts_a_pretrained_encoder_has_seen_count_as_seen(
-    tiny_model_dir: Path, tmp_path: Path
-) -> None:
-    from bertsent.data.splits import save_text_hashes, text_hashes, training_text_hashes
-
-    start = tmp_path / "pretrained"
-    shutil.copytree(tiny_model_dir, start)  # as `bertsent pretrain` leaves it
-    save_text_hashes(start, training_text_hashes(["a review read in pre-training"]))
-    model = ZeroShotClassifier(config=TrainingConfig(model=str(start), max_length=16))
-    model.fit(["great film", "awful film"], ["positive", "negative"])
-    assert model.train_hashes_ is not None
-    assert np.isin(text_hashes(["a review read in pre-training", "great film"]),
-                   model.train_hashes_).all()  # fmt: skip

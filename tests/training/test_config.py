@@ -8,7 +8,7 @@ import pytest
 
 from bertsent.cli.options import training_config
 from bertsent.errors import ConfigError
-from bertsent.training.config import TrainingConfig, check_position_limit
+from bertsent.training.config import TrainingConfig, check_fits_checkpoint
 
 
 def test_round_trip() -> None:
@@ -96,12 +96,12 @@ def test_max_length_is_checked_against_the_checkpoints_positions(tmp_path: Path)
 
     BertConfig(max_position_embeddings=128).save_pretrained(tmp_path / "bert")
     with pytest.raises(ConfigError, match=r"max_length=256 .* allows at most 128 tokens") as caught:
-        check_position_limit(TrainingConfig(model=str(tmp_path / "bert"), max_length=256))
+        check_fits_checkpoint(TrainingConfig(model=str(tmp_path / "bert"), max_length=256))
     assert caught.value.hint == "use --max-length 128 or less"
-    check_position_limit(TrainingConfig(model=str(tmp_path / "bert"), max_length=128))
+    check_fits_checkpoint(TrainingConfig(model=str(tmp_path / "bert"), max_length=128))
 
     # RoBERTa numbers positions after its padding index: 514 embeddings hold 512 tokens
     RobertaConfig(max_position_embeddings=514, pad_token_id=1).save_pretrained(tmp_path / "rob")
     with pytest.raises(ConfigError, match="at most 512 tokens"):
-        check_position_limit(TrainingConfig(model=str(tmp_path / "rob"), max_length=513))
-    check_position_limit(TrainingConfig(model=str(tmp_path / "rob"), max_length=512))
+        check_fits_checkpoint(TrainingConfig(model=str(tmp_path / "rob"), max_length=513))
+    check_fits_checkpoint(TrainingConfig(model=str(tmp_path / "rob"), max_length=512))

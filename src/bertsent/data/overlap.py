@@ -78,14 +78,15 @@ class SpanFilter:
 
 
 def without_overlap(
-    splits: DatasetSplits, protected: Sequence[str], source: str
+    splits: DatasetSplits, protected: Sequence[str] | SpanFilter, source: str
 ) -> tuple[DatasetSplits, dict[str, int]]:
-    """``splits`` with every example sharing a span with ``protected`` removed.
+    """``splits`` with every example sharing a span with ``protected`` (texts, or their
+    filter when the caller checks more against it) removed.
 
     Train and dev (used to pick the best epoch) are both filtered; a test split is
     kept as it is. Returns the filtered splits and how many examples each split lost.
     """
-    check = SpanFilter.of(protected)
+    check = protected if isinstance(protected, SpanFilter) else SpanFilter.of(protected)
 
     def keep(split: Split) -> tuple[Split, int]:
         kept = [i for i, text in enumerate(split.texts) if not check.overlaps(text)]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -122,9 +123,17 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
 def weights_sha256(model_dir: str | Path) -> str:
     """One SHA-256 over the model folder's safetensors files: which weights a graph was
     exported from, so a graph left beside other weights is not used for them."""
+    files = sorted(Path(model_dir).resolve().glob("*.safetensors"))
+    return _weights_sha256(tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_sha256(files: tuple[tuple[str, int, int], ...]) -> str:
+    """Hashed once per process for files of this size and time: ``--backend auto`` and
+    then the ONNX backend it chose both ask, at every start-up."""
     digest = hashlib.sha256()
-    for path in sorted(Path(model_dir).glob("*.safetensors")):
-        digest.update(f"{path.name}\x00{file_sha256(path)}\x00".encode())
+    for name, _, _ in files:
+        digest.update(f"{Path(name).name}\x00{file_sha256(Path(name))}\x00".encode())
     return digest.hexdigest()
 
 

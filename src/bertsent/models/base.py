@@ -342,6 +342,22 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def fit_lists(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    eval_texts: Sequence[str] | None,
+    eval_labels: Sequence[str] | None,
+) -> tuple[list[str], list[str], list[str] | None, list[str] | None]:
+    """``fit``'s inputs as lists: numpy arrays and pandas columns, as scikit-learn takes
+    them, have no truth value to test (``if eval_texts``) and no ``+``."""
+    return (
+        list(texts),
+        list(labels),
+        None if eval_texts is None else list(eval_texts),
+        None if eval_labels is None else list(eval_labels),
+    )
+
+
 def train_and_dev(
     texts: Sequence[str],
     labels: Sequence[str],

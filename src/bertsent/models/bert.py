@@ -37,7 +37,7 @@ from bertsent.models.base import (
     train_and_dev,
 )
 from bertsent.progress import progress
-from bertsent.training.config import TrainingConfig, check_position_limit
+from bertsent.training.config import TrainingConfig, check_fits_checkpoint
 
 HISTORY_FILE = "training_history.json"
 DYNAMICS_FIGURE = "training_dynamics.png"
@@ -121,7 +121,7 @@ class BertClassifier(SentimentClassifier):
                 hint="pass teacher=MODEL_DIR, or let bertsent.train (`bertsent train "
                 "--teacher-model`) fine-tune the encoder into one first",
             )
-        check_position_limit(config)
+        check_fits_checkpoint(config)
         # a bertsent model this one starts from or learns from has seen its training texts too
         inherited = [
             read_train_hashes(resolve_model(s)) for s in (config.model, config.teacher) if s
@@ -256,7 +256,7 @@ class BertClassifier(SentimentClassifier):
         return (self.config or TrainingConfig()).model
 
     def check_settings(self) -> None:
-        check_position_limit(self.config or TrainingConfig())
+        check_fits_checkpoint(self.config or TrainingConfig())
 
     def extra_files(
         self, metadata: dict[str, Any], dev_report: dict[str, Any]

@@ -34,7 +34,7 @@ import numpy as np
 from bertsent.cache import KeyValueCache
 from bertsent.data.tasks import is_aspect_data, is_multi_label, label_names
 from bertsent.errors import ConfigError, ModelError
-from bertsent.models.base import SentimentClassifier, require_fitted
+from bertsent.models.base import SentimentClassifier, fit_lists, require_fitted
 from bertsent.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -154,9 +154,7 @@ class LlmClassifier(SentimentClassifier):
         """Take the label set (and the few-shot examples) from the labelled reviews;
         nothing is sent to the server here."""
         self.check_settings()
-        texts, labels = list(texts), list(labels)  # numpy arrays, pandas columns
-        eval_texts = None if eval_texts is None else list(eval_texts)
-        eval_labels = None if eval_labels is None else list(eval_labels)
+        texts, labels, eval_texts, eval_labels = fit_lists(texts, labels, eval_texts, eval_labels)
         seen = [*labels, *(eval_labels or [])]
         if not seen:
             raise ConfigError("the llm method needs labelled reviews to know the label set")
@@ -289,13 +287,12 @@ class LlmClassifier(SentimentClassifier):
             raise ModelError(f"{path / SETTINGS_FILE} is missing or damaged ({exc})") from None
         classifier = cls(**metadata["params"])
         moved = os.environ.get(ENDPOINT_VARIABLE, "").strip()
-        classifier.endpoint_named_here = moved == classifier.endpoint
         if moved and moved != classifier.endpoint:
             logger.info("asking %s (from $%s), not the saved %s", moved, ENDPOINT_VARIABLE,
                         classifier.endpoint)  # fmt: skip
             classifier.set_params(endpoint=moved)
-            classifier.endpoint_named_here = True
             classifier.check_settings()
+        classifier.endpoint_named_here = bool(moved)  # the saved one, unless you named it
         try:
             classifier.labels_ = [str(label) for label in settings["labels"]]
             classifier.examples_ = [(str(text), str(label)) for text, label in settings["examples"]]

@@ -21,7 +21,7 @@ from bertsent.data.rotten_tomatoes import LABEL_DESCRIPTIONS as ROTTEN_TOMATOES_
 from bertsent.data.tasks import is_aspect_data, is_multi_label
 from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError, ModelError
-from bertsent.models.base import DAMAGED_HINT, read_train_hashes
+from bertsent.models.base import DAMAGED_HINT, fit_lists, read_train_hashes
 from bertsent.models.sentence_encoder import (
     HEAD_FILE,
     SentenceEncoderClassifier,
@@ -29,9 +29,9 @@ from bertsent.models.sentence_encoder import (
 )
 from bertsent.training.config import TrainingConfig
 
-# sentence-transformers' similarity scale (MultipleNegativesRankingLoss: 20), used
 logger = logging.getLogger(__name__)
 
+# sentence-transformers' similarity scale (MultipleNegativesRankingLoss: 20), used
 # until a temperature is fitted on labelled examples
 DEFAULT_TEMPERATURE = 0.05
 ALTERNATIVES = "|"  # "great film|loved it": several descriptions, their vectors averaged
@@ -161,10 +161,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
         """
         refuse_checkpointing(self.method, work_dir, resume, callbacks)
         started = time.perf_counter()
-        # numpy arrays and pandas columns as lists: their truth value is ambiguous
-        texts, labels = list(texts), list(labels)
-        eval_texts = None if eval_texts is None else list(eval_texts)
-        eval_labels = None if eval_labels is None else list(eval_labels)
+        texts, labels, eval_texts, eval_labels = fit_lists(texts, labels, eval_texts, eval_labels)
         config = (self.config or TrainingConfig()).validate()
         seen = [*labels, *(eval_labels or [])]
         if seen and is_multi_label(seen):

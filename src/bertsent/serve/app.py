@@ -397,13 +397,8 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         """Integrated-gradients attribution of each word toward the predicted class."""
         text: str = body.text  # type: ignore[attr-defined]
         task = require_ready()[0].task_
-        if task.input_names != ("text",):
-            raise ServiceError(
-                409,
-                "no_explanations",
-                f"explanations are for models of one text; this {task.name} model reads "
-                f"{' + '.join(task.input_names)}: use /v1/predict",
-            )
+        if state.explainer is None or state.explain_thread is None:  # aspect models too
+            raise ServiceError(409, "no_explanations", state.no_explanations)
         try:
             plain_text(text, "text")
         except DataError as error:
@@ -411,8 +406,6 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         until = deadline()  # the request timeout covers the scoring and the explanation
         (prediction,) = await score([text], request.receive, until)
         predicted_label = prediction["label"]
-        if state.explainer is None or state.explain_thread is None:
-            raise ServiceError(409, "no_explanations", state.no_explanations)
         if state.explain_lock.locked():
             raise ServiceError(
                 503, "busy", "another explanation is running", headers={"Retry-After": "1"}

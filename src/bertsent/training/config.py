@@ -249,11 +249,11 @@ class TrainingConfig:
                     f"training setting {name}={getattr(self, name)!r} ({flag_of(name)}) is "
                     f"invalid: use {allowed}"
                 )
-        defaults = {item.name: item.default for item in dataclasses.fields(self)}
         teacherless = [
             name
             for name in DISTILLATION_SETTINGS
-            if not (self.teacher or self.teacher_model) and getattr(self, name) != defaults[name]
+            if not (self.teacher or self.teacher_model)
+            and getattr(self, name) != getattr(TrainingConfig, name)
         ]
         if teacherless:  # saved in the recipe, they would count against a later resume
             raise ConfigError(
@@ -369,7 +369,7 @@ def same_recipe(saved: dict[str, Any] | None, recipe: TrainingConfig) -> bool:
 POSITION_OFFSET_FAMILIES = ("roberta", "xlm-roberta", "camembert", "mpnet")
 
 
-def check_position_limit(config: TrainingConfig) -> None:
+def check_fits_checkpoint(config: TrainingConfig) -> None:
     """Refuse a ``max_length`` longer than the checkpoint has position embeddings for,
     or ``encoder_layers`` more than it has.
 

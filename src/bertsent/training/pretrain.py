@@ -39,7 +39,7 @@ from bertsent.hardware import (
 )
 from bertsent.progress import quiet
 from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
-from bertsent.training.config import TrainingConfig, check_position_limit
+from bertsent.training.config import TrainingConfig, check_fits_checkpoint
 from bertsent.training.finetune import (
     check_resumed_recipe,
     checkpoint_to_resume,
@@ -111,7 +111,7 @@ def pretrain(
     device = usable_device()
     config = config.validate().resolved()
     assert config.batch_size is not None and config.learning_rate is not None
-    check_position_limit(config)
+    check_fits_checkpoint(config)
     processes = world_size()  # under torchrun --batch-size is shared out, as in fine-tuning
     per_process_batch = per_process_batch_size(config.batch_size, processes)
     checkpoint = checkpoint_to_resume(work_dir, resume)
