@@ -9,12 +9,14 @@ what an LLM would score. The ``model`` field picks a behaviour:
 - ``lexicon``: one label, by counting positive and negative words in the review;
 - ``chatty``: a reply that names no label;
 - ``hesitant``: the first ask about each review names no label, the second does;
-- ``flaky``: every other request gets 429 with ``Retry-After: 0``;
+- ``flaky``: every other ask about each review, the first among them, gets 429 with
+  ``Retry-After: 0`` (counted per review, so concurrent clients cannot starve one);
 - ``broken``: always 500;
 - ``slow``: answers after 3 seconds;
 - ``rejecting``: always 400, saying why (as a server does for a review over its context);
 - ``keyed``: 401 unless the request carries ``Authorization: Bearer right-key``;
-- ``cut``: every other reply is cut short (the connection closes mid-body).
+- ``cut``: every other reply about each review, the first among them, is cut short (the
+  connection closes mid-body).
 
 ``GET /stats`` returns ``{"requests": N}``. Run: ``python benchmarks/chat_server.py PORT``.
 """
@@ -91,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
         if model == "broken":
             self.reply(500, {"error": {"message": "internal error"}})
             return
-        if model == "flaky" and count % 2 == 1:
+        if model == "flaky" and asked % 2 == 1:
             self.reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
             return
         if model == "rejecting":
@@ -100,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
         if model == "keyed" and self.headers.get("Authorization") != "Bearer right-key":
             self.reply(401, {"error": {"message": "invalid API key"}})
             return
-        if model == "cut" and count % 2 == 1:
+        if model == "cut" and asked % 2 == 1:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "500")

@@ -92,7 +92,9 @@ def test_parse_takes_the_whole_reply_or_a_single_label_word(tmp_path: Path) -> N
 
 def test_rate_limits_are_retried_and_failures_named(endpoint: str, tmp_path: Path) -> None:
     flaky = model(endpoint, tmp_path, "flaky")
-    assert flaky.predict(TEXTS) == LABELS  # every other request was a 429
+    before = requests_so_far(endpoint)
+    assert flaky.predict(TEXTS) == LABELS  # the first ask about each review was a 429
+    assert requests_so_far(endpoint) == before + 8  # each review asked twice, in any order
     with pytest.raises(ModelError, match=r"HTTP 500 .*after 2 attempts"):
         model(endpoint, tmp_path, "broken", attempts=2).predict(TEXTS[:1])
     with pytest.raises(ModelError, match=r"timed out after 0.5 s"):
