@@ -12,6 +12,7 @@ import pytest
 
 from bertsent.cli import main
 from bertsent.data import load_dataset
+from bertsent.data.splits import normalise_text
 from bertsent.data.tasks import AspectTask, join_aspect, split_aspect
 from bertsent.encoders.pretrained import DEFAULT_MODEL, load_tokenizer
 from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
@@ -114,10 +115,14 @@ def test_an_aspect_column_makes_pairs_and_dev_is_carved_by_sentence(aspect_data:
 def test_one_aspect_file_is_split_by_sentence_so_no_sentence_is_in_two_parts(
     tmp_path: Path,
 ) -> None:
-    write_csv(tmp_path / "all.csv", aspect_rows(100, seed=2))
+    rows = aspect_rows(100, seed=2)
+    # the same sentence spelled otherwise (case, spacing, punctuation) is the same sentence
+    copies = [{**row, "text": row["text"].upper() + " !"} for row in rows[:50]]
+    write_csv(tmp_path / "all.csv", rows + copies)
     splits = load_dataset(str(tmp_path / "all.csv"))
     parts = [
-        {split_aspect(t)[0] for t in splits.split(name).texts} for name in ("train", "dev", "test")
+        {normalise_text(split_aspect(t)[0]) for t in splits.split(name).texts}
+        for name in ("train", "dev", "test")
     ]
     assert all(parts) and len(parts) == 3
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])

@@ -25,7 +25,7 @@ from bertsent.evaluation.evaluate import train_overlap
 from bertsent.models.bert import teacher_logits
 from bertsent.pipeline import checkpoint_dir, train
 from bertsent.training.config import TrainingConfig, same_recipe
-from bertsent.training.finetune import balanced_class_weights
+from bertsent.training.finetune import balanced_class_weights, check_resumed_recipe
 from tests.callbacks import SendSigint
 from tests.conftest import write_csv
 
@@ -307,23 +307,27 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(
     assert steps.run[0] == 4 and run.history[-1]["step"] == 10  # continued after step 3
 
 
+@pytest.mark.parametrize("stop", [10, 14])  # the end of epoch 1; inside epoch 2
 def test_a_resumed_run_matches_an_uninterrupted_one(
     seeded_tiny_model_dir: Path,
     synthetic_splits: DatasetSplits,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    stop: int,
 ) -> None:
     """Same weights, data order, dropout and running statistics after a resume.
 
-    Stopped at step 10, between the evaluations at 8 and 12: the train loss reported
-    at 12 must still cover steps 9-12, as in the run that was never stopped. On the
-    CPU: a GPU's attention backward is not deterministic, so no two GPU runs match.
+    Stopped between two evaluations (every 4 steps, 10 steps an epoch): the train loss
+    reported at the next one must still cover the steps since the last, as in the run
+    that was never stopped; stopped inside the second epoch, the resumed run must skip
+    the batches of that epoch's order, not of another. On the CPU: a GPU's attention
+    backward is not deterministic, so no two GPU runs match.
     """
     monkeypatch.setenv("BERTSENT_DEVICE", "cpu")
     config = tiny_config(seeded_tiny_model_dir, eval_steps=4, epochs=2)
     clean = train(synthetic_splits, config, tmp_path / "clean")
-    with pytest.raises(TrainingInterrupted, match="step 10"):
-        train(synthetic_splits, config, tmp_path / "resumed", callbacks=[SendSigint(10)])
+    with pytest.raises(TrainingInterrupted, match=f"step {stop}"):
+        train(synthetic_splits, config, tmp_path / "resumed", callbacks=[SendSigint(stop)])
     # the Trainer would resume the old schedule under the new flags: refused by flag
     changed = replace(config, epochs=4, learning_rate=1e-4)
     with pytest.raises(ConfigError, match=r"--epochs 2\.0 -> 4\.0; --learning-rate") as error:
@@ -331,9 +335,9 @@ def test_a_resumed_run_matches_an_uninterrupted_one(
     assert "0.003 -> 0.0001" in error.value.message
     # another method's run into the same output leaves the fine-tune's checkpoints
     train(synthetic_splits, config, tmp_path / "resumed", method="tfidf-lr")
-    assert (checkpoint_dir(tmp_path / "resumed") / "checkpoint-10").is_dir()  # the interrupt's
+    assert (checkpoint_dir(tmp_path / "resumed") / f"checkpoint-{stop}").is_dir()  # its stop's
     # the interrupted part's time is in the checkpoint; said to be 1000 s, it is counted
-    state_file = checkpoint_dir(tmp_path / "resumed") / "checkpoint-10" / "trainer_state.json"
+    state_file = checkpoint_dir(tmp_path / "resumed") / f"checkpoint-{stop}" / "trainer_state.json"
     state = json.loads(state_file.read_text())
     timing = state["stateful_callbacks"]["HistoryCallback"]["attributes"]
     assert timing["training_seconds"] > 0
@@ -472,12 +476,20 @@ def test_teacher_model_trains_the_teacher_first_and_later_runs_reuse_it(
     (teacher / "bertsent.json").write_text(json.dumps(saved_teacher), encoding="utf-8")
     train(synthetic_splits, replace(config, seed=9), output)
     assert weights.stat().st_mtime_ns == first
-    # the student's own distillation settings, R-Drop and thread count are not the teacher's
+    # the student's own distillation settings, R-Drop, smoothing and threads are not the teacher's
     student_only = replace(
-        config, seed=10, distill_alpha=0.3, distill_temperature=3.0, r_drop=0.5, threads=1
-    )
+        config, seed=10, distill_alpha=0.3, distill_temperature=3.0, r_drop=0.5, threads=1,
+        label_smoothing=0.1,
+    )  # fmt: skip
     train(synthetic_splits, student_only, output)
     assert weights.stat().st_mtime_ns == first
+    # generated examples are made with the teacher's seed for it: every student seed
+    # shares its teacher (with the student's seed, each seed trained its own)
+    train(synthetic_splits, replace(config, seed=11), output, augment="contrast")
+    with_examples = weights.stat().st_mtime_ns
+    assert with_examples != first  # other data: trained again
+    train(synthetic_splits, replace(config, seed=12), output, augment="contrast")
+    assert weights.stat().st_mtime_ns == with_examples
     train(synthetic_splits, replace(config, teacher_learning_rate=4e-3), output)
     assert weights.stat().st_mtime_ns != first  # another teacher recipe: trained again
     assert (
@@ -740,6 +752,17 @@ def test_a_checkpoints_folder_with_a_hard_kills_leftover_is_still_ours(tmp_path:
     (work / "notes.txt").write_text("mine")
     with pytest.raises(OutputExistsError, match=r"holds notes\.txt"):
         checkpoint_dir(tmp_path / "model")
+
+
+def test_a_resume_whose_recipe_this_version_cannot_read_is_refused(tmp_path: Path) -> None:
+    """An unknown setting made the recipe incomparable, and the resume went unchecked:
+    the Trainer would run the old schedule while the model recorded the new flags."""
+    work = tmp_path / "model.checkpoints"
+    (work / "checkpoint-3").mkdir(parents=True)
+    recipe = {"training_config": {**TrainingConfig().to_dict(), "a_later_setting": 1}}
+    (work / "recipe.json").write_text(json.dumps(recipe))
+    with pytest.raises(ConfigError, match=r"recipe\.json holds settings this bertsent does not"):
+        check_resumed_recipe(work, work / "checkpoint-3", TrainingConfig(), None, {})
 
 
 @pytest.mark.slow

@@ -149,6 +149,7 @@ def train(
         distill_texts = getattr(getattr(model, "config", None), "distill_texts", None)
         splits, removed = _exclude_overlap(splits, exclude_overlap_with, distill_texts)
         excluded = {"with": exclude_overlap_with, "removed": removed}
+    real_splits = splits  # before generated examples, which depend on the seed
     splits, augmented = augment_for_training(
         splits, augment, seed=config.seed, encoder=model.has_encoder, task=task
     )
@@ -170,9 +171,13 @@ def train(
         check_fits_checkpoint(student)
         if student.distill_texts:
             read_unlabelled(student.distill_texts)
-        _train_teacher(
-            splits, recipe, recipe.teacher_model, output, resume=resume, callbacks=callbacks
+        teacher_splits, _ = augment_for_training(  # generated with the teacher's seed
+            real_splits, augment, seed=TrainingConfig.seed, encoder=True, task=task
         )
+        _train_teacher(
+            teacher_splits, recipe, recipe.teacher_model, output, resume=resume,
+            callbacks=callbacks,
+        )  # fmt: skip
         model.set_params(config=student)
     logger.info(
         "training %s on %s: %d train / %d dev examples, labels %s",
@@ -246,10 +251,11 @@ def _train_teacher(
     resume: bool,
     callbacks: list[Any] | None,
 ) -> None:
-    """Fine-tune ``teacher_model`` on the student's own splits (generated examples
-    included) into :func:`teacher_dir`, or keep the teacher an earlier run of this
-    command finished there: a 110M teacher takes most of an hour on two CPU cores, and
-    every seed of the student, every ``--resume``, can learn from the same one."""
+    """Fine-tune ``teacher_model`` on ``splits`` (the student's data, its generated
+    examples made with the teacher's seed) into :func:`teacher_dir`, or keep the teacher
+    an earlier run of this command finished there: a 110M teacher takes most of an hour
+    on two CPU cores, and every seed of the student, every ``--resume``, can learn from
+    the same one."""
     folder = teacher_dir(output)
     teacher_recipe = replace(  # one seed for the teacher, so every student seed shares it
         recipe,
@@ -263,9 +269,11 @@ def _train_teacher(
         # the student's distillation settings: a teacher has no teacher of its own
         **{name: getattr(TrainingConfig, name) for name in DISTILLATION_SETTINGS},
         # nor R-Drop, which would double an expensive run and retrain it per --r-drop;
-        # the student's smoothing would also retrain it per value
+        # the student's smoothing would also retrain it per value, and flatten the soft
+        # targets the student learns from
         r_drop=TrainingConfig.r_drop,
         ordinal_smoothing=TrainingConfig.ordinal_smoothing,
+        label_smoothing=TrainingConfig.label_smoothing,
     )
     try:
         saved = read_metadata(folder)

@@ -215,6 +215,10 @@ def test_predict_needs_input_and_output_together(
 ) -> None:
     assert main(["predict", str(trained_model_dir), "--input", "x.csv"]) == 2
     assert "--input and --output go together" in capsys.readouterr().err
+    command = ["predict", str(trained_model_dir), "great film", "--input", "a.csv",
+               "--output", "b.csv"]  # fmt: skip
+    assert main(command) == 2  # the text would go unscored
+    assert "texts on the command line and --input" in capsys.readouterr().err
 
 
 def test_baseline_train_evaluate_behave(

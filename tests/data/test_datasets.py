@@ -97,6 +97,30 @@ def test_pretraining_texts_of_a_dataset_folder_need_no_label_column(tmp_path: Pa
     assert texts == ["a fine film"] * 3 and what == f"the 3 training texts of {tmp_path}"
 
 
+def test_pretraining_skips_the_dev_that_training_carves_beside_a_test_file(
+    tmp_path: Path,
+) -> None:
+    rows = [{"text": t, "label": y} for t, y in zip(*synthetic_reviews(60), strict=True)]
+    write_csv(tmp_path / "train.csv", rows[:50])
+    write_csv(tmp_path / "test.csv", rows[50:])
+    splits = load_dataset(str(tmp_path))
+    texts, _ = read_unlabelled(str(tmp_path))
+    assert sorted(texts) == sorted(splits.train.texts)  # not the carved dev, nor test
+    assert not set(texts) & set(splits.dev.texts) and len(texts) < 50
+
+
+def test_a_folder_with_all_csv_is_split_and_a_test_file_beside_it_is_not_ignored(
+    tmp_path: Path,
+) -> None:
+    rows = [{"text": t, "label": y} for t, y in zip(*synthetic_reviews(60), strict=True)]
+    write_csv(tmp_path / "all.csv", rows[:50])
+    splits = load_dataset(str(tmp_path))
+    assert len(splits.train) + len(splits.dev) + len(splits.test or []) == 50
+    write_csv(tmp_path / "test.csv", rows[50:])
+    with pytest.raises(DataError, match=r"all\.csv is split 80/10/10, so test\.csv beside"):
+        load_dataset(str(tmp_path))
+
+
 def test_hub_loader_reads_a_local_copy(tmp_path: Path) -> None:
     """`hub:NAME` goes through datasets.load_dataset, which also accepts a local dataset folder."""
     pytest.importorskip("datasets")
@@ -149,6 +173,40 @@ def test_hub_rows_without_a_label_are_refused_by_row_not_made_a_class(tmp_path: 
     write_csv(tmp_path / "local-hub" / "train.csv", rows)
     with pytest.raises(DataError, match=r"hub:.*local-hub \[train\] row 5: field 'label' is empty"):
         load_dataset(f"hub:{tmp_path / 'local-hub'}")
+
+
+def test_hub_lists_of_names_aspects_and_unlabelled_rows_are_read_as_files_are(
+    tmp_path: Path,
+) -> None:
+    """A list of label names is a multi-label cell (not the class "['joy']"), an aspect
+    column makes an aspect dataset, and rows after unlabelled (-1) ones keep their number."""
+    datasets = pytest.importorskip("datasets")
+    named = datasets.Dataset.from_dict(
+        {"text": [f"review {i}" for i in range(40)], "labels": [["joy", "fear"], ["joy"]] * 20}
+    )
+    named.to_parquet(str(tmp_path / "names" / "train.parquet"))
+    splits = load_dataset(f"hub:{tmp_path / 'names'}", label_column="labels")
+    assert splits.labels == ["fear", "joy"] and "joy;fear" in splits.train.labels
+    sentence = "The screen is gorgeous but the battery dies"
+    judged = [("screen", "pos"), ("battery", "neg")]
+    rows = [{"text": sentence, "aspect": aspect, "label": label} for aspect, label in judged] * 20
+    write_csv(tmp_path / "aspects" / "train.csv", rows)
+    splits = load_dataset(f"hub:{tmp_path / 'aspects'}")
+    assert {*splits.train.texts, *splits.dev.texts} == {
+        "The screen is gorgeous but the battery dies [SEP] screen",
+        "The screen is gorgeous but the battery dies [SEP] battery",
+    }
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    texts = [" " if i % 5 == 1 else f"review {i}" for i in range(20)]  # blank ones unlabelled
+    labelled = {"text": texts, "label": [-1, -1, 0, 1, 0] * 4}
+    table = datasets.Dataset.from_dict(labelled, features=features)
+    table.to_parquet(str(tmp_path / "glue" / "train.parquet"))
+    splits = load_dataset(f"hub:{tmp_path / 'glue'}")
+    origins = dict(zip(splits.train.texts + splits.dev.texts,
+                       splits.train.origins + splits.dev.origins, strict=True))  # fmt: skip
+    assert len(origins) == 12 and origins["review 7"].endswith("[train] row 8")
 
 
 def test_a_missing_local_hub_folder_is_not_called_a_network_problem(tmp_path: Path) -> None:

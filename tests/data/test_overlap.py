@@ -11,6 +11,7 @@ import pytest
 from bertsent.data import DatasetSplits, Split, load_dataset
 from bertsent.data.overlap import SpanFilter, span_words, without_overlap
 from bertsent.data.splits import normalise_text, text_hashes
+from bertsent.data.tasks import join_aspect
 
 
 def test_the_two_tokenisations_give_the_same_words() -> None:
@@ -28,6 +29,13 @@ def test_spans_in_either_direction_are_found_on_whole_words() -> None:
     assert not check.overlaps("heart")  # "art" or "hear" inside words do not count
     assert not check.overlaps("a charming mess")  # words of both, but no shared span
     assert not check.overlaps("   ")
+
+
+def test_aspect_pairs_are_compared_by_their_sentence_whatever_the_aspect() -> None:
+    check = SpanFilter.of([join_aspect("The screen is gorgeous but the battery dies", "battery")])
+    assert check.overlaps(join_aspect("The screen is gorgeous but the battery dies", "screen"))
+    assert check.overlaps("the battery dies")  # a plain phrase inside the protected sentence
+    assert not check.overlaps(join_aspect("The keyboard is fine", "battery"))  # aspect alone
 
 
 def test_a_scrape_that_lost_a_dash_still_matches_the_parsed_sentence() -> None:

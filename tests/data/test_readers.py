@@ -85,6 +85,13 @@ def test_wrong_field_count(tmp_path: Path) -> None:
         read_records(path)
 
 
+def test_lines_ended_by_a_carriage_return_alone_are_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"  # Excel's "CSV (Macintosh)"
+    path.write_bytes(b"text,label\rgood film,pos\rbad film,neg\r")
+    with pytest.raises(DataError, match=r"mac\.csv line 1: a line ends with a carriage return"):
+        list(iter_records(path))
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv"])
 def test_a_stray_quote_is_named_by_line_not_rows_merged_or_altered(
     suffix: str, tmp_path: Path
@@ -202,6 +209,11 @@ def test_a_semicolon_in_the_single_label_column_is_refused_by_line(tmp_path: Pat
     write_csv(tmp_path / "reviews.csv", rows)
     with pytest.raises(DataError, match=r"reviews.csv line 3: 'positive;' in the single-label"):
         load_dataset(str(tmp_path / "reviews.csv"))
+    # a column named by --label-column is single-label too: only 'labels' holds several
+    renamed = [{"text": row["text"], "sentiment": row["label"]} for row in rows]
+    write_csv(tmp_path / "renamed.csv", renamed)
+    with pytest.raises(DataError, match=r"line 3: 'positive;' in the single-label column 'sen"):
+        load_dataset(str(tmp_path / "renamed.csv"), label_column="sentiment")
 
 
 def test_an_aspect_column_that_starts_after_the_first_jsonl_row_is_not_ignored(

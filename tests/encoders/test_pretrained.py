@@ -78,6 +78,19 @@ def test_folder_without_safetensors_is_refused(tiny_model_dir: Path, tmp_path: P
         load_encoder(str(tmp_path))
 
 
+def test_a_half_precision_checkpoint_loads_in_float32_to_train(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(str(tiny_model_dir)).to(torch.bfloat16).save_pretrained(tmp_path)
+    load_tokenizer(str(tiny_model_dir)).save_pretrained(tmp_path)
+    assert AutoModel.from_pretrained(str(tmp_path)).dtype == torch.bfloat16  # as saved
+    encoder = load_encoder(str(tmp_path))
+    assert {parameter.dtype for parameter in encoder.parameters()} == {torch.float32}
+
+
 def test_keep_layers_keeps_evenly_spaced_layers_ending_at_the_top(tiny_model_dir: Path) -> None:
     import torch
 

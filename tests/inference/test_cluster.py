@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from bertsent.inference.cluster import (
     find_shards,
     interrupt_kept,
     output_path,
+    pending_shards,
     score_shard,
 )
 from tests.conftest import FixedClassifier, synthetic_reviews
@@ -195,7 +197,7 @@ def test_a_shard_that_runs_its_worker_out_of_memory_fails_by_name_and_the_others
         f"shard-huge.parquet: its worker died {SHARD_ATTEMPTS} times while scoring it (killed; "
         "most often for memory" in failed.stderr
     ), failed.stderr[-3000:]
-    assert sorted(p.name for p in output.glob("shard-*")) == [
+    assert sorted(p.name for p in output.glob("shard-*.parquet")) == [
         "shard-0.csv.parquet",
         "shard-1.parquet.parquet",
     ]  # the other shards finished and stay
@@ -285,6 +287,38 @@ def test_a_shard_whose_first_rows_abstained_still_takes_intensities_later(
     scored = pd.read_parquet(output_path(tmp_path / "out", shard))
     assert scored["intensity"].isna().tolist() == [True] * 4 + [False] * 4
     assert scored["intensity"].dtype == "float64"
+
+
+def test_a_shard_keeps_types_that_widen_after_its_first_chunk_as_predict_does(
+    tmp_path: Path,
+) -> None:
+    shard = tmp_path / "in" / "part-0.jsonl"
+    shard.parent.mkdir()
+    rows = [(4, None), (5, None), (4.5, "x"), (2.5, "y")]  # whole, then fractional stars
+    shard.write_text("".join(json.dumps({"text": f"review {i}", "stars": stars, "note": note})
+                             + "\n" for i, (stars, note) in enumerate(rows)))  # fmt: skip
+    job = ScoringJob(model_dir="", backend="torch", threads=None, batch_size=None,
+                     text_column="text", prefix="", chunk_size=2,
+                     output_dir=str(tmp_path / "out"))  # fmt: skip
+    (tmp_path / "out").mkdir()
+    assert score_shard(Evenly(Task), job, shard) == 4
+    scored = pd.read_parquet(output_path(tmp_path / "out", shard))
+    assert scored["stars"].tolist() == [4.0, 5.0, 4.5, 2.5]  # not truncated to 4, 2
+    assert scored["note"].isna().tolist() == [True, True, False, False]  # null, then text
+    assert scored["note"].tolist()[2:] == ["x", "y"]
+
+
+def test_a_resume_rescores_a_shard_changed_since_its_output_was_written(tmp_path: Path) -> None:
+    shards = write_shards(tmp_path / "in", 2, 3)
+    output = tmp_path / "scored"
+    output.mkdir()
+    assert pending_shards(shards, output) == shards
+    for shard in shards:
+        output_path(output, shard).write_bytes(b"scored")
+    assert pending_shards(shards, output) == []
+    later = output_path(output, shards[1]).stat().st_mtime_ns + 10**9
+    os.utime(shards[1], ns=(later, later))  # edited (or regenerated) after it was scored
+    assert pending_shards(shards, output) == [shards[1]]
 
 
 class Evenly(FixedClassifier):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import datetime
 import decimal
 import json
@@ -139,6 +140,26 @@ def test_a_jsonl_row_with_a_field_the_first_row_lacks_is_refused_for_a_table_out
     predict_file(model, source, tmp_path / "out.jsonl", progress=False)
     scored = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [row.get("id") for row in scored] == [None, 7]
+
+
+@pytest.mark.parametrize("out_suffix", [".csv", ".parquet"])
+def test_a_field_a_later_chunk_starts_without_is_kept_for_its_other_rows(
+    model: bertsent.BertClassifier, tmp_path: Path, out_suffix: str
+) -> None:
+    rows = [{"text": "great fun", "title": "T1"}, {"text": "awful", "title": "T2"},
+            {"text": "dull"}, {"text": "lovely", "title": "T4"}]  # fmt: skip
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    output = tmp_path / f"out{out_suffix}"
+    assert predict_file(model, source, output, chunk_size=2, progress=False) == 4
+    titles = column_of(output, "title")
+    assert titles[:2] + titles[3:] == ["T1", "T2", "T4"] and titles[2] in ("", None)
+
+
+def column_of(path: Path, name: str) -> list[Any]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).column(name).to_pylist()
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [row[name] for row in csv.DictReader(handle)]
 
 
 @pytest.mark.parametrize("chunk_size", [10, 2])  # the types clash in one part, or across two

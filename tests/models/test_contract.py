@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from bertsent.data.splits import DatasetSplits
+from bertsent.data.tasks import AspectTask
 from bertsent.errors import ConfigError, DataError
 from bertsent.models import METHODS, classifier_class, load
 from bertsent.models.baselines import TfidfLrClassifier
@@ -92,6 +93,18 @@ def test_a_refit_on_single_label_data_forgets_an_earlier_multi_label_fit(
     model.fit(texts, labels)
     assert model.task_.name == "single-label"
     assert set(model.predict(texts)) <= {"negative", "positive"}
+
+
+def test_an_lstm_refit_forgets_the_task_of_an_earlier_fit_or_load(
+    synthetic_splits: DatasetSplits,
+) -> None:
+    """A loaded aspect LSTM refitted on plain reviews stayed an aspect model: its files
+    and server then asked each review for an aspect."""
+    texts, labels = synthetic_splits.train.texts, synthetic_splits.train.labels
+    model = LstmClassifier(epochs=1).fit(texts, labels)
+    model.task_ = AspectTask(model.labels_)  # as an aspect model's record loads it
+    model.fit(texts, labels)
+    assert model.task_.name == "single-label"
 
 
 @pytest.mark.parametrize("method", ["setfit", "zero-shot"])

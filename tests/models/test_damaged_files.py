@@ -100,3 +100,20 @@ def test_an_lstm_vocabulary_cut_short_or_not_fitting_the_weights_is_named(
     vocabulary.write_text(json.dumps(json.loads(vocabulary.read_text())[:-1]))
     with pytest.raises(ModelError, match=r"model\.safetensors does not fit vocabulary\.json"):
         load(tmp_path / "short")
+
+
+def test_a_baseline_whose_files_do_not_fit_together_or_read_files_is_refused(
+    saved_models: dict[str, Path], tmp_path: Path
+) -> None:
+    shutil.copytree(saved_models["tfidf-lr"], tmp_path / "short")
+    vocabulary = next((tmp_path / "short").glob("vocabulary*.json"))
+    vocabulary.write_text(json.dumps(json.loads(vocabulary.read_text())[:-1]))
+    with pytest.raises(ModelError, match=r"terms in .* but coef has shape"):
+        load(tmp_path / "short")
+    shutil.copytree(saved_models["tfidf-lr"], tmp_path / "reads")
+    spec_file = tmp_path / "reads" / "pipeline.json"
+    spec = json.loads(spec_file.read_text())
+    spec["features"]["params"]["input"] = "filename"  # each text opened as a path
+    spec_file.write_text(json.dumps(spec))
+    with pytest.raises(ModelError, match=r"input='filename', not the texts"):
+        load(tmp_path / "reads")

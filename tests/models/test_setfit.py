@@ -73,11 +73,18 @@ def test_three_labels_and_refusals(tiny_model_dir: Path) -> None:
     labels = [label for _ in range(8) for label in ("pos", "neg", "mixed")]
     model = SetFitClassifier(config=config, max_pairs=32).fit(np.array(texts), np.array(labels))
     assert model.labels_ == ["mixed", "neg", "pos"]  # numpy arrays are texts and labels too
+    assert SetFitClassifier(max_pairs=32).get_params()["config"] is None
+    model.set_params(config=None).fit(texts, labels)  # the packaged encoder's default recipe
+    assert model.config is None and model.config_.model == TrainingConfig().model  # as given
+    model.set_params(config=config)
     assert model.predict_proba(texts).shape == (24, 3) == model.predict_proba(np.array(texts)).shape
     with pytest.raises(ConfigError, match="at least two labels"):
         SetFitClassifier(config=config).fit(["a", "b"], ["pos", "pos"])
     with pytest.raises(ConfigError, match="not multi-label"):
         SetFitClassifier(config=config).fit(["a", "b"], ["joy;fear", "anger"])
+    # an export only scores: refused before any training (it failed after all of it)
+    with pytest.raises(ConfigError, match="backend='onnx' runs a trained model"):
+        SetFitClassifier(config=config, backend="onnx").fit(texts, labels)
 
 
 def test_the_shared_schedule_flags_set_setfits_own_and_resume_is_refused(

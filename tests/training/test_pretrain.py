@@ -66,6 +66,14 @@ def test_pretraining_over_data_parallel_steps_at_the_recipes_batch(
     assert record["steps"] == record["planned_steps"] == 13  # 195 texts / 16, not / 32
 
 
+def test_pretraining_accumulates_the_batches_its_learning_rate_was_scaled_for(
+    tiny_model_dir: Path, unlabelled: Path, tmp_path: Path
+) -> None:
+    recipe = config(tiny_model_dir, epochs=1, gradient_accumulation_steps=2, learning_rate=None)
+    record = pretrain(str(unlabelled), tmp_path / "tapt", recipe)
+    assert record["steps"] == record["planned_steps"] == 7  # 195 texts / (16 x 2) per step
+
+
 def test_a_rank_other_than_0_writes_nothing_and_leaves_the_checkpoints_to_rank_0(
     tiny_model_dir: Path, unlabelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -190,6 +190,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--input and --output go together")
     if not args.texts and not args.input:
         raise ConfigError("nothing to predict", hint="give texts, or --input FILE --output FILE")
+    if args.texts and args.input:  # one would go unscored without a word
+        raise ConfigError(
+            "texts on the command line and --input: give one or the other",
+            hint="add the texts to the --input file, or score them in a second command",
+        )
     if args.input and (args.aspect is not None or args.top_k is not None):
         flag = "--aspect" if args.aspect is not None else "--top-k"
         raise ConfigError(

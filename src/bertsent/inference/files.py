@@ -75,11 +75,11 @@ def json_value(value: Any) -> Any:
 
 
 @contextmanager
-def open_writer(path: Path, fmt: str, numeric: Sequence[str] = ()) -> Iterator[RowWriter]:
+def open_writer(path: Path, fmt: str) -> Iterator[RowWriter]:
     """A function that appends rows to ``path`` in ``fmt`` (csv, tsv, jsonl or parquet).
 
-    ``numeric`` names the columns that are doubles even where the first rows hold only
-    nulls (an abstention's intensity): parquet fixes its types from the first rows.
+    Parquet fixes its types from the first rows written: the parts of a scored file are
+    written once each, and merged under their common schema.
     """
     if fmt == "parquet":
         import pyarrow as pa
@@ -90,12 +90,6 @@ def open_writer(path: Path, fmt: str, numeric: Sequence[str] = ()) -> Iterator[R
         def write_parquet(rows: list[dict[str, Any]]) -> None:
             table = pa.Table.from_pylist(rows, schema=state.get("schema"))
             if "writer" not in state:
-                nulls = [
-                    f.name for f in table.schema if f.name in numeric and pa.types.is_null(f.type)
-                ]
-                for name in nulls:
-                    index = table.schema.get_field_index(name)
-                    table = table.set_column(index, name, table.column(name).cast(pa.float64()))
                 state["schema"] = table.schema
                 state["writer"] = pq.ParquetWriter(path, table.schema)
             state["writer"].write_table(table)
@@ -193,7 +187,7 @@ def predict_file(
     new_columns = output_columns(model.labels_, out_format, prefix, model.task_.output_names)
     refuse_clashes(str(source), input_columns, new_columns)
     refuse_unread_aspects(str(source), input_columns, model.task_)
-    work = target.with_name(f"{target.name}.partial")
+    work = work_folder(target)
     stat = source.stat()
     settings = {
         "input": str(source.resolve()),
@@ -253,6 +247,11 @@ def predict_file(
     publish_file(merged, target, overwrite=overwrite)
     shutil.rmtree(work)
     return count
+
+
+def work_folder(output: Path) -> Path:
+    """Where the scored parts of ``output`` wait until every row is scored."""
+    return output.with_name(f"{output.name}.partial")
 
 
 def output_columns(
@@ -449,8 +448,14 @@ def scored_rows(
     inputs = [model.task_.model_input(r.text, r.row, r.where) for r in chunk]
     scored = model.predict_scores(inputs, digits=6)
     for record, result in zip(chunk, scored, strict=True):
+        # a table row has every input column, in order, even one a jsonl row leaves out
+        fields = (
+            record.row
+            if out_format == "jsonl"
+            else {name: record.row.get(name) for name in input_columns}
+        )
         row: dict[str, Any] = {
-            **record.row,
+            **fields,
             f"{prefix}label": result["label"],
             f"{prefix}score": result["score"],
         }

@@ -108,12 +108,7 @@ class BertClassifier(SentimentClassifier):
         """
         from bertsent.training.finetune import fine_tune
 
-        if self.backend != "torch":  # an export, or half-precision weights, of a trained model
-            raise ConfigError(
-                f"backend={self.backend!r} runs a trained model; fit trains with PyTorch",
-                hint="fit with backend='torch' (the default), then `bertsent export` the model "
-                "or load it with the backend",
-            )
+        self.refuse_training_backend()
         config = (self.config or TrainingConfig()).validate()
         if config.teacher_model:
             raise ConfigError(
@@ -293,6 +288,19 @@ class BertClassifier(SentimentClassifier):
         self.tokenizer_.model_max_length = config.max_length
         self.tokenizer_.truncation_side = "left" if config.truncation == "tail" else "right"
         self.tokenizer_.save_pretrained(folder)
+
+    def refuse_training_backend(self) -> None:
+        """``fit`` trains with PyTorch: an export, or half-precision weights, only score.
+
+        Raises:
+            ConfigError: the backend is not ``torch``.
+        """
+        if self.backend != "torch":
+            raise ConfigError(
+                f"backend={self.backend!r} runs a trained model; fit trains with PyTorch",
+                hint="fit with backend='torch' (the default), then `bertsent export` the model "
+                "or load it with the backend",
+            )
 
     def _recipe(self) -> TrainingConfig:
         """The recipe the fit ran (its batch size and learning rate filled in), else the

@@ -97,9 +97,17 @@ def load_pipeline(folder: Path) -> Pipeline:
     except (SafetensorError, OSError) as exc:
         raise _damaged(folder / ARRAYS_FILE, exc) from None
     try:
+        coef, intercept = arrays["coef"], arrays["intercept"]
+        if coef.shape[1] != len(terms) or len(intercept) != len(coef):  # files of two models
+            raise ValueError(
+                f"{len(terms)} terms in {VOCABULARY_FILE} but coef has shape {coef.shape}, "
+                f"intercept {intercept.shape}"
+            )
         features = _allowed(VECTORIZERS, spec["features"]["class"], folder)
         params = dict(spec["features"]["params"])
         params["dtype"] = np.dtype(params["dtype"]).type
+        if params.get("input", "content") != "content":  # "filename" would open files
+            raise ValueError(f"features read input={params['input']!r}, not the texts")
         vectorizer = features(**params)
         vectorizer.vocabulary_ = {term: index for index, term in enumerate(terms)}
         if isinstance(vectorizer, TfidfVectorizer):

@@ -178,6 +178,7 @@ class LstmClassifier(SentimentClassifier):
         kept = [w for w, c in counts.most_common(self.max_vocabulary) if c >= self.min_count]
         self.vocabulary_ = {word: i for i, word in enumerate([PAD, UNKNOWN, *kept])}
         self.labels_ = sorted(set(train.labels))
+        self._fitted_task(None)  # not the task of an earlier fit or load
         label_ids = {label: i for i, label in enumerate(self.labels_)}
         encoded = self._encode(train.texts)
         targets = torch.tensor([label_ids[label] for label in train.labels])

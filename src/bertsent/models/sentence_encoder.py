@@ -53,7 +53,7 @@ class SentenceEncoderClassifier(BertClassifier):
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {label: i for i, label in enumerate(labels)}
         width = encoder.config.hidden_size
-        self.labels_, self.config = labels, config
+        self.labels_, self.config_ = labels, config  # the parameter stays as given
         self.tokenizer_ = load_tokenizer(config.model)
         self.model_ = PooledLinearClassifier(
             encoder.eval(), torch.zeros(len(labels), width), torch.zeros(len(labels))
@@ -122,7 +122,7 @@ class SentenceEncoderClassifier(BertClassifier):
         (folder / "2_Normalize").mkdir()
         # SentenceTransformer(folder) reads texts as long as this model was trained to
         # (else 512 tokens); the head+tail cut cannot be expressed there, only the length
-        reading = {"max_seq_length": (self.config or TrainingConfig()).max_length}
+        reading = {"max_seq_length": self._recipe().max_length}
         (folder / "sentence_bert_config.json").write_text(json.dumps(reading), encoding="utf-8")
 
     @classmethod

@@ -24,7 +24,7 @@ import numpy as np
 from bertsent.data.tasks import is_multi_label, label_names
 from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError
-from bertsent.models.base import read_train_hashes
+from bertsent.models.base import fit_lists, read_train_hashes
 from bertsent.models.sentence_encoder import (
     HEAD_FILE,
     SentenceEncoderClassifier,
@@ -125,9 +125,8 @@ class SetFitClassifier(SentenceEncoderClassifier):
         from sklearn.linear_model import LogisticRegression
 
         started = time.perf_counter()
-        texts, labels = list(texts), list(labels)  # numpy arrays and pandas columns too
-        eval_texts = None if eval_texts is None else list(eval_texts)
-        eval_labels = None if eval_labels is None else list(eval_labels)
+        texts, labels, eval_texts, eval_labels = fit_lists(texts, labels, eval_texts, eval_labels)
+        self.refuse_training_backend()
         config = (self.config or TrainingConfig()).validate()
         if is_multi_label(labels):
             raise ConfigError("setfit classifies one label per review, not multi-label data")
@@ -136,6 +135,7 @@ class SetFitClassifier(SentenceEncoderClassifier):
             raise ConfigError(f"setfit needs examples of at least two labels (got {classes})")
         torch.manual_seed(config.seed)
         self._assemble(config, classes)
+        self._fitted_task(None)  # not the task of an earlier fit or load
         pairs = contrastive_pairs(labels, self.pairs_per_example, self.max_pairs, config.seed)
         losses = self._contrastive_steps(texts, pairs)
 
@@ -181,7 +181,7 @@ class SetFitClassifier(SentenceEncoderClassifier):
         from bertsent.encoders.engine import pad_batch
         from bertsent.encoders.tokenization import encode
 
-        config = self.config or TrainingConfig()
+        config = self._recipe()
         module = self.model_
         # each text once, as the engine tokenises it for prediction; padded per batch
         ids = encode(self.tokenizer_, texts, config.max_length, config.truncation)

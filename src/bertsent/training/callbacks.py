@@ -1,4 +1,5 @@
-"""Trainer callbacks: training history, a progress bar, and a checkpoint on Ctrl-C."""
+"""Trainer glue: callbacks for training history, a progress bar and a checkpoint on
+Ctrl-C, and the Trainer whose data order a resume inside an epoch restores."""
 
 from __future__ import annotations
 
@@ -9,18 +10,54 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import torch
 from transformers import (
     EarlyStoppingCallback,
+    Trainer,
     TrainerCallback,
     TrainerControl,
     TrainerState,
     TrainingArguments,
 )
 from transformers.trainer_callback import ExportableState
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from bertsent.distributed import any_process, is_main_process, launched, sum_over_processes
 
 HISTORY_KEY = "bertsent_history"
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """The Trainer's length-grouped order, drawn from the seed and the epoch.
+
+    The Trainer's own sampler draws each epoch's order from the global random state
+    when the epoch starts, so a run resumed inside a later epoch draws another order
+    and skips the wrong batches: some examples trained twice, others not at all.
+    """
+
+    def __init__(self, batch_size: int, dataset: Any, seed: int) -> None:
+        super().__init__(batch_size, dataset=dataset, generator=torch.Generator())
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:  # the Trainer calls it at each epoch's start
+        self.epoch = epoch
+
+    def __iter__(self) -> Any:
+        assert self.generator is not None
+        self.generator.manual_seed(self.seed + int(self.epoch))
+        return super().__iter__()
+
+
+class ResumableTrainer(Trainer):
+    """The Trainer, with an epoch's length-grouped order that a resume draws again."""
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_train_sampler(train_dataset)  # accelerate seeds "random"
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return EpochSeededLengthGroupedSampler(batch, dataset, seed)
 
 
 class HistoryCallback(TrainerCallback, ExportableState):

@@ -47,6 +47,7 @@ from bertsent.training.callbacks import (
     HistoryCallback,
     InterruptCallback,
     ProgressCallback,
+    ResumableTrainer,
     early_stopping,
     history_from_state,
 )
@@ -206,7 +207,14 @@ def check_resumed_recipe(
     except (OSError, ValueError):  # checkpoints of an older bertsent: nothing to compare
         logger.warning("%s has no readable %s: the recipe is not checked", work_dir, RECIPE_FILE)
         return
-    changes = recipe_changes(saved.get("training_config", {}), config) or []
+    changes = recipe_changes(saved.get("training_config", {}), config)
+    if changes is None:  # a setting this version cannot read: the recipe cannot be compared
+        raise ConfigError(
+            f"--resume: {work_dir / RECIPE_FILE} holds settings this bertsent does not know "
+            "(written by another version)",
+            hint=f"resume with the bertsent that started the run, or delete {work_dir} to "
+            "start over",
+        )
     before = saved.get("settings", {"labels": saved.get("labels")})  # older records: labels
     changes += [  # a setting an older record lacks is not held against it
         f"{name} {before.get(name)} -> {value}"
@@ -473,7 +481,6 @@ def fine_tune(
     """
     from transformers import (
         PrinterCallback,
-        Trainer,
         TrainingArguments,
         set_seed,
     )
@@ -584,7 +591,7 @@ def fine_tune(
         extra.append(early_stopping(config.early_stopping_patience, checkpoint))
     optimizer = None
     if config.layer_decay < 1:  # the Trainer's AdamW, with one rate per layer
-        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+        optimizer_cls, optimizer_kwargs = ResumableTrainer.get_optimizer_cls_and_kwargs(args)
         groups = layer_wise_groups(
             module, config.learning_rate, config.layer_decay, config.weight_decay
         )
@@ -593,7 +600,7 @@ def fine_tune(
     recorder = HistoryCallback(module)
     if checkpoint:  # only ever found with resume=True (checkpoint_to_resume)
         recorder.restore(checkpoint)
-    trainer = Trainer(
+    trainer = ResumableTrainer(
         model=module,
         args=args,
         train_dataset=train_data,
@@ -634,7 +641,10 @@ def fine_tune(
     module = trainer.accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     native = export_to_transformers(module, labels, multi_label)
     check_export(module, native, torch.tensor([dev_data.input_ids[-1]]))
-    steps_per_epoch = len(trainer.get_train_dataloader()) / config.gradient_accumulation_steps
+    # the Trainer's count: a last, short accumulation still makes an optimiser step
+    steps_per_epoch = float(
+        np.ceil(len(trainer.get_train_dataloader()) / config.gradient_accumulation_steps)
+    )
     return FineTuneResult(
         model=native.to("cpu"),
         tokenizer=tokenizer,

@@ -28,7 +28,7 @@ from transformers import TrainerCallback
 
 from bertsent.data.splits import save_text_hashes, training_text_hashes
 from bertsent.distributed import rank, world_size
-from bertsent.encoders.pretrained import SAFE_LOAD, load_tokenizer, resolve_model
+from bertsent.encoders.pretrained import TRAINABLE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode, group_word_pieces
 from bertsent.errors import ConfigError, DataError
 from bertsent.hardware import (
@@ -38,7 +38,7 @@ from bertsent.hardware import (
     usable_device,
 )
 from bertsent.progress import quiet
-from bertsent.training.callbacks import InterruptCallback, TimeLimitCallback
+from bertsent.training.callbacks import InterruptCallback, ResumableTrainer, TimeLimitCallback
 from bertsent.training.config import TrainingConfig, check_fits_checkpoint
 from bertsent.training.finetune import (
     check_resumed_recipe,
@@ -95,7 +95,6 @@ def pretrain(
         AutoModelForMaskedLM,
         DataCollatorForLanguageModeling,
         PrinterCallback,
-        Trainer,
         TrainingArguments,
         set_seed,
     )
@@ -122,7 +121,7 @@ def pretrain(
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model)
-    model = AutoModelForMaskedLM.from_pretrained(resolve_model(config.model), **SAFE_LOAD)
+    model = AutoModelForMaskedLM.from_pretrained(resolve_model(config.model), **TRAINABLE_LOAD)
 
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(texts))
@@ -144,7 +143,9 @@ def pretrain(
         fixed.mask_once(example_for_masking(tokenizer, ids, whole_word_mask))
         for ids in evaluation_ids
     ]
-    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
+    steps_per_epoch = math.ceil(
+        len(train_ids) / (config.batch_size * config.gradient_accumulation_steps)
+    )
     total_steps = math.ceil(config.epochs * steps_per_epoch)
     every = max(1, total_steps // 10)
     args = TrainingArguments(
@@ -152,7 +153,8 @@ def pretrain(
         num_train_epochs=config.epochs,
         per_device_train_batch_size=per_process_batch,
         per_device_eval_batch_size=config.eval_batch_size,
-        learning_rate=config.learning_rate,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,  # resolved() scaled it for the accumulated batch
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_ratio,
         lr_scheduler_type="linear",
@@ -174,7 +176,7 @@ def pretrain(
     split_over_data_parallel(args)
     interrupt = InterruptCallback()
     limit = TimeLimitCallback(max_minutes) if max_minutes is not None else None
-    trainer = Trainer(
+    trainer = ResumableTrainer(
         model=model,
         args=args,
         train_dataset=training_examples,
