@@ -104,21 +104,6 @@ def test_atomic_directory_checks_before_the_work_and_again_before_the_swap(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "out"]
 
 
-def test_a_linked_output_is_written_where_the_link_points_and_stays_a_link(
-    tmp_path: Path,
-) -> None:
-    stored = tmp_path / "disk" / "model"
-    stored.mkdir(parents=True)
-    (stored / "bertsent.json").write_text('{"old": true}')
-    link = tmp_path / "runs" / "model"
-    link.parent.mkdir()
-    link.symlink_to(stored, target_is_directory=True)
-    with atomic_directory(link, "bertsent.json") as folder:
-        (folder / "bertsent.json").write_text('{"new": true}')
-    assert link.is_symlink() and link.resolve() == stored.resolve()
-    assert json.loads((stored / "bertsent.json").read_text()) == {"new": True}
-
-
 def test_a_stale_backup_does_not_stop_the_swap_and_a_failed_swap_keeps_the_old_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -158,13 +158,10 @@ def atomic_directory(
     temporary folder is removed (or, after a hard kill, left beside it with a
     ``.tmp`` suffix, never in its place). ``overwrite`` is as in :func:`check_replaceable`.
 
-    A ``target`` that is a symbolic link is written where it points, and stays a link.
-
     Raises:
         OutputExistsError: ``target`` exists and is not ours to replace.
     """
     target = Path(target)
-    target = target.resolve() if target.is_symlink() else target
     check_replaceable(target, marker, what, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = _temporary_name(target)

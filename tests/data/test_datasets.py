@@ -107,6 +107,8 @@ def test_pretraining_skips_the_dev_that_training_carves_beside_a_test_file(
     texts, _ = read_unlabelled(str(tmp_path))
     assert sorted(texts) == sorted(splits.train.texts)  # not the carved dev, nor test
     assert not set(texts) & set(splits.dev.texts) and len(texts) < 50
+    write_csv(tmp_path / "test.csv", [{"text": "a competition's unlabelled review"}])
+    assert read_unlabelled(str(tmp_path))[0] == texts  # the test file is not read
 
 
 def test_a_folder_with_all_csv_is_split_and_a_test_file_beside_it_is_not_ignored(

@@ -88,8 +88,12 @@ def test_wrong_field_count(tmp_path: Path) -> None:
 def test_lines_ended_by_a_carriage_return_alone_are_named_as_such(tmp_path: Path) -> None:
     path = tmp_path / "mac.csv"  # Excel's "CSV (Macintosh)"
     path.write_bytes(b"text,label\rgood film,pos\rbad film,neg\r")
-    with pytest.raises(DataError, match=r"mac\.csv line 1: a line ends with a carriage return"):
+    with pytest.raises(DataError, match=r"mac\.csv line 1: a carriage return inside an unquo"):
         list(iter_records(path))
+    stray = tmp_path / "stray.csv"  # one \r inside a field of an ordinary file
+    stray.write_bytes(b"text,label\ngood film,pos\nbad\rfilm,neg\n")
+    with pytest.raises(DataError, match=r"stray\.csv line 3: a carriage return inside"):
+        list(iter_records(stray))
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv"])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from bertsent.cli import main
@@ -287,6 +288,12 @@ def test_a_shard_whose_first_rows_abstained_still_takes_intensities_later(
     scored = pd.read_parquet(output_path(tmp_path / "out", shard))
     assert scored["intensity"].isna().tolist() == [True] * 4 + [False] * 4
     assert scored["intensity"].dtype == "float64"
+    # a shard whose every review abstained has the same column types as the others
+    shard.write_text("text\n" + "".join(f"review {i} ??\n" for i in range(4)))
+    assert score_shard(AbstainsFirst(), job, shard) == 4
+    schema = pq.read_schema(output_path(tmp_path / "out", shard))
+    assert str(schema.field("intensity").type) == "double"
+    assert str(schema.field("score").type) == "double"
 
 
 def test_a_shard_keeps_types_that_widen_after_its_first_chunk_as_predict_does(
@@ -306,6 +313,25 @@ def test_a_shard_keeps_types_that_widen_after_its_first_chunk_as_predict_does(
     assert scored["stars"].tolist() == [4.0, 5.0, 4.5, 2.5]  # not truncated to 4, 2
     assert scored["note"].isna().tolist() == [True, True, False, False]  # null, then text
     assert scored["note"].tolist()[2:] == ["x", "y"]
+
+
+def test_parts_left_by_a_run_with_other_settings_are_dropped_not_a_failure_forever(
+    tmp_path: Path,
+) -> None:
+    """After a worker ran out of memory the job says to rerun with a smaller
+    --chunk-size: the dead worker's parts (another chunk size) cannot be continued."""
+    shard = tmp_path / "in" / "part-0.csv"
+    shard.parent.mkdir()
+    shard.write_text("text\n" + "".join(f"review {i}\n" for i in range(5)))
+    (tmp_path / "out").mkdir()
+    stale = tmp_path / "out" / "part-0.csv.parquet.partial"
+    stale.mkdir()
+    (stale / "progress.json").write_text(json.dumps({"chunk_size": 1000}))
+    job = ScoringJob(model_dir="", backend="torch", threads=None, batch_size=None,
+                     text_column="text", prefix="", chunk_size=2,
+                     output_dir=str(tmp_path / "out"))  # fmt: skip
+    assert score_shard(Evenly(Task), job, shard) == 5
+    assert not stale.exists() and len(pd.read_parquet(output_path(tmp_path / "out", shard))) == 5
 
 
 def test_a_resume_rescores_a_shard_changed_since_its_output_was_written(tmp_path: Path) -> None:

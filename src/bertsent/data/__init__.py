@@ -32,6 +32,7 @@ from bertsent.data.tasks import (
     is_aspect_data,
     join_aspect,
     plain_text,
+    split_aspect,
 )
 from bertsent.errors import ConfigError, DataError
 
@@ -55,13 +56,15 @@ SPLIT_STEMS = ("train", "dev", "test", "all")  # the files a dataset folder is r
 MULTI_LABEL_COLUMN = "labels"  # read when a file has no "label" column
 LABEL_COLUMNS = ("label", MULTI_LABEL_COLUMN)  # either makes a file labelled
 
+SPLIT_SEED = 42  # splits made here (80/10/10, a dev carved from train): one for every run
+
 
 def load_dataset(
     spec: str = DEFAULT_DATASET,
     *,
     text_column: str = "text",
     label_column: str = "label",
-    seed: int = 42,
+    seed: int = SPLIT_SEED,
 ) -> DatasetSplits:
     """Resolve a dataset name to validated train/dev(/test) splits.
 
@@ -129,16 +132,19 @@ def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], st
     """
     path = Path(spec)
     by_stem = data_files(path) if path.is_dir() else {}
-    # a labelled train file without a dev file is a dataset whose dev training carves
-    # from it: that dev stays unseen too
-    labelled_train = (
-        "train" in by_stem
-        and "dev" not in by_stem
-        and any(column in column_names(by_stem["train"]) for column in LABEL_COLUMNS)
-    )
-    if spec == rotten_tomatoes.NAME or spec.startswith("hub:") or labelled_train:
+    if spec == rotten_tomatoes.NAME or spec.startswith("hub:"):
         splits = load_dataset(spec, text_column=text_column)
         return list(splits.train.texts), f"the {len(splits.train):,} training texts of {spec}"
+    labelled = "train" in by_stem and any(
+        column in column_names(by_stem["train"]) for column in LABEL_COLUMNS
+    )
+    if labelled and "dev" not in by_stem:
+        # training carves its dev from this train file (a test file beside it is not
+        # read): that dev stays unseen too
+        train = read_split(by_stem["train"], "train", text_column)
+        train, _, _ = carve_dev(train, SPLIT_SEED, str(by_stem["train"]))
+        texts = [split_aspect(text)[0] for text in train.texts]  # an aspect pair's sentence
+        return texts, f"the {len(texts):,} training texts of {spec}"
     if "train" in by_stem and ("dev" in by_stem or "test" in by_stem):
         # a dataset folder: its training texts, labelled or not, never the scored ones
         texts = _texts_to_pretrain_on([by_stem["train"]], text_column)

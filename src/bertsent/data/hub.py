@@ -106,9 +106,14 @@ def cell_label(value: object, names: list[str] | None, item_names: list[str] | N
     'joy;surprise'
     >>> cell_label(["joy", "surprise"], None, None)
     'joy;surprise'
+    >>> cell_label(["joy", None], None, None)
+    'joy'
     """
-    if isinstance(value, list):
-        return LABEL_SEPARATOR.join(item_names[item] if item_names else str(item) for item in value)
+    if isinstance(value, list):  # a missing item names no label (not "None")
+        items = [item for item in value if item is not None]
+        return LABEL_SEPARATOR.join(item_names[item] if item_names else str(item) for item in items)
+    if value is None:
+        return ""
     if names:
         return names[int(value)]  # type: ignore[call-overload]
-    return "" if value is None else str(value)
+    return str(value)

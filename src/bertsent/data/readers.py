@@ -167,10 +167,12 @@ def _csv_error(path: Path, line: int, exc: csv.Error, first_line: int | None = N
             f"{path} line {line}: a field is longer than {CSV_FIELD_LIMIT // 2**20} MiB",
             hint='look for a quote (") left open on this line or above it',
         )
-    if "new-line character seen in unquoted field" in str(exc):  # lines ended by \r alone
+    if "new-line character seen in unquoted field" in str(exc):  # a \r not ending a line
         return DataError(
-            f"{path} line {line}: a line ends with a carriage return alone (old Mac style)",
-            hint="save the file with Unix (LF) or Windows (CRLF) line ends",
+            f"{path} line {line}: a carriage return inside an unquoted field (a file whose "
+            "lines end with a carriage return alone, as old Mac exports do, reads as one line)",
+            hint='quote the field ("...") or remove the carriage return; save such a file '
+            "with Unix (LF) or Windows (CRLF) line ends",
         )
     where = f"line {line}"
     if first_line is not None and first_line < line:  # a quote opened lines above

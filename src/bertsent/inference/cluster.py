@@ -157,23 +157,34 @@ def score_shard(model: Any, job: ScoringJob, shard: Path) -> int:
     This is ``predict --input SHARD --output X.parquet`` itself (chunks scored into
     parts, merged under one schema, published atomically), so the rows are those; the
     parts a dead worker left are continued when the shard, model and settings are the
-    same, and refused, naming what differs, when not.
+    same, and dropped (the shard scored afresh) when not: a smaller ``--chunk-size``
+    after a worker ran out of memory, or a shard regenerated since.
     """
-    from bertsent.inference.files import predict_file
+    from bertsent.inference.files import StaleWorkFolder, predict_file
 
-    return predict_file(
-        model,
-        shard,
-        output_path(Path(job.output_dir), shard),
-        text_column=job.text_column,
-        chunk_size=job.chunk_size,
-        progress=False,
-        resume=True,
-        model_id=job.model_id,
-        prefix=job.prefix,
-        overwrite=True,
-        strict=job.strict,
-    )
+    target = output_path(Path(job.output_dir), shard)
+
+    def score() -> int:
+        return predict_file(
+            model,
+            shard,
+            target,
+            text_column=job.text_column,
+            chunk_size=job.chunk_size,
+            progress=False,
+            resume=True,
+            model_id=job.model_id,
+            prefix=job.prefix,
+            overwrite=True,
+            strict=job.strict,
+        )
+
+    try:
+        return score()
+    except StaleWorkFolder as stale:
+        logger.warning("%s; scoring %s afresh", stale.message, shard.name)
+        shutil.rmtree(work_folder(target), ignore_errors=True)
+        return score()
 
 
 def pending_shards(shards: Sequence[Path], output_dir: Path) -> list[Path]:
@@ -432,7 +443,11 @@ def _open_output(output: Path, settings: dict[str, Any], resume: bool, overwrite
                 "score everything again",
             )
         saved = json.loads((output / MANIFEST).read_text(encoding="utf-8"))
-        changed = [key for key in settings if saved.get(key) != settings[key]]
+        changed = [  # a manifest of an earlier bertsent records no input: not held against it
+            key
+            for key in settings
+            if saved.get(key) != settings[key] and (key in saved or key != "input")
+        ]
         if changed:
             raise DataError(
                 f"{output}: cannot resume, the {' and '.join(changed)} differ from the "

@@ -56,6 +56,10 @@ _SETTINGS = {
 WEIGHT_FILES = ("*.safetensors",)  # BERT, LSTM and the baselines' arrays alike
 
 
+class StaleWorkFolder(DataError):
+    """A left work folder that cannot be continued: its run differs from this one."""
+
+
 class RowWriter(Protocol):
     def __call__(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -230,7 +234,7 @@ def predict_file(
                 bar.update(len(chunk))
         if parts:
             with one_type_per_column(str(source)):
-                _merge_parts(parts, merged, out_format)
+                _merge_parts(parts, merged, out_format, numeric=new_columns[1:])
         else:
             write_header_only(merged, out_format, source, input_columns, new_columns)
     except DataError:
@@ -326,7 +330,7 @@ def _open_work_folder(work: Path, settings: dict[str, Any], resume: bool) -> lis
     try:
         saved = json.loads((work / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DataError(
+        raise StaleWorkFolder(
             f"{work}: cannot resume, {MANIFEST} is unreadable ({exc})", hint=start_over
         ) from None
     differences = [
@@ -337,7 +341,7 @@ def _open_work_folder(work: Path, settings: dict[str, Any], resume: bool) -> lis
     if model_change := _model_change(saved.get("model"), settings["model"]):
         differences.insert(0, model_change)
     if differences:
-        raise DataError(
+        raise StaleWorkFolder(
             f"{work}: cannot resume, this run differs from the interrupted one: "
             + "; ".join(differences),
             hint=f"rerun with the same input, model and settings, or {start_over}",
@@ -505,10 +509,14 @@ def count_rows(path: Path, fmt: str) -> int | None:
             return None
 
 
-def _merge_parts(parts: list[Path], path: Path, fmt: str) -> None:
-    """Write the parts in order into ``path``, holding one part at a time."""
+def _merge_parts(parts: list[Path], path: Path, fmt: str, numeric: Sequence[str] = ()) -> None:
+    """Write the parts in order into ``path``, holding one part at a time.
+
+    ``numeric`` names the columns that are doubles even where every row holds a null
+    (the scores and intensity of a file whose every review abstained).
+    """
     if fmt == "parquet":
-        _merge_parquet(parts, path)
+        _merge_parquet(parts, path, numeric)
         return
     with open_writer(path, fmt) as write:
         for part in parts:
@@ -557,16 +565,25 @@ def _unified_schema(parts: list[Path], known: Any = None) -> Any:
     return pa.unify_schemas([*schemas, pq.read_schema(parts[-1])], promote_options="permissive")
 
 
-def _merge_parquet(parts: list[Path], path: Path) -> None:
+def _merge_parquet(parts: list[Path], path: Path, numeric: Sequence[str]) -> None:
     """Concatenate parquet parts under one schema.
 
     Each part's types were inferred from its own rows, so a column that is all null in
-    one part has type null there; the common schema widens such columns.
+    one part has type null there; the common schema widens such columns, and makes the
+    ``numeric`` ones doubles where every part had them null.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = _unified_schema(parts) if parts else pa.schema([])
+    schema = pa.schema(
+        [
+            field.with_type(pa.float64())
+            if field.name in numeric and pa.types.is_null(field.type)
+            else field
+            for field in schema
+        ]
+    )
     with pq.ParquetWriter(path, schema) as writer:
         for part in parts:
             table = pq.read_table(part)

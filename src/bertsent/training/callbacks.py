@@ -3,6 +3,7 @@ Ctrl-C, and the Trainer whose data order a resume inside an epoch restores."""
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -48,6 +49,24 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
+class EpochToSampler(TrainerCallback):
+    """Tells the length-grouped sampler which epoch begins, from the Trainer's state.
+
+    The Trainer's own ``set_epoch`` does not reach the sampler through every wrapping
+    accelerate puts around it (a resumed multi-process run's skipped batches, or an
+    accelerate before 1.8), and a resumed process's sampler starts at epoch 0.
+    """
+
+    def __init__(self, sampler: EpochSeededLengthGroupedSampler) -> None:
+        self.sampler = sampler
+
+    def on_epoch_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        # whole at an epoch's start, fractional in a checkpoint taken inside one
+        self.sampler.set_epoch(math.floor(state.epoch + 1e-6) if state.epoch else 0)
+
+
 class ResumableTrainer(Trainer):
     """The Trainer, with an epoch's length-grouped order that a resume draws again."""
 
@@ -57,7 +76,14 @@ class ResumableTrainer(Trainer):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return EpochSeededLengthGroupedSampler(batch, dataset, seed)
+        sampler = EpochSeededLengthGroupedSampler(batch, dataset, seed)
+        self.callback_handler.callbacks = [  # one sampler per dataloader: tell the newest
+            callback
+            for callback in self.callback_handler.callbacks
+            if not isinstance(callback, EpochToSampler)
+        ]
+        self.add_callback(EpochToSampler(sampler))
+        return sampler
 
 
 class HistoryCallback(TrainerCallback, ExportableState):
