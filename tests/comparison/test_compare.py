@@ -137,6 +137,28 @@ def test_a_setting_the_data_cannot_take_is_refused_before_any_method_trains(
     assert list(tmp_path.iterdir()) == []  # not even the baseline was trained
 
 
+def test_a_start_point_that_saw_the_test_texts_is_refused_before_any_method_trains(
+    tiny_model_dir: Path, synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """`compare --model runs/mr-mlm` on rotten-tomatoes: the start point was pre-trained on
+    the test snippets, which `evaluate` refuses, and compare scored them."""
+    import shutil
+
+    from bertsent.data.splits import save_text_hashes, training_text_hashes
+
+    start = tmp_path / "pretrained"
+    shutil.copytree(tiny_model_dir, start)
+    save_text_hashes(start, training_text_hashes(synthetic_splits.split("test").texts))
+    with pytest.raises(DataError, match=r"test: 40 of 40 texts \(100\.0%\) are texts the model"):
+        compare(synthetic_splits, methods=["bow-svm", "bert"], output_dir=tmp_path / "cmp",
+                config=tiny_bert(start))  # fmt: skip
+    assert not (tmp_path / "cmp" / "models").exists()  # not even the baseline was trained
+    with pytest.raises(DataError, match=r"test: 40 of 40 texts"):
+        learning_curve(synthetic_splits, methods=["bow-svm", "bert"], sizes=[20],
+                       output_dir=tmp_path / "curve", config=tiny_bert(start))  # fmt: skip
+    assert not (tmp_path / "curve").exists()
+
+
 def test_held_out_splits_without_a_test_split(synthetic_splits: DatasetSplits) -> None:
     assert held_out_splits(synthetic_splits) is synthetic_splits
     no_test = DatasetSplits("d", synthetic_splits.train, synthetic_splits.dev)

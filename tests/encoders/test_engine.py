@@ -92,3 +92,18 @@ def test_gpu_backends_match_the_cpu(trained_model_dir: Path, backend: str) -> No
     gpu = load(trained_model_dir, backend=backend, device="cuda")
     assert next(gpu.model_.parameters()).device.type == "cuda"  # type: ignore[attr-defined]
     assert np.abs(gpu.predict_proba(TEXTS) - cpu).max() < 0.05
+
+
+@pytest.mark.parametrize(("limit", "expected"), [("150000 100000\n", 2), ("max 100000\n", 64)])
+def test_a_containers_cpu_limit_caps_the_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, expected: int
+) -> None:
+    """`docker --cpus 1.5` on a 64-core host: affinity shows 64 cores, cpu.max the limit."""
+    import os
+
+    from bertsent.encoders import engine
+
+    (tmp_path / "cpu.max").write_text(limit)
+    monkeypatch.setattr(engine, "CGROUP_CPU_LIMIT", str(tmp_path / "cpu.max"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert engine.cpu_threads() == expected

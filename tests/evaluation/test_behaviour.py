@@ -146,6 +146,24 @@ def test_an_abstention_fails_every_test_it_is_in() -> None:
     assert tests["positive adjective"]["failure_rate"] == 0  # answered cases as before
 
 
+class AlwaysNeutral(FixedClassifier):
+    """A three-class LLM that answers "neutral" to every review: one-hot, no side at all."""
+
+    def __init__(self) -> None:
+        self.labels_ = ["negative", "neutral", "positive"]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return np.tile([0.0, 1.0, 0.0], (len(texts), 1))
+
+
+def test_a_review_on_neither_side_fails_positive_and_negative_expectations_alike() -> None:
+    tests = {t["name"]: t for t in run_suite(AlwaysNeutral())["tests"]}
+    # level sides read as negative: every negative expectation passed
+    assert tests["negated positive adjective"]["failure_rate"] == 1.0
+    assert tests["positive adjective"]["failure_rate"] == 1.0
+    assert tests["negated positive adjective"]["examples"][0]["predicted"] == "neutral"
+
+
 def test_polarity_columns_for_common_label_sets() -> None:
     assert polarity_columns(["fresh", "rotten"]) == ([0], [1])
     five = ["negative", "neutral", "positive", "very negative", "very positive"]

@@ -42,6 +42,7 @@ from bertsent.data.tasks import (
     split_labels,
 )
 from bertsent.errors import ConfigError, DataError, ModelError, TrainingInterrupted
+from bertsent.evaluation.evaluate import check_overlap, check_start_points_unseen, train_overlap
 from bertsent.models import (
     DISPLAY_NAMES,
     ENCODER_METHODS,
@@ -307,6 +308,8 @@ def learning_curve(
     check_subset_sizes(splits.train, plan)
     if "bert" in plan:  # a setting the data cannot take, refused before any training
         config.check_labels(splits.labels, is_multi_label(splits.train.labels))
+    if set(plan) & set(ENCODER_METHODS):  # nor a start point that saw the test texts
+        check_start_points_unseen(config, test.texts, f"{splits.name} test")
     result: dict[str, Any] = {
         "dataset": splits.name,
         "train_size": len(splits.train),
@@ -356,6 +359,7 @@ def learning_curve(
                 if isinstance(model.task_, MultiLabelTask):  # thresholds from dev, as `train`
                     dev_probabilities = model.predict_proba(subset.dev.texts)
                     model.task_.tune_thresholds(dev_probabilities, subset.dev.labels)
+                check_overlap(train_overlap(model, test.texts), f"{method} on {splits.name} test")
                 probabilities = model.predict_proba(test.texts)
                 accuracy = float(model.task_.correct(probabilities, test.labels).mean())
                 run = {"size": size, "seed": seed, "accuracy": round(accuracy, 4),

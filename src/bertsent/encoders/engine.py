@@ -243,11 +243,25 @@ def open_session(path: str, threads: int | None = None) -> Any:
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+CGROUP_CPU_LIMIT = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD", or "max PERIOD"
+
+
 def cpu_threads() -> int:
-    """The cores this process may run on (affinity aware): the thread count for GEMMs."""
+    """The cores this process may run on: its CPU affinity, and a container's CPU limit
+    (``docker --cpus 2``, a Kubernetes limit), which affinity does not show; more threads
+    than the limit are throttled, and ONNX Runtime's spin-waiting ones worst of all."""
+    import math
     import os
+    from pathlib import Path
 
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+    try:
+        quota, period = Path(CGROUP_CPU_LIMIT).read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 limit to read
+        pass
+    return cores

@@ -392,6 +392,10 @@ def _log_odds(probabilities: np.ndarray, positive: list[int], negative: list[int
 
 
 def _side(log_odds: float) -> str:
+    """The side a review is on; neither where the sides are level, as for an LLM's
+    "neutral" on a three-class scale (no mass on either side), which read as negative."""
+    if log_odds == 0:
+        return "neutral"
     return "positive" if log_odds > 0 else "negative"
 
 

@@ -37,9 +37,12 @@ from bertsent.data.tasks import (
     is_aspect_data,
     is_multi_label,
 )
+from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError, DataError
 from bertsent.evaluation.metrics import task_report
 from bertsent.models import SentimentClassifier, load
+from bertsent.models.base import read_train_hashes
+from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +208,20 @@ def train_overlap(classifier: SentimentClassifier, texts: Sequence[str]) -> np.n
         return None
     seen: np.ndarray = np.isin(text_hashes(texts), known)
     return seen
+
+
+def check_start_points_unseen(recipe: TrainingConfig, texts: Sequence[str], where: str) -> None:
+    """Refuse, before any training, texts that the recipe's ``--model`` or ``--teacher``
+    (a ``bertsent pretrain`` folder, a classifier of another corpus) was trained on: a
+    model trained from them inherits those texts, and ``evaluate`` would refuse it.
+
+    Raises:
+        DataError: as :func:`check_overlap`.
+    """
+    starts = [read_train_hashes(resolve_model(s)) for s in (recipe.model, recipe.teacher) if s]
+    known = [hashes for hashes in starts if hashes is not None]
+    if known:
+        check_overlap(np.isin(text_hashes(texts), np.concatenate(known)), where)
 
 
 def check_overlap(seen: np.ndarray | None, where: str, allow_overlap: bool = False) -> None:
