@@ -19,6 +19,8 @@ setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 ifeq ($(TORCH),cuda)
+	# a CPU build already here counts as torch==VERSION to pip (the +cpu label is ignored)
+	$(BIN)/python -c "import torch, sys; sys.exit(not torch.version.cuda)" 2>/dev/null || $(BIN)/python -m pip uninstall --yes --quiet torch
 	grep -v '^torch==' requirements.lock > $(VENV)/requirements-without-torch.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(VENV)/requirements-without-torch.txt
 	# with its dependencies (the NVIDIA libraries); --isolated ignores pip configuration
@@ -60,5 +62,6 @@ check: lint typecheck layers test-fast
 benchmark: setup
 	$(BIN)/python benchmarks/finetune.py
 
+# the environment and tool caches only: runs/ holds the user's models and results
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

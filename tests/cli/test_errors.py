@@ -175,3 +175,20 @@ def test_counts_below_one_are_refused_before_the_model_loads(
     with pytest.raises(SystemExit) as stopped:
         main(arguments)
     assert stopped.value.code == 2 and refusal in capsys.readouterr().err
+
+
+def test_a_training_stopped_by_ctrl_c_exits_as_an_interrupt_not_a_failure(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """It exited 2, as a bad flag does: a script could not tell a Ctrl-C from an error."""
+    import bertsent.pipeline
+    from bertsent.errors import TrainingInterrupted
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise TrainingInterrupted("training stopped at step 3", hint="rerun with --resume")
+
+    monkeypatch.setattr(bertsent.pipeline, "train", stopped)
+    command = ["train", "--data", str(dataset_dir), "--output", str(tmp_path / "m")]
+    assert main(command) == 130
+    assert "training stopped at step 3" in capsys.readouterr().err

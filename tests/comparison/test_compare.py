@@ -263,6 +263,16 @@ def test_a_learning_curve_of_other_data_is_refused_before_training(
     with pytest.raises(DataError, match="the learning curve is of rotten-tomatoes"):
         compare(synthetic_splits, methods=["bow-svm"], output_dir=tmp_path, learning_curve=curve)
     assert not (tmp_path / "models").exists()
+    # the same name and sizes, other data (a relabelled copy of one file): refused too
+    splits = held_out_splits(synthetic_splits, 42)
+    relabelled = replace(splits, train=replace(splits.train, labels=splits.train.labels[::-1]))
+    same_shape = {"dataset": splits.name, "train_size": len(splits.train),
+                  "test_size": len(splits.split("test")), "methods": {},
+                  "data_fingerprint": relabelled.fingerprint()}  # fmt: skip
+    with pytest.raises(DataError, match="the learning curve is of"):
+        compare(synthetic_splits, methods=["bow-svm"], output_dir=tmp_path,
+                learning_curve=same_shape)  # fmt: skip
+    assert not (tmp_path / "models").exists()
 
 
 def test_comparison_completes_the_learning_curve(tmp_path: Path) -> None:

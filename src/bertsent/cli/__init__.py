@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bertsent.errors import BertsentError
+from bertsent.errors import BertsentError, TrainingInterrupted
 
 COMMANDS = (
     "train",
@@ -105,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error.message}", file=sys.stderr)
         if error.hint:
             print(f"hint: {error.hint}", file=sys.stderr)
-        return 2
+        # a Ctrl-C (or SIGTERM) that saved a checkpoint is an interrupt, not a failure
+        return 130 if isinstance(error, TrainingInterrupted) else 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -200,7 +200,9 @@ def compare(
     splits = held_out_splits(loaded, config.seed)
     test = splits.split("test")
     if learning_curve is not None:  # before the training, not after it
-        check_curve_data(learning_curve, splits.name, len(splits.train), len(test))
+        check_curve_data(
+            learning_curve, splits.name, len(splits.train), len(test), splits.fingerprint()
+        )
     methods = methods_for(splits, methods or COMPARED_METHODS, chosen=methods is not None)
     if "bert" in methods:  # a setting the data cannot take, refused before any training
         config.check_labels(splits.labels, is_multi_label(splits.train.labels))

@@ -312,6 +312,7 @@ def learning_curve(
         check_start_points_unseen(config, test.texts, f"{splits.name} test")
     result: dict[str, Any] = {
         "dataset": splits.name,
+        "data_fingerprint": splits.fingerprint(),  # names and sizes can match other data
         "train_size": len(splits.train),
         "dev_size": len(splits.dev),
         "test_size": len(test),
@@ -433,14 +434,24 @@ def label_advice(curve: dict[str, Any]) -> str | None:
     return sentence[0].upper() + sentence[1:] + "."
 
 
-def check_curve_data(curve: dict[str, Any], dataset: str, train_size: int, test_size: int) -> None:
+def check_curve_data(
+    curve: dict[str, Any],
+    dataset: str,
+    train_size: int,
+    test_size: int,
+    fingerprint: str | None = None,
+) -> None:
     """Refuse a learning curve of other data: its numbers would be quoted as this data's.
 
     Raises:
-        DataError: the curve's dataset or split sizes differ from the comparison's.
+        DataError: the curve's dataset, split sizes or data fingerprint (where both
+            record one: two files of one name and size, relabelled) differ from the
+            comparison's.
     """
-    theirs = (curve["dataset"], curve["train_size"], curve["test_size"])
-    if theirs != (dataset, train_size, test_size):
+    theirs = (curve.get("dataset"), curve.get("train_size"), curve.get("test_size"))
+    recorded = curve.get("data_fingerprint")
+    other_data = None not in (recorded, fingerprint) and recorded != fingerprint
+    if theirs != (dataset, train_size, test_size) or other_data:
         raise DataError(
             f"the learning curve is of {theirs[0]} ({theirs[1]} train / {theirs[2]} test "
             f"reviews), this comparison of {dataset} ({train_size} / {test_size}): its "
@@ -462,7 +473,13 @@ def with_full_data(curve: dict[str, Any], comparison: dict[str, Any]) -> dict[st
         DataError: the curve is of other data (see :func:`check_curve_data`).
     """
     sizes = comparison["splits"]["sizes"]
-    check_curve_data(curve, comparison["dataset"], sizes["train"], sizes["test"])
+    check_curve_data(
+        curve,
+        comparison["dataset"],
+        sizes["train"],
+        sizes["test"],
+        comparison["splits"].get("fingerprint"),
+    )
     merged = json.loads(json.dumps(curve))  # deep copy
     for method, entry in merged["methods"].items():
         runs = [run for run in comparison["runs"] if run["method"] == method]

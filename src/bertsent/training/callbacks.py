@@ -24,6 +24,7 @@ from transformers.trainer_callback import ExportableState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from bertsent.distributed import any_process, is_main_process, launched, sum_over_processes
+from bertsent.progress import quiet
 
 HISTORY_KEY = "bertsent_history"
 
@@ -173,7 +174,13 @@ class ProgressCallback(TrainerCallback):
 
         if not state.is_world_process_zero:
             return
-        self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
+        self.bar = tqdm(  # -q prints only results and errors
+            total=state.max_steps,
+            initial=state.global_step,
+            desc="train",
+            unit="step",
+            disable=quiet(),
+        )
         self.started, self.first_step = time.perf_counter(), state.global_step
 
     def on_step_end(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:

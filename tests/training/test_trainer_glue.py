@@ -1,5 +1,6 @@
-"""Each epoch's length-grouped order comes from the seed and the epoch, so a resume
-inside an epoch skips the batches of the order it was stopped in."""
+"""Trainer glue: each epoch's length-grouped order comes from the seed and the epoch (so
+a resume inside an epoch skips the batches of the order it was stopped in), and the
+training bar follows -q."""
 
 from __future__ import annotations
 
@@ -35,3 +36,26 @@ def test_the_epoch_reaches_the_sampler_from_the_state_when_set_epoch_does_not() 
     assert sampler.epoch == 2
     callback.on_epoch_begin(None, TrainerState(), None)  # type: ignore[arg-type]
     assert sampler.epoch == 0  # a fresh run's first epoch
+
+
+def test_the_training_bar_is_off_with_q() -> None:
+    """`bertsent -q train` printed the training bar all the same."""
+    import logging
+
+    from bertsent.training.callbacks import ProgressCallback
+
+    state = TrainerState(max_steps=10, global_step=0)
+    logger = logging.getLogger("bertsent")
+    before = logger.level
+    bars = []
+    try:
+        for level in (logging.WARNING, logging.INFO):  # -q, then the default
+            logger.setLevel(level)
+            callback = ProgressCallback(None, 32)
+            callback.on_train_begin(None, state, None)
+            bars.append(callback.bar)
+    finally:
+        logger.setLevel(before)
+    assert bars[0].disable and not bars[1].disable
+    for bar in bars:
+        bar.close()
