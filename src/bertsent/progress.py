@@ -27,6 +27,12 @@ def progress(description: str) -> Iterator[None]:
         _description.reset(token)
 
 
+def silenced() -> bool:
+    """Whether ``-q`` turned bars off; a library caller who configured no logging
+    (a notebook, a script calling ``fit``) still sees the training bar."""
+    return logging.getLogger("bertsent").level >= logging.WARNING
+
+
 def quiet() -> bool:
     """Whether bars are off: ``-q`` prints only results and errors."""
     return not logging.getLogger("bertsent").isEnabledFor(logging.INFO)

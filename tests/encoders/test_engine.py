@@ -94,11 +94,14 @@ def test_gpu_backends_match_the_cpu(trained_model_dir: Path, backend: str) -> No
     assert np.abs(gpu.predict_proba(TEXTS) - cpu).max() < 0.05
 
 
-@pytest.mark.parametrize(("limit", "expected"), [("150000 100000\n", 2), ("max 100000\n", 64)])
+@pytest.mark.parametrize(
+    ("limit", "expected"), [("250000 100000\n", 2), ("150000 100000\n", 1), ("max 100000\n", 64)]
+)
 def test_a_containers_cpu_limit_caps_the_thread_count(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, expected: int
 ) -> None:
-    """`docker --cpus 1.5` on a 64-core host: affinity shows 64 cores, cpu.max the limit."""
+    """`docker --cpus 2.5` on a 64-core host: affinity shows 64 cores, cpu.max the limit
+    (whole cores: 1.5 CPUs run one thread)."""
     import os
 
     from bertsent.encoders import engine

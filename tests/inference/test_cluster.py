@@ -334,6 +334,23 @@ def test_parts_left_by_a_run_with_other_settings_are_dropped_not_a_failure_forev
     assert not stale.exists() and len(pd.read_parquet(output_path(tmp_path / "out", shard))) == 5
 
 
+def test_an_earlier_manifest_without_its_input_resumes_and_records_it_from_then_on(
+    tmp_path: Path,
+) -> None:
+    from bertsent.inference.cluster import _open_output
+
+    output = tmp_path / "scored"
+    output.mkdir()
+    settings = {"input": "/data/jan", "model": {"path": "m"}, "text_column": "text",
+                "prefix": "", "backend": "torch"}  # fmt: skip
+    earlier = {key: value for key, value in settings.items() if key != "input"}
+    (output / MANIFEST).write_text(json.dumps(earlier))
+    _open_output(output, settings, resume=True, overwrite=False)  # not held against it
+    assert json.loads((output / MANIFEST).read_text())["input"] == "/data/jan"
+    with pytest.raises(DataError, match="cannot resume, the input differ"):
+        _open_output(output, {**settings, "input": "/data/feb"}, resume=True, overwrite=False)
+
+
 def test_a_resume_rescores_a_shard_changed_since_its_output_was_written(tmp_path: Path) -> None:
     shards = write_shards(tmp_path / "in", 2, 3)
     output = tmp_path / "scored"

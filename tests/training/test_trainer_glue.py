@@ -49,13 +49,14 @@ def test_the_training_bar_is_off_with_q() -> None:
     before = logger.level
     bars = []
     try:
-        for level in (logging.WARNING, logging.INFO):  # -q, then the default
+        # -q, then the command's default, then a notebook that configured no logging
+        for level in (logging.WARNING, logging.INFO, logging.NOTSET):
             logger.setLevel(level)
             callback = ProgressCallback(None, 32)
             callback.on_train_begin(None, state, None)
             bars.append(callback.bar)
     finally:
         logger.setLevel(before)
-    assert bars[0].disable and not bars[1].disable
+    assert bars[0].disable and not bars[1].disable and not bars[2].disable
     for bar in bars:
         bar.close()

@@ -100,13 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BertsentError as error:
         if os.environ.get("BERTSENT_DEBUG"):
             raise
+        # a Ctrl-C (or SIGTERM) that saved a checkpoint is an interrupt, not a failure
+        code = 130 if isinstance(error, TrainingInterrupted) else 2
         if not main_process:  # every rank meets the same error: rank 0 prints it
-            return 2
+            return code
         print(f"error: {error.message}", file=sys.stderr)
         if error.hint:
             print(f"hint: {error.hint}", file=sys.stderr)
-        # a Ctrl-C (or SIGTERM) that saved a checkpoint is an interrupt, not a failure
-        return 130 if isinstance(error, TrainingInterrupted) else 2
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -37,12 +37,11 @@ from bertsent.data.splits import held_out_splits
 from bertsent.data.tasks import is_multi_label
 from bertsent.errors import ConfigError, TrainingInterrupted
 from bertsent.evaluation.behaviour import run_suite, suite_applies
-from bertsent.evaluation.evaluate import check_overlap, check_start_points_unseen, train_overlap
+from bertsent.evaluation.evaluate import check_test_unseen
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import (
     COMPARED_METHODS,
     DISPLAY_NAMES,
-    ENCODER_METHODS,
     SentimentClassifier,
     classifier_class,
     load,
@@ -206,8 +205,8 @@ def compare(
     methods = methods_for(splits, methods or COMPARED_METHODS, chosen=methods is not None)
     if "bert" in methods:  # a setting the data cannot take, refused before any training
         config.check_labels(splits.labels, is_multi_label(splits.train.labels))
-    if set(methods) & set(ENCODER_METHODS):  # nor a start point that saw the test texts
-        check_start_points_unseen(config, test.texts, f"{splits.name} test")
+    # nor a test split the training data, or a start point, holds (as evaluate refuses)
+    check_test_unseen(config, splits.train.texts, test.texts, methods, f"{splits.name} test")
     runs, correctness = [], {}
     for method in methods:
         correct_by_seed = []
@@ -216,8 +215,6 @@ def compare(
             model, train_seconds = _train_or_reuse(
                 method, seed, splits, folder, config, reuse, augment
             )
-            # as `evaluate` refuses it: a test mostly of texts the model trained on
-            check_overlap(train_overlap(model, test.texts), f"{method} on {splits.name} test")
             probabilities = model.predict_proba(test.texts)
             report = task_report(model.task_, test.labels, probabilities)
             correct_by_seed.append(model.task_.correct(probabilities, test.labels))

@@ -42,7 +42,7 @@ from bertsent.data.tasks import (
     split_labels,
 )
 from bertsent.errors import ConfigError, DataError, ModelError, TrainingInterrupted
-from bertsent.evaluation.evaluate import check_overlap, check_start_points_unseen, train_overlap
+from bertsent.evaluation.evaluate import check_test_unseen
 from bertsent.models import (
     DISPLAY_NAMES,
     ENCODER_METHODS,
@@ -282,6 +282,7 @@ def learning_curve(
         else data
     )
     splits = held_out_splits(loaded, config.seed)
+    fingerprint = splits.fingerprint()  # of the data compare sees: before dev is cut
     if len(splits.dev) > max_dev:
         fraction = max_dev / len(splits.dev)
         dev, _ = stratified_split(splits.dev, (fraction, 1 - fraction), ("dev", "rest"), 0)
@@ -308,11 +309,11 @@ def learning_curve(
     check_subset_sizes(splits.train, plan)
     if "bert" in plan:  # a setting the data cannot take, refused before any training
         config.check_labels(splits.labels, is_multi_label(splits.train.labels))
-    if set(plan) & set(ENCODER_METHODS):  # nor a start point that saw the test texts
-        check_start_points_unseen(config, test.texts, f"{splits.name} test")
+    # nor a test split the training data, or a start point, holds (as evaluate refuses)
+    check_test_unseen(config, splits.train.texts, test.texts, list(plan), f"{splits.name} test")
     result: dict[str, Any] = {
         "dataset": splits.name,
-        "data_fingerprint": splits.fingerprint(),  # names and sizes can match other data
+        "data_fingerprint": fingerprint,  # names and sizes can match other data
         "train_size": len(splits.train),
         "dev_size": len(splits.dev),
         "test_size": len(test),
@@ -360,7 +361,6 @@ def learning_curve(
                 if isinstance(model.task_, MultiLabelTask):  # thresholds from dev, as `train`
                     dev_probabilities = model.predict_proba(subset.dev.texts)
                     model.task_.tune_thresholds(dev_probabilities, subset.dev.labels)
-                check_overlap(train_overlap(model, test.texts), f"{method} on {splits.name} test")
                 probabilities = model.predict_proba(test.texts)
                 accuracy = float(model.task_.correct(probabilities, test.labels).mean())
                 run = {"size": size, "seed": seed, "accuracy": round(accuracy, 4),

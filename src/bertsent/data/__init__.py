@@ -32,7 +32,6 @@ from bertsent.data.tasks import (
     is_aspect_data,
     join_aspect,
     plain_text,
-    split_aspect,
 )
 from bertsent.errors import ConfigError, DataError
 
@@ -143,7 +142,7 @@ def read_unlabelled(spec: str, text_column: str = "text") -> tuple[list[str], st
         # read): that dev stays unseen too
         train = read_split(by_stem["train"], "train", text_column)
         train, _, _ = carve_dev(train, SPLIT_SEED, str(by_stem["train"]))
-        texts = [split_aspect(text)[0] for text in train.texts]  # an aspect pair's sentence
+        texts = list(train.texts)  # aspect pairs as training reads (and hashes) them
         return texts, f"the {len(texts):,} training texts of {spec}"
     if "train" in by_stem and ("dev" in by_stem or "test" in by_stem):
         # a dataset folder: its training texts, labelled or not, never the scored ones

@@ -244,13 +244,13 @@ def open_session(path: str, threads: int | None = None) -> Any:
 
 
 CGROUP_CPU_LIMIT = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD", or "max PERIOD"
+CGROUP_V1_QUOTA = "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"  # cgroup v1: QUOTA (-1: none)
 
 
 def cpu_threads() -> int:
     """The cores this process may run on: its CPU affinity, and a container's CPU limit
     (``docker --cpus 2``, a Kubernetes limit), which affinity does not show; more threads
     than the limit are throttled, and ONNX Runtime's spin-waiting ones worst of all."""
-    import math
     import os
     from pathlib import Path
 
@@ -260,8 +260,14 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
     try:
         quota, period = Path(CGROUP_CPU_LIMIT).read_text(encoding="ascii").split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):  # no cgroup v2 limit to read
-        pass
+    except (OSError, ValueError):  # no cgroup v2 limit: perhaps a v1 one
+        try:
+            v1 = Path(CGROUP_V1_QUOTA)
+            quota = v1.read_text(encoding="ascii").strip()
+            period = v1.with_name("cpu.cfs_period_us").read_text(encoding="ascii").strip()
+        except OSError:
+            return cores
+    if quota not in ("max", "-1") and quota.isdigit() and period.isdigit() and int(period):
+        # whole cores: 1.5 CPUs run one thread, not two that the quota throttles
+        cores = min(cores, max(1, int(quota) // int(period)))
     return cores

@@ -25,6 +25,7 @@ from bertsent.data import (
     Split,
     load_dataset,
     read_split,
+    read_unlabelled,
     single_file,
 )
 from bertsent.data.splits import TRAIN_HASHES_FILE, text_hashes
@@ -40,7 +41,7 @@ from bertsent.data.tasks import (
 from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError, DataError
 from bertsent.evaluation.metrics import task_report
-from bertsent.models import SentimentClassifier, load
+from bertsent.models import ENCODER_METHODS, SentimentClassifier, load
 from bertsent.models.base import read_train_hashes
 from bertsent.training.config import TrainingConfig
 
@@ -210,21 +211,43 @@ def train_overlap(classifier: SentimentClassifier, texts: Sequence[str]) -> np.n
     return seen
 
 
-def check_start_points_unseen(recipe: TrainingConfig, texts: Sequence[str], where: str) -> None:
-    """Refuse, before any training, texts that the recipe's ``--model`` or ``--teacher``
-    (a ``bertsent pretrain`` folder, a classifier of another corpus) was trained on: a
-    model trained from them inherits those texts, and ``evaluate`` would refuse it.
+def check_test_unseen(
+    recipe: TrainingConfig,
+    train_texts: Sequence[str],
+    test_texts: Sequence[str],
+    methods: Sequence[str],
+    where: str,
+) -> None:
+    """Refuse, before any training, a test split mostly of texts the methods will have
+    seen, as ``evaluate`` refuses the model afterwards: the training split's own texts,
+    what an encoder method's ``--model`` start point (a ``bertsent pretrain`` folder, a
+    classifier of another corpus) was trained on, and BERT's ``--teacher`` and
+    ``--distill-texts``.
 
     Raises:
-        DataError: as :func:`check_overlap`.
+        DataError: as :func:`check_overlap`, with a hint for a comparison.
     """
-    starts = [read_train_hashes(resolve_model(s)) for s in (recipe.model, recipe.teacher) if s]
-    known = [hashes for hashes in starts if hashes is not None]
-    if known:
-        check_overlap(np.isin(text_hashes(texts), np.concatenate(known)), where)
+    known = [text_hashes(train_texts)]
+    starts: list[str | None] = [recipe.model] if set(methods) & set(ENCODER_METHODS) else []
+    if "bert" in methods:
+        starts.append(recipe.teacher)
+        if recipe.distill_texts:
+            known.append(text_hashes(read_unlabelled(recipe.distill_texts)[0]))
+    for start in filter(None, starts):
+        if (hashes := read_train_hashes(resolve_model(start))) is not None:
+            known.append(hashes)
+    seen = np.isin(text_hashes(test_texts), np.concatenate(known))
+    check_overlap(
+        seen,
+        where,
+        hint="compare on data whose test texts are unseen: its own training split, "
+        "--model, --teacher or --distill-texts hold them",
+    )
 
 
-def check_overlap(seen: np.ndarray | None, where: str, allow_overlap: bool = False) -> None:
+def check_overlap(
+    seen: np.ndarray | None, where: str, allow_overlap: bool = False, hint: str | None = None
+) -> None:
     """Refuse a score mostly made of training texts; warn about a smaller share.
 
     Raises:
@@ -247,7 +270,8 @@ def check_overlap(seen: np.ndarray | None, where: str, allow_overlap: bool = Fal
     if share > OVERLAP_REFUSAL and not allow_overlap:
         raise DataError(
             f"{message}; scored, they would inflate the result",
-            hint="score data the model never saw (for its own training file: --split test), "
+            hint=hint
+            or "score data the model never saw (for its own training file: --split test), "
             "or pass --allow-overlap to score it anyway, with the overlap in the report",
         )
     if share > OVERLAP_WARNING:

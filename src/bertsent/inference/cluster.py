@@ -40,6 +40,7 @@ from bertsent.atomic import (
     atomic_directory,
     check_replaceable,
     left_temporaries,
+    write_text_atomic,
 )
 from bertsent.data.readers import SUPPORTED_SUFFIXES, column_names, file_format
 from bertsent.errors import ConfigError, DataError
@@ -456,6 +457,8 @@ def _open_output(output: Path, settings: dict[str, Any], resume: bool, overwrite
             )
         for stray in [*output.glob(".*.tmp"), *output.glob(".*.running")]:
             remove(stray)  # a shard's write cut short by the kill
+        if saved != settings:  # an earlier bertsent's manifest: the input recorded from now on
+            write_text_atomic(output / MANIFEST, json.dumps(settings, indent=2))
         return
     with atomic_directory(output, MANIFEST, overwrite=True) as temporary:
         (temporary / MANIFEST).write_text(json.dumps(settings, indent=2), encoding="utf-8")

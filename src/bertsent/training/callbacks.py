@@ -24,7 +24,7 @@ from transformers.trainer_callback import ExportableState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from bertsent.distributed import any_process, is_main_process, launched, sum_over_processes
-from bertsent.progress import quiet
+from bertsent.progress import silenced
 
 HISTORY_KEY = "bertsent_history"
 
@@ -174,12 +174,12 @@ class ProgressCallback(TrainerCallback):
 
         if not state.is_world_process_zero:
             return
-        self.bar = tqdm(  # -q prints only results and errors
+        self.bar = tqdm(  # -q prints only results and errors; a notebook sees it
             total=state.max_steps,
             initial=state.global_step,
             desc="train",
             unit="step",
-            disable=quiet(),
+            disable=silenced(),
         )
         self.started, self.first_step = time.perf_counter(), state.global_step
 
