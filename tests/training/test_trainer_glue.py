@@ -4,6 +4,7 @@ training bar follows -q."""
 
 from __future__ import annotations
 
+import pytest
 from transformers import TrainerState
 
 from bertsent.training.callbacks import EpochSeededLengthGroupedSampler, EpochToSampler
@@ -38,7 +39,7 @@ def test_the_epoch_reaches_the_sampler_from_the_state_when_set_epoch_does_not() 
     assert sampler.epoch == 0  # a fresh run's first epoch
 
 
-def test_the_training_bar_is_off_with_q() -> None:
+def test_the_training_bar_is_off_with_q(capsys: pytest.CaptureFixture[str]) -> None:
     """`bertsent -q train` printed the training bar all the same."""
     import logging
 
@@ -58,5 +59,10 @@ def test_the_training_bar_is_off_with_q() -> None:
     finally:
         logger.setLevel(before)
     assert bars[0].disable and not bars[1].disable and not bars[2].disable
+    quiet = ProgressCallback(None, 32)
+    quiet.bar = bars[0]
+    metrics = {"eval_loss": 0.5, "eval_accuracy": 0.8, "eval_macro_f1": 0.8}
+    quiet.on_evaluate(None, TrainerState(epoch=1.0), None, metrics=metrics)
+    assert "dev accuracy" not in capsys.readouterr().out  # nor the per-epoch dev lines
     for bar in bars:
         bar.close()

@@ -203,7 +203,8 @@ class ProgressCallback(TrainerCallback):
     def on_evaluate(
         self, args: Any, state: TrainerState, control: Any, metrics: Any = None, **kwargs: Any
     ) -> None:
-        if self.bar is not None and metrics and "eval_accuracy" in metrics:
+        # tqdm.write prints even for a disabled bar: -q prints only results and errors
+        if self.bar is not None and not self.bar.disable and metrics and "eval_accuracy" in metrics:
             self.bar.write(
                 f"epoch {state.epoch or 0:.2f}  dev loss {metrics['eval_loss']:.4f}  "
                 f"dev accuracy {metrics['eval_accuracy']:.4f}  "
