@@ -204,10 +204,15 @@ def _swap_in(temporary: Path, target: Path) -> None:
         if not (target.exists() or target.is_symlink()):
             os.rename(backup, target)
         raise
-    if backup.is_dir() and not backup.is_symlink():
-        shutil.rmtree(backup, ignore_errors=True)
-    else:  # a file (or link) the user let --overwrite replace
-        backup.unlink(missing_ok=True)
+    remove_path(backup)  # a folder, or a file (or link) the user let --overwrite replace
+
+
+def remove_path(path: Path) -> None:
+    """Remove ``path``: a folder with what it holds, or a file or link (never followed)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _temporary_name(target: Path) -> tuple[str, str]:

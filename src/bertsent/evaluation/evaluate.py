@@ -38,11 +38,10 @@ from bertsent.data.tasks import (
     is_aspect_data,
     is_multi_label,
 )
-from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError, DataError
 from bertsent.evaluation.metrics import task_report
 from bertsent.models import ENCODER_METHODS, SentimentClassifier, load
-from bertsent.models.base import read_train_hashes
+from bertsent.models.base import start_point_hashes
 from bertsent.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -233,9 +232,7 @@ def check_test_unseen(
         starts.append(recipe.teacher)
         if recipe.distill_texts:
             known.append(text_hashes(read_unlabelled(recipe.distill_texts)[0]))
-    for start in filter(None, starts):
-        if (hashes := read_train_hashes(resolve_model(start))) is not None:
-            known.append(hashes)
+    known += [hashes for start in starts if (hashes := start_point_hashes(start)) is not None]
     seen = np.isin(text_hashes(test_texts), np.concatenate(known))
     check_overlap(
         seen,

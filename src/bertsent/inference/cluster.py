@@ -40,6 +40,7 @@ from bertsent.atomic import (
     atomic_directory,
     check_replaceable,
     left_temporaries,
+    remove_path,
     write_text_atomic,
 )
 from bertsent.data.readers import SUPPORTED_SUFFIXES, column_names, file_format
@@ -127,14 +128,6 @@ def running_marker(output_dir: Path, shard: Path) -> Path:
     return output_dir / f".{shard.name}.running"
 
 
-def remove(path: Path) -> None:
-    """Remove a left temporary: a file, or a folder (a work folder being made)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def begin_shard(output_dir: Path, shard: Path) -> int:
     """Mark the shard as begun by this process; returns how many workers died in it.
 
@@ -146,7 +139,7 @@ def begin_shard(output_dir: Path, shard: Path) -> int:
     if deaths:
         scored = output_path(output_dir, shard)
         for stale in left_temporaries(scored) + left_temporaries(work_folder(scored)):
-            remove(stale)
+            remove_path(stale)  # a file, or a work folder being made
     with marker.open("a", encoding="utf-8") as handle:
         handle.write(f"{socket.gethostname()} {os.getpid()}\n")
     return deaths
@@ -456,7 +449,7 @@ def _open_output(output: Path, settings: dict[str, Any], resume: bool, overwrite
                 hint="rerun with the same model and settings, or --overwrite",
             )
         for stray in [*output.glob(".*.tmp"), *output.glob(".*.running")]:
-            remove(stray)  # a shard's write cut short by the kill
+            remove_path(stray)  # a shard's write cut short by the kill
         if saved != settings:  # an earlier bertsent's manifest: the input recorded from now on
             write_text_atomic(output / MANIFEST, json.dumps(settings, indent=2))
         return

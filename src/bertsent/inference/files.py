@@ -89,20 +89,19 @@ def open_writer(path: Path, fmt: str) -> Iterator[RowWriter]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        state: dict[str, Any] = {}
+        opened: list[Any] = []  # opened with the first rows' schema, which later ones take
 
         def write_parquet(rows: list[dict[str, Any]]) -> None:
-            table = pa.Table.from_pylist(rows, schema=state.get("schema"))
-            if "writer" not in state:
-                state["schema"] = table.schema
-                state["writer"] = pq.ParquetWriter(path, table.schema)
-            state["writer"].write_table(table)
+            table = pa.Table.from_pylist(rows, schema=opened[0].schema if opened else None)
+            if not opened:
+                opened.append(pq.ParquetWriter(path, table.schema))
+            opened[0].write_table(table)
 
         try:
             yield write_parquet
         finally:
-            if "writer" in state:
-                state["writer"].close()
+            for writer in opened:
+                writer.close()
         return
     with path.open("w", encoding="utf-8", newline="") as handle:
         if fmt == "jsonl":

@@ -25,6 +25,7 @@ from bertsent.data.splits import (
     validate,
 )
 from bertsent.data.tasks import Task, task_from_record
+from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError, ModelError
 
 METADATA_FILE = "bertsent.json"
@@ -408,6 +409,17 @@ def read_train_hashes(path: str | Path) -> np.ndarray | None:
     if hashes.ndim != 1 or hashes.dtype.kind != "u" or hashes.dtype.itemsize != 8:
         raise ModelError(f"{file} is damaged (not a list of 8-byte hashes)", hint=DAMAGED_HINT)
     return hashes.astype(np.uint64)
+
+
+def start_point_hashes(name: str | None) -> np.ndarray | None:
+    """What a model that a fit starts from or learns from (``--model``, ``--teacher``)
+    was trained on: the hashes recorded in the folder ``name`` resolves to; None for a
+    Hub id, the packaged encoder or a model that records none.
+
+    Raises:
+        ModelError: the file is there but damaged.
+    """
+    return read_train_hashes(resolve_model(name)) if name else None
 
 
 def check_safetensors(file: Path) -> None:

@@ -32,8 +32,8 @@ from bertsent.models.base import (
     SentimentClassifier,
     check_safetensors,
     read_metadata,
-    read_train_hashes,
     require_fitted,
+    start_point_hashes,
     train_and_dev,
 )
 from bertsent.progress import progress
@@ -118,9 +118,7 @@ class BertClassifier(SentimentClassifier):
             )
         check_fits_checkpoint(config)
         # a bertsent model this one starts from or learns from has seen its training texts too
-        inherited = [
-            read_train_hashes(resolve_model(s)) for s in (config.model, config.teacher) if s
-        ]
+        inherited = [start_point_hashes(name) for name in (config.model, config.teacher)]
         train, dev = train_and_dev(texts, labels, eval_texts, eval_labels, config.seed)
         class_names = label_names(train.labels)
         multi_label = is_multi_label(train.labels)

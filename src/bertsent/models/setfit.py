@@ -22,9 +22,8 @@ from typing import Any, Self
 import numpy as np
 
 from bertsent.data.tasks import is_multi_label, label_names
-from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError
-from bertsent.models.base import fit_lists, read_train_hashes
+from bertsent.models.base import fit_lists, start_point_hashes
 from bertsent.models.sentence_encoder import (
     HEAD_FILE,
     SentenceEncoderClassifier,
@@ -158,7 +157,7 @@ class SetFitClassifier(SentenceEncoderClassifier):
         self.best_ = {"pairs": len(pairs), "C": self.C}
         self._record_fit(time.perf_counter() - started, len(texts), pairs=len(pairs))
         # a bertsent model this one starts from (e.g. `bertsent pretrain`) has seen its texts
-        self._remember_training_texts(texts, read_train_hashes(resolve_model(config.model)))
+        self._remember_training_texts(texts, start_point_hashes(config.model))
         return self
 
     def _saved_settings(self) -> dict[str, Any]:

@@ -19,9 +19,8 @@ import numpy as np
 from bertsent.data.augment import NEGATIVE_LABELS, POSITIVE_LABELS
 from bertsent.data.rotten_tomatoes import LABEL_DESCRIPTIONS as ROTTEN_TOMATOES_DESCRIPTIONS
 from bertsent.data.tasks import is_aspect_data, is_multi_label
-from bertsent.encoders.pretrained import resolve_model
 from bertsent.errors import ConfigError, ModelError
-from bertsent.models.base import DAMAGED_HINT, fit_lists, read_train_hashes
+from bertsent.models.base import DAMAGED_HINT, fit_lists, start_point_hashes
 from bertsent.models.sentence_encoder import (
     HEAD_FILE,
     SentenceEncoderClassifier,
@@ -192,9 +191,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
                           "calibration_size": len(calibration_texts or [])}]  # fmt: skip
         self._record_fit(time.perf_counter() - started, len(calibration_texts or []))
         # and a `bertsent pretrain` encoder's texts, seen too (as SetFit and BERT keep them)
-        self._remember_training_texts(
-            calibration_texts or [], read_train_hashes(resolve_model(config.model))
-        )
+        self._remember_training_texts(calibration_texts or [], start_point_hashes(config.model))
         return self
 
     def _label_vectors(self, descriptions: Mapping[str, str]) -> np.ndarray:
