@@ -94,7 +94,10 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(500, {"error": {"message": "internal error"}})
             return
         if model == "flaky" and asked % 2 == 1:
-            self.reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+            self.reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "1"})
+            return
+        if model == "moved":  # a redirect a client must not follow with its key
+            self.reply(302, {}, {"Location": f"{self.path}?moved=1"})
             return
         if model == "rejecting":
             self.reply(400, {"error": {"message": "the prompt is longer than the context"}})

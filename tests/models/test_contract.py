@@ -107,6 +107,36 @@ def test_an_lstm_refit_forgets_the_task_of_an_earlier_fit_or_load(
     assert model.task_.name == "single-label"
 
 
+@pytest.mark.parametrize("method", ["zero-shot", "llm"])
+def test_a_zero_shot_or_llm_refit_forgets_the_task_of_an_earlier_fit_or_load(
+    method: str, tiny_model_dir: Path
+) -> None:
+    """A loaded five-class zero-shot model refit on two labels stayed fine-grained, and
+    then refused to predict or save."""
+    options = {
+        "zero-shot": {"config": TrainingConfig(model=str(tiny_model_dir)), "descriptions": "p;n"},
+        "llm": {"endpoint": "http://127.0.0.1:9/v1", "cache": None},
+    }[method]
+    model = classifier_class(method)(**options).fit(["a fine film", "a dull film"], ["p", "n"])
+    model.task_ = AspectTask(model.labels_)  # as an aspect model's record loads it
+    model.fit(["a fine film", "a dull film"], ["p", "n"])
+    assert model.task_.name == "single-label"
+
+
+def test_a_class_loads_only_its_own_methods_folder(
+    synthetic_splits: DatasetSplits, tmp_path: Path
+) -> None:
+    """TfidfLrClassifier.load read a bow-svm folder, and a later save relabelled it."""
+    from bertsent.errors import ModelError
+    from bertsent.models.baselines import BowSvmClassifier
+
+    train_split = synthetic_splits.train
+    folder = BowSvmClassifier().fit(train_split.texts, train_split.labels).save(tmp_path / "bow")
+    with pytest.raises(ModelError, match="holds a bow-svm model, not tfidf-lr"):
+        TfidfLrClassifier.load(folder)
+    assert type(load(folder)) is BowSvmClassifier
+
+
 @pytest.mark.parametrize("method", ["setfit", "zero-shot"])
 def test_checkpoint_options_are_refused_by_a_method_that_keeps_none(method: str) -> None:
     with pytest.raises(ConfigError, match=f"resume: the {method} method keeps no checkpoints"):
@@ -142,12 +172,14 @@ def test_fit_checks_its_data_as_the_command_line_does(method: str, tiny_model_di
         model.fit(texts, labels, eval_texts=texts[:2])
 
 
+@pytest.mark.parametrize("method", ["bert", "zero-shot"])
 @pytest.mark.parametrize("backend", ["onnx", "torch-bf16"])
-def test_fit_refuses_a_backend_that_runs_a_trained_model(backend: str) -> None:
+def test_fit_refuses_a_backend_that_runs_a_trained_model(backend: str, method: str) -> None:
     """fit trained with PyTorch and then found no ONNX session, ran bf16 as fp32, or
     (a model loaded with one, refit) kept predicting with the old export."""
+    model = classifier_class(method)(backend=backend)
     with pytest.raises(ConfigError, match=f"backend='{backend}' runs a trained model"):
-        BertClassifier(backend=backend).fit(["a fine film", "a dull film"] * 5, ["p", "n"] * 5)
+        model.fit(["a fine film", "a dull film"] * 5, ["p", "n"] * 5)
 
 
 def test_threads_hold_for_the_bilstm_too(synthetic_splits: DatasetSplits, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from bertsent.cli import main
 from bertsent.errors import ConfigError, ModelError
@@ -92,13 +93,18 @@ def test_parse_takes_the_whole_reply_or_a_single_label_word(tmp_path: Path) -> N
 
 def test_rate_limits_are_retried_and_failures_named(endpoint: str, tmp_path: Path) -> None:
     flaky = model(endpoint, tmp_path, "flaky")
-    before = requests_so_far(endpoint)
+    before, started = requests_so_far(endpoint), time.perf_counter()
     assert flaky.predict(TEXTS) == LABELS  # the first ask about each review was a 429
     assert requests_so_far(endpoint) == before + 8  # each review asked twice, in any order
+    assert time.perf_counter() - started >= 1  # its Retry-After: 1, not the 0.5 s backoff
     with pytest.raises(ModelError, match=r"HTTP 500 .*after 2 attempts"):
         model(endpoint, tmp_path, "broken", attempts=2).predict(TEXTS[:1])
     with pytest.raises(ModelError, match=r"timed out after 0.5 s"):
         model(endpoint, tmp_path, "slow", attempts=1, timeout=0.5).predict(TEXTS[:1])
+    before = requests_so_far(endpoint)
+    with pytest.raises(ModelError, match=r"HTTP 302 .*after 1 attempts"):
+        model(endpoint, tmp_path, "moved").predict(TEXTS[:1])
+    assert requests_so_far(endpoint) == before + 1  # not followed, with the key, elsewhere
     unreachable = LlmClassifier(endpoint="http://127.0.0.1:9/v1", attempts=2, cache=None)
     started = time.perf_counter()
     with pytest.raises(ModelError, match=r"cannot connect"):
@@ -262,8 +268,11 @@ def test_the_key_goes_only_to_a_server_the_user_named_over_https_or_on_this_mach
     from bertsent.models.llm import ChatClient, key_withheld
 
     monkeypatch.setenv("BERTSENT_LLM_API_KEY", "my-key")
-    for local in ("http://127.0.0.1:8080/v1", "http://localhost:8080/v1", "http://[::1]:80/v1"):
+    for local in ("http://127.0.0.1:8080/v1", "http://localhost:8080/v1", "http://[::1]:80/v1",
+                  "http://127.0.0.2/v1"):  # fmt: skip
         assert key_withheld(local, named_here=False) is None
+    for elsewhere in ("http://127.evil.example/v1", "http://127.0.0.1.nip.io/v1"):
+        assert "plain http" in str(key_withheld(elsewhere, named_here=True))
     assert "plain http" in str(key_withheld("http://api.example.com/v1", named_here=True))
     assert key_withheld("https://api.example.com/v1", named_here=True) is None
     # a shared model folder names its server: your key does not go there unasked
@@ -274,11 +283,28 @@ def test_the_key_goes_only_to_a_server_the_user_named_over_https_or_on_this_mach
     client = ChatClient(loaded.endpoint or "", 1.0, 1, named_here=loaded.endpoint_named_here)
     assert "Authorization" not in client.headers
     assert "BERTSENT_LLM_ENDPOINT=https://api.example.com/v1" in str(client.withheld)
+    assert clone(loaded).endpoint_named_here is False  # a clone is still the folder's server
     monkeypatch.setenv("BERTSENT_LLM_ENDPOINT", "https://api.example.com/v1")  # now you did
     named = load(folder)
     assert isinstance(named, LlmClassifier) and named.endpoint_named_here
     client = ChatClient(named.endpoint or "", 1.0, 1, named_here=named.endpoint_named_here)
     assert client.headers["Authorization"] == "Bearer my-key"
+
+
+def test_a_cache_folder_of_another_machine_becomes_the_default_cache(tmp_path: Path) -> None:
+    """A folder trained with --llm-cache /home/alice/c.sqlite failed to load elsewhere,
+    or made the loader create the folders it named."""
+    kept = str(tmp_path / "answers.sqlite")
+    elsewhere = str(tmp_path / "alice" / "answers.sqlite")
+    for cache, expected in (
+        (kept, kept),
+        (elsewhere, "~/.cache/bertsent/llm.sqlite"),
+        (None, None),
+    ):
+        folder = LlmClassifier(endpoint="http://127.0.0.1:9/v1", cache=cache).fit(TEXTS, LABELS)
+        loaded = load(folder.save(tmp_path / f"model-{len(list(tmp_path.iterdir()))}"))
+        assert isinstance(loaded, LlmClassifier) and loaded.cache == expected
+    assert not (tmp_path / "alice").exists()
 
 
 def test_two_llm_models_are_told_apart_when_a_file_run_is_resumed(tmp_path: Path) -> None:
@@ -303,5 +329,11 @@ def test_a_review_past_the_character_limit_is_sent_as_its_head_and_tail() -> Non
     assert "It starts slow." in question and "In the end, superb." in question
     assert " [...] " in question and len(question) < 200 + len(classifier.prompt)
     assert classifier.messages("short and sweet")[-1]["content"].count("short and sweet") == 1
+    # the few-shot examples share one allowance: eight long ones overflowed a context
+    few_shot = LlmClassifier(endpoint="http://127.0.0.1:9/v1", cache=None, max_chars=800,
+                             examples_per_label=4)  # fmt: skip
+    few_shot.fit([long_review] * 8, ["positive", "negative"] * 4)
+    shown = [turn["content"] for turn in few_shot.messages("fine")[:-1] if turn["role"] == "user"]
+    assert len(shown) == 8 and sum(len(turn) - len(few_shot.prompt) for turn in shown) < 800
     with pytest.raises(ConfigError, match="--llm-max-chars must be at least 100"):
         LlmClassifier(endpoint="http://127.0.0.1:9/v1", max_chars=10).fit(["a"], ["b"])

@@ -87,6 +87,26 @@ def test_three_labels_and_refusals(tiny_model_dir: Path) -> None:
         SetFitClassifier(config=config, backend="onnx").fit(texts, labels)
 
 
+def test_aspect_pairs_are_embedded_with_the_segments_predictions_give_them(
+    tiny_model_dir: Path,
+) -> None:
+    """The regression is fitted on the vectors the saved model computes: the aspect of
+    a ``sentence [SEP] aspect`` pair in segment 1 (it was fitted on segment 0 vectors)."""
+    config = TrainingConfig(model=str(tiny_model_dir), max_length=24)
+    texts = [
+        f"the {good} was {word} but the {bad} was {other} [SEP] {aspect}"
+        for good, bad in (("screen", "battery"), ("food", "service"))
+        for word, other in (("great", "awful"), ("fine", "poor"))
+        for aspect in (good, bad)
+    ]
+    labels = ["positive", "negative"] * 4
+    model = SetFitClassifier(config=config, max_pairs=16).fit(texts, labels)
+    weight, bias = model.model_.weight.numpy(), model.model_.bias.numpy()
+    logits = model.embed(texts) @ weight.T + bias
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(texts), expected, atol=1e-5)
+
+
 def test_the_shared_schedule_flags_set_setfits_own_and_resume_is_refused(
     tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from bertsent.cli import main
 from bertsent.data import DatasetSplits
-from bertsent.errors import ConfigError
+from bertsent.errors import ConfigError, ModelError
 from bertsent.models import create, load
 from bertsent.models.sentence_encoder import HEAD_FILE
 from bertsent.models.zero_shot import ZeroShotClassifier, parse_label_descriptions
@@ -96,6 +96,8 @@ def test_saved_folder_reloads_and_is_a_plain_encoder_folder(
     texts = ["a wonderful film", "dreadful and dull", ""]
     loaded = load(folder)
     assert type(loaded) is ZeroShotClassifier and loaded.descriptions_ == packaged.descriptions_
+    # what the fit found comes back with it: the temperature, and the calibration behind it
+    assert loaded.best_ == packaged.best_ and loaded.history_ == packaged.history_
     expected = packaged.predict_proba(texts)
     np.testing.assert_allclose(loaded.predict_proba(texts), expected, atol=1e-6)
     # plain transformers: mean-pool, unit length, cosine with the saved label vectors
@@ -113,6 +115,13 @@ def test_saved_folder_reloads_and_is_a_plain_encoder_folder(
     )
     modules = json.loads((folder / "modules.json").read_text())
     assert [m["type"].rsplit(".", 1)[1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    # a head copied from a model with another label count is refused, not scored
+    from safetensors.torch import save_file
+
+    save_file({"weight": head["weight"][:1].contiguous(), "bias": head["bias"][:1].contiguous()},
+              str(folder / HEAD_FILE))  # fmt: skip
+    with pytest.raises(ModelError, match=r"does not fit the encoder beside it: .*\(2, 384\)"):
+        load(folder)
 
 
 def test_descriptions_parse_and_must_cover_the_data_labels() -> None:

@@ -75,7 +75,8 @@ def add_parser(commands: Any) -> None:
     llm.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     llm.add_argument(
         "--llm-max-chars", type=int, default=4000, metavar="N",
-        help="characters of a review sent; longer ones keep head and tail (default 4000)",
+        help="characters of a review sent, and of the few-shot examples together; "
+        "longer ones keep head and tail (default 4000)",
     )  # fmt: skip
     llm.add_argument(
         "--llm-cache",

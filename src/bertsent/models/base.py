@@ -291,6 +291,11 @@ class SentimentClassifier(ABC):
             ModelError: the folder is missing, damaged, or its parts disagree.
         """
         metadata = read_metadata(path)
+        if metadata.get("method", cls.method) != cls.method:  # bertsent.models.load picks
+            raise ModelError(
+                f"{path} holds a {metadata['method']} model, not {cls.method}",
+                hint="load it with bertsent.models.load(path), which reads the method",
+            )
         classifier = cls._from_saved(Path(path), metadata, **options)
         if classifier.labels_ != metadata["labels"]:
             raise ModelError(

@@ -14,6 +14,7 @@ an environment variable, never the command line.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -67,8 +68,11 @@ class LlmClassifier(SentimentClassifier):
         timeout: Seconds to wait for one reply.
         cache: SQLite file of answers (shared by runs; ``None``: no cache).
         seed: Picks the few-shot examples.
-        max_chars: Characters of a review (and of each few-shot example) sent: a longer
-            one keeps its head and tail (see :func:`shortened`).
+        max_chars: Characters of a review sent, and of all few-shot examples together: a
+            longer one keeps its head and tail (see :func:`shortened`).
+        endpoint_named_here: False when the endpoint was read from a saved model rather
+            than named by you: the API key is then withheld from it (see
+            :func:`key_withheld`); kept by ``clone``.
     """
 
     method = "llm"
@@ -93,6 +97,7 @@ class LlmClassifier(SentimentClassifier):
         cache: str | None = str(DEFAULT_CACHE),
         seed: int = 42,
         max_chars: int = 4000,
+        endpoint_named_here: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.llm_model = llm_model
@@ -105,8 +110,7 @@ class LlmClassifier(SentimentClassifier):
         self.cache = cache
         self.seed = seed
         self.max_chars = max_chars
-        # False for an endpoint read from a saved model: see key_withheld
-        self.endpoint_named_here = True
+        self.endpoint_named_here = endpoint_named_here
 
     def check_settings(self) -> None:
         """Refuse settings that would fail only after the data is read (or on the server)."""
@@ -166,6 +170,7 @@ class LlmClassifier(SentimentClassifier):
                 hint="for aspect data use --method bert (or tfidf-lr as a baseline)",
             )
         self.labels_ = label_names(seen)
+        self._fitted_task(None)  # not the task of an earlier fit or load
         rng = random.Random(self.seed)
         self.examples_ = []
         for label in self.labels_:
@@ -183,8 +188,11 @@ class LlmClassifier(SentimentClassifier):
         require_fitted(self)
         names = ", ".join(self.labels_)
         chat = []
+        # the examples share one review's allowance: eight of them at full length would
+        # overflow a small context window on every question
+        allowance = self.max_chars // max(1, len(self.examples_))
         for example, label in self.examples_:
-            example = shortened(example, self.max_chars)
+            example = shortened(example, allowance)
             chat.append({"role": "user", "content": self.prompt.format(labels=names, text=example)})
             chat.append({"role": "assistant", "content": label})
         text = shortened(text, self.max_chars)
@@ -286,13 +294,20 @@ class LlmClassifier(SentimentClassifier):
         except (OSError, ValueError) as exc:
             raise ModelError(f"{path / SETTINGS_FILE} is missing or damaged ({exc})") from None
         classifier = cls(**metadata["params"])
+        saved_cache = classifier.cache
+        if saved_cache and not Path(saved_cache).expanduser().parent.is_dir():
+            # another machine's --llm-cache: not created here at a path a folder names
+            logger.info("answers cached in %s, not the saved %s (no such folder here)",
+                        DEFAULT_CACHE, saved_cache)  # fmt: skip
+            classifier.set_params(cache=str(DEFAULT_CACHE))
         moved = os.environ.get(ENDPOINT_VARIABLE, "").strip()
         if moved and moved != classifier.endpoint:
             logger.info("asking %s (from $%s), not the saved %s", moved, ENDPOINT_VARIABLE,
                         classifier.endpoint)  # fmt: skip
             classifier.set_params(endpoint=moved)
             classifier.check_settings()
-        classifier.endpoint_named_here = bool(moved)  # the saved one, unless you named it
+        # the saved endpoint, unless you named it: clone keeps that (a parameter)
+        classifier.set_params(endpoint_named_here=bool(moved))
         try:
             classifier.labels_ = [str(label) for label in settings["labels"]]
             classifier.examples_ = [(str(text), str(label)) for text, label in settings["examples"]]
@@ -320,9 +335,6 @@ def shortened(text: str, limit: int) -> str:
     return head + SHORTENED + tail
 
 
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
 def key_withheld(endpoint: str, named_here: bool) -> str | None:
     """Why ``$BERTSENT_LLM_API_KEY`` must not go to ``endpoint`` (None: it may).
 
@@ -330,9 +342,9 @@ def key_withheld(endpoint: str, named_here: bool) -> str | None:
     when the user named it in this session (``--endpoint``, ``$BERTSENT_LLM_ENDPOINT``):
     a model folder someone shared must not send your key to the server it names.
     """
-    parts = urllib.parse.urlsplit(endpoint)
-    if (parts.hostname or "") in LOCAL_HOSTS or (parts.hostname or "").startswith("127."):
+    if on_this_machine(urllib.parse.urlsplit(endpoint).hostname or ""):
         return None
+    parts = urllib.parse.urlsplit(endpoint)
     if parts.scheme != "https":
         return f"{endpoint} is plain http to another machine: the key would travel unencrypted"
     if not named_here:
@@ -341,6 +353,28 @@ def key_withheld(endpoint: str, named_here: bool) -> str | None:
             f"${ENDPOINT_VARIABLE}={endpoint} to send the key there"
         )
     return None
+
+
+def on_this_machine(host: str) -> bool:
+    """``localhost`` or a loopback address; a name that merely starts with "127." (such
+    as ``127.example.com``) is another machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: urllib would follow it with the Authorization header to
+    wherever it points, over plain http too, and turn the POST into a bodiless GET."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirects())
 
 
 class ChatClient:
@@ -376,7 +410,7 @@ class ChatClient:
             request = urllib.request.Request(self.url, body, self.headers, method="POST")
             wait = min(30.0, 0.5 * 2**attempt)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with OPENER.open(request, timeout=self.timeout) as response:
                     reply = json.loads(response.read())
                 return str(reply["choices"][0]["message"]["content"] or "")
             except urllib.error.HTTPError as error:

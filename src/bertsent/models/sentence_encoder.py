@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from bertsent.encoders.engine import Engine
+from bertsent.encoders.tokenization import takes_segments
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import DAMAGED_HINT, check_safetensors, require_fitted
 from bertsent.models.bert import BertClassifier
@@ -70,18 +72,29 @@ class SentenceEncoderClassifier(BertClassifier):
         import torch
 
         require_fitted(self, "model_")
-        module = self.model_.eval()
-        device = next(module.parameters()).device
-        result = np.zeros((len(texts), module.config.hidden_size), dtype=np.float32)
+        result = np.zeros((len(texts), self.model_.eval().config.hidden_size), dtype=np.float32)
         engine = self._engine()
         for rows, input_ids, attention_mask in engine.batches(list(texts)) if len(texts) else []:
             with torch.inference_mode():
-                vectors = module.embed(
-                    torch.from_numpy(input_ids).to(device),
-                    torch.from_numpy(attention_mask).to(device),
-                )
+                vectors = self._embedded(engine, input_ids, attention_mask)
             result[rows] = vectors.float().cpu().numpy()
         return result
+
+    def _embedded(self, engine: Engine, input_ids: np.ndarray, attention_mask: np.ndarray) -> Any:
+        """The unit vectors of one padded batch, read as a prediction reads it: with the
+        segment ids (1 on a pair's aspect) for an encoder that takes them."""
+        import torch
+
+        module = self.model_
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if takes_segments(module.config):
+            inputs["token_type_ids"] = engine.segments(input_ids, attention_mask)
+        device = next(module.parameters()).device
+        return module.embed(**{name: torch.from_numpy(v).to(device) for name, v in inputs.items()})
+
+    def _saved_settings(self) -> dict[str, Any]:
+        """The recipe, and what the fit found (the temperature, the pairs) with its history."""
+        return {**super()._saved_settings(), "best": self.best_, "history": self.history_}
 
     def _card(self, metadata: dict[str, Any], dev_report: dict[str, Any]) -> str:
         """The model card's text (a subclass says what the head is)."""
@@ -138,7 +151,16 @@ class SentenceEncoderClassifier(BertClassifier):
             raise ModelError(f"{path}: missing {HEAD_FILE}", hint=DAMAGED_HINT)
         check_safetensors(head)
         tensors = load_file(str(head))
-        return PooledLinearClassifier(load_encoder(str(path)), tensors["weight"], tensors["bias"])
+        encoder = load_encoder(str(path))
+        shape = (len(encoder.config.id2label), encoder.config.hidden_size)
+        found = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
+        if found.get("weight") != shape or found.get("bias") != shape[:1]:
+            raise ModelError(
+                f"{head} does not fit the encoder beside it: it needs weight {shape} and bias "
+                f"{shape[:1]} (one row per label), found {found}",
+                hint=DAMAGED_HINT,
+            )
+        return PooledLinearClassifier(encoder, tensors["weight"], tensors["bias"])
 
 
 def refuse_checkpointing(method: str, work_dir: Any, resume: bool, callbacks: Any) -> None:

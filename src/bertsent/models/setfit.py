@@ -177,18 +177,17 @@ class SetFitClassifier(SentenceEncoderClassifier):
         import torch
         from transformers import get_linear_schedule_with_warmup
 
-        from bertsent.encoders.engine import pad_batch
-        from bertsent.encoders.tokenization import encode
+        from bertsent.encoders.tokenization import encode, pad_ids
 
         config = self._recipe()
         module = self.model_
+        engine = self._engine()
         # each text once, as the engine tokenises it for prediction; padded per batch
         ids = encode(self.tokenizer_, texts, config.max_length, config.truncation)
-        pad_id = self.tokenizer_.pad_token_id or 0
 
         def embedded(rows: list[int]) -> torch.Tensor:
-            input_ids, attention_mask = pad_batch([ids[row] for row in rows], pad_id)
-            return module.embed(input_ids, attention_mask)
+            input_ids, attention_mask = pad_ids([ids[row] for row in rows], engine.pad_id)
+            return self._embedded(engine, input_ids, attention_mask)
 
         steps = self.epochs * -(-len(pairs) // self.pair_batch_size)
         optimizer = torch.optim.AdamW(module.encoder.parameters(), lr=self.learning_rate)

@@ -161,6 +161,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
         refuse_checkpointing(self.method, work_dir, resume, callbacks)
         started = time.perf_counter()
         texts, labels, eval_texts, eval_labels = fit_lists(texts, labels, eval_texts, eval_labels)
+        self.refuse_training_backend()  # an export would keep scoring the old descriptions
         config = (self.config or TrainingConfig()).validate()
         seen = [*labels, *(eval_labels or [])]
         if seen and is_multi_label(seen):
@@ -173,6 +174,7 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
             )
         descriptions = self._descriptions_for(seen)
         self._assemble(config, list(descriptions))
+        self._fitted_task(None)  # not the task of an earlier fit or load
         vectors = self._label_vectors(descriptions)
         self._set_head(vectors, np.zeros(len(vectors)))  # logits: cosine similarities
 
