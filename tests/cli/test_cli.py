@@ -70,6 +70,11 @@ def test_unknown_options_are_still_refused(
         main(["predict", str(trained_model_dir), "--bogus", "a superb film"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    # before the command too: `--json predict` printed a table and exited 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--json", "predict", str(trained_model_dir), "a superb film"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments before predict: --json" in capsys.readouterr().err
 
 
 def test_predict_table_and_files(

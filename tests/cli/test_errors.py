@@ -166,6 +166,8 @@ def test_zero_seeds_is_refused_before_any_work(
         (["predict", "MODEL", "a fine film", "--batch-size", "-1"], "--batch-size: must be at"),
         (["predict", "MODEL", "a fine film", "--threads", "-1"], "--threads: must be at least 1"),
         (["serve", "MODEL", "--threads", "0"], "--threads: must be at least 1"),
+        (["predict", "MODEL", "a fine film", "--top-k", "0"], "--top-k: must be at least 1"),
+        (["behave", "MODEL", "--seed", "-1"], "--seed: must be at least 0"),
     ],
 )
 def test_counts_below_one_are_refused_before_the_model_loads(
@@ -175,6 +177,26 @@ def test_counts_below_one_are_refused_before_the_model_loads(
     with pytest.raises(SystemExit) as stopped:
         main(arguments)
     assert stopped.value.code == 2 and refusal in capsys.readouterr().err
+
+
+def test_strict_without_an_aspect_is_refused_not_ignored(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["predict", "MODEL", "--strict", "a fine film"]) == 2
+    assert "--strict checks the --aspect of the texts" in capsys.readouterr().err
+
+
+def test_a_ctrl_c_outside_training_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bertsent.cli.predict
+
+    def pressed(args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bertsent.cli.predict, "load_for_inference", pressed)
+    assert main(["predict", "MODEL", "a fine film"]) == 130
+    assert "interrupted" in capsys.readouterr().err
 
 
 def test_a_training_stopped_by_ctrl_c_exits_as_an_interrupt_not_a_failure(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -201,11 +202,17 @@ def test_compare_and_learning_curve_replace_only_their_own_files(
     assert "--overwrite" in refused(capsys, str(folder / "learning-curve.png"))
     assert listing(folder) == before  # refused before anything was trained
     assert main([*curve, "--overwrite"]) == 0
-    assert main(compare) == 0  # learning-curve.json now marks the folder as ours
+    # learning-curve.json marks the curve's files as ours, not the user's compare.md
+    assert main(compare) == 2
+    assert "--overwrite" in refused(capsys, str(folder / "compare.md"))
+    assert (folder / "compare.md").read_text() == "# my notes"
+    assert main([*compare, "--overwrite"]) == 0
     capsys.readouterr()
     assert (folder / "compare.md").read_text().startswith("# Comparison on")
     assert (folder / "other.txt").read_text() == "mine"
-    assert json.loads((folder / "compare.json").read_text())["rows"][0]["method"] == "tfidf-lr"
+    written = json.loads((folder / "compare.json").read_text())
+    assert written["rows"][0]["method"] == "tfidf-lr"
+    assert written["command"] == shlex.join(["bertsent", *compare, "--overwrite"])  # not pytest's
     assert main(curve) == 0 and main(compare) == 0  # and both rerun there
 
 

@@ -230,6 +230,17 @@ def test_recommendation_follows_the_numbers() -> None:
         "fewer than 1,000 labelled reviews: at 300 BOW reaches 66.0% against BERT's 60.0%" in text
     )
 
+    # zero-shot's one point, at no labels, holds at every size BERT was trained on
+    curve["methods"]["zero-shot"] = {"name": "Zero-shot", "needs_labels": False, "sizes": [0],
+                                     "mean": [0.74]}  # fmt: skip
+    text = "\n".join(recommend(comparison, curve))
+    assert "at 300 Zero-shot reaches 74.0% against BERT's 60.0%" in text
+    del curve["methods"]["zero-shot"]
+    # exactly ten points fewer failures is clearly fewer (0.3 - 0.2 < 0.1 in floats)
+    bert["failure_rates"]["sarcasm"] = 0.2
+    lstm_rates["sarcasm"] = 0.3
+    assert "sarcasm 20% vs 30% for LSTM" in "\n".join(recommend(comparison)).split("**Use a")[0]
+
     # a "baseline" slower than BERT (an LLM, SetFit) is no reason of throughput
     for row, rate in zip(comparison["rows"][:3], (2.0, 3.0, 1.0), strict=True):
         row["reviews_per_second"] = rate
@@ -561,10 +572,17 @@ def test_a_users_json_of_our_name_does_not_make_the_folder_ours(
     learning_curve(synthetic_splits, methods=["tfidf-lr"], sizes=[20], output_dir=tmp_path,
                    overwrite=True)  # fmt: skip
     assert written_by(tmp_path / "learning-curve.json", "learning-curve")
-    compare(synthetic_splits, methods=["tfidf-lr"], output_dir=tmp_path)  # now ours
+    # the curve's mark is not compare's: the user's compare.json is still theirs
+    with pytest.raises(OutputExistsError, match=r"compare\.json is an existing file"):
+        compare(synthetic_splits, methods=["tfidf-lr"], output_dir=tmp_path)
+    compare(synthetic_splits, methods=["tfidf-lr"], output_dir=tmp_path, overwrite=True)
     assert written_by(tmp_path / "compare.json", "compare")
-    (tmp_path / "learning-curve.json").unlink()
+    compare(synthetic_splits, methods=["tfidf-lr"], output_dir=tmp_path)  # now ours
     learning_curve(synthetic_splits, methods=["tfidf-lr"], sizes=[20], output_dir=tmp_path)
+    # a curve figure whose JSON is gone may be anyone's: compare's mark does not cover it
+    (tmp_path / "learning-curve.json").unlink()
+    with pytest.raises(OutputExistsError, match=r"learning-curve\.png is an existing file"):
+        learning_curve(synthetic_splits, methods=["tfidf-lr"], sizes=[20], output_dir=tmp_path)
 
 
 class StoppedFineTune(FixedClassifier):

@@ -127,6 +127,16 @@ def test_runner_exposes_a_keyword_counter() -> None:
     )
 
 
+def test_a_multi_label_model_is_refused_not_read_as_one_side() -> None:
+    """Its independent sigmoids were read as one softmax's sides, and `behave` exited 0."""
+    from bertsent.data.tasks import MultiLabelTask
+
+    model = KeywordCounter()
+    model.task_ = MultiLabelTask(model.labels_)  # e.g. labels positive;funny
+    with pytest.raises(ModelError, match="multi-label model scores each label on its own"):
+        run_suite(model)
+
+
 class AbstainsOnNegation(KeywordCounter):
     """An LLM that names no label for any review with "not" in it (a row of zeros)."""
 
@@ -144,6 +154,23 @@ def test_an_abstention_fails_every_test_it_is_in() -> None:
     failure = tests["negated positive adjective"]["examples"][0]
     assert failure["predicted"] == "abstained" and failure["p_positive"] == 0.0
     assert tests["positive adjective"]["failure_rate"] == 0  # answered cases as before
+
+
+class AbstainsAlways(KeywordCounter):
+    """An LLM whose replies never name a label."""
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return np.zeros((len(texts), len(self.labels_)))
+
+
+def test_a_model_that_always_abstains_fails_every_test() -> None:
+    """Two abstentions read as the same label passed every invariance test, and an
+    abstention's log-odds of 0 passed directional ones."""
+    result = run_suite(AbstainsAlways())
+    assert {t["name"]: t["failure_rate"] for t in result["tests"]} == {
+        t["name"]: 1.0 for t in result["tests"]
+    }
+    assert result["pass_rate"] == 0
 
 
 class AlwaysNeutral(FixedClassifier):

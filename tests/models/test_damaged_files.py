@@ -82,6 +82,19 @@ def test_the_cli_prints_one_line_for_a_damaged_model(
     ] and error[0].startswith(f"error: {weights} is damaged")
 
 
+def test_a_recipe_with_a_setting_this_version_lacks_names_the_models_file(
+    saved_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """It said only "unknown training setting(s): foo", naming no model or file."""
+    shutil.copytree(saved_models["bert"], tmp_path / "newer")
+    file = tmp_path / "newer" / "bertsent.json"
+    record = json.loads(file.read_text())
+    record["training_config"]["foo"] = 1
+    file.write_text(json.dumps(record))
+    with pytest.raises(ModelError, match=r"bertsent\.json: its training_config cannot be read"):
+        load(tmp_path / "newer")
+
+
 def test_a_damaged_hash_file_is_named(saved_models: dict[str, Path], tmp_path: Path) -> None:
     hashes = damaged_copy(saved_models["tfidf-lr"], tmp_path / "m", TRAIN_HASHES_FILE, "garbage")
     with pytest.raises(ModelError, match=f"{hashes} is damaged"):

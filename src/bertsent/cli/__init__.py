@@ -60,10 +60,17 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> arg
     option come back unrecognised; those commands are parsed again with the options
     and positionals intermixed.
     """
+    argv = list(argv)
     args, unrecognised = parser.parse_known_args(argv)
     if unrecognised:
-        after_command = list(argv)[list(argv).index(args.command) + 1 :]
-        vars(args).update(vars(args.command_parser.parse_intermixed_args(after_command)))
+        where = argv.index(args.command)
+        # only the command's own options may come back: one before the command is
+        # nobody's (`bertsent --json predict ...` printed a table and exited 0)
+        stray = [item for item in argv[:where] if item in unrecognised]
+        if stray:
+            parser.error(f"unrecognized arguments before {args.command}: {' '.join(stray)}")
+        vars(args).update(vars(args.command_parser.parse_intermixed_args(argv[where + 1 :])))
+    args.argv = argv  # as given, for the outputs that record their command
     return args
 
 

@@ -22,7 +22,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--per-test", type=at_least_one, default=40, help="cases generated per test (default: 40)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for the generated cases")
+    parser.add_argument(
+        "--seed", type=at_least_zero, default=0, help="seed for the generated cases"
+    )
     parser.add_argument(
         "--examples",
         type=at_least_zero,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         config=training_config(args),
         reuse=not args.retrain,
         learning_curve=curve,
-        command=shlex.join(["bertsent", *sys.argv[1:]]),
+        command=shlex.join(["bertsent", *args.argv]),
         text_column=args.text_column,
         label_column=args.label_column,
         overwrite=args.overwrite,

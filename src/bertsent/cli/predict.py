@@ -88,7 +88,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     parser.add_argument(
         "--top-k",
-        type=int,
+        type=at_least_one,
         metavar="K",
         help="also list the K most probable labels with their scores (a model with more "
         f"than {MAX_SCORE_COLUMNS} labels lists its predicted ones by default)",
@@ -204,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
             if flag == "--aspect"
             else "with --input, every label's score is a column (jsonl: a scores object)",
         )
+    if args.texts and args.strict and args.aspect is None:  # it checks an --aspect only
+        raise ConfigError("--strict checks the --aspect of the texts: give one, or leave it")
     refuse_unread_flags(args)
     if args.engine == "ray":
         return run_on_ray(args)
@@ -227,8 +229,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{count} rows scored -> {args.output}")
         return 0
-    if args.top_k is not None and args.top_k < 1:
-        raise ConfigError(f"--top-k must be at least 1, not {args.top_k}")
     inputs = model_inputs(model.task_, args.texts, args.aspect, strict=args.strict)
     given = {"aspect": args.aspect} if args.aspect else {}
     rows = [

@@ -57,9 +57,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SIZES = (100, 300, 1000, 3000)
 CURVE_FILES = ("learning-curve.json", "learning-curve.png")
-# learning-curve and compare share a folder (compare reads the curve from it); either
-# one's JSON, when it starts {"bertsent": "<command>"}, marks it as theirs, whose files
-# they may replace (a user's file of the same name does not)
+# learning-curve and compare share a folder (compare reads the curve from it); each
+# one's JSON, when it starts {"bertsent": "<command>"}, marks that command's files there
+# as theirs to replace (a user's file of the same name does not)
 OUTPUT_MARKERS = {"learning-curve.json": "learning-curve", "compare.json": "compare"}
 METHOD_COLOURS = {
     "bow-svm": "#1f77b4",
@@ -574,22 +574,20 @@ def is_output_of(path: Path, command: str) -> bool:
     return isinstance(content, dict) and UNMARKED_KEYS[command] <= content.keys()
 
 
-def is_curve_folder(folder: Path) -> bool:
-    """Whether ``folder`` is an output of learning-curve or compare: one of their JSONs
-    is there (see :func:`is_output_of`; a user's file of that name is not)."""
-    return any(
-        is_output_of(Path(folder) / name, command) for name, command in OUTPUT_MARKERS.items()
-    )
-
-
 def check_shared_folder(folder: Path, files: Sequence[str], what: str, *, overwrite: bool) -> None:
-    """Refuse to replace ``files`` in ``folder`` unless it is ours (or ``overwrite``).
+    """Refuse to replace ``files`` in ``folder`` that are not ours (or ``overwrite``).
+
+    Each command's files are ours where its own JSON beside them is (``compare.*`` by
+    ``compare.json``, ``learning-curve.*`` by ``learning-curve.json``; see
+    :func:`is_output_of`): one command's mark does not give it the other's names.
 
     Raises:
         OutputExistsError: ``folder`` is a file, or naming the first file in the way.
     """
-    ours = overwrite or is_curve_folder(folder)
-    check_files_in_folder(folder, files, what, replaceable=ours)
+    for name in files:
+        marker = name.split(".", 1)[0] + ".json"
+        ours = overwrite or is_output_of(Path(folder) / marker, OUTPUT_MARKERS[marker])
+        check_files_in_folder(folder, [name], what, replaceable=ours)
 
 
 def check_curve_folder(output: Path, *, overwrite: bool) -> None:

@@ -68,7 +68,9 @@ def recommend(
             continue
         theirs, name = min(measured)
         text = f"{category} {mine:.0%} vs {theirs:.0%} for {name}"
-        (better if theirs - mine >= CLEARLY_FEWER_FAILURES else worse).append(text)
+        # rounded: 0.3 - 0.2 is 0.0999... in floats, and ten points fewer is clearly fewer
+        clearly = round(theirs - mine, 6) >= CLEARLY_FEWER_FAILURES
+        (better if clearly else worse).append(text)
     if better:
         use_bert.append(
             f"- reviews turn on {', '.join(c.split()[0] for c in better)}: BERT fails "
@@ -117,7 +119,10 @@ def _data_lines(curve: dict[str, Any]) -> tuple[list[str], list[str]]:
     for method, entry in methods.items():
         if method == "bert":
             continue
-        for size, accuracy in zip(entry["sizes"], entry["mean"], strict=True):
+        points = dict(zip(entry["sizes"], entry["mean"], strict=True))
+        if not entry.get("needs_labels", True):  # zero-shot: its one point holds at every size
+            points = dict.fromkeys(bert, points.get(0, -1.0))
+        for size, accuracy in points.items():
             if size in bert and accuracy > best_by_size.get(size, (-1.0, ""))[0]:
                 best_by_size[size] = (accuracy, entry["name"])
     sizes = sorted(best_by_size)

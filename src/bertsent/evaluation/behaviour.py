@@ -421,6 +421,12 @@ def run_suite(
             f"{' + '.join(model.task_.input_names)}",
             hint="measure it with `bertsent evaluate` on its own kind of data",
         )
+    if not model.task_.one_text_one_label:  # its sigmoids are no side of one review
+        raise ModelError(
+            f"the behaviour suite asks which side one review is on; this {model.task_.name} "
+            "model scores each label on its own",
+            hint="measure it with `bertsent evaluate` on its own kind of data",
+        )
     tests = list(tests) if tests is not None else generate_suite()
     everything = [text for test in tests for case in test.cases for text in case.texts]
     unique, probabilities, odds, positive = _scored(model, everything)

@@ -29,6 +29,7 @@ from bertsent.errors import ConfigError, ModelError
 from bertsent.hardware import resolve_precision, usable_device
 from bertsent.models.base import (
     DAMAGED_HINT,
+    METADATA_FILE,
     SentimentClassifier,
     check_safetensors,
     read_metadata,
@@ -336,11 +337,14 @@ class BertClassifier(SentimentClassifier):
             raise ConfigError(
                 "the torch-fp16 backend needs a CUDA GPU", hint="on a CPU use torch-bf16 or onnx"
             )
-        classifier = cls(
-            config=TrainingConfig.from_dict(metadata["training_config"]),
-            batch_size=batch_size,
-            backend=backend,
-        )
+        try:
+            config = TrainingConfig.from_dict(metadata["training_config"])
+        except (ConfigError, TypeError, KeyError) as exc:  # a newer bertsent's, or damaged
+            raise ModelError(
+                f"{path / METADATA_FILE}: its training_config cannot be read ({exc})",
+                hint="upgrade bertsent if a newer one wrote the model",
+            ) from None
+        classifier = cls(config=config, batch_size=batch_size, backend=backend)
         for weights in sorted(path.glob("*.safetensors")):
             check_safetensors(weights)
         model_config = read_model_config(path)
