@@ -128,10 +128,71 @@ def test_a_stale_backup_does_not_stop_the_swap_and_a_failed_swap_keeps_the_old_f
         rename(source, destination)
 
     monkeypatch.setattr(os, "rename", busy_target)
-    with pytest.raises(OSError, match="busy"), atomic_directory(target, "bertsent.json") as f:
+    with (
+        pytest.raises(OutputExistsError, match=r"busy.*the finished output is in") as error,
+        atomic_directory(target, "bertsent.json") as f,
+    ):
         (f / "bertsent.json").write_text('{"v": 3}')
     assert (target / "bertsent.json").read_text() == '{"v": 2}'  # the old model, in place
-    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "model"]
+    # and the finished one is kept, named (it was deleted: hours of training gone)
+    assert (f / "bertsent.json").read_text() == '{"v": 3}' and str(f) in error.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([stale.name, "model", f.name])
+
+
+def test_a_mount_point_is_refused_before_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rename(2) cannot move a mount point: the swap failed after all the work."""
+    import os
+
+    mounted = tmp_path / "out"
+    mounted.mkdir()
+    monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == mounted)
+    with (
+        pytest.raises(OutputExistsError, match="is a mount point"),
+        atomic_directory(mounted, "bertsent.json", overwrite=True),
+    ):
+        pytest.fail("the block must not run")
+    (mounted / "scores.csv").write_text("a bind-mounted file")
+    monkeypatch.setattr(os.path, "ismount", lambda path: Path(path).name == "scores.csv")
+    with pytest.raises(OutputExistsError, match="is a mount point"):
+        check_file_replaceable(mounted / "scores.csv", overwrite=True)
+
+
+def test_the_new_output_is_on_the_disk_before_it_replaces_the_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a sync, a power cut could leave the new names on empty files, the old
+    output already deleted."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    fsync, rename = os.fsync, os.rename
+
+    def synced(handle: int) -> None:
+        events.append(("sync", os.readlink(f"/proc/self/fd/{handle}")))
+        fsync(handle)
+
+    def renamed(source: str | Path, destination: str | Path) -> None:
+        events.append(("rename", str(source)))
+        rename(source, destination)
+
+    monkeypatch.setattr(os, "fsync", synced)
+    monkeypatch.setattr(os, "rename", renamed)
+    target = tmp_path / "model"
+    with atomic_directory(target, "bertsent.json") as folder:
+        (folder / "weights").mkdir()
+        (folder / "weights" / "model.safetensors").write_bytes(b"1234")
+        (folder / "bertsent.json").write_text("{}")
+    swap = events.index(("rename", str(folder)))
+    synced_before = {path for kind, path in events[:swap] if kind == "sync"}
+    assert {str(folder / "weights" / "model.safetensors"), str(folder / "bertsent.json"),
+            str(folder / "weights"), str(folder)} <= synced_before  # fmt: skip
+    assert ("sync", str(tmp_path)) in events[swap:]  # and the new name itself
+    events.clear()
+    with atomic_file(tmp_path / "scores.json") as temporary:
+        temporary.write_text("{}")
+    assert events[0] == ("sync", str(temporary)) and events[-1] == ("sync", str(tmp_path))
 
 
 def test_a_file_output_is_refused_unless_overwrite_and_a_folder_always(tmp_path: Path) -> None:

@@ -58,9 +58,10 @@ def check_replaceable(
             f"{target} is the current folder or holds it: refusing to replace it",
             hint="give a new folder for the output, e.g. runs/model",
         )
-    if overwrite or (not target.exists() and not target.is_symlink()):
+    if not target.exists() and not target.is_symlink():
         return
-    if marker is not None and target.is_dir() and (target / marker).is_file():
+    refuse_mount_point(target)
+    if overwrite or (marker is not None and target.is_dir() and (target / marker).is_file()):
         return
     kind = "folder" if target.is_dir() else "file"
     raise OutputExistsError(
@@ -87,12 +88,29 @@ def check_file_replaceable(
             f"{target} is an existing folder: refusing to replace it with a file",
             hint="give the path of a file to write, not a folder",
         )
-    if overwrite or (not target.exists() and not target.is_symlink()):
+    if not target.exists() and not target.is_symlink():
+        return
+    refuse_mount_point(target)
+    if overwrite:
         return
     kind = f"file that is not a {what}" if what else "file"
     raise OutputExistsError(
         f"{target} is an existing {kind}: refusing to replace it", hint=OVERWRITE_HINT
     )
+
+
+def refuse_mount_point(target: Path) -> None:
+    """A mount point (a container's bind mount, say) cannot be renamed: the swap would
+    fail after all the work. Refused before it, with the way round.
+
+    Raises:
+        OutputExistsError: naming it.
+    """
+    if os.path.ismount(target):
+        raise OutputExistsError(
+            f"{target} is a mount point: an output cannot be put in its place",
+            hint=f"write inside it instead, e.g. {Path(target) / 'output'}",
+        )
 
 
 # The first key of every JSON object a command writes as its output names the command,
@@ -170,10 +188,41 @@ def atomic_directory(
         yield temporary
         check_replaceable(target, marker, what, overwrite=overwrite)  # nothing new meanwhile
         _follow_umask(temporary)
-        _swap_in(temporary, target)
+        _sync_tree(temporary)  # on the disk before it replaces anything
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    try:
+        _swap_in(temporary, target)
+    except OSError as error:  # the work is done: keep it where the user can find it
+        raise OutputExistsError(
+            f"{target} could not be replaced ({error}); the finished output is in {temporary}",
+            hint=f"move {temporary} into place yourself, or write to another path",
+        ) from error
+
+
+def _sync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's list of names) to the disk: a rename is
+    journaled before the data it names, so after a power cut the new name could stand
+    on an empty file while the old output was already deleted."""
+    try:
+        handle = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:  # a file system that cannot sync a folder
+        pass
+    finally:
+        os.close(handle)
+
+
+def _sync_tree(folder: Path) -> None:
+    """:func:`_sync` every file and folder under ``folder``, then ``folder`` itself."""
+    for inside in folder.rglob("*"):
+        if not inside.is_symlink():
+            _sync(inside)
+    _sync(folder)
 
 
 def _follow_umask(folder: Path) -> None:
@@ -195,6 +244,7 @@ def _swap_in(temporary: Path, target: Path) -> None:
     new one cannot take its place."""
     if not (target.exists() or target.is_symlink()):
         os.rename(temporary, target)
+        _sync(target.parent)
         return
     backup = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
     os.rename(target, backup)
@@ -204,6 +254,7 @@ def _swap_in(temporary: Path, target: Path) -> None:
         if not (target.exists() or target.is_symlink()):
             os.rename(backup, target)
         raise
+    _sync(target.parent)  # the new name is on the disk before the old output goes
     remove_path(backup)  # a folder, or a file (or link) the user let --overwrite replace
 
 
@@ -249,7 +300,9 @@ def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     try:
         yield temporary
         temporary.chmod(0o666 & ~_umask())  # mkstemp makes it private
+        _sync(temporary)
         publish_file(temporary, target, overwrite=overwrite)
+        _sync(target.parent)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -61,6 +61,9 @@ class KeyValueCache:
                 f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
         except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                self._off_this_run(exc)
+                return
             if "readonly" not in str(exc) or self.connection is None:
                 raise self._unusable(exc) from None
             self._stop_writing(exc)  # a table there already is read as it is
@@ -68,8 +71,19 @@ class KeyValueCache:
             raise self._unusable(exc) from None
         try:
             self.connection.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise self._unusable(exc) from None
+            self._off_this_run(exc)
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
+
+    def _off_this_run(self, exc: BaseException) -> None:
+        """Another process holds the file past the timeout as it opens: the file is
+        fine, so it is not called unusable (whose hint says to delete it); this run
+        goes on without it."""
+        logger.warning("the cache %s is busy (%s): this run goes on without it", self.file, exc)
+        self.close()
 
     def _unusable(self, exc: BaseException) -> ConfigError:
         self.close()

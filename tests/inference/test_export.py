@@ -70,6 +70,15 @@ def test_a_graph_that_computes_another_function_is_refused_and_the_old_export_st
     assert (folder / "onnx" / "exports.json").read_bytes() == before
 
 
+def test_an_int8_graph_that_decides_otherwise_on_over_5_percent_is_refused() -> None:
+    from bertsent.inference.export import refuse_disagreeing_graph
+
+    agreeing = {"max_probability_difference": 0.2, "agreement_with_torch": 0.96}
+    refuse_disagreeing_graph(Path("m"), "onnx-int8", agreeing)  # rounding moves scores
+    with pytest.raises(ModelError, match=r"INT8 graph decides as the PyTorch model on 94\.0%"):
+        refuse_disagreeing_graph(Path("m"), "onnx-int8", {**agreeing, "agreement_with_torch": 0.94})
+
+
 def test_onnx_backends_predict_like_torch(exported_dir: Path) -> None:
     texts = ["a great and moving film", "dull and tedious", "", "the plot " * 40]
     torch_probabilities = load(exported_dir).predict_proba(texts)
@@ -96,6 +105,25 @@ def test_unexported_or_changed_graphs_are_refused(
         load(changed, backend="onnx-int8")
     with pytest.raises(ConfigError, match="unknown backend"):
         load(exported_dir, backend="tensorrt")
+
+
+def test_an_int8_graph_measured_on_another_machine_is_loaded_with_a_warning(
+    exported_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """INT8 kernels differ between CPUs: the agreement measured there may not hold here."""
+    import logging
+
+    moved = tmp_path / "model"
+    shutil.copytree(exported_dir, moved)
+    path = moved / "onnx" / "exports.json"
+    record = json.loads(path.read_text())
+    with caplog.at_level(logging.WARNING):
+        load(moved, backend="onnx-int8")
+        assert "measured on another kind of machine" not in caplog.text
+        record["hardware"] = {"device": "cpu", "machine": "x86_64", "cpu_flags": ["avx2"]}
+        path.write_text(json.dumps(record))
+        load(moved, backend="onnx-int8")
+    assert "measured on another kind of machine" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -166,6 +194,13 @@ def test_auto_picks_from_the_numbers_not_a_fixed_order(exported_dir: Path, tmp_p
         patch.setitem(sys.modules, "onnxruntime", None)
         assert choose_backend(folder, "cpu") == "torch"
     assert choose_backend(folder, "cuda") == "torch"  # a GPU's PyTorch: not what was measured
+    record["auto"] = "torch-bf16"  # fastest where it was measured, bf16 forced off here
+    path.write_text(json.dumps(record))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BERTSENT_FAST_BF16", "1")
+        assert choose_backend(folder, "cpu") == "torch-bf16"
+        patch.setenv("BERTSENT_FAST_BF16", "0")
+        assert choose_backend(folder, "cpu") == "torch"
     record["hardware"] = {"device": "cuda", "gpu": "NVIDIA H200"}  # older exports' key
     path.write_text(json.dumps(record))
     assert choose_backend(folder, "cpu") == "torch"

@@ -137,3 +137,16 @@ def test_a_section_that_cannot_be_drawn_is_left_out_with_its_reason(
     assert "Not in this report: the test split has 8 reviews" in text
     assert "Not in this report: token attributions need Captum" in text
     assert 'id="metrics"' in text and "<h3>The worked example</h3>" not in text
+
+
+def test_a_comparison_of_one_line_or_with_html_in_it_is_shown_as_text(tmp_path: Path) -> None:
+    """A one-line compare.md crashed the report after all its work; raw HTML in one ran
+    in the page, though the folder may be anyone's."""
+    from bertsent.report.build import _comparison
+
+    (tmp_path / "compare.md").write_text("# only a title")
+    assert _comparison(tmp_path) == {"table": ""}
+    table = "# Comparison\n\n<script>alert(1)</script>\n\n| a |\n|---|\n| 1 |\n"
+    (tmp_path / "compare.md").write_text(table)
+    shown = (_comparison(tmp_path) or {})["table"]
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "<table>" in shown

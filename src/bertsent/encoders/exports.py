@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bertsent.errors import ModelError
-from bertsent.hardware import cpu_flags
+from bertsent.hardware import cpu_flags, cpu_has_fast_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,10 @@ def choose_backend(model_dir: str | Path, device: str = "cpu") -> str:
             choice,
         )
         return "torch"
+    if choice == "torch-bf16" and not cpu_has_fast_bf16():  # e.g. BERTSENT_FAST_BF16=0
+        logger.info("backend auto: torch-bf16 was fastest when measured, but bf16 is not "
+                    "fast on this CPU now; using torch")  # fmt: skip
+        return "torch"
     logger.info("backend auto: %s (fastest within 0.3 points of fp32 here)", choice)
     return choice
 
@@ -181,4 +185,10 @@ def read_export(model_dir: str | Path, backend: str) -> tuple[Path, dict[str, An
             f"{path} was exported from other weights than those in {model_dir}",
             hint=f"export again: {hint}",
         )
+    if backend == "onnx-int8" and record.get("hardware") != hardware_key():
+        # INT8 kernels differ between CPUs (VNNI or not): what was measured may not hold
+        logger.warning(
+            "%s: its agreement with PyTorch was measured on another kind of machine; "
+            "export again here to measure this one (%s)", path, hint,
+        )  # fmt: skip
     return path, {**graph, "measured_on": record["measured_on"], "torch": record["torch_accuracy"]}

@@ -121,8 +121,10 @@ def _comparison(folder: Path | None) -> dict[str, str] | None:
         return None
     from markdown_it import MarkdownIt
 
-    markdown = (folder / "compare.md").read_text(encoding="utf-8").split("\n", 1)[1]
-    section = {"table": MarkdownIt("commonmark").enable("table").render(markdown)}
+    # below its title line; raw HTML is shown as text, not run: the folder may be anyone's
+    markdown = (folder / "compare.md").read_text(encoding="utf-8").partition("\n")[2]
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
+    section = {"table": renderer.render(markdown)}
     for name in ("compare", "learning-curve"):
         if (folder / f"{name}.png").is_file():
             section[name] = image_uri(folder / f"{name}.png")
