@@ -24,6 +24,15 @@ def test_projection_is_deterministic_for_a_seed() -> None:
         np.testing.assert_array_equal(first[name], second[name])
 
 
+@pytest.mark.parametrize("count", [2, 6, 12, 28])
+def test_every_class_gets_a_colour_of_its_own(count: int) -> None:
+    """tab10 gave the eleventh class on the tenth's colour; the SVG repeated from the seventh."""
+    from bertsent.explain.figures import class_colours
+
+    colours = class_colours([f"label {i}" for i in range(count)])
+    assert len(set(colours.values())) == count
+
+
 def test_fine_tuning_separates_the_classes(classifier: SentimentClassifier, tmp_path: Path) -> None:
     texts, labels = synthetic_reviews(80, seed=5)
     result = embedding_map(

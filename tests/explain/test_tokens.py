@@ -23,6 +23,22 @@ def test_byte_level_pieces_join_on_word_start_marks() -> None:
     assert groups == [[0], [1, 2, 3], [4], [5]]
 
 
+def test_a_one_word_byte_level_text_is_one_word() -> None:
+    """RoBERTa marks no first word: with no other word, no piece had a mark, and the
+    pieces of "Unwatchable" were three words."""
+    from bertsent.encoders.pretrained import DEFAULT_MODEL, load_tokenizer
+    from bertsent.encoders.tokenization import marks_word_starts
+
+    pieces, special = ["<s>", "Un", "watch", "able", "</s>"], [True, False, False, False, True]
+    assert group_word_pieces(pieces, special, marks_starts=True)[0] == [
+        "<s>",
+        "Unwatchable",
+        "</s>",
+    ]
+    wordpiece = load_tokenizer(DEFAULT_MODEL)
+    assert marks_word_starts(wordpiece) is False and marks_word_starts(object()) is None
+
+
 def test_a_piece_at_the_truncation_cut_starts_a_word() -> None:
     # head+tail truncation: "was" ends the head, "##bly" begins the tail
     pieces = ["[CLS]", "it", "was", "##bly", "good", "[SEP]"]

@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     attribution = explanation.attribution
     console.print(
         f"{escape(attribution.label)} (p={attribution.probability:.3f}); integrated gradients "
-        f"from an all-[PAD] baseline (p={attribution.baseline_probability:.3f}), convergence delta "
-        f"{attribution.delta:.2e}"
+        f"from a [PAD] baseline keeping [CLS]/[SEP] (p={attribution.baseline_probability:.3f}), "
+        f"convergence delta {attribution.delta:.2e}"
     )
     table = Table("word", "attribution", "attention rollout ([CLS] row)")
     for word, score, share in zip(

@@ -155,14 +155,31 @@ WORD_START_MARKS = ("Ġ", "▁")  # byte-level BPE (RoBERTa) and SentencePiece w
 CONTINUATION_MARK = "##"  # WordPiece (BERT) continues a word
 
 
+def marks_word_starts(tokenizer: Any) -> bool | None:
+    """Whether ``tokenizer`` marks the start of a word ("Ġ", "▁": byte-level BPE and
+    SentencePiece) rather than its continuation ("##": WordPiece); None when its
+    backend does not say."""
+    model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
+    kind = type(model).__name__ if model is not None else ""
+    return {"WordPiece": False, "BPE": True, "Unigram": True}.get(kind)
+
+
 def group_word_pieces(
-    pieces: list[str], special: list[bool], cut: int | None = None
+    pieces: list[str],
+    special: list[bool],
+    cut: int | None = None,
+    marks_starts: bool | None = None,
 ) -> tuple[list[str], list[list[int]]]:
     """Join word pieces into words: "##" continues a word, "Ġ"/"▁" starts one, and so
-    does the piece at ``cut`` (where truncation removed the middle of the text)."""
+    does the piece at ``cut`` (where truncation removed the middle of the text).
+
+    ``marks_starts`` says which kind of tokenizer made the pieces (see
+    :func:`marks_word_starts`); None guesses from the pieces, which cannot tell for a
+    one-word text of byte-level pieces (RoBERTa marks no first word)."""
     words: list[str] = []
     groups: list[list[int]] = []
-    marks_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
+    if marks_starts is None:
+        marks_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
     for position, (piece, is_special) in enumerate(zip(pieces, special, strict=True)):
         continues = (
             not is_special

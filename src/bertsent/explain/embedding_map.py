@@ -109,7 +109,7 @@ def behaviour_cases(labels: Sequence[str], per_test: int, seed: int) -> list[tup
 
 def cls_vectors(encoder: Any, classifier: SentimentClassifier, texts: list[str]) -> np.ndarray:
     """(n, hidden) final-layer [CLS] vectors of ``encoder`` with the classifier's tokenizer."""
-    config = classifier.config  # type: ignore[attr-defined]
+    config = classifier.training_recipe()  # type: ignore[attr-defined]
     engine = TorchEngine(
         encoder,
         classifier.tokenizer_,  # type: ignore[attr-defined]
@@ -219,7 +219,7 @@ def embedding_map(
             gold.append(expected)
             kinds.append(category)
     reviews = np.array(kinds) == "review"
-    config = classifier.config  # type: ignore[attr-defined]
+    config = classifier.training_recipe()  # type: ignore[attr-defined]
     # where fine-tuning started: the checkpoint, cut to the student's layers if it was
     before = load_encoder(config.model)
     if config.encoder_layers:

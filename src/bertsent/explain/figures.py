@@ -129,6 +129,21 @@ def faithfulness_line(result: dict[str, Any]) -> str:
     )
 
 
+def class_colours(classes: list[str]) -> dict[str, str]:
+    """A distinct colour per class: tab10's, tab20's up to 20 classes, beyond that (a
+    multi-label map's label sets) evenly spaced hues. tab10 gave classes 10+ the tenth
+    colour, and the SVG's six colours repeated from the seventh class."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    if len(classes) <= 10:
+        return {label: to_hex(colormaps["tab10"](i)) for i, label in enumerate(classes)}
+    if len(classes) <= 20:
+        return {label: to_hex(colormaps["tab20"](i)) for i, label in enumerate(classes)}
+    hues = colormaps["hsv"]
+    return {label: to_hex(hues(i / len(classes))) for i, label in enumerate(classes)}
+
+
 def plot_embedding_map(result: EmbeddingMap, path: Path, *, overwrite: bool = True) -> Path:
     """t-SNE (top) and PCA (bottom), before (left) and after (right) fine-tuning."""
     import matplotlib
@@ -137,7 +152,7 @@ def plot_embedding_map(result: EmbeddingMap, path: Path, *, overwrite: bool = Tr
     import matplotlib.pyplot as plt
 
     classes = sorted(set(result.gold))
-    colours = {label: plt.get_cmap("tab10")(i) for i, label in enumerate(classes)}
+    colours = class_colours(classes)
     kinds = np.array(result.kinds)
     wrong = np.array(result.gold) != np.array(result.predicted)
     figure, axes = plt.subplots(2, 2, figsize=(12, 11))
@@ -195,9 +210,8 @@ def _svg_marker(kind: str, x: float, y: float, colour: str, title: str, wrong: b
 
 def embedding_map_svg(result: EmbeddingMap, stage: str, projection: str = "tsne") -> str:
     """An SVG scatter whose points show their review, gold and predicted label on hover."""
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
     classes = sorted(set(result.gold))
-    colours = {label: palette[i % len(palette)] for i, label in enumerate(classes)}
+    colours = class_colours(classes)
     points = np.asarray(result.stages[stage][projection], dtype=float)
     width, height, margin = 520, 460, 12
     low, high = points.min(axis=0), points.max(axis=0)

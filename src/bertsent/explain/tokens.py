@@ -13,6 +13,7 @@ from bertsent.encoders.tokenization import (
     HEAD_TOKENS,
     encode,
     group_word_pieces,
+    marks_word_starts,
     rust_tokenizer,
     special_tokens,
 )
@@ -80,8 +81,9 @@ def require_text(text: str) -> str:
 def encode_text(classifier: SentimentClassifier, text: str) -> EncodedText:
     """Tokenise ``text`` with the model's own length limit and truncation strategy."""
     require_transformer(classifier)
+    text = require_text(text)  # for callers of the explainers, as for the command
     tokenizer = classifier.tokenizer_  # type: ignore[attr-defined]
-    config = classifier.config  # type: ignore[attr-defined]
+    config = classifier.training_recipe()  # type: ignore[attr-defined]
     ids = encode(tokenizer, [text], config.max_length, config.truncation)[0]
     pieces = tokenizer.convert_ids_to_tokens(ids)
     # [UNK] stands for a word of the review (an emoji, a rare script): it is scored,
@@ -93,7 +95,8 @@ def encode_text(classifier: SentimentClassifier, text: str) -> EncodedText:
             f"the text to explain has no token the model reads: {text!r}",
             hint="pass a review with words",
         )
-    words, groups = group_word_pieces(pieces, special, truncation_cut(tokenizer, text, config))
+    cut = truncation_cut(tokenizer, text, config)
+    words, groups = group_word_pieces(pieces, special, cut, marks_word_starts(tokenizer))
     return EncodedText(text, torch.tensor([ids]), pieces, special, words, groups)
 
 

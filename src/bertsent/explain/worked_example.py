@@ -2,7 +2,9 @@
 
 For one review: the head's logits z, p = softmax(z), the loss -log p[gold] and the
 gradient dL/dz = p - y. The gradient is also taken by autograd, so the printed formula
-is checked against what training actually back-propagates.
+is checked against what back-propagation computes for that loss. A recipe that trained
+with more than plain cross-entropy (smoothed targets, class weights, R-Drop, a teacher)
+is named beside the numbers: its gradient differed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ def head_parameter_count(model: Any) -> int:
     head = model.classifier
     layer = getattr(head, "out_proj", head)  # RoBERTa keeps its final linear in out_proj
     return sum(parameter.numel() for parameter in layer.parameters())
+
+
+def loss_additions(config: Any) -> list[str]:
+    """What the recipe added to plain cross-entropy, as its flags."""
+    additions = [
+        f"--label-smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
+        f"--ordinal-smoothing {config.ordinal_smoothing:g}" if config.ordinal_smoothing else "",
+        "--class-weights" if config.class_weights else "",
+        f"--r-drop {config.r_drop:g}" if config.r_drop else "",
+        "a teacher's soft labels" if config.teacher or config.teacher_model else "",
+    ]
+    return [addition for addition in additions if addition]
 
 
 def worked_example(
@@ -73,6 +87,7 @@ def worked_example(
         "head_parameters": head,
         "encoder_parameters": total - head,
         "hidden_size": model.config.hidden_size,
+        "trained_with": loss_additions(classifier.training_recipe()),  # type: ignore[attr-defined]
     }
 
 
@@ -98,5 +113,13 @@ def format_worked_example(example: dict[str, Any]) -> str:
             f"   autograd gives                  {vector(example['autograd_gradient'])}",
             f"5. head: {hidden} x {classes} weights + {classes} biases = "
             f"{head:,} parameters; encoder: {encoder:,} ({encoder / head:,.0f}x the head)",
+            *(
+                [
+                    f"   (trained with {', '.join(example['trained_with'])} as well: its "
+                    "training loss and gradient were not this plain cross-entropy)"
+                ]
+                if example.get("trained_with")
+                else []
+            ),
         ]
     )

@@ -209,7 +209,7 @@ class BertClassifier(SentimentClassifier):
         self._tokenizer = tokenizer
 
     def _engine(self) -> Engine:
-        config = self.config or TrainingConfig()
+        config = self.training_recipe()
         settings = {
             "max_length": config.max_length,
             "truncation": config.truncation,
@@ -259,7 +259,7 @@ class BertClassifier(SentimentClassifier):
         from bertsent.training.curves import plot_training_dynamics
 
         record, history, best = self.fit_record_, self.history_, self.best_
-        card = model_card(self._recipe(), metadata, dev_report)
+        card = model_card(self.training_recipe(), metadata, dev_report)
 
         def write(folder: Path) -> None:
             (folder / HISTORY_FILE).write_text(json.dumps(history, indent=2), encoding="utf-8")
@@ -283,7 +283,7 @@ class BertClassifier(SentimentClassifier):
         """
         require_fitted(self, "model_")
         self.model_.save_pretrained(folder, safe_serialization=True)
-        config = self._recipe()
+        config = self.training_recipe()
         self.tokenizer_.model_max_length = config.max_length
         self.tokenizer_.truncation_side = "left" if config.truncation == "tail" else "right"
         self.tokenizer_.save_pretrained(folder)
@@ -301,13 +301,13 @@ class BertClassifier(SentimentClassifier):
                 "or load it with the backend",
             )
 
-    def _recipe(self) -> TrainingConfig:
+    def training_recipe(self) -> TrainingConfig:
         """The recipe the fit ran (its batch size and learning rate filled in), else the
         one given."""
         return getattr(self, "config_", None) or self.config or TrainingConfig()
 
     def _saved_settings(self) -> dict[str, Any]:
-        return {"training_config": self._recipe().keeping(self.recipe_settings).to_dict()}
+        return {"training_config": self.training_recipe().keeping(self.recipe_settings).to_dict()}
 
     @classmethod
     def _from_saved(

@@ -135,7 +135,7 @@ class SentenceEncoderClassifier(BertClassifier):
         (folder / "2_Normalize").mkdir()
         # SentenceTransformer(folder) reads texts as long as this model was trained to
         # (else 512 tokens); the head+tail cut cannot be expressed there, only the length
-        reading = {"max_seq_length": self._recipe().max_length}
+        reading = {"max_seq_length": self.training_recipe().max_length}
         (folder / "sentence_bert_config.json").write_text(json.dumps(reading), encoding="utf-8")
 
     @classmethod

@@ -179,7 +179,7 @@ class SetFitClassifier(SentenceEncoderClassifier):
 
         from bertsent.encoders.tokenization import encode, pad_ids
 
-        config = self._recipe()
+        config = self.training_recipe()
         module = self.model_
         engine = self._engine()
         # each text once, as the engine tokenises it for prediction; padded per batch
