@@ -176,15 +176,18 @@ def test_how_positive_a_text_is_reads_intensity_from_fine_grained_models() -> No
 def test_the_http_service_answers_intensity_for_a_fine_grained_model(tmp_path: Path) -> None:
     import httpx
 
-    from tests.serve.conftest import start_server
+    from tests.serve.conftest import analyse_in_page, start_server
 
     train(five_class_splits(), output_dir=tmp_path / "model", method="tfidf-lr")
     server = start_server(tmp_path / "model")
     try:
         answer = httpx.post(f"{server.url}/v1/predict", json={"texts": ["it was sublime"]})
         schema = httpx.get(f"{server.url}/openapi.json").json()
+        # the page shows how strong, which is what a fine-grained model is for
+        shown = analyse_in_page(server.url, {"#text": "it was sublime"}, ("#intensity",))
     finally:
         server.stop()
     expected = load(tmp_path / "model").predict_scores(["it was sublime"])[0]["intensity"]
     assert answer.json()["predictions"][0]["intensity"] == pytest.approx(expected, abs=1e-6)
+    assert shown["#intensity"] == f"intensity {expected:+.2f}"
     assert "intensity" in schema["components"]["schemas"]["Prediction"]["properties"]

@@ -79,6 +79,20 @@ def test_an_int8_graph_that_decides_otherwise_on_over_5_percent_is_refused() -> 
         refuse_disagreeing_graph(Path("m"), "onnx-int8", {**agreeing, "agreement_with_torch": 0.94})
 
 
+def test_an_onnx_servers_explainer_reads_the_weights_for_itself_only(exported_dir: Path) -> None:
+    """The served ONNX model kept an unused fp32 PyTorch copy beside the explainer's."""
+    from bertsent.serve.app import explainer_for
+
+    served = load(exported_dir, backend="onnx-int8")
+    explainer = explainer_for(served)
+    assert served._model is None  # type: ignore[attr-defined]
+    assert explainer.backend == "torch" and explainer.model_ is not served._model  # type: ignore[attr-defined]
+    texts = ["a superb film", "a dull mess"]
+    np.testing.assert_allclose(
+        explainer.predict_proba(texts), load(exported_dir).predict_proba(texts), atol=1e-6
+    )
+
+
 def test_onnx_backends_predict_like_torch(exported_dir: Path) -> None:
     texts = ["a great and moving film", "dull and tedious", "", "the plot " * 40]
     torch_probabilities = load(exported_dir).predict_proba(texts)

@@ -197,6 +197,35 @@ def test_page_shows_label_confidence_and_attributions(server: Server) -> None:
     assert any(value != 0 for value in shown["shades"])
 
 
+def test_an_explanation_names_the_label_its_words_are_for_and_no_empty_fields(
+    server: Server,
+) -> None:
+    answer = httpx.post(f"{server.url}/v1/explain", json={"text": "a superb film"}).json()
+    assert answer["explained_label"] == answer["label"]  # a multi-label one: its top label
+    assert "intensity" not in answer  # as /v1/predict leaves it out: not a fine-grained model
+
+
+def test_a_busy_explainer_still_gets_the_page_its_label(
+    server: Server, trained_model_dir: Path
+) -> None:
+    """Explanations run one at a time: a second visitor saw only "another explanation
+    is running", though the label was there to be had."""
+    busy = {"error": {"code": "busy", "message": "another explanation is running"}}
+    with service_page(server.url) as (page, problems):
+        page.route("**/v1/explain", lambda route: route.fulfill(
+            status=503, content_type="application/json", body=json.dumps(busy)))  # fmt: skip
+        page.fill("#text", "the acting was superb and charming")
+        page.click("#go")
+        page.wait_for_selector("#label, #error", timeout=10_000)
+        shown = {name: page.inner_text(name) if page.query_selector(name) else ""
+                 for name in ("#label", "#note", "#error")}  # fmt: skip
+    expected = load(trained_model_dir).predict(["the acting was superb and charming"])[0]
+    assert shown["#label"] == expected
+    assert shown["#note"] == "no explanation this time: another explanation is running"
+    assert shown["#error"] == ""
+    assert all("503" in problem for problem in problems)  # the refusal the page handled
+
+
 def test_the_page_says_when_the_server_does_not_answer(server: Server) -> None:
     """A fetch that fails (server gone, network down) left "…" on the page for good."""
     with service_page(server.url) as (page, problems):

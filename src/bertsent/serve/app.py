@@ -130,13 +130,26 @@ def why_no_explanations(classifier: Any) -> str | None:
 
 
 def explainer_for(classifier: Any) -> Any:
-    """A copy with its own weights: attribution hooks must never touch served forward passes."""
+    """A copy with its own weights: attribution hooks must never touch served forward passes.
+
+    Its weights are read from the folder where there is one, in fp32 on the CPU where
+    the attribution code puts its inputs: a served ONNX model's PyTorch weights were
+    otherwise loaded into the served copy too (a model's worth of memory, unused), and a
+    GPU model was copied on the GPU first.
+    """
     explainer = copy.copy(classifier)
-    # gradients in fp32, on the CPU where the attribution code puts its inputs
-    explainer.model_ = copy.deepcopy(classifier.model_).float().cpu()
     explainer.backend = "torch"
+    saved_at = getattr(classifier, "_saved_at", None)
+    if saved_at is not None:
+        explainer.model_ = type(classifier)._read_torch_model(saved_at).eval().float()
+    else:  # fitted in this process
+        explainer.model_ = copy.deepcopy(classifier.model_).float().cpu()
     return explainer
 
+
+# statuses of a request shed rather than failed: overloaded, busy, shutting down, not
+# ready (503), too slow (504), its client gone (499); the metrics count them by reason
+REFUSALS = (499, 503, 504)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -214,13 +227,20 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.service, app.state.metrics = state, metrics  # for the server: drain, refusals
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.max_body_bytes,
+        max_buffered=settings.max_buffered_bytes,
+        on_refused=lambda reason: metrics.rejected.labels(reason=reason).inc(),
+    )
     # outermost: sees refused requests too, and matches their route itself
     app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
 
     # one handler for every error: the same JSON shape and the right status
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> JSONResponse:
+        if error.status in REFUSALS:  # shed, not failed: counted by reason
+            metrics.rejected.labels(reason=error.code).inc()
         body = {"error": {"code": error.code, "message": error.message, "field": error.field}}
         return JSONResponse(body, status_code=error.status, headers=error.headers)
 
@@ -282,7 +302,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             raise ServiceError(
                 503, "shutting_down", "the server is shutting down", headers={"Retry-After": "1"}
             )
-        if not state.ready or state.batcher is None:
+        if not state.ready or state.batcher is None or not state.batcher.running:
             raise ServiceError(
                 503, "not_ready", "the model is not loaded", headers={"Retry-After": "1"}
             )
@@ -334,9 +354,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
                 work.cancel()  # queued texts are dropped unscored
         if work not in done:
             if client_left in done:
-                metrics.rejected.labels(reason="client_left").inc()
                 raise ServiceError(499, "client_left", "the client closed the connection")
-            metrics.rejected.labels(reason="timeout").inc()
             raise ServiceError(
                 504, "timeout", f"not answered within {settings.request_timeout_s} s"
             )
@@ -355,7 +373,6 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         try:
             probabilities = work.result()
         except Overloaded as overloaded:
-            metrics.rejected.labels(reason="overloaded").inc()
             raise ServiceError(
                 503,
                 "overloaded",
@@ -389,6 +406,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     @app.post(
         "/v1/explain",
         response_model=ExplainResponse,
+        response_model_exclude_none=True,  # intensity only where predict sends it too
         responses={**_ERRORS, 409: {"model": ErrorResponse, "description": "not a BERT model"}},
         dependencies=auth,
         summary="Label one review and show the words that drove it",
@@ -434,7 +452,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
             )
             if not all(encoded.special[i] for i in group)  # [CLS], [SEP] score 0 by design
         ]
-        return ExplainResponse(**prediction, words=words)
+        return ExplainResponse(**prediction, words=words, explained_label=served)
 
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> dict[str, str]:

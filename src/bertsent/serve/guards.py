@@ -19,64 +19,105 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def send_error(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(
+    send: Send, status: int, code: str, message: str, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     """A JSON error in the service's ``{"error": {...}}`` shape, sent straight from ASGI."""
     body = json.dumps({"error": {"code": code, "message": message, "field": None}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += list(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 class BodyGuard:
-    """Refuse bodies over ``max_bytes`` (413) and bodies that are not UTF-8 (400).
+    """Refuse bodies over ``max_bytes`` (413), bodies that are not UTF-8 (400), and any
+    body while those held by every request together would pass ``max_buffered`` (503:
+    the limits per request alone let 2,048 connections hold gigabytes).
 
     The body is read here, bounded, so a chunked upload without Content-Length cannot
-    grow past the limit either; it is then replayed to the app unchanged.
+    grow past the limits either; it is then replayed to the app unchanged. A body
+    counts against the budget from its declared length (or as it arrives) until its
+    request is answered. ``on_refused`` hears the reason of each refusal.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_buffered: int,
+        on_refused: Callable[[str], None] = lambda reason: None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_buffered = max_buffered
+        self.on_refused = on_refused
+        self.buffered = 0  # one event loop: no lock needed between awaits
+
+    async def refuse(self, send: Send, status: int, code: str, message: str) -> None:
+        self.on_refused(code)
+        extra = [(b"retry-after", b"1")] if status == 503 else []
+        await send_error(send, status, code, message, extra)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
         too_large = f"request body over {self.max_bytes} bytes"
+        busy = "too many request bodies are being received at once; retry"
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_error(send, 413, "body_too_large", too_large)
+        held = int(declared) if declared is not None and declared.isdigit() else 0
+        if held > self.max_bytes:
+            await self.refuse(send, 413, "body_too_large", too_large)
             return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await send_error(send, 413, "body_too_large", too_large)
-                return
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        if self.buffered + held > self.max_buffered:
+            await self.refuse(send, 503, "bodies_buffered", busy)
+            return
+        self.buffered += held
         try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as error:
-            await send_error(
-                send, 400, "invalid_utf8", f"request body is not valid UTF-8 (byte {error.start})"
-            )
-            return
-        replayed = False
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.max_bytes:
+                    await self.refuse(send, 413, "body_too_large", too_large)
+                    return
+                if size > held:  # more than declared, or no length declared
+                    if self.buffered + size - held > self.max_buffered:
+                        await self.refuse(send, 503, "bodies_buffered", busy)
+                        return
+                    self.buffered += size - held
+                    held = size
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            del chunks
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as error:
+                why = f"request body is not valid UTF-8 (byte {error.start})"
+                await self.refuse(send, 400, "invalid_utf8", why)
+                return
+            await self.app(scope, _replaying(body, receive), send)
+        finally:
+            self.buffered -= held
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that first gives the app the whole ``body`` read by the guard."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class RequestMetrics:

@@ -38,6 +38,10 @@ class WordAttribution(BaseModel):
 
 class ExplainResponse(Prediction):
     words: list[WordAttribution]
+    explained_label: str = Field(
+        description="the label the words are attributed to: the predicted one (a "
+        "multi-label answer: its most probable label)"
+    )
     method: str = "integrated gradients"
 
 

@@ -43,6 +43,11 @@ class ServeSettings(BaseSettings):
     # 64 texts of 5,000 characters may take 3.8 MB of JSON: non-ASCII escaped as \uXXXX
     # is 6 bytes a character, an emoji 12; the default body limit lets every valid one in
     max_body_bytes: int = Field(default=4_000_000, ge=1)
+    # bodies held at once, over every connection: 2,048 connections each holding almost
+    # 4 MB would be 8 GB; past this budget a request is answered 503 before it is read
+    max_buffered_bytes: int = Field(
+        default=256_000_000, ge=1, description="request bodies held in memory at once"
+    )
     request_timeout_s: float = Field(default=10.0, gt=0, description="answer 504 after this long")
     # limits per connection: a client that sends its request slowly (slow-loris) or
     # opens connections without using them must not hold sockets for long
