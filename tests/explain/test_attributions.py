@@ -21,6 +21,35 @@ def test_integrated_gradients_are_complete(classifier: SentimentClassifier) -> N
     assert np.all(attribution.scores[special] == 0)  # the baseline keeps [CLS] and [SEP]
 
 
+def test_a_roberta_like_model_is_integrated_from_the_baseline_it_reports() -> None:
+    """RoBERTa numbers positions past its pads: the baseline's probability was that of
+    [CLS] [SEP] at positions 1-2, not of the path's start, off by a third of p - p0 here."""
+    import torch
+    import transformers
+
+    from bertsent.encoders.heads import ClsLinearClassifier, export_to_transformers
+    from bertsent.encoders.pretrained import DEFAULT_MODEL, load_tokenizer
+    from bertsent.models.bert import BertClassifier
+    from bertsent.training.config import TrainingConfig
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(DEFAULT_MODEL)  # a WordPiece vocabulary: any ids will do
+    config = transformers.RobertaConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=4, intermediate_size=64, pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=66,
+    )  # fmt: skip
+    module = ClsLinearClassifier(transformers.AutoModel.from_config(config), num_labels=2)
+    torch.nn.init.normal_(module.head.weight, std=0.3)  # answers away from 0.5, not saturated
+    classifier = BertClassifier(config=TrainingConfig(max_length=32))
+    classifier.model_ = export_to_transformers(module, ["negative", "positive"]).eval()
+    classifier.tokenizer_, classifier.labels_ = tokenizer, ["negative", "positive"]
+    attribution = integrated_gradients(classifier, "a superb and charming film", steps=64)
+    change = attribution.probability - attribution.baseline_probability
+    assert abs(change) > 1e-4
+    assert abs(attribution.scores.sum() - change) < 0.01 * abs(change)
+
+
 def test_faithfulness_compares_rankings_with_random_deletion(
     classifier: SentimentClassifier, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ import torch
 
 from bertsent.data.tasks import MultiLabelTask
 from bertsent.encoders.engine import pad_batch
+from bertsent.encoders.heads import ROBERTA_TYPES
 from bertsent.errors import MissingDependencyError
 from bertsent.explain.tokens import EncodedText, encode_text, pool_columns, require_transformer
 from bertsent.models.base import SentimentClassifier
@@ -63,8 +64,24 @@ def _probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
-def _class_probabilities(model: Any, input_ids: torch.Tensor, multi_label: bool) -> torch.Tensor:
-    return _probabilities(model(input_ids=input_ids).logits.float(), multi_label)
+def _class_probabilities(
+    model: Any, input_ids: torch.Tensor, multi_label: bool, positions: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    given = {name: ids.expand(len(input_ids), -1) for name, ids in positions.items()}
+    return _probabilities(model(input_ids=input_ids, **given).logits.float(), multi_label)
+
+
+def text_positions(model: Any, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The position ids of the text, for every pass: RoBERTa-like models number
+    positions from the ids, skipping pads, so the all-[PAD] baseline would put [SEP]
+    at position 3, while the path Captum integrates along keeps the text's positions;
+    the baseline's probability, and so the completeness check, would then be of
+    another input. Other families number positions 0..n whatever the ids: nothing to fix.
+    """
+    padding = getattr(getattr(model.base_model, "embeddings", None), "padding_idx", None)
+    if model.config.model_type not in ROBERTA_TYPES or padding is None:
+        return {}
+    return {"position_ids": padding + 1 + torch.arange(input_ids.shape[1])[None]}
 
 
 def integrated_gradients(
@@ -85,13 +102,14 @@ def integrated_gradients(
     pad_id = classifier.tokenizer_.pad_token_id or 0  # type: ignore[attr-defined]
     baseline = encoded.input_ids.clone()
     baseline[0, ~torch.tensor(encoded.special)] = pad_id
+    positions = text_positions(model, encoded.input_ids)
     with torch.no_grad():
-        probabilities = _class_probabilities(model, encoded.input_ids, multi_label)[0]
-        baseline_probabilities = _class_probabilities(model, baseline, multi_label)[0]
+        probabilities = _class_probabilities(model, encoded.input_ids, multi_label, positions)[0]
+        baseline_probabilities = _class_probabilities(model, baseline, multi_label, positions)[0]
     target = classifier.labels_.index(label) if label is not None else int(probabilities.argmax())
 
     def forward(input_ids: torch.Tensor) -> torch.Tensor:
-        return _class_probabilities(model, input_ids, multi_label)
+        return _class_probabilities(model, input_ids, multi_label, positions)
 
     explainer = LayerIntegratedGradients(forward, model.get_input_embeddings())
     piece_scores, delta = explainer.attribute(
