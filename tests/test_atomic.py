@@ -224,6 +224,30 @@ def test_atomic_file_without_overwrite_keeps_a_file_that_appeared_meanwhile(
     assert target.read_text() == "ours"
 
 
+def test_without_hard_links_a_file_is_still_published_and_never_clobbered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems (FAT, some network mounts) refuse hard links: the no-clobber
+    publish falls back to check-then-rename rather than failing every output."""
+    import errno
+    import os
+
+    def no_links(source: str | Path, target: str | Path) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "out.json"
+    with atomic_file(target, overwrite=False) as temporary:
+        temporary.write_text("ours")
+    assert target.read_text() == "ours" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    fresh = tmp_path / "fresh.json"
+    with pytest.raises(OutputExistsError), atomic_file(fresh, overwrite=False) as temporary:
+        temporary.write_text("ours")
+        fresh.write_text("theirs")  # appeared while we worked
+    assert fresh.read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "out.json"]
+
+
 def test_atomic_directory_replaces_a_user_folder_or_file_only_with_overwrite(
     tmp_path: Path,
 ) -> None:

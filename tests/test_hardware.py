@@ -56,6 +56,36 @@ def test_detection_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not cpu_has_fast_bf16() and device_name() == "cpu"
 
 
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "fast"),
+    [(False, False, False), (True, False, True), (False, True, True)],
+)
+def test_unforced_detection_reads_the_cpus_units(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, fast: bool
+) -> None:
+    """What torch says of the CPU decides, not a forced setting: AVX2 alone trains in
+    fp32 (bf16 is emulated there, 20x slower), AMX or AVX-512 BF16 in bf16."""
+    monkeypatch.delenv("BERTSENT_FAST_BF16", raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    assert cpu_has_fast_bf16() is fast
+    assert resolve_precision("auto", "cpu") == ("bf16" if fast else "fp32")
+
+
+def test_cpu_flags_are_read_on_x86_and_arm(tmp_path: Path) -> None:
+    """Arm lists its flags as Features: every Graviton had the same empty key, and one
+    machine's measured speeds chose another's backend."""
+    from bertsent.hardware import cpu_flags
+
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp sve sve2 bf16 i8mm\n")
+    assert cpu_flags(str(x86)) == ["amx_tile", "avx2", "avx512_bf16", "avx512f"]
+    assert cpu_flags(str(arm)) == ["asimddp", "bf16", "i8mm", "sve", "sve2"]
+    assert cpu_flags(str(tmp_path / "missing")) == []
+
+
 @pytest.mark.parametrize(("variable", "value"), [("BERTSENT_DEVICE", "gpu"),
                                                    ("BERTSENT_FAST_BF16", "yes")])  # fmt: skip
 def test_an_override_it_cannot_mean_is_refused_by_name(

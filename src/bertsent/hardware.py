@@ -205,15 +205,21 @@ def scaled_learning_rate(learning_rate: float, batch_size: int, reference_batch:
     return learning_rate * (batch_size / reference_batch) ** 0.5
 
 
-def cpu_flags() -> list[str]:
-    """The CPU's vector-extension flags that decide speed here (AVX2, AVX-512, VNNI, BF16, AMX)."""
+# the vector extensions that decide speed: x86's AVX2, AVX-512 (VNNI, BF16), AMX; Arm's
+# SVE, BF16, INT8 matrix multiply and dot product (Graviton2 and 3 differ in these)
+SPEED_FLAGS = ("avx2", "avx512", "amx", "avx_vnni", "sve", "bf16", "i8mm", "asimddp")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """The CPU's vector-extension flags that decide speed here (see ``SPEED_FLAGS``):
+    x86 lists them as ``flags``, Arm as ``Features``."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            line = next((row for row in handle if row.startswith("flags")), "")
+        with open(cpuinfo, encoding="utf-8") as handle:
+            line = next((row for row in handle if row.startswith(("flags", "Features"))), "")
     except OSError:  # not Linux
         return []
-    wanted = ("avx2", "avx512", "amx", "avx_vnni")
-    return sorted({flag for flag in line.split() if flag.startswith(wanted)})
+    listed = line.partition(":")[2].split()
+    return sorted({flag for flag in listed if flag.startswith(SPEED_FLAGS)})
 
 
 def describe() -> dict[str, object]:

@@ -47,6 +47,25 @@ def test_streamed_chunks_give_the_same_logits_in_input_order(trained_model_dir: 
     np.testing.assert_allclose(expected, one_by_one, atol=1e-5)
 
 
+def test_batches_are_sorted_by_length_within_a_chunk_and_padded_to_their_own_longest(
+    trained_model_dir: Path,
+) -> None:
+    """Padding every batch to the chunk's longest text (or batching in input order)
+    would waste the compute this engine exists to save."""
+    model = load(trained_model_dir)
+    engine = TorchEngine(model.model_, model.tokenizer_, max_length=32, batch_size=4, chunk_size=20)  # type: ignore[attr-defined]
+    seen: list[int] = []
+    for rows, input_ids, mask in engine.batches(TEXTS):
+        lengths = mask.sum(axis=1)
+        assert input_ids.shape[1] == lengths.max()  # its own longest, no more
+        assert lengths.tolist() == sorted(lengths.tolist(), reverse=True)  # longest first
+        seen += rows.tolist()
+    assert sorted(seen) == list(range(len(TEXTS)))  # every text once
+    first_chunk = [row for row in seen if row < 20]
+    widths = [len(engine._encode([TEXTS[row]])[0]) for row in first_chunk]
+    assert widths == sorted(widths, reverse=True)  # sorted across the chunk's batches
+
+
 @pytest.mark.parametrize("batch_size", [0, -1])
 def test_a_batch_size_below_one_is_refused_not_scored_as_zeros(
     trained_model_dir: Path, batch_size: int
