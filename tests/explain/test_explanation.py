@@ -39,3 +39,34 @@ def test_the_library_refuses_it_too(classifier: SentimentClassifier) -> None:
         explain_text(classifier, "   ")
     with pytest.raises(DataError, match="no words to explain"):
         worked_example(classifier, "")
+
+
+def test_attention_alone_needs_no_captum(
+    trained_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`explain --attention` failed with "token attributions need Captum", though
+    attention reads the model's own weights; and it ran 50 steps of IG for nothing."""
+    import json
+    import sys
+
+    from bertsent.models import load
+
+    monkeypatch.setitem(sys.modules, "captum.attr", None)  # as if not installed
+    text = "the acting was superb"
+    command = ["explain", str(trained_model_dir), text, "--output", str(tmp_path), "--attention"]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    expected = load(trained_model_dir).predict([text])[0]
+    assert printed.startswith(f"{expected} (p=") and "attention rollout" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "the-acting-was-superb-attention.png", "the-acting-was-superb.json",
+    ]  # fmt: skip
+    saved = json.loads((tmp_path / "the-acting-was-superb.json").read_text())
+    assert saved["label"] == expected and "scores" not in saved
+    assert set(saved["faithfulness"]) == {"k", "words", "attention rollout", "random"}
+    assert main(["explain", str(trained_model_dir), text, "--attributions", "--output",
+                 str(tmp_path / "ig")]) == 2  # fmt: skip
+    assert "token attributions need Captum" in capsys.readouterr().err

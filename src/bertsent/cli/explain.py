@@ -107,20 +107,27 @@ def run(args: argparse.Namespace) -> int:
     if not (1 <= args.head <= heads and (args.layer == -1 or 1 <= args.layer <= layers)):
         raise ConfigError(f"the model has {layers} layers of {heads} heads; got layer "
                           f"{args.layer}, head {args.head}")  # fmt: skip
-    explanation = explain_text(model, args.text, steps=args.steps)
+    with_attributions = args.attributions or show_both  # --attention alone needs no Captum
+    explanation = explain_text(model, args.text, steps=args.steps, attributions=with_attributions)
     attribution = explanation.attribution
-    console.print(
-        f"{escape(attribution.label)} (p={attribution.probability:.3f}); integrated gradients "
-        f"from a [PAD] baseline keeping [CLS]/[SEP] (p={attribution.baseline_probability:.3f}), "
-        f"convergence delta {attribution.delta:.2e}"
-    )
-    table = Table("word", "attribution", "attention rollout ([CLS] row)")
-    for word, score, share in zip(
-        attribution.words, attribution.scores, explanation.attention.cls_rollout(), strict=True
-    ):
-        table.add_row(escape(word), f"{score:+.4f}", f"{share:.3f}")  # '[b]' is a word
+    rollout = explanation.attention.cls_rollout()
+    if attribution is not None:
+        console.print(
+            f"{escape(attribution.label)} (p={attribution.probability:.3f}); integrated "
+            "gradients from a [PAD] baseline keeping [CLS]/[SEP] "
+            f"(p={attribution.baseline_probability:.3f}), convergence delta "
+            f"{attribution.delta:.2e}"
+        )
+        table = Table("word", "attribution", "attention rollout ([CLS] row)")
+        for word, score, share in zip(attribution.words, attribution.scores, rollout, strict=True):
+            table.add_row(escape(word), f"{score:+.4f}", f"{share:.3f}")  # '[b]' is a word
+    else:
+        console.print(f"{escape(explanation.label)} (p={explanation.probability:.3f})")
+        table = Table("word", "attention rollout ([CLS] row)")
+        for word, share in zip(explanation.attention.encoded.words, rollout, strict=True):
+            table.add_row(escape(word), f"{share:.3f}")
     console.print(table)
-    console.print(faithfulness_line(attribution.faithfulness))
+    console.print(faithfulness_line(explanation.faithfulness))
     # the JSON first: once it is there, a rerun knows the figures beside it are ours
     json_path = output / names["json"]
     content = json.dumps(marked("explain", explanation.to_dict()), indent=2)

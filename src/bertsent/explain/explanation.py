@@ -19,38 +19,54 @@ from bertsent.models.base import SentimentClassifier
 
 @dataclass
 class Explanation:
-    """Attention maps and IG attributions of one review, with faithfulness numbers."""
+    """Attention maps and (unless left out) IG attributions of one review, with the
+    faithfulness numbers of each ranking."""
 
     attention: AttentionMaps
-    attribution: Attribution
+    attribution: Attribution | None
+    label: str
+    probability: float
+    faithfulness: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.attribution.to_dict(),
-            "attention_rollout": self.attention.cls_rollout().tolist(),
-        }
+        if self.attribution is not None:
+            own = self.attribution.to_dict()
+        else:
+            own = {"text": self.attention.encoded.text, "label": self.label,
+                   "probability": self.probability, "words": self.attention.encoded.words,
+                   "faithfulness": self.faithfulness}  # fmt: skip
+        return {**own, "attention_rollout": self.attention.cls_rollout().tolist()}
 
 
-def explain_text(classifier: SentimentClassifier, text: str, *, steps: int = 50) -> Explanation:
+def explain_text(
+    classifier: SentimentClassifier, text: str, *, steps: int = 50, attributions: bool = True
+) -> Explanation:
     """Attention maps and IG attributions of ``text``, and how faithful each ranking is.
 
     The faithfulness check deletes the words each method ranks highest (IG scores toward
     the prediction; the [CLS] row of the attention rollout) against random words.
+    ``attributions=False`` leaves integrated gradients out (and with them Captum, and
+    their backward passes): attention alone, toward the predicted class.
 
     Raises:
         DataError: ``text`` is empty or only whitespace.
     """
     require_text(text)
     attention = attention_maps(classifier, text)
-    attribution = integrated_gradients(classifier, text, steps=steps)
-    target = classifier.labels_.index(attribution.label)
-    attribution.faithfulness = faithfulness(
-        classifier,
-        attribution.encoded,
-        target,
-        {"integrated gradients": attribution.scores, "attention rollout": attention.cls_rollout()},
-    )
-    return Explanation(attention=attention, attribution=attribution)
+    rankings = {"attention rollout": attention.cls_rollout()}
+    attribution = None
+    if attributions:
+        attribution = integrated_gradients(classifier, text, steps=steps)
+        rankings = {"integrated gradients": attribution.scores, **rankings}
+        target, probability = classifier.labels_.index(attribution.label), attribution.probability
+    else:  # the predicted class (a multi-label model's most probable label), as IG targets
+        probabilities = classifier.predict_proba([text])[0]
+        target = int(probabilities.argmax())
+        probability = float(probabilities[target])
+    checked = faithfulness(classifier, attention.encoded, target, rankings)
+    if attribution is not None:
+        attribution.faithfulness = checked
+    return Explanation(attention, attribution, classifier.labels_[target], probability, checked)
 
 
 def file_stem(text: str, limit: int = 40) -> str:
@@ -133,7 +149,7 @@ def write_explanation(
     from bertsent.explain.figures import plot_attention, plot_attributions
 
     names = explanation_files(
-        explanation.attribution.encoded.text,
+        explanation.attention.encoded.text,
         image_format=image_format,
         attention=attention,
         attributions=attributions,
@@ -144,6 +160,8 @@ def write_explanation(
             explanation.attention, output_dir / names["attention"], layer, head, overwrite=overwrite
         )
     if attributions:
+        if explanation.attribution is None:
+            raise ValueError("this explanation was made without attributions")
         paths["attributions"] = plot_attributions(
             explanation.attribution, output_dir / names["attributions"], overwrite=overwrite
         )

@@ -90,6 +90,7 @@ def _explanations(
         explanation = explain_text(classifier, case["text"])
         paths = write_explanation(explanation, folder / str(number))
         attribution = explanation.attribution
+        assert attribution is not None  # explained with attributions
         views.append(
             {
                 **case,
