@@ -190,4 +190,5 @@ def test_the_http_service_answers_intensity_for_a_fine_grained_model(tmp_path: P
     expected = load(tmp_path / "model").predict_scores(["it was sublime"])[0]["intensity"]
     assert answer.json()["predictions"][0]["intensity"] == pytest.approx(expected, abs=1e-6)
     assert shown["#intensity"] == f"intensity {expected:+.2f}"
-    assert "intensity" in schema["components"]["schemas"]["Prediction"]["properties"]
+    prediction = schema["components"]["schemas"]["Prediction"]
+    assert "intensity" in prediction["properties"] and "intensity" in prediction["required"]

@@ -203,6 +203,9 @@ def test_an_explanation_names_the_label_its_words_are_for_and_no_empty_fields(
     answer = httpx.post(f"{server.url}/v1/explain", json={"text": "a superb film"}).json()
     assert answer["explained_label"] == answer["label"]  # a multi-label one: its top label
     assert "intensity" not in answer  # as /v1/predict leaves it out: not a fine-grained model
+    schemas = httpx.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
+    assert "intensity" not in schemas["Prediction"]["properties"]  # nor does its schema say
+    assert "explained_label" in schemas["ExplainResponse"]["required"]
 
 
 def test_a_busy_explainer_still_gets_the_page_its_label(

@@ -22,7 +22,7 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException
 
 from bertsent import __version__
-from bertsent.data.tasks import ASPECT_COLUMN, plain_text
+from bertsent.data.tasks import ASPECT_COLUMN, FineGrainedTask, plain_text
 from bertsent.errors import DataError
 from bertsent.models.base import prediction_rows
 from bertsent.serve.batcher import MicroBatcher, Overloaded
@@ -32,10 +32,9 @@ from bertsent.serve.memory import release_memory
 from bertsent.serve.metrics import ServiceMetrics
 from bertsent.serve.schemas import (
     ErrorResponse,
-    ExplainResponse,
-    PredictResponse,
     WordAttribution,
     request_models,
+    response_models,
 )
 from bertsent.serve.settings import ServeSettings
 
@@ -180,6 +179,9 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         settings.max_chars_per_text,
         # a model loaded already gives its task's request shape to the schema
         classifier.task_.input_names if classifier is not None else None,
+    )
+    PredictResponse, ExplainResponse = response_models(
+        isinstance(classifier.task_, FineGrainedTask) if classifier is not None else None
     )
     state = ServiceState()
     model_name = Path(settings.model_dir).name
@@ -411,7 +413,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         dependencies=auth,
         summary="Label one review and show the words that drove it",
     )
-    async def explain(body: ExplainRequest, request: Request) -> ExplainResponse:  # type: ignore[valid-type]
+    async def explain(body: ExplainRequest, request: Request) -> Any:  # type: ignore[valid-type]
         """Integrated-gradients attribution of each word toward the predicted class."""
         text: str = body.text  # type: ignore[attr-defined]
         task = require_ready()[0].task_

@@ -10,25 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 from bertsent.data.tasks import ASPECT_COLUMN
 
 
-class Prediction(BaseModel):
+class PredictionBase(BaseModel):
     label: str = Field(
         description="the most probable class; multi-label models: every label at or above "
         "its threshold, ';'-joined (e.g. 'joy;surprise')"
     )
     score: float = Field(description="probability of that class (multi-label: the highest)")
     scores: dict[str, float] = Field(description="probability of every class")
-    intensity: float | None = Field(
-        None,
-        description="fine-grained models only: the expected place on the label scale, from "
-        "-1 (lowest class) to +1 (highest); orders 'Absolutely incredible' > 'Good' > "
-        "'Somewhat good' within one class",
-    )
 
 
-class PredictResponse(BaseModel):
-    predictions: list[Prediction] = Field(description="one per input text, in input order")
-    model: str
-    backend: str
+INTENSITY_DESCRIPTION = (
+    "the expected place on the label scale, from -1 (lowest class) to +1 (highest); orders "
+    "'Absolutely incredible' > 'Good' > 'Somewhat good' within one class"
+)
 
 
 class WordAttribution(BaseModel):
@@ -36,13 +30,37 @@ class WordAttribution(BaseModel):
     attribution: float = Field(description="integrated-gradients share of the prediction")
 
 
-class ExplainResponse(Prediction):
-    words: list[WordAttribution]
-    explained_label: str = Field(
-        description="the label the words are attributed to: the predicted one (a "
-        "multi-label answer: its most probable label)"
+def response_models(fine_grained: bool | None) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The predict and explain response bodies, in the shape this model answers:
+    ``intensity`` required for a fine-grained model and absent for any other (None: the
+    model is not loaded yet, so it is optional)."""
+    intensity: dict[str, Any] = {}
+    if fine_grained is None:
+        described = f"fine-grained models only: {INTENSITY_DESCRIPTION}"
+        intensity["intensity"] = (float | None, Field(None, description=described))
+    elif fine_grained:
+        intensity["intensity"] = (float, Field(description=INTENSITY_DESCRIPTION))
+    prediction = create_model("Prediction", __base__=PredictionBase, **intensity)
+    predict = create_model(
+        "PredictResponse",
+        predictions=(list[prediction], Field(description="one per input text, in input order")),  # type: ignore[valid-type]
+        model=(str, ...),
+        backend=(str, ...),
     )
-    method: str = "integrated gradients"
+    explain = create_model(
+        "ExplainResponse",
+        __base__=prediction,
+        words=(list[WordAttribution], ...),
+        explained_label=(
+            str,
+            Field(
+                description="the label the words are attributed to: the predicted one (a "
+                "multi-label answer: its most probable label)"
+            ),
+        ),
+        method=(str, "integrated gradients"),
+    )
+    return predict, explain
 
 
 class ErrorDetail(BaseModel):
