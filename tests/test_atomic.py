@@ -137,6 +137,18 @@ def test_a_stale_backup_does_not_stop_the_swap_and_a_failed_swap_keeps_the_old_f
     # and the finished one is kept, named (it was deleted: hours of training gone)
     assert (f / "bertsent.json").read_text() == '{"v": 3}' and str(f) in error.value.message
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([stale.name, "model", f.name])
+    shutil.rmtree(f)
+
+    def pressed(source: str | Path, destination: str | Path) -> None:
+        if Path(source).name.endswith(".tmp"):  # Ctrl-C between the two renames
+            raise KeyboardInterrupt
+        rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", pressed)
+    with pytest.raises(KeyboardInterrupt), atomic_directory(target, "bertsent.json") as f:
+        (f / "bertsent.json").write_text('{"v": 4}')
+    assert (target / "bertsent.json").read_text() == '{"v": 2}'  # the old one, back in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([stale.name, "model"])
 
 
 def test_a_mount_point_is_refused_before_the_work(

@@ -78,13 +78,14 @@ def test_a_cache_another_process_holds_is_a_miss_not_a_broken_file(
     holder.close()
     cache.put("c", "kept after")
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == ("kept before", None, "kept after")
-    # held as it opens: the run goes on without the cache ("cannot be used ... delete it")
+    # held as it opens: not "cannot be used ... delete it", and used once it is free
     holder = sqlite3.connect(str(path), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    opened = KeyValueCache(path, "answers", timeout=0.1)
-    assert opened.get("a") is None and "this run goes on without it" in caplog.text
-    opened.put("d", "not kept")
+    held = KeyValueCache(path, "answers", timeout=0.1)
+    assert held.get("a") is None and "busy as this run starts" in caplog.text
+    held.put("d", "not kept")
     holder.execute("ROLLBACK")
     holder.close()
-    assert KeyValueCache(path, "answers").get("a") == "kept before"
+    held.put("e", "kept once free")
+    assert (held.get("a"), held.get("d"), held.get("e")) == ("kept before", None, "kept once free")
     cache.close()

@@ -199,14 +199,20 @@ def atomic_directory(
             f"{target} could not be replaced ({error}); the finished output is in {temporary}",
             hint=f"move {temporary} into place yourself, or write to another path",
         ) from error
+    except BaseException:  # Ctrl-C between the renames: the old output is back in place
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
 
 
 def _sync(path: Path) -> None:
     """Flush ``path`` (a file, or a folder's list of names) to the disk: a rename is
     journaled before the data it names, so after a power cut the new name could stand
     on an empty file while the old output was already deleted."""
+    folder = getattr(os, "O_DIRECTORY", None)  # not on Windows, which syncs no folders
+    if path.is_dir() and folder is None:
+        return
     try:
-        handle = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+        handle = os.open(path, os.O_RDONLY | (folder if path.is_dir() and folder else 0))
     except OSError:
         return
     try:

@@ -57,33 +57,47 @@ class KeyValueCache:
             self.connection = sqlite3.connect(
                 str(self.file), check_same_thread=False, timeout=timeout
             )
-            self.connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-        except sqlite3.OperationalError as exc:
-            if _busy(exc):
-                self._off_this_run(exc)
-                return
-            if "readonly" not in str(exc) or self.connection is None:
-                raise self._unusable(exc) from None
-            self._stop_writing(exc)  # a table there already is read as it is
         except (sqlite3.Error, OSError) as exc:
             raise self._unusable(exc) from None
+        self.prepared = False  # the table made and readable: done once the file is free
+        if not self._prepare():
+            logger.warning("the cache %s is busy as this run starts: it is read and kept "
+                           "once the other process lets it go", self.file)  # fmt: skip
+
+    def _prepare(self) -> bool:
+        """Make the table (once) and check that it reads; False while another process
+        holds the file (it is fine, only busy: asked again at the next use).
+
+        Raises:
+            ConfigError: the file is not such a cache.
+        """
+        if self.prepared or self.connection is None:
+            return self.prepared
         try:
-            self.connection.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
+            with self.lock:
+                self.connection.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.table} "
+                    "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
         except sqlite3.OperationalError as exc:
-            if not _busy(exc):
+            if _busy(exc):
+                return False
+            if "readonly" not in str(exc):
                 raise self._unusable(exc) from None
-            self._off_this_run(exc)
+            self._stop_writing(exc)  # a table there already is read as it is
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
-
-    def _off_this_run(self, exc: BaseException) -> None:
-        """Another process holds the file past the timeout as it opens: the file is
-        fine, so it is not called unusable (whose hint says to delete it); this run
-        goes on without it."""
-        logger.warning("the cache %s is busy (%s): this run goes on without it", self.file, exc)
-        self.close()
+        try:
+            with self.lock:
+                self.connection.execute(f"SELECT * FROM {self.table} LIMIT 1").fetchall()
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                return False
+            raise self._unusable(exc) from None
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        self.prepared = True
+        return True
 
     def _unusable(self, exc: BaseException) -> ConfigError:
         self.close()
@@ -105,7 +119,7 @@ class KeyValueCache:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, key: str) -> str | None:
-        if self.connection is None:
+        if self.connection is None or not self._prepare():
             return None
         try:
             with self.lock:
@@ -132,6 +146,9 @@ class KeyValueCache:
         if self.connection is None or not self.writable:
             return
         pending = list(items)
+        if not self._prepare():
+            logger.warning("the cache %s is busy: %d results not kept", self.file, len(pending))
+            return
         try:
             with self.lock, self.connection:
                 self.connection.executemany(

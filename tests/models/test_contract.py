@@ -123,6 +123,26 @@ def test_a_zero_shot_or_llm_refit_forgets_the_task_of_an_earlier_fit_or_load(
     assert model.task_.name == "single-label"
 
 
+def test_a_refit_of_a_loaded_bert_reads_nothing_more_from_its_folder(
+    trained_model_dir: Path, synthetic_splits: DatasetSplits
+) -> None:
+    """A server built on a loaded model refitted in the process explained the old
+    weights: its explainer read them from the folder the model was loaded from."""
+    from dataclasses import replace
+
+    from bertsent.serve.app import explainer_for
+
+    model = load(trained_model_dir)
+    model.set_params(config=replace(model.config, epochs=1, threads=1))  # type: ignore[attr-defined]
+    train_split = synthetic_splits.train
+    model.fit(train_split.texts[:64], train_split.labels[:64])
+    explainer = explainer_for(model)
+    texts = ["a superb film", "a dull mess"]
+    np.testing.assert_allclose(
+        explainer.predict_proba(texts), model.predict_proba(texts), atol=1e-5
+    )
+
+
 def test_a_class_loads_only_its_own_methods_folder(
     synthetic_splits: DatasetSplits, tmp_path: Path
 ) -> None:

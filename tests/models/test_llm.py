@@ -284,6 +284,8 @@ def test_the_key_goes_only_to_a_server_the_user_named_over_https_or_on_this_mach
     assert "Authorization" not in client.headers
     assert "BERTSENT_LLM_ENDPOINT=https://api.example.com/v1" in str(client.withheld)
     assert clone(loaded).endpoint_named_here is False  # a clone is still the folder's server
+    saved = json.loads((folder / "bertsent.json").read_text())["params"]
+    assert "endpoint_named_here" not in saved  # whoever loads it decides, not the file
     monkeypatch.setenv("BERTSENT_LLM_ENDPOINT", "https://api.example.com/v1")  # now you did
     named = load(folder)
     assert isinstance(named, LlmClassifier) and named.endpoint_named_here
@@ -335,5 +337,8 @@ def test_a_review_past_the_character_limit_is_sent_as_its_head_and_tail() -> Non
     few_shot.fit([long_review] * 8, ["positive", "negative"] * 4)
     shown = [turn["content"] for turn in few_shot.messages("fine")[:-1] if turn["role"] == "user"]
     assert len(shown) == 8 and sum(len(turn) - len(few_shot.prompt) for turn in shown) < 800
+    from bertsent.models.llm import fair_shares
+
+    assert fair_shares([100, 1500, 300], 1200) == [100, 800, 300]  # the short ones whole
     with pytest.raises(ConfigError, match="--llm-max-chars must be at least 100"):
         LlmClassifier(endpoint="http://127.0.0.1:9/v1", max_chars=10).fit(["a"], ["b"])

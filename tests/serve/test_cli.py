@@ -78,6 +78,15 @@ def test_a_queue_smaller_than_one_request_is_refused_at_start_up(
     )
 
 
+def test_a_body_budget_smaller_than_one_body_is_refused_at_start_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, trained_model_dir: Path
+) -> None:
+    monkeypatch.setenv("BERTSENT_SERVE_MAX_BUFFERED_BYTES", "1000000")
+    code, out, err = run_serve(capsys, str(trained_model_dir))
+    assert code == 2 and "serving" not in out
+    assert "max_buffered_bytes (1000000) is below max_body_bytes (4000000)" in err
+
+
 def test_busy_port_is_one_line(capsys: pytest.CaptureFixture[str], trained_model_dir: Path) -> None:
     import socket
 

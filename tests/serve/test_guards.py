@@ -62,3 +62,27 @@ def test_bodies_held_at_once_are_capped_over_all_requests() -> None:
     assert asyncio.run(scenario()) == [200, 503, 503, 200]
     assert refused == ["bodies_buffered", "bodies_buffered"] and guard.buffered == 0
     assert answered[0][1]["error"]["code"] == "bodies_buffered"
+
+
+def test_a_declared_length_that_never_arrives_holds_no_budget() -> None:
+    """Content-Length: 3999999 and no body from 65 connections shut out every POST."""
+    guard = BodyGuard(lambda *args: asyncio.sleep(0), max_bytes=1000, max_buffered=1000)
+    arrived = asyncio.Event()
+
+    async def silent() -> Message:
+        arrived.set()
+        await asyncio.sleep(3600)  # the body timeout would end it
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        return None
+
+    async def scenario() -> int:
+        scope = {"type": "http", "method": "POST", "headers": [(b"content-length", b"900")]}
+        waiting = asyncio.ensure_future(guard(scope, silent, send))
+        await arrived.wait()
+        held = guard.buffered
+        waiting.cancel()
+        return held
+
+    assert asyncio.run(scenario()) == 0 and guard.buffered == 0

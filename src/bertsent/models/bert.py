@@ -110,6 +110,7 @@ class BertClassifier(SentimentClassifier):
         from bertsent.training.finetune import fine_tune
 
         self.refuse_training_backend()
+        self._forget_saved_folder()
         config = (self.config or TrainingConfig()).validate()
         if config.teacher_model:
             raise ConfigError(
@@ -287,6 +288,11 @@ class BertClassifier(SentimentClassifier):
         self.tokenizer_.model_max_length = config.max_length
         self.tokenizer_.truncation_side = "left" if config.truncation == "tail" else "right"
         self.tokenizer_.save_pretrained(folder)
+
+    def _forget_saved_folder(self) -> None:
+        """A fit makes new weights: nothing may be read from the folder loaded before
+        (an explainer read the old weights from it for the refitted model)."""
+        self._saved_at = self._rust_tokenizer = None
 
     def refuse_training_backend(self) -> None:
         """``fit`` trains with PyTorch: an export, or half-precision weights, only score.

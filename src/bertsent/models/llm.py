@@ -190,8 +190,8 @@ class LlmClassifier(SentimentClassifier):
         chat = []
         # the examples share one review's allowance: eight of them at full length would
         # overflow a small context window on every question
-        allowance = self.max_chars // max(1, len(self.examples_))
-        for example, label in self.examples_:
+        allowances = fair_shares([len(text) for text, _ in self.examples_], self.max_chars)
+        for (example, label), allowance in zip(self.examples_, allowances, strict=True):
             example = shortened(example, allowance)
             chat.append({"role": "user", "content": self.prompt.format(labels=names, text=example)})
             chat.append({"role": "assistant", "content": label})
@@ -283,6 +283,12 @@ class LlmClassifier(SentimentClassifier):
     def count_parameters(self) -> int:
         return 0  # held by the server, not by us
 
+    def _saved_settings(self) -> dict[str, Any]:
+        """The parameters, less whose the endpoint is: whoever loads the folder decides."""
+        settings = super()._saved_settings()
+        settings["params"].pop("endpoint_named_here", None)
+        return settings
+
     def _write_model(self, folder: Path) -> None:
         settings = {"labels": self.labels_, "examples": self.examples_}
         (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
@@ -317,6 +323,22 @@ class LlmClassifier(SentimentClassifier):
                 f"([text, label] pairs) ({type(exc).__name__}: {exc})"
             ) from None
         return classifier
+
+
+def fair_shares(lengths: list[int], budget: int) -> list[int]:
+    """Each length's share of ``budget``: the short ones whole, the rest splitting what
+    they leave evenly (an even split cut a long example that the short ones left room for).
+
+    >>> fair_shares([100, 1500, 300], 1200)
+    [100, 800, 300]
+    """
+    shares = [0] * len(lengths)
+    left = budget
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    for done, index in enumerate(order):
+        shares[index] = min(lengths[index], left // (len(order) - done))
+        left -= shares[index]
+    return shares
 
 
 def shortened(text: str, limit: int) -> str:

@@ -51,6 +51,7 @@ class SentenceEncoderClassifier(BertClassifier):
 
         if config.threads:
             torch.set_num_threads(config.threads)
+        self._forget_saved_folder()
         encoder = load_encoder(config.model)
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {label: i for i, label in enumerate(labels)}

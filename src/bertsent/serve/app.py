@@ -139,7 +139,7 @@ def explainer_for(classifier: Any) -> Any:
     explainer = copy.copy(classifier)
     explainer.backend = "torch"
     saved_at = getattr(classifier, "_saved_at", None)
-    if saved_at is not None:
+    if saved_at is not None:  # the folder's weights are the served ones (a fit forgets it)
         explainer.model_ = type(classifier)._read_torch_model(saved_at).eval().float()
     else:  # fitted in this process
         explainer.model_ = copy.deepcopy(classifier.model_).float().cpu()
@@ -241,7 +241,8 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     # one handler for every error: the same JSON shape and the right status
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> JSONResponse:
-        if error.status in REFUSALS:  # shed, not failed: counted by reason
+        # shed, not failed: counted by reason (a readiness probe's 503 is an answer)
+        if error.status in REFUSALS and request.url.path != "/readyz":
             metrics.rejected.labels(reason=error.code).inc()
         body = {"error": {"code": error.code, "message": error.message, "field": error.field}}
         return JSONResponse(body, status_code=error.status, headers=error.headers)

@@ -37,8 +37,9 @@ class BodyGuard:
 
     The body is read here, bounded, so a chunked upload without Content-Length cannot
     grow past the limits either; it is then replayed to the app unchanged. A body
-    counts against the budget from its declared length (or as it arrives) until its
-    request is answered. ``on_refused`` hears the reason of each refusal.
+    counts against the budget as it arrives, until its request is answered; a declared
+    length that would not fit is refused before anything is read. ``on_refused`` hears
+    the reason of each refusal.
     """
 
     def __init__(
@@ -66,31 +67,31 @@ class BodyGuard:
         too_large = f"request body over {self.max_bytes} bytes"
         busy = "too many request bodies are being received at once; retry"
         declared = dict(scope["headers"]).get(b"content-length")
-        held = int(declared) if declared is not None and declared.isdigit() else 0
-        if held > self.max_bytes:
+        expected = int(declared) if declared is not None and declared.isdigit() else 0
+        if expected > self.max_bytes:
             await self.refuse(send, 413, "body_too_large", too_large)
             return
-        if self.buffered + held > self.max_buffered:
+        # a declared length only refuses early; what counts is what has arrived (a
+        # client declaring 4 MB and sending nothing must not hold the budget)
+        if self.buffered + expected > self.max_buffered:
             await self.refuse(send, 503, "bodies_buffered", busy)
             return
-        self.buffered += held
+        held = 0
         try:
-            chunks, size = [], 0
+            chunks = []
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return
                 chunks.append(message.get("body", b""))
-                size += len(chunks[-1])
-                if size > self.max_bytes:
+                held += len(chunks[-1])
+                self.buffered += len(chunks[-1])
+                if held > self.max_bytes:
                     await self.refuse(send, 413, "body_too_large", too_large)
                     return
-                if size > held:  # more than declared, or no length declared
-                    if self.buffered + size - held > self.max_buffered:
-                        await self.refuse(send, 503, "bodies_buffered", busy)
-                        return
-                    self.buffered += size - held
-                    held = size
+                if self.buffered > self.max_buffered:
+                    await self.refuse(send, 503, "bodies_buffered", busy)
+                    return
                 if not message.get("more_body", False):
                     break
             body = b"".join(chunks)

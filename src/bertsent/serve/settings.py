@@ -99,6 +99,11 @@ class ServeSettings(BaseSettings):
                 f"max_queue_texts ({self.max_queue_texts}) is below max_texts_per_request "
                 f"({self.max_texts_per_request}): a full request could never be queued"
             )
+        if self.max_buffered_bytes < self.max_body_bytes:  # a large body: 503 "retry" forever
+            raise ValueError(
+                f"max_buffered_bytes ({self.max_buffered_bytes}) is below max_body_bytes "
+                f"({self.max_body_bytes}): a body within the limit could never be received"
+            )
         return self
 
     @property
