@@ -10,7 +10,7 @@ what an LLM would score. The ``model`` field picks a behaviour:
 - ``chatty``: a reply that names no label;
 - ``hesitant``: the first ask about each review names no label, the second does;
 - ``flaky``: every other ask about each review, the first among them, gets 429 with
-  ``Retry-After: 0`` (counted per review, so concurrent clients cannot starve one);
+  ``Retry-After: 1`` (counted per review, so concurrent clients cannot starve one);
 - ``broken``: always 500;
 - ``slow``: answers after 3 seconds;
 - ``rejecting``: always 400, saying why (as a server does for a review over its context);

@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=30)
     parser.add_argument("--steps", type=int, default=50, help="integration steps")
     args = parser.parse_args()
+    if args.reviews < 1:
+        parser.error("--reviews must be at least 1")
 
     model = load(args.model_dir)
     dataset, test = data_split(model, None, "test")

@@ -28,11 +28,11 @@ import torch
 import transformers
 
 import bertsent
-from bertsent.atomic import write_text_atomic
 from bertsent.data import DatasetSplits, load_dataset
 from bertsent.encoders.pretrained import resolve_model
 from bertsent.hardware import describe
 from bertsent.training.config import TrainingConfig
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -247,7 +247,7 @@ def main() -> None:
     suffix = f"-{args.only}-only" if args.only else ""
     output = Path(args.output) if args.output else RESULTS / f"finetune-{splits.name}{suffix}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(output, json.dumps(record, indent=2))
+    save_results(output, record)
     print(f"results written to {output}")
 
 

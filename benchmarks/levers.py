@@ -27,10 +27,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bertsent.atomic import write_text_atomic
 from bertsent.evaluation.behaviour import positive_strength, run_suite
 from bertsent.evaluation.evaluate import evaluate
 from bertsent.models import load
+from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
 INTENSITY_ORDER = ("Absolutely incredible", "Good", "Somewhat good")
@@ -59,8 +59,13 @@ def score_model(model_dir: str, data: str, split: str) -> dict[str, Any]:
     }
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+def spread(summarised: dict[str, Any]) -> str:
+    """``±sd`` in points, or as wide a blank for one seed."""
+    return f"±{100 * summarised['sd']:.2f}" if summarised["sd"] is not None else " " * 5
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    sd = statistics.stdev(values) if len(values) > 1 else None  # one seed: no spread known
     return {"mean": statistics.fmean(values), "sd": sd, "n": len(values)}
 
 
@@ -74,7 +79,23 @@ def stored_recipe(spec: str, data: str, split: str) -> dict[str, list[dict[str, 
         raise SystemExit(f"{path} scored {record['data']} {record['split']}, not {data} {split}")
     if name not in record["recipes"]:
         raise SystemExit(f"{path} has no recipe {name!r}: {', '.join(record['recipes'])}")
+    here = scoring_setup()
+    if record.get("scored_with") != here:  # paired runs must be scored alike
+        print(
+            f"warning: {path} was scored with {record.get('scored_with', 'an unrecorded setup')}"
+            f", this run with {here}: its pairs may differ by the scoring, not the recipe"
+        )
     return {label or name: record["recipes"][name]["runs"]}
+
+
+def scoring_setup() -> dict[str, Any]:
+    """What decides the scores besides the models: the machine, the precision, bertsent."""
+    import bertsent
+    from bertsent.hardware import cpu_flags, describe
+
+    info = describe()
+    return {"device": info["device"], "cpu_flags": cpu_flags(),
+            "bertsent": bertsent.__version__}  # fmt: skip
 
 
 def main() -> None:
@@ -131,8 +152,8 @@ def main() -> None:
         diff = row.get(f"{metric}_paired_difference", {}).get("mean")
         cells = [
             f"{name:<28}",
-            f"{100 * dev['mean']:>8.2f}±{100 * dev['sd']:.2f}",
-            f"{100 * held['mean']:>8.2f}±{100 * held['sd']:.2f}",
+            f"{100 * dev['mean']:>8.2f}{spread(dev)}",
+            f"{100 * held['mean']:>8.2f}{spread(held)}",
             f"{100 * diff:>+9.2f}" if diff is not None else f"{'':>9}",
             *(f"{100 * row['failure_rates'][c]['mean']:>10.1f}%" for c in CATEGORIES),
             f"{row['intensity_ordered']:>6}/{len(row['runs'])}",
@@ -140,8 +161,9 @@ def main() -> None:
         print("".join(cells))
     RESULTS.mkdir(exist_ok=True)
     record = {"bertsent": "benchmarks/levers.py", "data": args.data, "split": args.split,
-              "reference": reference_name, "recipes": table}  # fmt: skip
-    write_text_atomic(out, json.dumps(record, indent=2))
+              "reference": reference_name, "scored_with": scoring_setup(),
+              "recipes": table}  # fmt: skip
+    save_results(out, record)
     print(f"wrote {out}")
 
 

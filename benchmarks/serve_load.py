@@ -94,15 +94,19 @@ async def client(
             started = time.perf_counter()
             writer.write(request)
             status_line = await reader.readline()
+            if not status_line:  # the server closed the connection: no more answers here
+                errors.append("closed")
+                break
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            status = status_line.split(b" ")[1] if status_line else b"closed"
-            if status != b"200":
+            status = status_line.split(b" ")[1]
+            if status != b"200":  # a shed or failed request is no served one
                 errors.append(status.decode())
+                continue
+            latencies.append(time.perf_counter() - started)
     except (OSError, asyncio.IncompleteReadError) as error:
         errors.append(type(error).__name__)
     finally:
