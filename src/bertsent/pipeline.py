@@ -129,9 +129,9 @@ def train(
     model.check_settings()  # before reading data or making any folder
     usable_device()  # a forced GPU that torch cannot use, refused before any training
     if config.threads:  # the BiLSTM's too, not only a fine-tune's (which sets its own)
-        import torch
+        from bertsent.encoders.engine import use_threads
 
-        torch.set_num_threads(config.threads)
+        use_threads(config.threads)
     if resume and not model.resumable:
         raise ConfigError(
             f"--resume continues an interrupted fine-tune from its checkpoints; the "

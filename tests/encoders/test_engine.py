@@ -129,3 +129,19 @@ def test_a_containers_cpu_limit_caps_the_thread_count(
     monkeypatch.setattr(engine, "CGROUP_CPU_LIMIT", str(tmp_path / "cpu.max"))
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
     assert engine.cpu_threads() == expected
+
+
+def test_training_threads_stay_within_a_containers_cpu_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Training kept torch's count of the host's cores under a `--cpus 1` limit."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # torch's count of the host's cores
+        monkeypatch.setattr(engine_module, "cpu_threads", lambda: 1)  # the container's limit
+        engine_module.use_threads(None)
+        assert torch.get_num_threads() == 1
+        engine_module.use_threads(2)  # given: as given
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

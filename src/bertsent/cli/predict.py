@@ -53,7 +53,9 @@ def add_parser(commands: Any) -> None:
         type=at_least_one,
         help="--engine ray: actors (default: one per GPU, else one per two CPUs)",
     )
-    parser.add_argument("--text-column", default="text")
+    parser.add_argument(
+        "--text-column", default="text", help="--input's column of texts (default: text)"
+    )
     parser.add_argument(
         "--aspect",
         help="aspect models: the aspect the texts are judged on, e.g. --aspect battery "

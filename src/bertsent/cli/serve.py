@@ -42,7 +42,9 @@ def add_parser(commands: Any) -> None:
         help="auto (default): the fastest measured backend within 0.3 points of fp32 (see export)",
     )
     parser.add_argument(
-        "--threads", type=at_least_one, help="inference threads (default: all cores)"
+        "--threads",
+        type=at_least_one,
+        help="inference threads (default: the cores this process may use)",
     )
     parser.add_argument("--max-batch-size", type=int, help="texts per merged batch (default 32)")
     parser.add_argument(

@@ -44,21 +44,24 @@ def add_parser(commands: Any) -> None:
         choices=TASK_NAMES,
         default="auto",
         help="single-label, fine-grained (ordered classes such as SST-5, with an intensity "
-        "score), or auto: fine-grained when the labels form a scale (default: auto)",
+        "score), aspect (sentence + aspect pairs), multi-label (';'-joined labels), or "
+        "auto: read from the data (default)",
     )
     parser.add_argument(
         "--method",
         choices=METHODS,
         default="bert",
-        help="bert (default), a baseline to compare against, or zero-shot (no training: "
-        "each review against the label descriptions of --labels)",
+        help="bert (default), a baseline to compare against, zero-shot (no training: "
+        "each review against the label descriptions of --labels), setfit (few-shot), or "
+        "llm (a chat server you run, --endpoint)",
     )
     parser.add_argument(
         "--labels",
         metavar="DESCRIPTIONS",
         help='zero-shot label descriptions: "positive=a great movie, I loved it;'
         'negative=a terrible movie, I hated it", or label names alone '
-        "(default: the data's labels; fresh/rotten, positive/negative come described)",
+        "(default: the data's labels; fresh/rotten, positive/negative, good/bad, 1/0 and "
+        "SST-5's five classes come described)",
     )
     llm = parser.add_argument_group(
         "--method llm", "a chat-completions server you run (key: $BERTSENT_LLM_API_KEY)"

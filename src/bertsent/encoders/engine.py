@@ -271,3 +271,12 @@ def cpu_threads() -> int:
         # whole cores: 1.5 CPUs run one thread, not two that the quota throttles
         cores = min(cores, max(1, int(quota) // int(period)))
     return cores
+
+
+def use_threads(threads: int | None) -> None:
+    """Set torch's threads for training: ``threads`` where given, else no more than
+    :func:`cpu_threads` (torch counts the host's cores, not a container's CPU limit,
+    whose surplus threads are throttled; one torchrun already limited stays so)."""
+    import torch
+
+    torch.set_num_threads(threads or min(torch.get_num_threads(), cpu_threads()))

@@ -115,7 +115,9 @@ class TrainingConfig:
         "compute (0: off)",
         metavar="WEIGHT",
     )
-    seed: int = option(42, "seed for initialisation, batch order and splits made here")
+    seed: int = option(
+        42, "seed for initialisation and batch order (compare: also the dev split it carves)"
+    )
     precision: str = option(
         "auto",
         "auto: bf16 on CPUs with AVX-512 BF16/AMX and on bf16 GPUs, fp16 on older GPUs, else fp32",
@@ -124,7 +126,9 @@ class TrainingConfig:
     group_by_length: bool = option(
         True, "random batches instead of length-grouped ones", flag="--no-group-by-length"
     )
-    threads: int | None = option(None, "CPU threads (default: one per core)")
+    threads: int | None = option(
+        None, "CPU threads (default: the cores this process may use, within a CPU limit)"
+    )
     encoder_layers: int | None = option(
         None,
         "keep N evenly spaced layers of --model: a smaller student of a bigger model",
@@ -160,7 +164,8 @@ class TrainingConfig:
     )
     teacher_cache: str = option(
         "~/.cache/bertsent/teacher-logits.sqlite",
-        "with --teacher: file keeping the teacher's scores by text, so the next student "
+        "with --teacher or --teacher-model: file keeping the teacher's scores by text, so "
+        "the next student "
         "(another seed, a --resume) skips the teacher's pass ('': keep none)",
         metavar="FILE",
     )

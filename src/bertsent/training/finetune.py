@@ -26,6 +26,7 @@ from bertsent.atomic import atomic_file
 from bertsent.data.splits import DatasetSplits, Split
 from bertsent.data.tasks import FineGrainedTask, MultiLabelTask
 from bertsent.distributed import world_size
+from bertsent.encoders.engine import use_threads
 from bertsent.encoders.heads import (
     ClsLinearClassifier,
     check_export,
@@ -500,8 +501,7 @@ def fine_tune(
         scores = np.asarray(teacher_logits, dtype=np.float32).round(4)
         settings["teacher's scores"] = hashlib.sha256(scores.tobytes()).hexdigest()[:16]
     check_resumed_recipe(work_dir, checkpoint, config, data, settings)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads)
     set_seed(config.seed)
     precision = resolve_precision(config.precision, device)
     logger.warning(

@@ -28,6 +28,7 @@ from transformers import TrainerCallback
 
 from bertsent.data.splits import save_text_hashes, training_text_hashes
 from bertsent.distributed import rank, world_size
+from bertsent.encoders.engine import use_threads
 from bertsent.encoders.pretrained import TRAINABLE_LOAD, load_tokenizer, resolve_model
 from bertsent.encoders.tokenization import encode, group_word_pieces
 from bertsent.errors import ConfigError, DataError
@@ -117,8 +118,7 @@ def pretrain(
     settings = {"--mlm-probability": mlm_probability, "--whole-word-mask": whole_word_mask}
     data = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()
     check_resumed_recipe(work_dir, checkpoint, config, data, settings)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads)
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model)
     model = AutoModelForMaskedLM.from_pretrained(resolve_model(config.model), **TRAINABLE_LOAD)
