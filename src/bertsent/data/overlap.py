@@ -4,7 +4,8 @@ SST is parsed from the same critic snippets as Rotten Tomatoes and MR, and its t
 set holds every labelled phrase of its parse trees: a model trained on SST phrases has
 seen pieces of (and often whole) Rotten Tomatoes dev and test snippets. Before such
 phrases train a model that is scored on Rotten Tomatoes, every phrase that is a span of
-a protected snippet, or contains one, is removed.
+a protected snippet, or contains one, is removed; so is a phrase of 20 letters or more
+whose letters (and digits) occur inside a protected snippet's.
 
 Spans are compared on words after undoing the two corpora's tokenisations ("does n't"
 and "doesn't", "it 's" and "It's", "-lrb-" and "("), so the check does not depend on
@@ -30,7 +31,14 @@ from bertsent.data.splits import (
 from bertsent.data.tasks import split_aspect
 
 _SPLIT_CONTRACTION = re.compile(r"\s+(n't|'s|'re|'ve|'d|'ll|'m)\b")  # PTB: "does n't"
+# a phrase that starts with a clitic starts inside a word ("'s an exhilarating place",
+# cut from "it's an ..."): the clitic is the tail of a word the phrase does not hold
+_LEADING_CLITIC = re.compile(r"^\s*(n't|'s|'re|'ve|'d|'ll|'m)\b")
+_SPLIT_WORDS = re.compile(r"\b(can not|gon na|wan na|got ta)\b")  # PTB splits these too
 _APOSTROPHES = re.compile(r"['’`]")
+# a phrase this long whose letters occur in a protected text overlaps it, whatever its
+# words: the Rotten Tomatoes scrape glued words together ("Holmthe", "screenHis")
+LETTERS_INSIDE = 20
 
 
 def span_words(text: str) -> tuple[str, ...]:
@@ -38,9 +46,13 @@ def span_words(text: str) -> tuple[str, ...]:
 
     >>> span_words("it does n't -LRB- quite -RRB- work .") == span_words("It doesn't (quite) work.")
     True
+    >>> span_words("'s so sloppily written that you can not believe")[:2]
+    ('so', 'sloppily')
     """
-    folded = _SPLIT_CONTRACTION.sub(r"\1", fold_text(split_aspect(text)[0]))
-    return tuple(word for word in NOT_ALPHANUMERIC.split(_APOSTROPHES.sub("", folded)) if word)
+    folded = _APOSTROPHES.sub("'", fold_text(split_aspect(text)[0]))
+    folded = _SPLIT_CONTRACTION.sub(r"\1", _LEADING_CLITIC.sub("", folded))
+    folded = _SPLIT_WORDS.sub(lambda found: found.group(0).replace(" ", ""), folded)
+    return tuple(word for word in NOT_ALPHANUMERIC.split(folded.replace("'", "")) if word)
 
 
 def _spans(words: tuple[str, ...]) -> Iterable[str]:
@@ -57,6 +69,7 @@ class SpanFilter:
     protected_spans: frozenset[str]  # every span of every protected text
     protected_texts: frozenset[str]  # the protected texts themselves, whole
     protected_letters: frozenset[str]  # and as letters and digits only
+    joined_letters: str  # those, "|"-joined: a long phrase's letters are searched in it
 
     @classmethod
     def of(cls, protected: Iterable[str]) -> SpanFilter:
@@ -65,17 +78,17 @@ class SpanFilter:
         spans = frozenset(span for words in texts for span in _spans(words))
         whole = frozenset(" ".join(words) for words in texts if words)
         letters = frozenset(normalise_text(split_aspect(text)[0]) for text in originals)
-        return cls(spans, whole, letters - {""})
+        return cls(spans, whole, letters - {""}, "|".join(sorted(letters - {""})))
 
     def overlaps(self, text: str) -> bool:
         """``text`` is a span of a protected text, holds one whole, or equals one."""
         words = span_words(text)
         if not words:
             return False
-        if (
-            " ".join(words) in self.protected_spans
-            or normalise_text(split_aspect(text)[0]) in self.protected_letters
-        ):
+        letters = normalise_text(split_aspect(text)[0])
+        if " ".join(words) in self.protected_spans or letters in self.protected_letters:
+            return True
+        if len(letters) >= LETTERS_INSIDE and letters in self.joined_letters:
             return True
         return any(span in self.protected_texts for span in _spans(words))
 

@@ -242,19 +242,25 @@ def stratified_split(
     """Shuffle ``split`` with ``seed`` and cut each class by ``fractions`` (summing to 1).
 
     Every class appears in every part when it has enough examples, so a carved dev
-    split never misses a class that train has.
+    split never misses a class that train has. Copies of one text (equal once case,
+    spacing and punctuation are ignored: SST's phrases repeat by the thousand) stay
+    together, in one part, so a test text is never also a training text; with no
+    copies the cut is exactly the ungrouped one.
     """
     rng = np.random.default_rng(seed)
     parts: list[list[int]] = [[] for _ in fractions]
-    by_label: dict[str, list[int]] = {}
-    for index, label in enumerate(split.labels):
-        by_label.setdefault(label, []).append(index)
+    by_label: dict[str, dict[str, list[int]]] = {}
+    for index, (text, label) in enumerate(zip(split.texts, split.labels, strict=True)):
+        copies = by_label.setdefault(label, {})
+        copies.setdefault(normalise_text(text) or text, []).append(index)
     for label in sorted(by_label):
-        indices = np.array(by_label[label])
-        rng.shuffle(indices)
-        bounds = np.round(np.cumsum(fractions)[:-1] * len(indices)).astype(int)
-        for part, chunk in zip(parts, np.split(indices, bounds), strict=True):
-            part.extend(chunk.tolist())
+        groups = list(by_label[label].values())
+        rng.shuffle(groups)  # with one text a group, the permutation of the indices alone
+        sizes = np.cumsum([len(group) for group in groups])
+        targets = np.round(np.cumsum(fractions)[:-1] * sizes[-1])
+        bounds = np.searchsorted(sizes, targets, side="right")  # whole groups, not past
+        for part, chunk in zip(parts, np.split(np.arange(len(groups)), bounds), strict=True):
+            part.extend(index for position in chunk for index in groups[position])
     result = []
     for part, name in zip(parts, names, strict=True):
         order = np.array(part)
