@@ -162,6 +162,22 @@ def test_class_weights_weight_each_example_by_its_gold_class() -> None:
     assert abs(got - unweighted) > 1e-3
 
 
+def test_class_weights_with_label_smoothing_weight_each_example_not_each_share() -> None:
+    """PyTorch weights each class's share of the smoothing by that class's weight: a
+    majority example's target leant to the minority class (0.35 instead of 0.05 here)."""
+    weights, eps = torch.tensor([0.55, 5.5]), 0.1
+    weighted = tiny_classifier(class_weights=weights, label_smoothing=eps)
+    input_ids, labels = torch.randint(5, 100, (6, 5)), torch.tensor([0, 0, 0, 0, 0, 1])
+    log_p = weighted(input_ids=input_ids).logits.detach().double().log_softmax(-1)
+    targets = (1 - eps) * torch.nn.functional.one_hot(labels, 2).double() + eps / 2
+    per_example = -(targets * log_p).sum(-1)  # each example's smoothed cross-entropy
+    w = weights.double()[labels]
+    expected = float((w * per_example).sum() / w.sum())
+    assert float(weighted(input_ids=input_ids, labels=labels).loss) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
 def test_replicas_made_as_data_parallel_makes_them_add_to_the_modules_running_sums(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -141,6 +141,12 @@ def test_ordinal_smoothing_puts_near_misses_closer_to_the_target() -> None:
                       ("negative", "very negative")]:  # fmt: skip
         assert target[near] == pytest.approx(2 * target[far])
     assert rows.sum(dim=1).tolist() == pytest.approx([1.0] * 5)
+    # a scale with a gap (stars 1, 3, 4, 5) is stepped by rank: "4" is further from "1"
+    # than "3" is (both were two rounded steps away)
+    from bertsent.encoders.heads import ordinal_targets
+
+    one_star = ordinal_targets([-1.0, 0.0, 0.5, 1.0], 0.3)[0].tolist()
+    assert one_star[1] == pytest.approx(2 * one_star[2]) == pytest.approx(4 * one_star[3])
     middle = rows[columns.index("neutral")].tolist()
     assert middle[0] == pytest.approx(middle[2]) and middle[3] == pytest.approx(middle[4])
 

@@ -134,6 +134,12 @@ class ClsLinearClassifier(nn.Module):
         # (classes, classes): row g is the target of gold class g in place of one-hot
         # (ordinal smoothing); single-label cross-entropy only
         self.target_rows: torch.Tensor | None
+        if target_rows is None and label_smoothing and class_weights is not None:
+            # PyTorch would weight each class's share of the smoothing by that class's
+            # weight (a majority example's target leant to the minority class): the
+            # smoothed rows go the soft-row way, each example weighted by its gold class
+            uniform = torch.full((num_labels, num_labels), label_smoothing / num_labels)
+            target_rows = (1 - label_smoothing) * torch.eye(num_labels) + uniform
         self.register_buffer("target_rows", target_rows, persistent=False)
         self.running = RunningStats()
 
@@ -183,7 +189,7 @@ class ClsLinearClassifier(nn.Module):
         if labels.dim() == 2:  # multi-label: one sigmoid per label, 0/1 float targets
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
         else:
-            weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+            weights = None if self.class_weights is None else self.class_weights.float()
             if self.target_rows is None:
                 loss = nn.functional.cross_entropy(
                     logits.float(), labels, weight=weights, label_smoothing=self.label_smoothing
@@ -218,8 +224,10 @@ def ordinal_targets(positions: Sequence[float], share: float) -> torch.Tensor:
             [0.1000, 0.2000, 0.7000]])
     """
     place = torch.tensor(positions, dtype=torch.float64)
-    step = (place.max() - place.min()) / (len(positions) - 1)
-    steps = ((place[:, None] - place[None, :]).abs() / step).round()
+    # steps by rank along the scale: stars 1, 3, 4, 5 are three steps from end to end
+    # (a step of (max - min) / (n - 1), rounded, put "3" and "4" both two steps from "1")
+    rank = place.argsort().argsort().double()
+    steps = (rank[:, None] - rank[None, :]).abs()
     spread = torch.where(steps > 0, 0.5**steps, torch.zeros_like(steps))
     rows = share * spread / spread.sum(dim=1, keepdim=True) + (1 - share) * torch.eye(len(place))
     return rows.float()
