@@ -448,3 +448,23 @@ def test_the_report_says_it_covers_one_label_per_review(aspect_model: Path, tmp_
     with pytest.raises(ModelError, match="this model's task is aspect"):
         build_report(aspect_model, tmp_path / "report.html")
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_sentence_judging_one_aspect_two_ways_is_never_joined() -> None:
+    """Only an aspect's last label was kept: "The games included are very good games."
+    (positive and negative for games) looked one-sided and was joined under one label."""
+    from bertsent.data.augment import joined_aspect_examples
+    from bertsent.data.splits import Split
+
+    torn = "the battery is great and awful at once."
+    rows = [(torn, "battery", "positive"), (torn, "battery", "negative")]
+    sides = (("great", "positive"), ("awful", "negative"))
+    rows += [
+        (f"the {a} is {word} in review {i}.", a, label)
+        for i in range(20)
+        for a in ("screen", "keyboard")
+        for word, label in sides
+    ]
+    train = Split("train", [join_aspect(t, a) for t, a, _ in rows], [y for *_, y in rows])
+    examples = joined_aspect_examples(train, seed=0)
+    assert examples and not any("at once" in text for text, _ in examples)

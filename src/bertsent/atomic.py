@@ -204,7 +204,7 @@ def atomic_directory(
         raise
 
 
-def _sync(path: Path) -> None:
+def flush_to_disk(path: Path) -> None:
     """Flush ``path`` (a file, or a folder's list of names) to the disk: a rename is
     journaled before the data it names, so after a power cut the new name could stand
     on an empty file while the old output was already deleted."""
@@ -224,11 +224,11 @@ def _sync(path: Path) -> None:
 
 
 def _sync_tree(folder: Path) -> None:
-    """:func:`_sync` every file and folder under ``folder``, then ``folder`` itself."""
+    """:func:`flush_to_disk` every file and folder under ``folder``, then ``folder`` itself."""
     for inside in folder.rglob("*"):
         if not inside.is_symlink():
-            _sync(inside)
-    _sync(folder)
+            flush_to_disk(inside)
+    flush_to_disk(folder)
 
 
 def _follow_umask(folder: Path) -> None:
@@ -250,7 +250,7 @@ def _swap_in(temporary: Path, target: Path) -> None:
     new one cannot take its place."""
     if not (target.exists() or target.is_symlink()):
         os.rename(temporary, target)
-        _sync(target.parent)
+        flush_to_disk(target.parent)
         return
     backup = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
     os.rename(target, backup)
@@ -260,7 +260,7 @@ def _swap_in(temporary: Path, target: Path) -> None:
         if not (target.exists() or target.is_symlink()):
             os.rename(backup, target)
         raise
-    _sync(target.parent)  # the new name is on the disk before the old output goes
+    flush_to_disk(target.parent)  # the new name is on the disk before the old output goes
     remove_path(backup)  # a folder, or a file (or link) the user let --overwrite replace
 
 
@@ -306,9 +306,9 @@ def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     try:
         yield temporary
         temporary.chmod(0o666 & ~_umask())  # mkstemp makes it private
-        _sync(temporary)
+        flush_to_disk(temporary)
         publish_file(temporary, target, overwrite=overwrite)
-        _sync(target.parent)
+        flush_to_disk(target.parent)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -189,15 +189,20 @@ def test_hub_lists_of_names_aspects_and_unlabelled_rows_are_read_as_files_are(
     named.to_parquet(str(tmp_path / "names" / "train.parquet"))
     splits = load_dataset(f"hub:{tmp_path / 'names'}", label_column="labels")
     assert splits.labels == ["fear", "joy"] and "joy;fear" in splits.train.labels
-    sentence = "The screen is gorgeous but the battery dies"
     judged = [("screen", "pos"), ("battery", "neg")]
-    rows = [{"text": sentence, "aspect": aspect, "label": label} for aspect, label in judged] * 20
+    rows = [{"text": f"The screen is gorgeous but the battery dies, day {i}", "aspect": aspect,
+             "label": label} for i in range(20) for aspect, label in judged]  # fmt: skip
     write_csv(tmp_path / "aspects" / "train.csv", rows)
     splits = load_dataset(f"hub:{tmp_path / 'aspects'}")
-    assert {*splits.train.texts, *splits.dev.texts} == {
-        "The screen is gorgeous but the battery dies [SEP] screen",
-        "The screen is gorgeous but the battery dies [SEP] battery",
+    assert len(splits.train) + len(splits.dev) == 40 and len(splits.dev) > 0
+    assert "The screen is gorgeous but the battery dies, day 0 [SEP] screen" in {
+        *splits.train.texts,
+        *splits.dev.texts,
     }
+    # a dev carved by sentence: no sentence with one aspect in train and another in dev
+    sentences = [{text.split(" [SEP] ")[0] for text in part.texts}
+                 for part in (splits.train, splits.dev)]  # fmt: skip
+    assert not sentences[0] & sentences[1]
     features = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
     )
@@ -269,16 +274,28 @@ def test_data_too_small_to_split_names_the_file_and_the_rows_needed(tmp_path: Pa
 
     rows = [{"text": t, "label": y} for t, y in zip(*synthetic_reviews(4), strict=True)]
     path = write_csv(tmp_path / "four.csv", rows)
-    with pytest.raises(DataError, match=r"four\.csv: 4 rows .* at least 8 rows"):
+    with pytest.raises(DataError, match=r"four\.csv: 4 rows .* at least 8 distinct rows"):
         load_dataset(str(path))
     eight_each = [{"text": t, "label": y} for t, y in zip(*synthetic_reviews(16), strict=True)]
     assert len(load_dataset(str(write_csv(tmp_path / "sixteen.csv", eight_each))).dev) == 2
 
     write_csv(tmp_path / "folder" / "train.csv", rows + rows[:2])  # 3 of each class
-    with pytest.raises(DataError, match=r"train\.csv: 6 rows .* dev would be empty; .* 5 rows"):
+    with pytest.raises(DataError, match=r"train\.csv: 6 rows .* dev would be empty; .* 5 distinct"):
         load_dataset(str(tmp_path / "folder"))
 
     texts, labels = synthetic_reviews(10)
     empty_dev = DatasetSplits("tiny", Split("train", texts, labels), Split("dev", [], []))
     with pytest.raises(DataError, match="tiny: the dev split is empty"):
         validate(empty_dev)
+
+
+def test_labels_that_differ_only_in_case_are_refused_by_line(tmp_path: Path) -> None:
+    """One "Positive" cell in a binary file made a three-class "fine-grained" model
+    with two positives on its scale."""
+    rows = [{"text": f"review {i}", "label": ["positive", "negative"][i % 2]} for i in range(20)]
+    rows[7]["label"] = "Positive"
+    rows[9]["label"] = "Positive"
+    write_csv(tmp_path / "data" / "train.csv", rows)
+    write_csv(tmp_path / "data" / "dev.csv", rows[:4])
+    with pytest.raises(DataError, match=r"train\.csv line 9: label 'Positive' differs from"):
+        load_dataset(str(tmp_path / "data"))

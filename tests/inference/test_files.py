@@ -65,6 +65,30 @@ def test_scored_file_keeps_rows_columns_and_order(
         assert {f"score_{label}" for label in model.labels_} <= set(scored[0])
 
 
+def test_the_output_is_on_the_disk_before_it_takes_its_name(
+    model: bertsent.BertClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash just after the rename could leave a truncated file in place of the
+    earlier output, with the parts to resume from already deleted."""
+    import os
+
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recorded(handle: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{handle}"))
+        fsync(handle)
+
+    monkeypatch.setattr(os, "fsync", recorded)
+    source = write_csv(tmp_path / "in.csv", [{"text": "a superb film"}, {"text": "dull"}])
+    target = tmp_path / "scored.csv"
+    predict_file(model, source, target, progress=False)
+    merged = [path for path in synced if path.endswith("merged.csv")]
+    assert merged  # the finished file, before it is published
+    last_folder_sync = len(synced) - 1 - synced[::-1].index(str(tmp_path))
+    assert synced.index(merged[-1]) < last_folder_sync  # then its new name
+
+
 def test_parquet_input(model: bertsent.BertClassifier, tmp_path: Path) -> None:
     source = tmp_path / "in.parquet"
     pq.write_table(pa.table({"review": ["great", "awful"], "n": [1, 2]}), source)

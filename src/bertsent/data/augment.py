@@ -358,15 +358,16 @@ def joined_aspect_examples(train: Split, seed: int = 0) -> list[tuple[str, str]]
     are not joined where an aspect of one also occurs in the other (its label would
     be ambiguous). The labels are the data's own, so none is invented.
     """
-    by_sentence: dict[str, dict[str, str]] = {}
+    by_sentence: dict[str, dict[str, set[str]]] = {}
     for text, label in zip(train.texts, train.labels, strict=True):
         sentence, aspect = split_aspect(text)
-        if aspect is not None:
-            by_sentence.setdefault(sentence, {})[aspect] = label
+        if aspect is not None:  # every label an aspect gets (a sentence may judge it twice)
+            by_sentence.setdefault(sentence, {}).setdefault(aspect, set()).add(label)
     groups: dict[str, list[str]] = {}
     for sentence, aspects in by_sentence.items():
-        if len(set(aspects.values())) == 1:
-            groups.setdefault(next(iter(aspects.values())), []).append(sentence)
+        judged = set().union(*aspects.values())
+        if len(judged) == 1:
+            groups.setdefault(next(iter(judged)), []).append(sentence)
     rng = np.random.default_rng(seed)
     for sentences in groups.values():
         rng.shuffle(sentences)
@@ -384,9 +385,9 @@ def joined_aspect_examples(train: Split, seed: int = 0) -> list[tuple[str, str]]
             tail = tail[0].lower() + tail[1:]
         joined = first.strip().rstrip(".!?;,") + connector + tail
         examples += [
-            (join_aspect(joined, aspect), label)
+            (join_aspect(joined, aspect), label)  # the one label of all its aspects
             for sentence in (first, second)
-            for aspect, label in by_sentence[sentence].items()
+            for aspect, (label,) in by_sentence[sentence].items()
         ]
     return examples
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertsent.data.splits import DatasetSplits, Split, stratified_split
+from bertsent.data.splits import DatasetSplits, Split, carve_dev
 from bertsent.data.tasks import (
     ASPECT_COLUMN,
     LABEL_SEPARATOR,
@@ -91,8 +91,9 @@ def load(
     if dev_name:
         dev = convert(dev_name, "dev")
     else:
-        train, dev = stratified_split(train, (0.9, 0.1), ("train", "dev"), seed)
-        notes.append(f"dev carved from train (10%, stratified, seed {seed})")
+        # as a local file's: aspect pairs by sentence, every part checked non-empty
+        train, dev, how = carve_dev(train, seed, f"hub:{name} train")
+        notes.append(f"dev carved from train ({how})")
     test = convert("test", "test") if "test" in loaded else None
     if test is not None and len(test) == 0:
         test = None

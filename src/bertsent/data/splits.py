@@ -204,6 +204,17 @@ def validate(splits: DatasetSplits) -> DatasetSplits:
         return split_labels(value) if multi_label else [value]
 
     counts = Counter(name for value in splits.train.labels for name in names(value))
+    spellings: dict[str, list[str]] = {}
+    for label in sorted(counts, key=lambda name: -counts[name]):  # the usual spelling first
+        spellings.setdefault(label.casefold(), []).append(label)
+    for usual, *others in (group for group in spellings.values() if len(group) > 1):
+        label = others[-1]  # "Positive" beside "positive": one class mis-cased
+        first = next(i for i, v in enumerate(splits.train.labels) if label in names(v))
+        raise DataError(
+            f"{splits.train.where(first)}: label '{label}' differs from '{usual}' only in "
+            "case; they would be two classes (and two positives make no scale)",
+            hint="write every label of one class the same way",
+        )
     if len(counts) < 2:
         raise DataError(
             f"{splits.name}: train has {len(counts)} class ({', '.join(counts) or 'none'}); "
@@ -256,9 +267,10 @@ def stratified_split(
     for label in sorted(by_label):
         groups = list(by_label[label].values())
         rng.shuffle(groups)  # with one text a group, the permutation of the indices alone
-        sizes = np.cumsum([len(group) for group in groups])
+        sizes = np.concatenate([[0], np.cumsum([len(group) for group in groups])])
         targets = np.round(np.cumsum(fractions)[:-1] * sizes[-1])
-        bounds = np.searchsorted(sizes, targets, side="right")  # whole groups, not past
+        # the group boundary nearest each target (with one text a group, the target)
+        bounds = np.abs(sizes[None, :] - targets[:, None]).argmin(axis=1)
         for part, chunk in zip(parts, np.split(np.arange(len(groups)), bounds), strict=True):
             part.extend(index for position in chunk for index in groups[position])
     result = []
@@ -283,10 +295,16 @@ def carve(
     if empty:
         shares = "/".join(f"{round(f * 100)}" for f in fractions)
         counts = ", ".join(f"{count} {label}" for label, count in split.label_counts().items())
+        distinct = len({normalise_text(text) or text for text in split.texts})
+        copies = (
+            f" (copies of a text stay together: {distinct} distinct texts)"
+            if distinct < len(split)
+            else ""
+        )
         raise DataError(
             f"{source}: {len(split)} rows ({counts}) are too few to split {shares} into "
             f"{', '.join(names)}: {' and '.join(empty)} would be empty; each class needs at "
-            f"least {minimum_per_class(fractions)} rows",
+            f"least {minimum_per_class(fractions)} distinct rows{copies}",
             hint="add rows, or give a dev set of its own (a folder with train.csv and dev.csv)",
         )
     return parts

@@ -26,7 +26,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from bertsent.atomic import atomic_directory, atomic_file, check_file_replaceable, publish_file
+from bertsent.atomic import (
+    atomic_directory,
+    atomic_file,
+    check_file_replaceable,
+    flush_to_disk,
+    publish_file,
+)
 from bertsent.data.readers import (
     Record,
     allow_long_csv_fields,
@@ -247,7 +253,9 @@ def predict_file(
                 "interrupted: the rows scored so far are in %s; rerun with --resume", work
             )
         raise
+    flush_to_disk(merged)  # on the disk before it replaces an earlier output
     publish_file(merged, target, overwrite=overwrite)
+    flush_to_disk(target.parent)  # and its name, before the parts to resume from go
     shutil.rmtree(work)
     return count
 
