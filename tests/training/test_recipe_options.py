@@ -367,3 +367,22 @@ def test_average_last_after_a_stop_between_evaluations_finds_its_checkpoints(
     assert [entry["epoch"] for entry in run.history] == [1.0, 2.0, 3.0]  # none at the stop
     tried = run.best.get("average_not_kept") or run.best
     assert tried["averaged_epochs"] == [2.0, 3.0]
+
+
+def test_the_model_card_says_what_the_training_loss_was() -> None:
+    """It said "cross-entropy" and the batch alone for every model: multi-label BCE,
+    R-Drop, smoothing, a teacher and accumulated batches went unsaid."""
+    from bertsent.models.bert import model_card
+
+    metadata = {
+        "data": {"labels": ["a", "b"], "name": "d", "sizes": {"train": 8}, "fingerprint": "f" * 16},
+        "best": {"epoch": 2},
+    }  # fmt: skip
+    report = {"accuracy_ci": (0.5, 0.9), "accuracy": 0.7, "macro_f1": 0.7, "ece": 0.1, "n": 8}
+    plain = TrainingConfig(batch_size=32, learning_rate=5e-5)
+    assert "trained end to end with cross-entropy." in model_card(plain, metadata, report)
+    recipe = replace(plain, r_drop=1.0, label_smoothing=0.1, gradient_accumulation_steps=2)
+    card = model_card(recipe, metadata, report, multi_label=False)
+    assert "with cross-entropy, with --label-smoothing 0.1, --r-drop 1." in card
+    assert "batch 32 x 2 accumulated" in card
+    assert "binary cross-entropy per label" in model_card(plain, metadata, report, True)

@@ -26,18 +26,6 @@ def head_parameter_count(model: Any) -> int:
     return sum(parameter.numel() for parameter in layer.parameters())
 
 
-def loss_additions(config: Any) -> list[str]:
-    """What the recipe added to plain cross-entropy, as its flags."""
-    additions = [
-        f"--label-smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
-        f"--ordinal-smoothing {config.ordinal_smoothing:g}" if config.ordinal_smoothing else "",
-        "--class-weights" if config.class_weights else "",
-        f"--r-drop {config.r_drop:g}" if config.r_drop else "",
-        "a teacher's soft labels" if config.teacher or config.teacher_model else "",
-    ]
-    return [addition for addition in additions if addition]
-
-
 def worked_example(
     classifier: SentimentClassifier, text: str, gold: str | None = None
 ) -> dict[str, Any]:
@@ -87,7 +75,7 @@ def worked_example(
         "head_parameters": head,
         "encoder_parameters": total - head,
         "hidden_size": model.config.hidden_size,
-        "trained_with": loss_additions(classifier.training_recipe()),  # type: ignore[attr-defined]
+        "trained_with": classifier.training_recipe().loss_additions(),  # type: ignore[attr-defined]
     }
 
 

@@ -260,7 +260,8 @@ class BertClassifier(SentimentClassifier):
         from bertsent.training.curves import plot_training_dynamics
 
         record, history, best = self.fit_record_, self.history_, self.best_
-        card = model_card(self.training_recipe(), metadata, dev_report)
+        multi_label = isinstance(self.task_, MultiLabelTask)
+        card = model_card(self.training_recipe(), metadata, dev_report, multi_label)
 
         def write(folder: Path) -> None:
             (folder / HISTORY_FILE).write_text(json.dumps(history, indent=2), encoding="utf-8")
@@ -482,7 +483,12 @@ def teacher_logits(
     return [[row[c] for c in columns] for row in rows if row is not None]
 
 
-def model_card(config: TrainingConfig, metadata: dict[str, Any], dev_report: dict[str, Any]) -> str:
+def model_card(
+    config: TrainingConfig,
+    metadata: dict[str, Any],
+    dev_report: dict[str, Any],
+    multi_label: bool = False,
+) -> str:
     """A short Hugging Face model card: what it is, how it was trained, how well it does."""
     data = metadata["data"]
     low, high = dev_report["accuracy_ci"]
@@ -493,6 +499,12 @@ def model_card(config: TrainingConfig, metadata: dict[str, Any], dev_report: dic
         if "averaged_epochs" in best
         else f"epoch {best.get('epoch')}"
     )
+    loss = "binary cross-entropy per label" if multi_label else "cross-entropy"
+    if additions := config.loss_additions():
+        loss += f", with {', '.join(additions)}"
+    batch = f"batch {config.batch_size}"
+    if config.gradient_accumulation_steps > 1:
+        batch += f" x {config.gradient_accumulation_steps} accumulated"
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -503,12 +515,12 @@ tags: [sentiment-analysis, bertsent]
 # Sentiment classifier fine-tuned with bertsent
 
 - Base encoder: `{config.model}`, with a linear layer on the final [CLS] vector
-  (Xavier-uniform init, zero bias), trained end to end with cross-entropy.
+  (Xavier-uniform init, zero bias), trained end to end with {loss}.
 - Labels: {", ".join(f"`{label}`" for label in data["labels"])}
 - Data: `{data["name"]}` ({sizes}); fingerprint `{data["fingerprint"][:16]}`.
 - Recipe: AdamW (lr {config.learning_rate:g}, weight decay
   {config.weight_decay:g}), {config.warmup_ratio:.0%} linear warmup then linear decay,
-  {config.epochs:g} epochs, batch {config.batch_size}, max length {config.max_length}
+  {config.epochs:g} epochs, {batch}, max length {config.max_length}
   ({config.truncation} truncation), seed {config.seed};
   best evaluation by dev {config.metric_for_best} ({kept}).
 

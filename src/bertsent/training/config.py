@@ -312,6 +312,17 @@ class TrainingConfig:
         )
         return dataclasses.replace(self, batch_size=batch_size, learning_rate=learning_rate)
 
+    def loss_additions(self) -> list[str]:
+        """What the recipe adds to the plain (binary) cross-entropy, as its flags."""
+        additions = [
+            f"--label-smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
+            f"--ordinal-smoothing {self.ordinal_smoothing:g}" if self.ordinal_smoothing else "",
+            "--class-weights" if self.class_weights else "",
+            f"--r-drop {self.r_drop:g}" if self.r_drop else "",
+            "a teacher's soft labels" if self.teacher or self.teacher_model else "",
+        ]
+        return [addition for addition in additions if addition]
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
