@@ -52,12 +52,16 @@ def load() -> DatasetSplits:
     path = corpus_path()
     with bz2.open(path, "rb") as handle:
         reader = csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
-        rows = [r for r in reader if r["category"] in ("fresh", "rotten")]
+        # numbered as the file's data rows, before the plot rows are dropped
+        numbered = [
+            (i + 1, r) for i, r in enumerate(reader) if r["category"] in ("fresh", "rotten")
+        ]
+        rows = [r for _, r in numbered]
     corpus = Split(
         name="all",
         texts=[r["text"] for r in rows],
         labels=[r["category"] for r in rows],
-        origins=[f"{path.name} row {i + 1}" for i in range(len(rows))],
+        origins=[f"{path.name} row {number}" for number, _ in numbered],
     )
     train, dev, test = grouped_split(
         corpus, [r["movie_name"] for r in rows], FRACTIONS, ("train", "dev", "test")
