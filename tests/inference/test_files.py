@@ -89,17 +89,6 @@ def test_the_output_is_on_the_disk_before_it_takes_its_name(
     assert synced.index(merged[-1]) < last_folder_sync  # then its new name
 
 
-def test_two_unnamed_columns_are_refused_not_merged(
-    model: bertsent.BertClassifier, tmp_path: Path
-) -> None:
-    """`text,,` kept one "" column in the output: the first unnamed column's values were lost."""
-    source = tmp_path / "in.csv"
-    source.write_text("text,,\nfine film,note A,note B\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"in\.csv line 1: the header has 2 columns without a name"):
-        predict_file(model, source, tmp_path / "out.csv", progress=False)
-    assert not (tmp_path / "out.csv").exists()
-
-
 def test_parquet_input(model: bertsent.BertClassifier, tmp_path: Path) -> None:
     source = tmp_path / "in.parquet"
     pq.write_table(pa.table({"review": ["great", "awful"], "n": [1, 2]}), source)

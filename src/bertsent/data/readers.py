@@ -120,19 +120,11 @@ def _refuse_repeated_columns(path: Path, header: list[str], read: list[str] | No
     """A header naming a column twice leaves which one is meant to chance (the last
     would win): refused for the columns read (``None``: every named column)."""
     for column in dict.fromkeys(header if read is None else read):
-        if header.count(column) < 2:
-            continue
-        if column:
+        if column and header.count(column) > 1:
             raise DataError(
                 f"{path} line 1: the header names column '{column}' {header.count(column)} times",
                 hint="rename the columns so that each name occurs once",
             )
-        # unnamed columns all kept (predict writes every column): all but one were lost
-        raise DataError(
-            f"{path} line 1: the header has {header.count(column)} columns without a name, "
-            "whose values would be merged into one",
-            hint="name every column of the header",
-        )
 
 
 def _decode_error(path: Path, exc: UnicodeDecodeError, line: int) -> DataError:
