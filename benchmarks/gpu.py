@@ -112,9 +112,10 @@ def main() -> None:
         }
         if not args.skip_plain:
             plain_config = config.resolved()  # the same batch 32 and lr 5e-5, in fp32
-            results["training"]["plain transformers Trainer"] = plain_trainer_recipe(
-                splits, plain_config, work / "plain"
-            )
+            results["training"]["plain transformers Trainer"] = {
+                **plain_trainer_recipe(splits, plain_config, work / "plain"),
+                "train_examples": len(splits.train.texts),
+            }
 
         # 2. scoring the training sentences: each precision, then the pipeline
         texts = list(splits.train.texts[: args.score_limit])

@@ -89,7 +89,8 @@ def stored_recipe(spec: str, data: str, split: str) -> dict[str, list[dict[str, 
 
 
 def scoring_setup() -> dict[str, Any]:
-    """What decides the scores besides the models: the machine, the precision, bertsent."""
+    """What decides the scores besides the models: the machine (whose CPU flags say
+    which precision ``auto`` scores in) and the bertsent version."""
     import bertsent
     from bertsent.hardware import cpu_flags, describe
 

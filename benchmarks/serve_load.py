@@ -113,6 +113,10 @@ async def client(
         writer.close()
 
 
+def milliseconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 async def drive(port: int, texts: list[str], clients: int, seconds: float) -> dict[str, Any]:
     bodies = [json.dumps({"texts": [text]}).encode() for text in texts]
     latencies: list[float] = []
@@ -129,7 +133,9 @@ async def drive(port: int, texts: list[str], clients: int, seconds: float) -> di
     ms = np.asarray(latencies) * 1000
     return {
         "requests": len(latencies), "seconds": elapsed, "requests_per_s": len(latencies) / elapsed,
-        "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+        # none answered (all shed, or the server gone): no latency to report
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
         "errors": len(errors), "error_kinds": sorted(set(errors)),
     }  # fmt: skip
 
@@ -193,8 +199,8 @@ def main() -> None:
                   title=f"bertsent serve {args.model_dir} --backend {args.backend}")  # fmt: skip
     table.add_row(
         str(args.clients), f"{load_result['seconds']:.1f}", str(load_result["requests"]),
-        f"{load_result['requests_per_s']:.0f}", f"{load_result['p50_ms']:.1f}",
-        f"{load_result['p99_ms']:.1f}", str(load_result["errors"]),
+        f"{load_result['requests_per_s']:.0f}", milliseconds(load_result["p50_ms"]),
+        milliseconds(load_result["p99_ms"]), str(load_result["errors"]),
         f"{load_result['mean_batch_size']:.1f}", f"{offline:.0f}",
         f"{100 * load_result['fraction_of_offline']:.0f}%",
     )  # fmt: skip

@@ -706,7 +706,7 @@ def test_a_file_too_small_to_split_is_refused_with_the_rows_needed(
         error = capsys.readouterr().err.splitlines()
         assert len(error) == 2 and error[0] == (
             f"error: {data}: 4 rows (2 neg, 2 pos) are too few to split 80/10/10 into train, "
-            "dev, test: dev and test would be empty; each class needs at least 8 distinct rows"
+            "dev, test: dev and test would be empty; each class needs at least 8 rows"
         )
     assert [p.name for p in tmp_path.iterdir()] == ["four.csv"]
 

@@ -43,6 +43,8 @@ def test_phrases_cut_inside_a_word_or_glued_by_the_scrape_are_found() -> None:
     assert check.overlaps("so sloppily written and cast that you can not believe")
     assert check.overlaps("driven by a fantastic dual performance from ian holm")
     assert not check.overlaps("a fantastic dual performance from someone else entirely")
+    # under 20 letters, so found by their words alone
+    assert check.overlaps("'s an exhilarating") and check.overlaps("you can not believe")
 
 
 def test_aspect_pairs_are_compared_by_their_sentence_whatever_the_aspect() -> None:
@@ -176,3 +178,15 @@ def test_copies_of_a_text_stay_in_one_part_of_a_split_made_here() -> None:
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
     assert sum(len(part) for part in parts) == len(texts)
     assert [round(len(part) / len(texts), 1) for part in parts] == [0.8, 0.1, 0.1]
+    # copies with different labels too (SST repeats a phrase under both)
+    twice = [f"phrase {i}" for i in range(100)] * 2
+    parts = stratified_split(Split("all", twice, ["pos"] * 100 + ["neg"] * 100),
+                             (0.8, 0.1, 0.1), ("a", "b", "c"), 1)  # fmt: skip
+    seen = [set(text_hashes(part.texts).tolist()) for part in parts]
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+    # a class that is mostly one text keeps a place in every part: cut by rows there
+    texts = ["great"] * 60 + [f"fine {i}" for i in range(40)] + [f"dull {i}" for i in range(100)]
+    for seed in range(5):
+        parts = stratified_split(Split("all", texts, ["pos"] * 100 + ["neg"] * 100),
+                                 (0.8, 0.1, 0.1), ("a", "b", "c"), seed)  # fmt: skip
+        assert all(set(part.labels) == {"pos", "neg"} for part in parts), seed

@@ -78,8 +78,7 @@ def test_deleting_nothing_changes_nothing(classifier: SentimentClassifier) -> No
 
 
 def test_baselines_cannot_be_explained_by_attention() -> None:
-    texts = [f"{word} film {i}" for i in range(5) for word in ("good", "bad")]
-    baseline = create("tfidf-lr").fit(texts, ["pos", "neg"] * 5)
+    baseline = create("tfidf-lr").fit(["good film", "bad film"] * 5, ["pos", "neg"] * 5)
     with pytest.raises(ModelError, match="method is 'tfidf-lr'"):
         integrated_gradients(baseline, "good")
 

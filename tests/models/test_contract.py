@@ -181,8 +181,7 @@ def test_fit_checks_its_data_as_the_command_line_does(method: str, tiny_model_di
     a word, before."""
     options = {"config": TrainingConfig(model=str(tiny_model_dir))} if method == "bert" else {}
     model = classifier_class(method)(**options)
-    texts = [f"a {word} film, take {i}" for i in range(5) for word in ("fine", "dull")]
-    labels = ["pos", "neg"] * 5
+    texts, labels = ["a fine film", "a dull film"] * 5, ["pos", "neg"] * 5
     with pytest.raises(DataError, match=r"dev row 2: label 'neutral' never occurs in train"):
         model.fit(texts, labels, eval_texts=texts[:2], eval_labels=["pos", "neutral"])
     with pytest.raises(DataError, match=r"train has 1 class \(pos\)"):

@@ -254,25 +254,37 @@ def stratified_split(
 
     Every class appears in every part when it has enough examples, so a carved dev
     split never misses a class that train has. Copies of one text (equal once case,
-    spacing and punctuation are ignored: SST's phrases repeat by the thousand) stay
-    together, in one part, so a test text is never also a training text; with no
-    copies the cut is exactly the ungrouped one.
+    spacing and punctuation are ignored: SST's phrases repeat by the thousand), whatever
+    their labels, go into one part with the class of the first, so a test text is not
+    also a training text; where keeping them together would leave a part without a class
+    (a few texts, each many times), that class is cut by rows as before. With no copies
+    the cut is exactly the ungrouped one.
     """
     rng = np.random.default_rng(seed)
     parts: list[list[int]] = [[] for _ in fractions]
-    by_label: dict[str, dict[str, list[int]]] = {}
-    for index, (text, label) in enumerate(zip(split.texts, split.labels, strict=True)):
-        copies = by_label.setdefault(label, {})
+    copies: dict[str, list[int]] = {}
+    for index, text in enumerate(split.texts):
         copies.setdefault(normalise_text(text) or text, []).append(index)
+    by_label: dict[str, list[list[int]]] = {}
+    for group in copies.values():
+        by_label.setdefault(split.labels[group[0]], []).append(group)
     for label in sorted(by_label):
-        groups = list(by_label[label].values())
+        groups = by_label[label]
         rng.shuffle(groups)  # with one text a group, the permutation of the indices alone
         sizes = np.concatenate([[0], np.cumsum([len(group) for group in groups])])
-        targets = np.round(np.cumsum(fractions)[:-1] * sizes[-1])
+        targets = np.round(np.cumsum(fractions)[:-1] * sizes[-1]).astype(int)
         # the group boundary nearest each target (with one text a group, the target)
         bounds = np.abs(sizes[None, :] - targets[:, None]).argmin(axis=1)
-        for part, chunk in zip(parts, np.split(np.arange(len(groups)), bounds), strict=True):
-            part.extend(index for position in chunk for index in groups[position])
+        cuts = sizes[bounds]
+        flat = np.array([index for group in groups for index in group])
+        rows = np.split(flat, targets)
+        whole = np.split(flat, cuts)
+        # keep copies together unless that empties a part the row cut would fill
+        chosen = (
+            whole if all(len(w) or not len(r) for w, r in zip(whole, rows, strict=True)) else rows
+        )
+        for part, chunk in zip(parts, chosen, strict=True):
+            part.extend(chunk.tolist())
     result = []
     for part, name in zip(parts, names, strict=True):
         order = np.array(part)
@@ -295,16 +307,10 @@ def carve(
     if empty:
         shares = "/".join(f"{round(f * 100)}" for f in fractions)
         counts = ", ".join(f"{count} {label}" for label, count in split.label_counts().items())
-        distinct = len({normalise_text(text) or text for text in split.texts})
-        copies = (
-            f" (copies of a text stay together: {distinct} distinct texts)"
-            if distinct < len(split)
-            else ""
-        )
         raise DataError(
             f"{source}: {len(split)} rows ({counts}) are too few to split {shares} into "
             f"{', '.join(names)}: {' and '.join(empty)} would be empty; each class needs at "
-            f"least {minimum_per_class(fractions)} distinct rows{copies}",
+            f"least {minimum_per_class(fractions)} rows",
             hint="add rows, or give a dev set of its own (a folder with train.csv and dev.csv)",
         )
     return parts

@@ -226,7 +226,7 @@ def ordinal_targets(positions: Sequence[float], share: float) -> torch.Tensor:
     place = torch.tensor(positions, dtype=torch.float64)
     # steps by rank along the scale: stars 1, 3, 4, 5 are three steps from end to end
     # (a step of (max - min) / (n - 1), rounded, put "3" and "4" both two steps from "1")
-    rank = place.argsort().argsort().double()
+    rank = torch.unique(place, return_inverse=True)[1].double()  # equal places, equal ranks
     steps = (rank[:, None] - rank[None, :]).abs()
     spread = torch.where(steps > 0, 0.5**steps, torch.zeros_like(steps))
     rows = share * spread / spread.sum(dim=1, keepdim=True) + (1 - share) * torch.eye(len(place))

@@ -7,7 +7,7 @@ A joined aspect pair, "The battery dies by noon [SEP] battery", is encoded exact
 characters. Only the sentence is truncated.
 
 ``head`` keeps the start of a long review, ``tail`` its end, and ``head+tail`` the
-first 128 tokens and the last ones, the best strategy for long IMDb reviews in
+first min(128, half the budget) tokens and the last ones, the best strategy for long IMDb reviews in
 Sun et al. (2019), "How to Fine-Tune BERT for Text Classification?".
 """
 
