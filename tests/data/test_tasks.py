@@ -185,10 +185,13 @@ def test_the_http_service_answers_intensity_for_a_fine_grained_model(tmp_path: P
         schema = httpx.get(f"{server.url}/openapi.json").json()
         # the page shows how strong, which is what a fine-grained model is for
         shown = analyse_in_page(server.url, {"#text": "it was sublime"}, ("#intensity",))
+        page = httpx.get(f"{server.url}/").text
     finally:
         server.stop()
     expected = load(tmp_path / "model").predict_scores(["it was sublime"])[0]["intensity"]
     assert answer.json()["predictions"][0]["intensity"] == pytest.approx(expected, abs=1e-6)
     assert shown["#intensity"] == f"intensity {expected:+.2f}"
+    # the server's limit on a text, on the aspect field too (it had 200 whatever the limit)
+    assert page.count('maxlength="5000"') == 2
     prediction = schema["components"]["schemas"]["Prediction"]
     assert "intensity" in prediction["properties"] and "intensity" in prediction["required"]

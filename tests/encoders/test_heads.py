@@ -127,6 +127,19 @@ def test_distillation_loss_is_hintons_mix_computed_by_hand() -> None:
 
 
 @torch.no_grad()
+def test_the_training_loss_shown_leaves_the_teachers_term_out_as_dev_has_none() -> None:
+    """The history's train loss held (1 - alpha) T^2 KL, and the training figure drew it
+    beside a dev loss without it."""
+    module = tiny_classifier(distillation=(0.3, 3.0)).train()
+    input_ids, labels = torch.randint(5, 100, (5, 7)), torch.tensor([0, 1, 1, 0, 1])
+    teacher = torch.tensor([[2.0, -1.0], [0.5, 0.4], [-3.0, 1.0], [1.0, 1.0], [0.0, 4.0]])
+    output = module(input_ids=input_ids, labels=labels, teacher_logits=teacher)
+    gold = torch.nn.functional.cross_entropy(output.logits.float(), labels)
+    assert module.running.loss / module.running.seen == pytest.approx(float(gold), rel=1e-5)
+    assert float(output.loss) != pytest.approx(float(gold), rel=1e-3)  # trained on the mix
+
+
+@torch.no_grad()
 def test_distillation_with_alpha_zero_learns_from_the_teacher_only() -> None:
     module = tiny_classifier(distillation=(0.0, 2.0))
     input_ids = torch.randint(5, 100, (4, 6))

@@ -72,6 +72,7 @@ def test_pretraining_accumulates_the_batches_its_learning_rate_was_scaled_for(
     recipe = config(tiny_model_dir, epochs=1, gradient_accumulation_steps=2, learning_rate=None)
     record = pretrain(str(unlabelled), tmp_path / "tapt", recipe)
     assert record["steps"] == record["planned_steps"] == 7  # 195 texts / (16 x 2) per step
+    assert record["global_batch_size"] == 32  # per optimiser step, as the fine-tune records it
 
 
 def test_a_rank_other_than_0_writes_nothing_and_leaves_the_checkpoints_to_rank_0(

@@ -177,8 +177,13 @@ class ClsLinearClassifier(nn.Module):
                     matches = ((logits > 0) == (labels > 0.5)).all(dim=-1)
                 else:
                     matches = logits.argmax(-1) == labels
-                # the task's loss, comparable with the dev loss (R-Drop's KL left out)
-                self.running.add(task.item() * len(labels), int(matches.sum()), len(labels))
+                # the task's loss, comparable with the dev loss (R-Drop's KL left out, and
+                # a teacher's term too: dev batches have no teacher)
+                shown = task
+                if teacher_logits is not None and self.distillation is not None:
+                    with torch.no_grad():
+                        shown = self.task_loss(logits.detach(), labels, None)
+                self.running.add(shown.item() * len(labels), int(matches.sum()), len(labels))
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def task_loss(

@@ -209,7 +209,8 @@ def pretrain(
         "steps": trainer.state.global_step,
         "planned_steps": total_steps,
         "processes": processes,
-        "global_batch_size": config.batch_size,
+        # texts per optimiser step, as the fine-tune records it (accumulation included)
+        "global_batch_size": config.batch_size * config.gradient_accumulation_steps,
         "stopped_by_time_limit": bool(limit and limit.reached),
         "seconds": round(seconds, 1),
         "mlm_probability": mlm_probability,
