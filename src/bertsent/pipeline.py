@@ -128,9 +128,9 @@ def train(
     )
     model.check_settings()  # before reading data or making any folder
     usable_device()  # a forced GPU that torch cannot use, refused before any training
-    # the BiLSTM's and the sentence encoders' threads too, not only a fine-tune's (which
-    # sets its own): the scikit-learn baselines never import torch for it
-    if config.threads or model.method in ("lstm", "setfit", "zero-shot"):
+    # the BiLSTM's threads too (the encoder methods set their own): the scikit-learn
+    # baselines never import torch for it
+    if config.threads or model.method == "lstm":
         from bertsent.encoders.engine import use_threads
 
         use_threads(config.threads)

@@ -77,8 +77,8 @@ class SpanFilter:
         texts = [span_words(text) for text in originals]
         spans = frozenset(span for words in texts for span in _spans(words))
         whole = frozenset(" ".join(words) for words in texts if words)
-        letters = frozenset(normalise_text(split_aspect(text)[0]) for text in originals)
-        return cls(spans, whole, letters - {""}, "|".join(sorted(letters - {""})))
+        letters = frozenset(normalise_text(split_aspect(text)[0]) for text in originals) - {""}
+        return cls(spans, whole, letters, "|".join(sorted(letters)))
 
     def overlaps(self, text: str) -> bool:
         """``text`` is a span of a protected text, holds one whole, or equals one."""

@@ -7,8 +7,8 @@ A joined aspect pair, "The battery dies by noon [SEP] battery", is encoded exact
 characters. Only the sentence is truncated.
 
 ``head`` keeps the start of a long review, ``tail`` its end, and ``head+tail`` the
-first min(128, half the budget) tokens and the last ones, the best strategy for long IMDb reviews in
-Sun et al. (2019), "How to Fine-Tune BERT for Text Classification?".
+first min(128, half the budget) tokens and the last ones, the best strategy for long
+IMDb reviews in Sun et al. (2019), "How to Fine-Tune BERT for Text Classification?".
 """
 
 from __future__ import annotations

@@ -364,9 +364,9 @@ def key_withheld(endpoint: str, named_here: bool) -> str | None:
     when the user named it in this session (``--endpoint``, ``$BERTSENT_LLM_ENDPOINT``):
     a model folder someone shared must not send your key to the server it names.
     """
-    if on_this_machine(urllib.parse.urlsplit(endpoint).hostname or ""):
-        return None
     parts = urllib.parse.urlsplit(endpoint)
+    if on_this_machine(parts.hostname or ""):
+        return None
     if parts.scheme != "https":
         return f"{endpoint} is plain http to another machine: the key would travel unencrypted"
     if not named_here:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bertsent.encoders.engine import Engine
+from bertsent.encoders.engine import Engine, use_threads
 from bertsent.encoders.tokenization import takes_segments
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import DAMAGED_HINT, check_safetensors, require_fitted
@@ -43,15 +43,16 @@ class SentenceEncoderClassifier(BertClassifier):
     has_encoder = False  # no [CLS] head: the explain views are for fine-tuned models
 
     def _assemble(self, config: TrainingConfig, labels: list[str]) -> None:
-        """Load the encoder and tokenizer of ``config.model`` under a zero linear layer."""
+        """Load the encoder and tokenizer of ``config.model`` under a zero linear layer,
+        for a fit: nothing of an earlier fit or load (its folder, its task) stays."""
         import torch
 
         from bertsent.encoders.pretrained import load_encoder, load_tokenizer
         from bertsent.encoders.similarity import PooledLinearClassifier
 
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        use_threads(config.threads)
         self._forget_saved_folder()
+        self._fitted_task(None)
         encoder = load_encoder(config.model)
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {label: i for i, label in enumerate(labels)}

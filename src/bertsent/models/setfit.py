@@ -134,7 +134,6 @@ class SetFitClassifier(SentenceEncoderClassifier):
             raise ConfigError(f"setfit needs examples of at least two labels (got {classes})")
         torch.manual_seed(config.seed)
         self._assemble(config, classes)
-        self._fitted_task(None)  # not the task of an earlier fit or load
         pairs = contrastive_pairs(labels, self.pairs_per_example, self.max_pairs, config.seed)
         losses = self._contrastive_steps(texts, pairs)
 

@@ -174,7 +174,6 @@ class ZeroShotClassifier(SentenceEncoderClassifier):
             )
         descriptions = self._descriptions_for(seen)
         self._assemble(config, list(descriptions))
-        self._fitted_task(None)  # not the task of an earlier fit or load
         vectors = self._label_vectors(descriptions)
         self._set_head(vectors, np.zeros(len(vectors)))  # logits: cosine similarities
 

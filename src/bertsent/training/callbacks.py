@@ -100,6 +100,7 @@ class HistoryCallback(TrainerCallback, ExportableState):
         self.module = module
         self.earlier_seconds = 0.0  # training time before the checkpoint resumed from
         self.started: float | None = None
+        self.started_at_step = 0  # the step this call of train() began at (a resume's)
 
     def training_seconds(self) -> float:
         """Wall time spent training, the interrupted runs' share included."""
@@ -121,6 +122,7 @@ class HistoryCallback(TrainerCallback, ExportableState):
 
     def on_train_begin(self, args: Any, state: TrainerState, control: Any, **kwargs: Any) -> None:
         self.started = time.perf_counter()
+        self.started_at_step = state.global_step  # restored from the checkpoint by now
 
     def on_evaluate(
         self,

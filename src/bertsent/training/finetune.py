@@ -482,7 +482,6 @@ def fine_tune(
     """
     from transformers import (
         PrinterCallback,
-        TrainerState,
         TrainingArguments,
         set_seed,
     )
@@ -624,18 +623,14 @@ def fine_tune(
 
     # 4. train (or continue), then keep the best evaluation's weights (or the average of
     # the last ones, with --average-last)
-    started_at = (
-        TrainerState.load_from_json(str(checkpoint / "trainer_state.json")).global_step
-        if checkpoint is not None
-        else 0
-    )
     with attention_without_cudnn(device):
         _, seconds = train_or_stop(trainer, checkpoint, interrupt, "training")
         # the Trainer times this call alone: a resumed run took its earlier part too
         total_seconds = recorder.earlier_seconds + seconds
         # this call's rate, from the steps it ran (a resume starts past the checkpoint's):
         # scaling the Trainer's rate by this call's share of the time shrank it twice
-        share = (trainer.state.global_step - started_at) / max(trainer.state.max_steps, 1)
+        steps = trainer.state.global_step - recorder.started_at_step
+        share = steps / max(trainer.state.max_steps, 1)
         examples_per_second = len(train_data) * config.epochs * share / max(seconds, 1e-9)
         records = history_from_state(trainer.state)
         best_step = trainer.state.best_global_step
