@@ -441,13 +441,22 @@ def test_joined_pairs_put_two_real_sentences_judged_differently_into_one() -> No
     assert not any(text[4:-1] in joined for text, *_ in mixed for joined in by_joined)
 
 
-def test_the_report_says_it_covers_one_label_per_review(aspect_model: Path, tmp_path: Path) -> None:
-    from bertsent.errors import ModelError
+def test_the_report_of_an_aspect_model_shows_each_mistakes_aspect_and_maps_its_pairs(
+    aspect_model: Path, tmp_path: Path
+) -> None:
     from bertsent.report.build import build_report
 
-    with pytest.raises(ModelError, match="this model's task is aspect"):
-        build_report(aspect_model, tmp_path / "report.html")
-    assert not (tmp_path / "report.html").exists()
+    page = build_report(aspect_model, tmp_path / "report.html", split="dev", sample=40)
+    text = page.read_text(encoding="utf-8")
+    assert "dev review-aspect pairs of" in text and 'alt="confusion matrix"' in text
+    mistakes = text.split("<h3>The most confident mistakes</h3>", 1)[1].split("</table>", 1)[0]
+    assert "<th>aspect</th>" in mistakes and " [SEP] " not in mistakes
+    rows = mistakes.split("<tr>")[2:]
+    assert rows and all(row.count("<td>") == 4 for row in rows)  # review, aspect, gold, score
+    # the pairs are mapped; the suite and explanations, which read one text, say why not
+    assert 'id="embedding"' in text and "<svg" in text
+    assert "Not in this report: the behaviour suite scores single reviews; this aspect" in text
+    assert "Not in this report: explanations are for models of one text" in text
 
 
 def test_a_sentence_judging_one_aspect_two_ways_is_never_joined() -> None:

@@ -115,6 +115,51 @@ def test_predict_lists_labels_with_scores_and_top_k(
     assert answer["score"] == max(answer["scores"]["joy"], answer["scores"]["surprise"])
 
 
+def test_the_predict_table_gives_each_label_a_column_or_lists_the_chosen_ones(
+    emotion_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich's table fits the terminal: one line a row
+    train(str(emotion_data), output_dir=tmp_path / "four", method="tfidf-lr")
+    text = "i am thrilled and stunned"
+    assert main(["-q", "predict", str(tmp_path / "four"), text]) == 0
+    header, row = table_lines(capsys.readouterr().out)
+    assert header[:3] == ["text", "label", "score"] and header[3:] == sorted(EMOTION_WORDS)
+    scores = load(tmp_path / "four").predict_scores([text], digits=4)[0]["scores"]
+    assert row[1] == "joy;surprise" and row[3:] == [f"{scores[k]:.4f}" for k in header[3:]]
+    # eight labels are too many columns: the chosen ones are listed with their scores
+    rows = [{"text": f"{w} and {w} again", "labels": f"l{w[1]}"} for w in EIGHT for _ in range(8)]
+    rows += [
+        {"text": f"{a} then {b}", "labels": f"l{a[1]};l{b[1]}"}
+        for a in EIGHT
+        for b in EIGHT
+        if a < b
+    ]
+    write_csv(tmp_path / "eight" / "train.csv", rows)
+    write_csv(tmp_path / "eight" / "dev.csv", rows[::3])
+    train(str(tmp_path / "eight"), output_dir=tmp_path / "eight-model", method="tfidf-lr")
+    assert main(["-q", "predict", str(tmp_path / "eight-model"), "w1 then w5"]) == 0
+    header, row = table_lines(capsys.readouterr().out)
+    assert header == ["text", "label", "score", "scores"]
+    chosen = load(tmp_path / "eight-model").predict_scores(["w1 then w5"], digits=4)[0]
+    assert row[1] == chosen["label"] == "l1;l5"
+    assert row[3] == ", ".join(f"{k} {chosen['scores'][k]:.4f}" for k in ("l1", "l5"))
+
+
+EIGHT = [f"w{i}" for i in range(8)]
+
+
+def table_lines(printed: str) -> list[list[str]]:
+    """The header and rows of a rich table, cell texts only."""
+    lines = [line for line in printed.splitlines() if line.startswith("│") or line.startswith("┃")]
+    return [
+        [cell.strip() for cell in line.strip("│┃").split("│" if "│" in line[1:] else "┃")]
+        for line in lines
+    ]
+
+
 def test_single_label_methods_and_models_refuse_several_labels(
     emotion_data: Path, trained_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -196,6 +241,17 @@ def test_a_multi_label_bert_declares_its_problem_type_for_transformers(
     with pytest.raises(ConfigError, match="this multi-label model has one sigmoid per label"):
         worked_example(model, text)
 
+    # the report reads the task's metrics: thresholds, no confusion matrix, label sets
+    from bertsent.report.build import build_report
+
+    page = build_report(output, tmp_path / "report.html", split="dev", sample=60)
+    html = page.read_text(encoding="utf-8")
+    assert "at the per-label thresholds tuned on dev" in html and "<th>threshold</th>" in html
+    assert 'alt="confusion matrix"' not in html and 'id="embedding"' in html
+    assert "Not in this report: the behaviour suite asks which side one review is on" in html
+    assert "Not in this report: the worked example (--math) works through the softmax" in html
+    assert 'alt="attributions"' in html  # the puzzles explained toward their top label
+
     from bertsent.inference.export import export_onnx
 
     record = export_onnx(output)
@@ -233,17 +289,37 @@ def test_compare_keeps_the_methods_with_one_output_per_label(
 def test_the_http_service_answers_every_chosen_label(emotion_data: Path, tmp_path: Path) -> None:
     import httpx
 
-    from tests.serve.conftest import start_server
+    from tests.conftest import CHROMIUM
+    from tests.serve.conftest import analyse_in_page, start_server
 
     train(str(emotion_data), output_dir=tmp_path / "model", method="tfidf-lr")
+    text = "thrilled and stunned"
     server = start_server(tmp_path / "model")
     try:
-        answer = httpx.post(f"{server.url}/v1/predict", json={"texts": ["thrilled and stunned"]})
+        answer = httpx.post(f"{server.url}/v1/predict", json={"texts": [text]})
+        schema = httpx.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
+        shown = (
+            analyse_in_page(server.url, {"#text": text}, run={"chosen": CHOSEN_IN_PAGE})
+            if CHROMIUM
+            else None
+        )
     finally:
         server.stop()
     (prediction,) = answer.json()["predictions"]
     assert prediction["label"] == "joy;surprise" and len(prediction["scores"]) == 4
-    assert prediction == load(tmp_path / "model").predict_scores(["thrilled and stunned"])[0]
+    assert prediction == load(tmp_path / "model").predict_scores([text])[0]
+    # the chosen labels as a list too, most probable first, and required in the schema
+    scores = prediction["scores"]
+    assert prediction["labels"] == sorted(["joy", "surprise"], key=lambda name: -scores[name])
+    assert "labels" in schema["Prediction"]["required"]
+    assert "intensity" not in schema["Prediction"]["properties"]
+    if shown is not None:  # the page gives each chosen label its score
+        assert shown["chosen"] == [
+            f"{name} {100 * scores[name]:.1f}%" for name in prediction["labels"]
+        ]
+
+
+CHOSEN_IN_PAGE = "Array.from(document.querySelectorAll('.chosen')).map(e => e.textContent)"
 
 
 def test_model_selection_counts_a_gold_cell_in_any_label_order(tmp_path: Path) -> None:

@@ -128,9 +128,9 @@ def train(
     )
     model.check_settings()  # before reading data or making any folder
     usable_device()  # a forced GPU that torch cannot use, refused before any training
-    # the BiLSTM's threads too (the encoder methods set their own): the scikit-learn
-    # baselines never import torch for it
-    if config.threads or model.method == "lstm":
+    # a count asked for holds for every method that runs torch (without it, each caps
+    # its own at the container's CPU limit): the scikit-learn ones never import it here
+    if config.threads:
         from bertsent.encoders.engine import use_threads
 
         use_threads(config.threads)
@@ -161,9 +161,7 @@ def train(
     check_replaceable(output, METADATA_FILE, "bertsent model folder", overwrite=overwrite)
     work_dir = checkpoint_dir(output)
     recipe = getattr(model, "config", None)
-    if model.method == "bert" and isinstance(recipe, TrainingConfig):
-        # a setting the data cannot take, refused before a --teacher-model teacher trains
-        recipe.check_labels(splits.labels, isinstance(chosen_task, MultiLabelTask))
+    model.check_labels(splits.labels, chosen_task)  # before a --teacher-model teacher trains
     if isinstance(recipe, TrainingConfig) and recipe.teacher_model:
         if isinstance(chosen_task, MultiLabelTask):
             raise ConfigError("distillation (--teacher-model) is for single-label models")

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -202,9 +203,10 @@ def test_an_explanation_names_the_label_its_words_are_for_and_no_empty_fields(
 ) -> None:
     answer = httpx.post(f"{server.url}/v1/explain", json={"text": "a superb film"}).json()
     assert answer["explained_label"] == answer["label"]  # a multi-label one: its top label
-    assert "intensity" not in answer  # as /v1/predict leaves it out: not a fine-grained model
+    # as /v1/predict leaves them out: not a fine-grained model, nor a multi-label one
+    assert "intensity" not in answer and "labels" not in answer
     schemas = httpx.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
-    assert "intensity" not in schemas["Prediction"]["properties"]  # nor does its schema say
+    assert not {"intensity", "labels"} & set(schemas["Prediction"]["properties"])  # nor its schema
     assert "explained_label" in schemas["ExplainResponse"]["required"]
 
 
@@ -369,3 +371,21 @@ def test_refused_requests_count_under_their_route(server: Server) -> None:
     assert 'bertsent_requests_total{route="/v1/predict",status="413"}' in metrics
     assert 'bertsent_requests_total{route="/v1/explain",status="413"}' in metrics
     assert 'route="other",status="413"' not in metrics
+
+
+def test_a_schema_made_before_the_model_is_loaded_offers_every_tasks_fields_as_optional() -> None:
+    from bertsent.data.tasks import FineGrainedTask, MultiLabelTask
+    from bertsent.serve.schemas import response_models
+
+    def prediction(task: Any) -> dict[str, Any]:
+        predict, _ = response_models(task)
+        schema: dict[str, Any] = predict.model_json_schema()["$defs"]["Prediction"]
+        return schema
+
+    unknown = prediction(None)
+    assert {"intensity", "labels"} <= set(unknown["properties"])
+    assert not {"intensity", "labels"} & set(unknown["required"])
+    assert "multi-label models only" in unknown["properties"]["labels"]["description"]
+    assert "labels" in prediction(MultiLabelTask(["joy", "anger"]))["required"]
+    five = FineGrainedTask(["very negative", "negative", "neutral", "positive", "very positive"])
+    assert prediction(five)["required"] == ["label", "score", "scores", "intensity"]

@@ -42,6 +42,14 @@ PAIR_SEPARATOR = " [SEP] "
 # LLM whose reply named no label); it counts as wrong, never as a guessed class
 ABSTAINED = "abstained"
 ASPECT_COLUMN = "aspect"
+INTENSITY_DESCRIPTION = (
+    "the expected place on the label scale, from -1 (lowest class) to +1 (highest); orders "
+    "'Absolutely incredible' > 'Good' > 'Somewhat good' within one class"
+)
+LABELS_DESCRIPTION = (
+    "every label at or above its threshold (at least the most probable), most probable "
+    "first: 'label' as a list"
+)
 
 
 class Task:
@@ -52,6 +60,9 @@ class Task:
     input_names: ClassVar[tuple[str, ...]] = ("text",)  # what one prediction needs
     # one review in, one class out: what the behaviour suite and the report assume
     one_text_one_label: ClassVar[bool] = True
+    # what a JSON prediction (``predict --json``, the HTTP service) carries besides
+    # label, score and scores, for the service's schema: name -> (type, description)
+    response_fields: ClassVar[dict[str, tuple[Any, str]]] = {}
 
     def __init__(self, labels: Sequence[str]) -> None:
         self.labels = list(labels)
@@ -63,6 +74,11 @@ class Task:
     def model_input(self, text: str, fields: Mapping[str, object], where: str) -> str:
         """What the model reads for one review given with its other ``fields`` (a row)."""
         return plain_text(text, where)
+
+    def listed(self, label: str, scores: Mapping[str, float]) -> dict[str, Any]:
+        """The :attr:`response_fields` that restate one decided ``label`` (with every
+        class's score) in another shape; those :meth:`outputs` gives are not here."""
+        return {}
 
     def decide(self, probabilities: np.ndarray) -> list[str]:
         """The predicted label of each (n, classes) probability row: the most probable
@@ -103,6 +119,9 @@ class FineGrainedTask(Task):
 
     name = "fine-grained"
     output_names = ("intensity",)
+    response_fields: ClassVar[dict[str, tuple[Any, str]]] = {
+        "intensity": (float, INTENSITY_DESCRIPTION)
+    }
 
     def __init__(self, labels: Sequence[str]) -> None:
         super().__init__(labels)
@@ -154,6 +173,9 @@ class MultiLabelTask(Task):
 
     name = "multi-label"
     one_text_one_label = False
+    response_fields: ClassVar[dict[str, tuple[Any, str]]] = {
+        "labels": (list[str], LABELS_DESCRIPTION)
+    }
 
     def __init__(
         self, labels: Sequence[str], thresholds: Mapping[str, float] | None = None
@@ -186,6 +208,9 @@ class MultiLabelTask(Task):
 
     def names(self, label: str) -> list[str]:
         return split_labels(label)
+
+    def listed(self, label: str, scores: Mapping[str, float]) -> dict[str, Any]:
+        return {"labels": sorted(self.names(label), key=lambda name: -scores[name])}
 
     def canonical(self, label: str) -> str:
         """'surprise; joy' -> 'joy;surprise': the labels in the model's order."""
@@ -220,6 +245,9 @@ class MultiLabelTask(Task):
             "separator": LABEL_SEPARATOR,
             "thresholds": dict(zip(self.labels, self.thresholds.tolist(), strict=True)),
         }
+
+
+TASK_KINDS: tuple[type[Task], ...] = (Task, FineGrainedTask, AspectTask, MultiLabelTask)
 
 
 def answered(probabilities: np.ndarray) -> np.ndarray:

@@ -40,9 +40,9 @@ def worked_example(
     model = require_transformer(classifier)
     if isinstance(classifier.task_, MultiLabelTask):
         raise ConfigError(
-            "--math works through the softmax and cross-entropy of one label per review; "
-            "this multi-label model has one sigmoid per label, trained with binary "
-            "cross-entropy",
+            "the worked example (--math) works through the softmax and cross-entropy of one "
+            "label per review; this multi-label model has one sigmoid per label, trained with "
+            "binary cross-entropy",
             hint="leave out --math: the attributions and attention read its sigmoids",
         )
     labels = classifier.labels_

@@ -133,6 +133,10 @@ class SentimentClassifier(ABC):
     def check_settings(self) -> None:  # noqa: B027 - a hook: most methods have nothing to check
         """Refuse impossible settings before any data is read."""
 
+    def check_labels(self, labels: Sequence[str], task: Task) -> None:  # noqa: B027 - a hook
+        """Refuse settings these labels cannot take, once the data is read and before
+        anything trains (a teacher included)."""
+
     def extra_files(
         self, metadata: dict[str, Any], dev_report: dict[str, Any]
     ) -> Callable[[Path], None] | None:
@@ -333,7 +337,8 @@ def prediction_rows(
             name: None if np.isnan(values[i]) else number(values[i])
             for name, values in outputs.items()
         }
-        results.append({"label": label, "score": score, "scores": scores, **extra})
+        listed = task.listed(label, scores)  # e.g. a multi-label model's labels as a list
+        results.append({"label": label, "score": score, "scores": scores, **extra, **listed})
     return results
 
 

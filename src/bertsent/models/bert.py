@@ -14,7 +14,7 @@ import numpy as np
 
 from bertsent.cache import KeyValueCache
 from bertsent.data import read_unlabelled
-from bertsent.data.tasks import MultiLabelTask, is_multi_label, label_names
+from bertsent.data.tasks import MultiLabelTask, Task, is_multi_label, label_names
 from bertsent.encoders.engine import (
     HALF_DTYPES,
     Engine,
@@ -252,6 +252,11 @@ class BertClassifier(SentimentClassifier):
 
     def check_settings(self) -> None:
         check_fits_checkpoint(self.config or TrainingConfig())
+
+    def check_labels(self, labels: Sequence[str], task: Task) -> None:
+        (self.config or TrainingConfig()).check_labels(
+            list(labels), isinstance(task, MultiLabelTask)
+        )
 
     def extra_files(
         self, metadata: dict[str, Any], dev_report: dict[str, Any]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from bertsent.data.tasks import is_multi_label
-from bertsent.encoders.engine import pad_batch, softmax
+from bertsent.encoders.engine import pad_batch, softmax, use_threads
 from bertsent.errors import ConfigError, ModelError
 from bertsent.models.base import (
     DAMAGED_HINT,
@@ -163,6 +163,7 @@ class LstmClassifier(SentimentClassifier):
     ) -> Self:
         """Build the vocabulary from train, then train and keep the best epoch on dev."""
         self.check_settings()
+        use_threads(None)  # within a container's CPU limit (a count set before stays)
         started = time.perf_counter()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)

@@ -21,9 +21,10 @@ import numpy as np
 from bertsent.atomic import check_file_replaceable, write_text_atomic
 from bertsent.comparison.compare import default_folder
 from bertsent.data.splits import Split
+from bertsent.data.tasks import ASPECT_COLUMN, Task, split_aspect
 from bertsent.errors import ConfigError, DataError, MissingDependencyError, ModelError
 from bertsent.evaluation.evaluate import data_split
-from bertsent.evaluation.metrics import classification_report
+from bertsent.evaluation.metrics import task_report
 from bertsent.evaluation.puzzles import PUZZLES
 from bertsent.models import DISPLAY_NAMES, SentimentClassifier, load
 from bertsent.models.bert import DYNAMICS_FIGURE
@@ -62,21 +63,21 @@ def highlighted_words(words: list[str], scores: np.ndarray, special: list[bool])
 
 
 def confident_mistakes(
-    split: Split, probabilities: np.ndarray, labels: list[str], count: int
+    split: Split, probabilities: np.ndarray, task: Task, count: int
 ) -> list[dict[str, Any]]:
-    """The ``count`` wrong predictions the model was surest of."""
-    predicted = probabilities.argmax(axis=1)
-    wrong = [i for i, p in enumerate(predicted) if labels[p] != split.labels[i]]
-    wrong.sort(key=lambda i: -probabilities[i, predicted[i]])
-    return [
-        {
-            "text": split.texts[i],
-            "gold": split.labels[i],
-            "predicted": labels[predicted[i]],
-            "confidence": float(probabilities[i, predicted[i]]),
-        }
-        for i in wrong[:count]
-    ]
+    """The ``count`` wrong predictions the model was surest of, by the score ``predict``
+    gives (the predicted class's probability; multi-label: the highest label's), with the
+    aspect of an aspect model's pair beside its sentence."""
+    predicted = task.decide(probabilities)
+    confidence = probabilities.max(axis=1)
+    wrong = [i for i, label in enumerate(predicted) if label != task.canonical(split.labels[i])]
+    wrong.sort(key=lambda i: -confidence[i])
+    cases = []
+    for i in wrong[:count]:
+        text, aspect = split_aspect(split.texts[i])
+        case = {"text": text, "gold": split.labels[i], "predicted": predicted[i]}
+        cases.append({**case, "aspect": aspect, "confidence": float(confidence[i])})
+    return cases
 
 
 def _explanations(
@@ -132,15 +133,18 @@ def _comparison(folder: Path | None) -> dict[str, str] | None:
     return section
 
 
-def _behaviour(classifier: SentimentClassifier, seed: int, stages: int) -> dict[str, Any] | None:
+def _behaviour(
+    classifier: SentimentClassifier, seed: int, stages: int, left_out: dict[str, str]
+) -> dict[str, Any] | None:
     from bertsent.evaluation.behaviour import generate_suite, run_suite
 
     logger.info("report 2/%d: behaviour suite (negation, intensity, sarcasm...)", stages)
     try:
         with progress("report: behaviour suite"):
             return run_suite(classifier, generate_suite(seed=seed), examples=3)
-    except ModelError as error:  # labels without a positive and a negative side
+    except ModelError as error:  # no positive and negative side; aspect pairs; emotions
         logger.info("behaviour suite skipped: %s", error.message)
+        left_out["behaviour"] = error.message
         return None
 
 
@@ -207,20 +211,16 @@ def build_report(
         )
     classifier = load(model_path)
     task = classifier.task_
-    if not task.one_text_one_label:
-        raise ModelError(
-            f"the report covers models with one label per review; this model's task is {task.name}",
-            hint=f"measure it with `bertsent evaluate {model_path} --split dev --json FILE`",
-        )
     metadata = classifier.metadata_
     dataset, test = data_split(classifier, data, split, text_column, label_column)
     stages = 4 if classifier.has_encoder else 2
     logger.info("report 1/%d: scoring %d %s %s reviews", stages, len(test), dataset, split)
     with progress(f"report: {split} split"):
         probabilities = classifier.predict_proba(test.texts)
-    metrics = classification_report(test.labels, probabilities, classifier.labels_)
+    metrics = task_report(task, test.labels, probabilities)
     if comparison_dir is None:
         comparison_dir = _default_comparison(data or metadata.get("data", {}).get("spec"), dataset)
+    left_out: dict[str, str] = {}
     context: dict[str, Any] = {
         "title": f"{DISPLAY_NAMES.get(classifier.method, classifier.method)} on {dataset}",
         "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -228,25 +228,31 @@ def build_report(
         "metadata": metadata,
         "dataset": dataset,
         "split": split,
+        "task": task.name,
+        "scored": "review-aspect pairs" if ASPECT_COLUMN in task.input_names else "reviews",
         "metrics": metrics,
-        "behaviour": _behaviour(classifier, seed, stages),
+        "behaviour": _behaviour(classifier, seed, stages, left_out),
         "comparison": _comparison(Path(comparison_dir) if comparison_dir else None),
-        "mistakes": confident_mistakes(test, probabilities, classifier.labels_, mistakes),
+        "mistakes": confident_mistakes(test, probabilities, task, mistakes),
+        "left_out": left_out,
+        "has_encoder": classifier.has_encoder,
     }
     with tempfile.TemporaryDirectory(prefix="bertsent-report-") as temporary:
         folder = Path(temporary)
-        figures = {
-            "confusion": plot_confusion_matrix(
+        figures = {}
+        if "confusion_matrix" in metrics:  # none for several labels per review
+            figures["confusion"] = plot_confusion_matrix(
                 metrics, folder / "confusion.png", f"{dataset} [{split}]"
-            ),
-            "reliability": plot_reliability(metrics, folder / "reliability.png"),
-        }
+            )
+            figures["reliability"] = plot_reliability(metrics, folder / "reliability.png")
         if (model_path / DYNAMICS_FIGURE).is_file():
             figures["dynamics"] = model_path / DYNAMICS_FIGURE
         context["figures"] = {name: image_uri(path) for name, path in figures.items()}
         if classifier.has_encoder:
             context.update(
-                _bert_sections(classifier, test, context["mistakes"], sample, seed, folder)
+                _bert_sections(
+                    classifier, test, context["mistakes"], sample, seed, folder, left_out
+                )
             )
         template = resources.files("bertsent.report").joinpath("template.html").read_text("utf-8")
         page = Environment(autoescape=select_autoescape()).from_string(template).render(**context)
@@ -262,19 +268,20 @@ def _bert_sections(
     sample: int,
     seed: int,
     folder: Path,
+    left_out: dict[str, str],
 ) -> dict[str, Any]:
     """Embedding maps and explanations, which need a transformer's internals.
 
     A section that cannot be drawn for this model or split (a test split too small for
-    the probe; Captum not installed) is left out with its reason in ``left_out``, after
-    minutes of scoring that would otherwise be lost to one error.
+    the probe; Captum not installed; explanations of an aspect model, which read one
+    text) is left out with its reason in ``left_out``, after minutes of scoring that
+    would otherwise be lost to one error.
     """
     from bertsent.explain.embedding_map import STAGES, embedding_map
     from bertsent.explain.figures import embedding_map_svg, plot_embedding_map
     from bertsent.explain.worked_example import format_worked_example, worked_example
 
-    left_out: dict[str, str] = {}
-    sections: dict[str, Any] = {"left_out": left_out}
+    sections: dict[str, Any] = {}
     logger.info("report 3/4: [CLS] embedding maps of up to %d reviews", sample)
     try:
         with progress("report: embedding map"):
@@ -291,9 +298,14 @@ def _bert_sections(
     puzzles = [{"text": text, "phenomenon": phenomenon} for text, phenomenon in PUZZLES]
     try:
         sections["puzzles"] = _explanations(classifier, puzzles, folder / "puzzles")
-    except MissingDependencyError as error:
+    except (MissingDependencyError, ModelError) as error:
         left_out["explanations"] = f"{error.message} ({error.hint})"
         return sections
     sections["mistake_views"] = _explanations(classifier, mistakes, folder / "mistakes")
-    sections["worked_example"] = format_worked_example(worked_example(classifier, PUZZLES[1][0]))
+    try:  # the softmax walk-through: not for a multi-label model's sigmoids
+        sections["worked_example"] = format_worked_example(
+            worked_example(classifier, PUZZLES[1][0])
+        )
+    except ConfigError as error:
+        left_out["worked_example"] = error.message
     return sections

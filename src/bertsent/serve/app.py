@@ -22,7 +22,7 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException
 
 from bertsent import __version__
-from bertsent.data.tasks import ASPECT_COLUMN, FineGrainedTask, plain_text
+from bertsent.data.tasks import ASPECT_COLUMN, plain_text
 from bertsent.errors import DataError
 from bertsent.models.base import prediction_rows
 from bertsent.serve.batcher import MicroBatcher, Overloaded
@@ -181,7 +181,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
         classifier.task_.input_names if classifier is not None else None,
     )
     PredictResponse, ExplainResponse = response_models(
-        isinstance(classifier.task_, FineGrainedTask) if classifier is not None else None
+        classifier.task_ if classifier is not None else None
     )
     state = ServiceState()
     model_name = Path(settings.model_dir).name
@@ -409,7 +409,7 @@ def create_app(settings: ServeSettings, classifier: Any = None) -> FastAPI:
     @app.post(
         "/v1/explain",
         response_model=ExplainResponse,
-        response_model_exclude_none=True,  # intensity only where predict sends it too
+        response_model_exclude_none=True,  # a task's fields only where predict sends them too
         responses={**_ERRORS, 409: {"model": ErrorResponse, "description": "not a BERT model"}},
         dependencies=auth,
         summary="Label one review and show the words that drove it",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from bertsent.data.tasks import ASPECT_COLUMN
+from bertsent.data.tasks import ASPECT_COLUMN, TASK_KINDS, Task
 
 
 class PredictionBase(BaseModel):
@@ -19,28 +19,26 @@ class PredictionBase(BaseModel):
     scores: dict[str, float] = Field(description="probability of every class")
 
 
-INTENSITY_DESCRIPTION = (
-    "the expected place on the label scale, from -1 (lowest class) to +1 (highest); orders "
-    "'Absolutely incredible' > 'Good' > 'Somewhat good' within one class"
-)
-
-
 class WordAttribution(BaseModel):
     word: str
     attribution: float = Field(description="integrated-gradients share of the prediction")
 
 
-def response_models(fine_grained: bool | None) -> tuple[type[BaseModel], type[BaseModel]]:
-    """The predict and explain response bodies, in the shape this model answers:
-    ``intensity`` required for a fine-grained model and absent for any other (None: the
-    model is not loaded yet, so it is optional)."""
-    intensity: dict[str, Any] = {}
-    if fine_grained is None:
-        described = f"fine-grained models only: {INTENSITY_DESCRIPTION}"
-        intensity["intensity"] = (float | None, Field(None, description=described))
-    elif fine_grained:
-        intensity["intensity"] = (float, Field(description=INTENSITY_DESCRIPTION))
-    prediction = create_model("Prediction", __base__=PredictionBase, **intensity)
+def response_models(task: Task | None) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The predict and explain response bodies, in the shape this model's task answers:
+    its :attr:`~bertsent.data.tasks.Task.response_fields` required (a fine-grained
+    model's ``intensity``, a multi-label model's ``labels``), other tasks' absent. None:
+    the model is not loaded yet, so every task's fields are optional."""
+    fields: dict[str, Any] = {}
+    if task is None:
+        for kind in TASK_KINDS:
+            for name, (value, described) in kind.response_fields.items():
+                only = f"{kind.name} models only: {described}"
+                fields[name] = (value | None, Field(None, description=only))
+    else:
+        for name, (value, described) in task.response_fields.items():
+            fields[name] = (value, Field(description=described))
+    prediction = create_model("Prediction", __base__=PredictionBase, **fields)
     predict = create_model(
         "PredictResponse",
         predictions=(list[prediction], Field(description="one per input text, in input order")),  # type: ignore[valid-type]
