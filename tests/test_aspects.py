@@ -13,7 +13,7 @@ import pytest
 from bertsent.cli import main
 from bertsent.data import load_dataset
 from bertsent.data.splits import normalise_text
-from bertsent.data.tasks import AspectTask, join_aspect, split_aspect
+from bertsent.data.tasks import PAIR_SEPARATOR, AspectTask, join_aspect, split_aspect
 from bertsent.encoders.pretrained import DEFAULT_MODEL, load_tokenizer
 from bertsent.encoders.tokenization import encode, pad_ids, segment_ids
 from bertsent.errors import DataError
@@ -442,7 +442,7 @@ def test_joined_pairs_put_two_real_sentences_judged_differently_into_one() -> No
 
 
 def test_the_report_of_an_aspect_model_shows_each_mistakes_aspect_and_maps_its_pairs(
-    aspect_model: Path, tmp_path: Path
+    aspect_model: Path, aspect_data: Path, tmp_path: Path
 ) -> None:
     from bertsent.report.build import build_report
 
@@ -452,7 +452,16 @@ def test_the_report_of_an_aspect_model_shows_each_mistakes_aspect_and_maps_its_p
     mistakes = text.split("<h3>The most confident mistakes</h3>", 1)[1].split("</table>", 1)[0]
     assert "<th>aspect</th>" in mistakes and " [SEP] " not in mistakes
     rows = mistakes.split("<tr>")[2:]
-    assert rows and all(row.count("<td>") == 4 for row in rows)  # review, aspect, gold, score
+    model = load(aspect_model)
+    dev = load_dataset(str(aspect_data)).dev
+    wrong = (np.asarray(model.predict(dev.texts)) != np.asarray(dev.labels)).sum()
+    assert len(rows) == min(3, wrong)
+    for row in rows:  # review, aspect, gold, predicted, confidence
+        sentence, aspect = row.split("<td>")[1:3]
+        assert (
+            sentence.removesuffix("</td>") + PAIR_SEPARATOR + aspect.removesuffix("</td>")
+            in dev.texts
+        )
     # the pairs are mapped; the suite and explanations, which read one text, say why not
     assert 'id="embedding"' in text and "<svg" in text
     assert "Not in this report: the behaviour suite scores single reviews; this aspect" in text

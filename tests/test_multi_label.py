@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,6 +72,16 @@ def test_a_labels_column_makes_a_multi_label_task_with_thresholds(
     # no confusion matrix for several labels per review: no figure, and none named
     assert not (tmp_path / "dev.png").exists()
     assert "figure" not in json.loads((tmp_path / "dev.json").read_text())
+
+
+def test_the_listed_labels_are_ordered_by_probability_before_rounding() -> None:
+    from bertsent.models.base import prediction_rows
+
+    task = MultiLabelTask(["joy", "surprise"])
+    probabilities = np.array([[0.812341, 0.812359]])  # both 0.8123 at four digits
+    (rounded,) = prediction_rows(task.labels, task, probabilities, digits=4)
+    (exact,) = prediction_rows(task.labels, task, probabilities)
+    assert rounded["labels"] == exact["labels"] == ["surprise", "joy"]
 
 
 def test_thresholds_are_tuned_per_label_for_f1() -> None:
@@ -149,6 +160,10 @@ def test_the_predict_table_gives_each_label_a_column_or_lists_the_chosen_ones(
 
 
 EIGHT = [f"w{i}" for i in range(8)]
+
+
+def ours_of(model: Any, text: str) -> dict[str, float]:
+    return dict(zip(model.labels_, model.predict_proba([text])[0].tolist(), strict=True))
 
 
 def table_lines(printed: str) -> list[list[str]]:
@@ -251,6 +266,13 @@ def test_a_multi_label_bert_declares_its_problem_type_for_transformers(
     assert "Not in this report: the behaviour suite asks which side one review is on" in html
     assert "Not in this report: the worked example (--math) works through the softmax" in html
     assert 'alt="attributions"' in html  # the puzzles explained toward their top label
+    from bertsent.evaluation.puzzles import PUZZLES
+
+    for puzzle, _ in PUZZLES:  # each card says what the model answers: a set of labels
+        answered = model.predict([puzzle])[0]
+        top = max(answered.split(";"), key=lambda name: ours_of(model, puzzle)[name])
+        said = f"Predicted <b>{answered}</b>"
+        assert said + (f", explained toward <b>{top}</b>" if top != answered else " (") in html
 
     from bertsent.inference.export import export_onnx
 
@@ -289,8 +311,7 @@ def test_compare_keeps_the_methods_with_one_output_per_label(
 def test_the_http_service_answers_every_chosen_label(emotion_data: Path, tmp_path: Path) -> None:
     import httpx
 
-    from tests.conftest import CHROMIUM
-    from tests.serve.conftest import analyse_in_page, start_server
+    from tests.serve.conftest import start_server
 
     train(str(emotion_data), output_dir=tmp_path / "model", method="tfidf-lr")
     text = "thrilled and stunned"
@@ -298,11 +319,6 @@ def test_the_http_service_answers_every_chosen_label(emotion_data: Path, tmp_pat
     try:
         answer = httpx.post(f"{server.url}/v1/predict", json={"texts": [text]})
         schema = httpx.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
-        shown = (
-            analyse_in_page(server.url, {"#text": text}, run={"chosen": CHOSEN_IN_PAGE})
-            if CHROMIUM
-            else None
-        )
     finally:
         server.stop()
     (prediction,) = answer.json()["predictions"]
@@ -313,10 +329,29 @@ def test_the_http_service_answers_every_chosen_label(emotion_data: Path, tmp_pat
     assert prediction["labels"] == sorted(["joy", "surprise"], key=lambda name: -scores[name])
     assert "labels" in schema["Prediction"]["required"]
     assert "intensity" not in schema["Prediction"]["properties"]
-    if shown is not None:  # the page gives each chosen label its score
-        assert shown["chosen"] == [
-            f"{name} {100 * scores[name]:.1f}%" for name in prediction["labels"]
-        ]
+
+
+def test_the_page_shows_each_chosen_label_with_its_score(
+    emotion_data: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import CHROMIUM
+    from tests.serve.conftest import analyse_in_page, start_server
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+    train(str(emotion_data), output_dir=tmp_path / "model", method="tfidf-lr")
+    text = "thrilled and stunned"
+    server = start_server(tmp_path / "model")
+    try:
+        shown = analyse_in_page(
+            server.url, {"#text": text}, ("#label",), {"chosen": CHOSEN_IN_PAGE}
+        )
+    finally:
+        server.stop()
+    (expected,) = load(tmp_path / "model").predict_scores([text])
+    assert shown["#label"] == ", ".join(expected["labels"])
+    scores = expected["scores"]
+    assert shown["chosen"] == [f"{name} {100 * scores[name]:.1f}%" for name in expected["labels"]]
 
 
 CHOSEN_IN_PAGE = "Array.from(document.querySelectorAll('.chosen')).map(e => e.textContent)"

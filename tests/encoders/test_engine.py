@@ -136,12 +136,16 @@ def test_training_threads_stay_within_a_containers_cpu_limit(
 ) -> None:
     """Training kept torch's count of the host's cores under a `--cpus 1` limit."""
     before = torch.get_num_threads()
+    monkeypatch.setattr(engine_module, "_asked_threads", [])  # nothing asked for yet
     try:
         torch.set_num_threads(2)  # torch's count of the host's cores
         monkeypatch.setattr(engine_module, "cpu_threads", lambda: 1)  # the container's limit
         engine_module.use_threads(None)
         assert torch.get_num_threads() == 1
-        engine_module.use_threads(2)  # given: as given
-        assert torch.get_num_threads() == 2
+        engine_module.use_threads(3)  # given: as given, over the limit too
+        assert torch.get_num_threads() == 3
+        # a method that caps its own threads (the BiLSTM's fit) keeps the count asked for
+        engine_module.use_threads(None)
+        assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)

@@ -269,3 +269,18 @@ def test_texts_a_pretrained_encoder_has_seen_count_as_seen(
     assert model.train_hashes_ is not None
     assert np.isin(text_hashes(["a review read in pre-training", "great film"]),
                    model.train_hashes_).all()  # fmt: skip
+
+
+def test_only_the_fine_tune_refuses_settings_it_reads_for_these_labels() -> None:
+    """Label smoothing and class weights shape BERT's loss; SetFit and zero-shot never
+    read them, so the same recipe trains those on several labels per review."""
+    from bertsent.data.tasks import MultiLabelTask
+    from bertsent.models import create
+
+    recipe = TrainingConfig(label_smoothing=0.1)
+    emotions = MultiLabelTask(["anger", "joy"])
+    with pytest.raises(ConfigError, match=r"--label-smoothing 0\.1 applies to single-label"):
+        create("bert", config=recipe).check_labels(emotions.labels, emotions)
+    for method in ("setfit", "zero-shot"):
+        create(method, config=recipe).check_labels(emotions.labels, emotions)
+    TfidfLrClassifier().check_labels(emotions.labels, emotions)  # no recipe at all

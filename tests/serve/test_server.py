@@ -388,4 +388,7 @@ def test_a_schema_made_before_the_model_is_loaded_offers_every_tasks_fields_as_o
     assert "multi-label models only" in unknown["properties"]["labels"]["description"]
     assert "labels" in prediction(MultiLabelTask(["joy", "anger"]))["required"]
     five = FineGrainedTask(["very negative", "negative", "neutral", "positive", "very positive"])
-    assert prediction(five)["required"] == ["label", "score", "scores", "intensity"]
+    intensity = prediction(five)
+    assert intensity["required"] == ["label", "score", "scores", "intensity"]
+    # an abstention (an LLM's reply naming no class) sends null: the schema allows it
+    assert {"type": "null"} in intensity["properties"]["intensity"]["anyOf"]

@@ -120,7 +120,7 @@ class FineGrainedTask(Task):
     name = "fine-grained"
     output_names = ("intensity",)
     response_fields: ClassVar[dict[str, tuple[Any, str]]] = {
-        "intensity": (float, INTENSITY_DESCRIPTION)
+        "intensity": (float | None, f"{INTENSITY_DESCRIPTION}; null for an abstention")
     }
 
     def __init__(self, labels: Sequence[str]) -> None:

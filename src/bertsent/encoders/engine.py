@@ -273,10 +273,17 @@ def cpu_threads() -> int:
     return cores
 
 
+_asked_threads: list[int] = []  # the last count asked for in this process (--threads)
+
+
 def use_threads(threads: int | None) -> None:
-    """Set torch's threads for training: ``threads`` where given, else no more than
-    :func:`cpu_threads` (torch counts the host's cores, not a container's CPU limit,
-    whose surplus threads are throttled; one torchrun already limited stays so)."""
+    """Set torch's threads for training: ``threads`` where given, else the count asked
+    for earlier in this process, else no more than :func:`cpu_threads` (torch counts the
+    host's cores, not a container's CPU limit, whose surplus threads are throttled; one
+    torchrun already limited stays so)."""
     import torch
 
-    torch.set_num_threads(threads or min(torch.get_num_threads(), cpu_threads()))
+    if threads:
+        _asked_threads[:] = [threads]
+    chosen = threads or (_asked_threads or [0])[0]
+    torch.set_num_threads(chosen or min(torch.get_num_threads(), cpu_threads()))

@@ -337,7 +337,8 @@ def prediction_rows(
             name: None if np.isnan(values[i]) else number(values[i])
             for name, values in outputs.items()
         }
-        listed = task.listed(label, scores)  # e.g. a multi-label model's labels as a list
+        # e.g. a multi-label model's labels as a list, ordered before any rounding
+        listed = task.listed(label, dict(zip(labels, row.tolist(), strict=True)))
         results.append({"label": label, "score": score, "scores": scores, **extra, **listed})
     return results
 

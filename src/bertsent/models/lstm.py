@@ -163,7 +163,7 @@ class LstmClassifier(SentimentClassifier):
     ) -> Self:
         """Build the vocabulary from train, then train and keep the best epoch on dev."""
         self.check_settings()
-        use_threads(None)  # within a container's CPU limit (a count set before stays)
+        use_threads(None)  # the count asked for (--threads), else the container's CPU limit
         started = time.perf_counter()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bertsent.data.tasks import Task
 from bertsent.encoders.engine import Engine, use_threads
 from bertsent.encoders.tokenization import takes_segments
 from bertsent.errors import ConfigError, ModelError
@@ -41,6 +42,9 @@ class SentenceEncoderClassifier(BertClassifier):
     """
 
     has_encoder = False  # no [CLS] head: the explain views are for fine-tuned models
+
+    def check_labels(self, labels: Sequence[str], task: Task) -> None:
+        """Nothing to refuse: the fine-tune's smoothing and class weights are not read."""
 
     def _assemble(self, config: TrainingConfig, labels: list[str]) -> None:
         """Load the encoder and tokenizer of ``config.model`` under a zero linear layer,

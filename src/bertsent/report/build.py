@@ -95,6 +95,8 @@ def _explanations(
         views.append(
             {
                 **case,
+                # what the model answers (a multi-label set), and the label explained
+                "decided": classifier.predict([case["text"]])[0],
                 "label": attribution.label,
                 "probability": attribution.probability,
                 "delta": attribution.delta,
