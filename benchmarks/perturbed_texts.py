@@ -1,0 +1,108 @@
+"""In-domain unlabelled texts for distillation: copies of a dataset's training texts with
+some words swapped for their neighbours in the packaged encoder's word embeddings.
+
+TinyBERT (Jiao et al. 2020) distils into small students on such copies: a teacher labels
+them (``bertsent train --teacher T --distill-texts FILE``), so a swap that turns the
+sentiment ("good" -> "bad", which sit close together) is labelled by the teacher, not
+by the copy's source. Unlike IMDb's user-review sentences (``imdb_sentences.py``) they
+keep the critics' vocabulary and length. Only the training split is copied, and no copy
+equals a dev or test text (case and spacing aside); ``bertsent evaluate`` checks that
+too, since the student remembers every text it was trained on.
+
+    python benchmarks/perturbed_texts.py --data rotten-tomatoes --copies 3 \
+        --output runs/rt-perturbed.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import re
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from bertsent.data import load_dataset
+from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
+
+WORD = re.compile(r"[A-Za-z]+")
+
+
+def word_neighbours(model_dir: Path, count: int) -> dict[str, list[str]]:
+    """Each whole, alphabetic word of the vocabulary -> its ``count`` nearest other such
+    words by the cosine of their input embeddings."""
+    vocabulary = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    weights = load_file(str(model_dir / "model.safetensors"))
+    embeddings = next(v for k, v in weights.items() if k.endswith("word_embeddings.weight"))
+    words = [i for i, w in enumerate(vocabulary) if len(w) > 1 and w.isascii() and w.isalpha()]
+    unit = torch.nn.functional.normalize(embeddings[words].float(), dim=1)
+    neighbours: dict[str, list[str]] = {}
+    for start in range(0, len(words), 2048):
+        similarity = unit[start : start + 2048] @ unit.T
+        for row, index in enumerate(range(start, min(start + 2048, len(words)))):
+            similarity[row, index] = -1.0  # not the word itself
+        nearest = similarity.topk(count, dim=1).indices.tolist()
+        for row, chosen in enumerate(nearest):
+            word = vocabulary[words[start + row]]
+            neighbours[word] = [vocabulary[words[i]] for i in chosen]
+    return neighbours
+
+
+def perturbed(text: str, neighbours: dict[str, list[str]], share: float, rng: random.Random) -> str:
+    """``text`` with each known word swapped, with probability ``share``, for one of its
+    neighbours (capitalised as it was)."""
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        choices = neighbours.get(word.lower())
+        if not choices or rng.random() >= share:
+            return word
+        new = rng.choice(choices)
+        return new.capitalize() if word[0].isupper() else new
+
+    return WORD.sub(swap, text)
+
+
+def key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="rotten-tomatoes")
+    parser.add_argument("--output", type=Path, default=Path("runs/rt-perturbed.csv"))
+    parser.add_argument("--copies", type=int, default=3, help="copies of each training text")
+    parser.add_argument("--share", type=float, default=0.4, help="chance a word is swapped")
+    parser.add_argument("--neighbours", type=int, default=15, help="candidates per word")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="whose word embeddings")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    splits = load_dataset(args.data)
+    neighbours = word_neighbours(Path(resolve_model(args.model)), args.neighbours)
+    held_out = {key(t) for t in splits.dev.texts}
+    held_out |= {key(t) for t in splits.test.texts} if splits.test else set()
+    seen = held_out | {key(t) for t in splits.train.texts}
+    rng = random.Random(args.seed)
+    chosen: list[str] = []
+    for text in splits.train.texts:
+        for _ in range(args.copies):
+            copy = perturbed(text, neighbours, args.share, rng)
+            if key(copy) not in seen:
+                seen.add(key(copy))
+                chosen.append(copy)
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.output.with_name(args.output.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t in chosen)
+    partial.replace(args.output)
+    print(f"{len(chosen):,} copies of {len(splits.train):,} training texts -> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
