@@ -17,7 +17,10 @@ import argparse
 import csv
 import random
 import re
+from collections.abc import Iterable
 from pathlib import Path
+
+from bertsent.atomic import atomic_file
 
 UNSUP = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb" / "unsup.csv"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
@@ -29,6 +32,14 @@ def review_sentences(review: str, shortest: int, longest: int) -> list[str]:
     text = MARKUP.sub(" ", review)
     sentences = (" ".join(s.split()) for s in SENTENCE_END.split(text))
     return [s for s in sentences if shortest <= len(s.split()) <= longest]
+
+
+def write_texts(path: Path, texts: Iterable[str]) -> None:
+    """A one-column ``text`` CSV, as ``--distill-texts`` reads, written in one step."""
+    with atomic_file(path) as partial, partial.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["text"])
+        writer.writerows([text] for text in texts)
 
 
 def main() -> None:
@@ -56,13 +67,7 @@ def main() -> None:
         if len(chosen) == args.count:
             break
 
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.output.with_name(args.output.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([s] for s in chosen)
-    partial.replace(args.output)
+    write_texts(args.output, chosen)
     words = sum(len(s.split()) for s in chosen) / max(len(chosen), 1)
     print(f"{len(chosen):,} sentences ({words:.1f} words on average) -> {args.output}")
 

@@ -16,7 +16,6 @@ too, since the student remembers every text it was trained on.
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import re
 from pathlib import Path
@@ -26,6 +25,7 @@ from safetensors.torch import load_file
 
 from bertsent.data import load_dataset
 from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
+from imdb_sentences import write_texts
 
 WORD = re.compile(r"[A-Za-z]+")
 
@@ -94,13 +94,7 @@ def main() -> None:
                 seen.add(key(copy))
                 chosen.append(copy)
 
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.output.with_name(args.output.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([t] for t in chosen)
-    partial.replace(args.output)
+    write_texts(args.output, chosen)
     print(f"{len(chosen):,} copies of {len(splits.train):,} training texts -> {args.output}")
 
 

@@ -75,9 +75,9 @@ class Task:
         """What the model reads for one review given with its other ``fields`` (a row)."""
         return plain_text(text, where)
 
-    def listed(self, label: str, scores: Mapping[str, float]) -> dict[str, Any]:
-        """The :attr:`response_fields` that restate one decided ``label`` (with every
-        class's score) in another shape; those :meth:`outputs` gives are not here."""
+    def listed(self, label: str, probabilities: np.ndarray) -> dict[str, Any]:
+        """The :attr:`response_fields` that restate one decided ``label`` (with its row
+        of class probabilities) in another shape; those :meth:`outputs` gives are not here."""
         return {}
 
     def decide(self, probabilities: np.ndarray) -> list[str]:
@@ -209,8 +209,12 @@ class MultiLabelTask(Task):
     def names(self, label: str) -> list[str]:
         return split_labels(label)
 
-    def listed(self, label: str, scores: Mapping[str, float]) -> dict[str, Any]:
-        return {"labels": sorted(self.names(label), key=lambda name: -scores[name])}
+    def listed(self, label: str, probabilities: np.ndarray) -> dict[str, Any]:
+        return {
+            "labels": sorted(
+                self.names(label), key=lambda name: -probabilities[self.labels.index(name)]
+            )
+        }
 
     def canonical(self, label: str) -> str:
         """'surprise; joy' -> 'joy;surprise': the labels in the model's order."""

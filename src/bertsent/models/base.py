@@ -338,7 +338,7 @@ def prediction_rows(
             for name, values in outputs.items()
         }
         # e.g. a multi-label model's labels as a list, ordered before any rounding
-        listed = task.listed(label, dict(zip(labels, row.tolist(), strict=True)))
+        listed = task.listed(label, row)
         results.append({"label": label, "score": score, "scores": scores, **extra, **listed})
     return results
 

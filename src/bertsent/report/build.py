@@ -86,8 +86,10 @@ def _explanations(
     from bertsent.explain.explanation import explain_text, write_explanation
     from bertsent.explain.figures import faithfulness_line
 
+    # what the model answers (a multi-label set) beside the label each view explains
+    answers = classifier.predict([case["text"] for case in cases]) if cases else []
     views = []
-    for number, case in enumerate(cases):
+    for number, (case, decided) in enumerate(zip(cases, answers, strict=True)):
         explanation = explain_text(classifier, case["text"])
         paths = write_explanation(explanation, folder / str(number))
         attribution = explanation.attribution
@@ -95,8 +97,7 @@ def _explanations(
         views.append(
             {
                 **case,
-                # what the model answers (a multi-label set), and the label explained
-                "decided": classifier.predict([case["text"]])[0],
+                "decided": decided,
                 "label": attribution.label,
                 "probability": attribution.probability,
                 "delta": attribution.delta,
@@ -231,7 +232,7 @@ def build_report(
         "dataset": dataset,
         "split": split,
         "task": task.name,
-        "scored": "review-aspect pairs" if ASPECT_COLUMN in task.input_names else "reviews",
+        "pairs": ASPECT_COLUMN in task.input_names,  # review-aspect pairs, not reviews
         "metrics": metrics,
         "behaviour": _behaviour(classifier, seed, stages, left_out),
         "comparison": _comparison(Path(comparison_dir) if comparison_dir else None),
