@@ -11,6 +11,8 @@ too, since the student remembers every text it was trained on.
 
     python benchmarks/perturbed_texts.py --data rotten-tomatoes --copies 3 \
         --output runs/rt-perturbed.csv
+    python benchmarks/perturbed_texts.py --data rotten-tomatoes --copies 3 --seed 1 \
+        --keep runs/rt-perturbed.csv --output runs/rt-perturbed6.csv  # 3 more of each
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from bertsent.data import load_dataset
+from bertsent.data import load_dataset, read_unlabelled
 from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
 from imdb_sentences import write_texts
 
@@ -78,6 +80,12 @@ def main() -> None:
     parser.add_argument("--neighbours", type=int, default=15, help="candidates per word")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="whose word embeddings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="an earlier output to extend: its copies come first, unchanged, and this run "
+        "adds its own (give another --seed than the earlier run's, or it adds none)",
+    )
     args = parser.parse_args()
 
     splits = load_dataset(args.data)
@@ -86,7 +94,13 @@ def main() -> None:
     held_out |= {key(t) for t in splits.test.texts} if splits.test else set()
     seen = held_out | {key(t) for t in splits.train.texts}
     rng = random.Random(args.seed)
-    chosen: list[str] = []
+    if args.keep and not args.keep.is_file():
+        raise SystemExit(f"--keep {args.keep}: not a file written by this script")
+    chosen = read_unlabelled(str(args.keep))[0] if args.keep else []
+    if held_out & {key(text) for text in chosen}:
+        raise SystemExit(f"{args.keep}: holds a dev or test text")
+    seen |= {key(text) for text in chosen}
+    kept = len(chosen)
     for text in splits.train.texts:
         for _ in range(args.copies):
             copy = perturbed(text, neighbours, args.share, rng)
@@ -94,8 +108,14 @@ def main() -> None:
                 seen.add(key(copy))
                 chosen.append(copy)
 
+    if kept and len(chosen) == kept:
+        raise SystemExit(f"no copy added to {args.keep}'s: give another --seed")
     write_texts(args.output, chosen)
-    print(f"{len(chosen):,} copies of {len(splits.train):,} training texts -> {args.output}")
+    print(
+        f"{len(chosen) - kept:,} copies of {len(splits.train):,} training texts"
+        + (f", after the {kept:,} of {args.keep}" if kept else "")
+        + f" -> {args.output}"
+    )
 
 
 if __name__ == "__main__":
