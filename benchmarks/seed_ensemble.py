@@ -12,7 +12,10 @@ split:
   of the loss; runs whose heads start from different random draws may not.
 
 The models must come from one data set with the same labels (saved by ``bertsent
-train``). Prints a table and writes JSON under benchmarks/results/.
+train``). Prints a table and writes JSON under benchmarks/results/. ``--save-average``
+keeps the averaged model, scored on dev, for ``levers.py`` (behaviour, paired by seed:
+the folder carries its first member's training settings, seed included, so average
+members of one seed).
 
     python benchmarks/seed_ensemble.py --data ../shared/data/sst-fine \\
         runs/sst5-seed1 runs/sst5-seed7 --name sst5
@@ -21,6 +24,7 @@ train``). Prints a table and writes JSON under benchmarks/results/.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import shutil
 import tempfile
@@ -31,7 +35,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from bertsent.evaluation.evaluate import data_split
-from bertsent.evaluation.metrics import bootstrap_accuracy_interval
+from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import load
 from results_file import save_results
 
@@ -57,6 +61,23 @@ def weight_average(model_dirs: list[Path], into: Path) -> Path:
     return into
 
 
+def save_average(
+    averaged: Any, members: list[Any], member_dirs: list[Path], data: str, into: Path
+) -> None:
+    """Save the averaged model as a model folder of its own: its dev metrics are its own
+    (not its first member's), and its training-text hashes are every member's."""
+    _, dev = data_split(averaged, data, "dev")
+    report = task_report(averaged.task_, list(dev.labels), averaged.predict_proba(list(dev.texts)))
+    keys = ("n", "abstained", "accuracy", "accuracy_ci", "macro_f1", "ece")
+    averaged.train_hashes_ = functools.reduce(np.union1d, [m.train_hashes_ for m in members])
+    metadata = {
+        "data": members[0].metadata_["data"],
+        "metrics": {"dev": {key: report[key] for key in keys if key in report}},
+        "weight_average_of": [str(folder) for folder in member_dirs],
+    }
+    averaged.save(into, metadata=metadata)
+
+
 def correct(probs: np.ndarray, labels: list[str], gold: list[str]) -> np.ndarray:
     predicted = np.asarray(labels)[probs.argmax(axis=1)]
     return (predicted == np.asarray(gold)).astype(float)
@@ -79,9 +100,12 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the data the models were trained on")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--name", required=True, help="results file: seed-ensemble-NAME.json")
+    parser.add_argument("--save-average", type=Path, help="keep the weight-averaged model here")
     args = parser.parse_args()
     if len(args.models) < 2:
         parser.error("give at least two model folders")
+    if args.save_average in args.models:
+        parser.error("--save-average would replace one of the models averaged")
 
     models = [load(folder) for folder in args.models]
     _, split = data_split(models[0], args.data, args.split)  # refuses another dataset's split
@@ -111,8 +135,10 @@ def main() -> None:
                 )
             )
     with tempfile.TemporaryDirectory() as scratch:
-        averaged = weight_average(args.models, Path(scratch) / "averaged")
-        soup, _ = probabilities(load(averaged), texts)
+        averaged = load(weight_average(args.models, Path(scratch) / "averaged"))
+        soup, _ = probabilities(averaged, texts)
+        if args.save_average:
+            save_average(averaged, models, args.models, args.data, args.save_average)
     rows.append(row("weight average (one model)", correct(soup, labels, gold), reference))
 
     print(f"{args.split} of {args.data}, {len(texts)} examples")
