@@ -34,9 +34,13 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from bertsent.atomic import check_replaceable
+from bertsent.data.tasks import MultiLabelTask
+from bertsent.errors import OutputExistsError
 from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import load
+from bertsent.models.base import METADATA_FILE
 from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,6 +65,31 @@ def weight_average(model_dirs: list[Path], into: Path) -> Path:
     return into
 
 
+def check_soup(
+    parser: argparse.ArgumentParser, into: Path, member_dirs: list[Path], members: list[Any]
+) -> None:
+    """Refuse, before any scoring, a soup that ``--save-average`` could not save as a
+    model of its own: one for ``levers.py`` to pair by seed, guarded against overlap."""
+    if into.resolve() in {folder.resolve() for folder in member_dirs}:
+        parser.error("--save-average would replace one of the models averaged")
+    try:
+        check_replaceable(into, METADATA_FILE, "bertsent model folder")
+    except OutputExistsError as error:
+        parser.error(str(error))
+    for folder, model in zip(member_dirs, members, strict=True):
+        if model.method != "bert":
+            parser.error(f"{folder}: a {model.method} model; only fine-tunes are averaged")
+        if isinstance(model.task_, MultiLabelTask):
+            parser.error(f"{folder}: a multi-label model (this script compares argmax answers)")
+        if model.train_hashes_ is None:
+            parser.error(f"{folder}: records no training texts, so the soup's could not be checked")
+        if model.config.seed != members[0].config.seed:
+            parser.error(
+                f"{folder}: seed {model.config.seed}, not {member_dirs[0]}'s "
+                f"{members[0].config.seed}: the soup is paired by its seed"
+            )
+
+
 def save_average(
     averaged: Any, members: list[Any], member_dirs: list[Path], data: str, into: Path
 ) -> None:
@@ -71,7 +100,7 @@ def save_average(
     keys = ("n", "abstained", "accuracy", "accuracy_ci", "macro_f1", "ece")
     averaged.train_hashes_ = functools.reduce(np.union1d, [m.train_hashes_ for m in members])
     metadata = {
-        "data": members[0].metadata_["data"],
+        "data": members[0].metadata_.get("data"),
         "metrics": {"dev": {key: report[key] for key in keys if key in report}},
         "weight_average_of": [str(folder) for folder in member_dirs],
     }
@@ -104,10 +133,10 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.models) < 2:
         parser.error("give at least two model folders")
-    if args.save_average in args.models:
-        parser.error("--save-average would replace one of the models averaged")
 
     models = [load(folder) for folder in args.models]
+    if args.save_average:
+        check_soup(parser, args.save_average, args.models, models)
     _, split = data_split(models[0], args.data, args.split)  # refuses another dataset's split
     texts, gold = list(split.texts), list(split.labels)
     members = [probabilities(model, texts) for model in models]
