@@ -6,8 +6,8 @@ them (``bertsent train --teacher T --distill-texts FILE``), so a swap that turns
 sentiment ("good" -> "bad", which sit close together) is labelled by the teacher, not
 by the copy's source. Unlike IMDb's user-review sentences (``imdb_sentences.py``) they
 keep the critics' vocabulary and length. Only the training split is copied, and no copy
-equals a dev or test text (case and spacing aside); ``bertsent evaluate`` checks that
-too, since the student remembers every text it was trained on.
+equals a dev or test text as ``bertsent evaluate``'s overlap guard compares them (their
+letters and digits, case-folded), since the student remembers every text it was trained on.
 
     python benchmarks/perturbed_texts.py --data rotten-tomatoes --copies 3 \
         --output runs/rt-perturbed.csv
@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file
 
 from bertsent.data import load_dataset, read_unlabelled
+from bertsent.data.splits import normalise_text
 from bertsent.encoders.pretrained import DEFAULT_MODEL, resolve_model
 from imdb_sentences import write_texts
 
@@ -67,10 +68,6 @@ def perturbed(text: str, neighbours: dict[str, list[str]], share: float, rng: ra
     return WORD.sub(swap, text)
 
 
-def key(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="rotten-tomatoes")
@@ -90,22 +87,22 @@ def main() -> None:
 
     splits = load_dataset(args.data)
     neighbours = word_neighbours(Path(resolve_model(args.model)), args.neighbours)
-    held_out = {key(t) for t in splits.dev.texts}
-    held_out |= {key(t) for t in splits.test.texts} if splits.test else set()
-    seen = held_out | {key(t) for t in splits.train.texts}
+    held_out = {normalise_text(t) for t in splits.dev.texts}
+    held_out |= {normalise_text(t) for t in splits.test.texts} if splits.test else set()
+    seen = held_out | {normalise_text(t) for t in splits.train.texts}
     rng = random.Random(args.seed)
     if args.keep and not args.keep.is_file():
         raise SystemExit(f"--keep {args.keep}: not a file written by this script")
     chosen = read_unlabelled(str(args.keep))[0] if args.keep else []
-    if held_out & {key(text) for text in chosen}:
+    if held_out & {normalise_text(text) for text in chosen}:
         raise SystemExit(f"{args.keep}: holds a dev or test text")
-    seen |= {key(text) for text in chosen}
+    seen |= {normalise_text(text) for text in chosen}
     kept = len(chosen)
     for text in splits.train.texts:
         for _ in range(args.copies):
             copy = perturbed(text, neighbours, args.share, rng)
-            if key(copy) not in seen:
-                seen.add(key(copy))
+            if normalise_text(copy) not in seen:
+                seen.add(normalise_text(copy))
                 chosen.append(copy)
 
     if kept and len(chosen) == kept:
