@@ -41,6 +41,7 @@ from bertsent.evaluation.evaluate import data_split
 from bertsent.evaluation.metrics import bootstrap_accuracy_interval, task_report
 from bertsent.models import load
 from bertsent.models.base import METADATA_FILE
+from bertsent.pipeline import headline_metrics
 from results_file import save_results
 
 RESULTS = Path(__file__).parent / "results"
@@ -97,11 +98,10 @@ def save_average(
     (not its first member's), and its training-text hashes are every member's."""
     _, dev = data_split(averaged, data, "dev")
     report = task_report(averaged.task_, list(dev.labels), averaged.predict_proba(list(dev.texts)))
-    keys = ("n", "abstained", "accuracy", "accuracy_ci", "macro_f1", "ece")
     averaged.train_hashes_ = functools.reduce(np.union1d, [m.train_hashes_ for m in members])
     metadata = {
         "data": members[0].metadata_.get("data"),
-        "metrics": {"dev": {key: report[key] for key in keys if key in report}},
+        "metrics": {"dev": headline_metrics(report)},
         "weight_average_of": [str(folder) for folder in member_dirs],
     }
     averaged.save(into, metadata=metadata)

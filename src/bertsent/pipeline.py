@@ -225,7 +225,7 @@ def train(
             "excluded_overlap": excluded,
             "augmented": augmented,
         },
-        "metrics": {"dev": _headline(dev_report)},
+        "metrics": {"dev": headline_metrics(dev_report)},
         "best": model.best_,
         "training": training,
     }
@@ -315,7 +315,8 @@ def _local_path(spec: str | None) -> str | None:
     return str(Path(spec).resolve()) if Path(spec).exists() else None
 
 
-def _headline(report: dict[str, Any]) -> dict[str, Any]:
+def headline_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """The part of a dev report a saved model's ``bertsent.json`` records (``metrics``)."""
     keys = ("n", "abstained", "accuracy", "accuracy_ci", "macro_f1", "ece")
     return {k: report[k] for k in keys if k in report}
 
