@@ -101,8 +101,9 @@ def main() -> None:
     for text in splits.train.texts:
         for _ in range(args.copies):
             copy = perturbed(text, neighbours, args.share, rng)
-            if normalise_text(copy) not in seen:
-                seen.add(normalise_text(copy))
+            copy_key = normalise_text(copy)
+            if copy_key not in seen:
+                seen.add(copy_key)
                 chosen.append(copy)
 
     if kept and len(chosen) == kept:
