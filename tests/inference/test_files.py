@@ -179,6 +179,25 @@ def test_a_field_a_later_chunk_starts_without_is_kept_for_its_other_rows(
     assert titles[:2] + titles[3:] == ["T1", "T2", "T4"] and titles[2] in ("", None)
 
 
+@pytest.mark.parametrize("out_suffix", [".csv", ".parquet"])
+def test_every_unnamed_columns_values_are_kept(
+    model: bertsent.BertClassifier, tmp_path: Path, out_suffix: str
+) -> None:
+    """A spreadsheet's export with blank header cells: each kept under its position
+    (as one row's keys they were all "", and only the last value survived)."""
+    source = tmp_path / "in.csv"
+    source.write_text("text,,id,,column 4\ngreat fun,a,1,b,z\nawful,c,2,d,y\n")
+    output = tmp_path / f"out{out_suffix}"
+    assert predict_file(model, source, output, progress=False) == 2
+    assert column_of(output, "column 2") == ["a", "c"]
+    assert column_of(output, "column 4_") == ["b", "d"]  # "column 4" is taken
+    assert column_of(output, "column 4") == ["z", "y"]
+    # one blank cell stays blank, as in the input
+    source.write_text("text,\ngreat fun,a\nawful,c\n")
+    predict_file(model, source, output, progress=False, overwrite=True)
+    assert column_of(output, "") == ["a", "c"]
+
+
 def column_of(path: Path, name: str) -> list[Any]:
     if path.suffix == ".parquet":
         return pq.read_table(path).column(name).to_pylist()

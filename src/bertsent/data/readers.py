@@ -127,6 +127,25 @@ def _refuse_repeated_columns(path: Path, header: list[str], read: list[str] | No
             )
 
 
+def _distinct_blank_columns(header: list[str]) -> list[str]:
+    """Several blank header cells named by position ("column 3", 1-based), so that a
+    row kept whole (``predict``'s output) keeps each one's values: as keys of one row
+    they would all be "" and only the last value would survive. One blank cell stays
+    blank (nothing is lost, and the output's header matches the input's)."""
+    if header.count("") < 2:
+        return header
+    taken = set(header)
+    named = []
+    for position, name in enumerate(header, start=1):
+        if not name:
+            name = f"column {position}"
+            while name in taken:  # a named column already called that
+                name += "_"
+            taken.add(name)
+        named.append(name)
+    return named
+
+
 def _decode_error(path: Path, exc: UnicodeDecodeError, line: int) -> DataError:
     column = exc.start + 1
     bad = exc.object[exc.start : exc.start + 1]
@@ -200,6 +219,8 @@ def _iter_delimited(
         raise _csv_error(path, reader.line_num, exc) from None
     _require_columns(path, header, needed)
     _refuse_repeated_columns(path, header, None if all_columns else needed)
+    if all_columns:
+        header = _distinct_blank_columns(header)
     while True:
         first_line = reader.line_num + 1  # a quoted field may carry the record over lines
         try:
@@ -304,4 +325,4 @@ def column_names(path: Path, fmt: str | None = None) -> list[str]:
             header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
         except csv.Error:
             return []
-        return [name.strip() for name in header]
+        return _distinct_blank_columns([name.strip() for name in header])
